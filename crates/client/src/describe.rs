@@ -1,0 +1,283 @@
+//! Describe results (global and per object), typed for what callers read, and the per-connection
+//! cache with a TTL and explicit invalidation.
+//!
+//! Only the keys callforce uses are typed; a describe carries many more, which are ignored.
+//! The cache is keyed by the object name in lower case (Salesforce names are case-insensitive).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+/// `GET /sobjects`: the org's objects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeGlobal {
+    /// The character encoding (`UTF-8`).
+    #[serde(default)]
+    pub encoding: String,
+    /// The most records a collections call takes (200).
+    #[serde(default)]
+    pub max_batch_size: u32,
+    /// One entry per object.
+    pub sobjects: Vec<SObjectSummary>,
+}
+
+/// One object in the global describe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SObjectSummary {
+    /// The API name (`Account`).
+    pub name: String,
+    /// The label.
+    #[serde(default)]
+    pub label: String,
+    /// The id key prefix (`001`), when the object has ids.
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    /// Whether it is a custom object.
+    #[serde(default)]
+    pub custom: bool,
+    /// Whether records can be created.
+    #[serde(default)]
+    pub createable: bool,
+    /// Whether records can be updated.
+    #[serde(default)]
+    pub updateable: bool,
+    /// Whether records can be deleted.
+    #[serde(default)]
+    pub deletable: bool,
+    /// Whether it can be queried.
+    #[serde(default)]
+    pub queryable: bool,
+    /// Whether it can be searched.
+    #[serde(default)]
+    pub searchable: bool,
+}
+
+/// `GET /sobjects/<Type>/describe`: one object's fields and flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SObjectDescribe {
+    /// The API name.
+    pub name: String,
+    /// The label.
+    #[serde(default)]
+    pub label: String,
+    /// The id key prefix.
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    /// Whether records can be created.
+    #[serde(default)]
+    pub createable: bool,
+    /// Whether records can be updated.
+    #[serde(default)]
+    pub updateable: bool,
+    /// Whether records can be deleted.
+    #[serde(default)]
+    pub deletable: bool,
+    /// The fields.
+    pub fields: Vec<FieldDescribe>,
+    /// Child relationships (`Contacts` on Account...).
+    #[serde(default)]
+    pub child_relationships: Vec<ChildRelationship>,
+}
+
+impl SObjectDescribe {
+    /// The field named `name` (case-insensitive).
+    pub fn field(&self, name: &str) -> Option<&FieldDescribe> {
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Fields a create must set: not nillable, createable, not defaulted on create.
+    pub fn required_on_create(&self) -> impl Iterator<Item = &FieldDescribe> {
+        self.fields.iter().filter(|f| {
+            !f.nillable && f.createable && !f.defaulted_on_create && f.type_ != "boolean"
+        })
+    }
+}
+
+/// One field of a describe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldDescribe {
+    /// The API name.
+    pub name: String,
+    /// The label.
+    #[serde(default)]
+    pub label: String,
+    /// The type (`string`, `picklist`, `reference`, `date`...).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The maximum length of text values.
+    #[serde(default)]
+    pub length: u32,
+    /// Whether it may be empty.
+    #[serde(default)]
+    pub nillable: bool,
+    /// Whether it can be set on create.
+    #[serde(default)]
+    pub createable: bool,
+    /// Whether it can be updated.
+    #[serde(default)]
+    pub updateable: bool,
+    /// Whether the org fills it on create.
+    #[serde(default)]
+    pub defaulted_on_create: bool,
+    /// Whether it is an External ID (usable for upserts).
+    #[serde(default)]
+    pub external_id: bool,
+    /// Whether it is unique.
+    #[serde(default)]
+    pub unique: bool,
+    /// Whether a picklist refuses values outside its list.
+    #[serde(default)]
+    pub restricted_picklist: bool,
+    /// Picklist values.
+    #[serde(default)]
+    pub picklist_values: Vec<PicklistValue>,
+    /// Objects a reference field points to.
+    #[serde(default)]
+    pub reference_to: Vec<String>,
+    /// The relationship name of a reference (`Account` for `AccountId`).
+    #[serde(default)]
+    pub relationship_name: Option<String>,
+}
+
+/// One picklist entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PicklistValue {
+    /// The API value.
+    pub value: String,
+    /// The label.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Whether it is active.
+    #[serde(default)]
+    pub active: bool,
+    /// Whether it is the default.
+    #[serde(default)]
+    pub default_value: bool,
+}
+
+/// One child relationship of a describe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildRelationship {
+    /// The child object.
+    pub child_s_object: String,
+    /// The child's field pointing here.
+    pub field: String,
+    /// The relationship name used in subqueries, when it has one.
+    #[serde(default)]
+    pub relationship_name: Option<String>,
+}
+
+/// Cached describes of one connection.
+#[derive(Debug)]
+pub struct DescribeCache {
+    ttl: Duration,
+    objects: Mutex<HashMap<String, (Instant, Arc<SObjectDescribe>)>>,
+    global: Mutex<Option<(Instant, Arc<DescribeGlobal>)>>,
+}
+
+impl DescribeCache {
+    /// An empty cache whose entries last `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            objects: Mutex::new(HashMap::new()),
+            global: Mutex::new(None),
+        }
+    }
+
+    /// The cached describe of `sobject`, if still fresh.
+    pub fn get(&self, sobject: &str) -> Option<Arc<SObjectDescribe>> {
+        let key = sobject.to_ascii_lowercase();
+        let mut m = self.objects.lock();
+        match m.get(&key) {
+            Some((at, d)) if at.elapsed() < self.ttl => Some(d.clone()),
+            Some(_) => {
+                m.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Caches a describe.
+    pub fn put(&self, d: Arc<SObjectDescribe>) {
+        self.objects
+            .lock()
+            .insert(d.name.to_ascii_lowercase(), (Instant::now(), d));
+    }
+
+    /// The cached global describe, if still fresh.
+    pub fn global(&self) -> Option<Arc<DescribeGlobal>> {
+        match &*self.global.lock() {
+            Some((at, d)) if at.elapsed() < self.ttl => Some(d.clone()),
+            _ => None,
+        }
+    }
+
+    /// Caches the global describe.
+    pub fn put_global(&self, d: Arc<DescribeGlobal>) {
+        *self.global.lock() = Some((Instant::now(), d));
+    }
+
+    /// Forgets one object's describe (`Some`) or everything (`None`).
+    pub fn invalidate(&self, sobject: Option<&str>) {
+        match sobject {
+            Some(s) => {
+                self.objects.lock().remove(&s.to_ascii_lowercase());
+            }
+            None => {
+                self.objects.lock().clear();
+                *self.global.lock() = None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn describe(name: &str) -> Arc<SObjectDescribe> {
+        Arc::new(SObjectDescribe {
+            name: name.into(),
+            label: name.into(),
+            key_prefix: None,
+            createable: true,
+            updateable: true,
+            deletable: true,
+            fields: vec![],
+            child_relationships: vec![],
+        })
+    }
+
+    #[test]
+    fn cache_is_case_insensitive_and_invalidates() {
+        let c = DescribeCache::new(Duration::from_secs(60));
+        c.put(describe("Account"));
+        c.put(describe("Contact"));
+        assert!(c.get("account").is_some());
+        c.invalidate(Some("ACCOUNT"));
+        assert!(c.get("Account").is_none());
+        assert!(c.get("Contact").is_some());
+        c.invalidate(None);
+        assert!(c.get("Contact").is_none());
+    }
+
+    #[test]
+    fn zero_ttl_never_serves() {
+        let c = DescribeCache::new(Duration::ZERO);
+        c.put(describe("Account"));
+        assert!(c.get("Account").is_none());
+    }
+}

@@ -1,0 +1,965 @@
+//! Requests as owned, serialisable values, so a write can sit in a queue and run later.
+//!
+//! A [`Request`] names one REST operation with everything it needs; [`Request::to_http`] turns
+//! it into the exact wire request for an API version (the path, query and JSON body). Ids are
+//! [`Id`]s, always sent in their 18-character form. Collections requests of more than 200
+//! records are split into chunks of 200 by [`crate::Connection::execute`].
+
+use callforce_types::{ApiVersion, Id, SaveError};
+use serde::{Deserialize, Serialize};
+
+use crate::composite::{BatchRequest, CompositeRequest};
+use crate::connection::{HttpRequest, Method};
+use crate::error::{Error, Result};
+
+/// A record's fields, as JSON (`{"LastName": "Ng", "attributes": {"type": "Contact"}}`).
+pub type Record = serde_json::Map<String, serde_json::Value>;
+
+/// The most records one sObject Collections call takes.
+pub const COLLECTION_CHUNK: usize = 200;
+
+/// One REST operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// `GET /sobjects/<Type>/<id>[?fields=...]`.
+    Get {
+        /// The object.
+        sobject: String,
+        /// The record.
+        id: Id,
+        /// The fields to return (all when empty).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fields: Vec<String>,
+    },
+    /// `GET /sobjects/<Type>/<ExtField>/<value>`.
+    GetByExternalId {
+        /// The object.
+        sobject: String,
+        /// The External ID field.
+        field: String,
+        /// Its value.
+        value: String,
+    },
+    /// `POST /sobjects/<Type>`.
+    Create {
+        /// The object.
+        sobject: String,
+        /// The fields.
+        record: Record,
+    },
+    /// `PATCH /sobjects/<Type>/<id>`.
+    Update {
+        /// The object.
+        sobject: String,
+        /// The record.
+        id: Id,
+        /// The fields to change.
+        record: Record,
+    },
+    /// `DELETE /sobjects/<Type>/<id>`.
+    Delete {
+        /// The object.
+        sobject: String,
+        /// The record.
+        id: Id,
+    },
+    /// `PATCH /sobjects/<Type>/<ExtField>/<value>`: create or update by External ID.
+    Upsert {
+        /// The object.
+        sobject: String,
+        /// The External ID field.
+        field: String,
+        /// Its value.
+        value: String,
+        /// The fields.
+        record: Record,
+    },
+    /// `GET /query?q=` (or `/queryAll` with deleted and archived rows): the first page.
+    Query {
+        /// The SOQL.
+        soql: String,
+        /// Whether to use `queryAll`.
+        #[serde(default)]
+        all: bool,
+    },
+    /// `GET <nextRecordsUrl>`: the next page of a query.
+    QueryMore {
+        /// The `nextRecordsUrl` of the previous page.
+        next_records_url: String,
+    },
+    /// `GET /search?q=` (SOSL).
+    Search {
+        /// The SOSL.
+        sosl: String,
+    },
+    /// `GET /parameterizedSearch?q=...&sobject=...&<Type>.fields=...`.
+    ParameterizedSearch {
+        /// The search text.
+        q: String,
+        /// Objects to search, with the fields to return and a limit each.
+        #[serde(default)]
+        sobjects: Vec<SearchObject>,
+        /// The overall limit.
+        #[serde(default)]
+        overall_limit: Option<u32>,
+    },
+    /// `GET /sobjects`.
+    DescribeGlobal,
+    /// `GET /sobjects/<Type>/describe`.
+    Describe {
+        /// The object.
+        sobject: String,
+    },
+    /// `GET /limits`.
+    Limits,
+    /// `POST /composite`.
+    Composite(CompositeRequest),
+    /// `POST /composite/sobjects` (records carry `attributes.type`).
+    CollectionsCreate {
+        /// Roll back every record of a chunk when one fails.
+        all_or_none: bool,
+        /// The records.
+        records: Vec<Record>,
+    },
+    /// `PATCH /composite/sobjects` (records carry `attributes.type` and `id`).
+    CollectionsUpdate {
+        /// Roll back every record of a chunk when one fails.
+        all_or_none: bool,
+        /// The records.
+        records: Vec<Record>,
+    },
+    /// `PATCH /composite/sobjects/<Type>/<ExtField>`.
+    CollectionsUpsert {
+        /// The object.
+        sobject: String,
+        /// The External ID field.
+        field: String,
+        /// Roll back every record of a chunk when one fails.
+        all_or_none: bool,
+        /// The records.
+        records: Vec<Record>,
+    },
+    /// `DELETE /composite/sobjects?ids=...`.
+    CollectionsDelete {
+        /// Roll back every record of a chunk when one fails.
+        all_or_none: bool,
+        /// The records.
+        ids: Vec<Id>,
+    },
+    /// `POST /composite/batch`.
+    Batch(BatchRequest),
+    /// `POST /composite/tree/<Type>`.
+    Tree {
+        /// The root object.
+        sobject: String,
+        /// The record trees (with `attributes.type` and `attributes.referenceId`).
+        records: Vec<Record>,
+    },
+    /// Any other REST path (Apex REST, Chatter, a resource without a typed request).
+    Raw(RawRequest),
+}
+
+/// One object of a parameterized search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchObject {
+    /// The object.
+    pub name: String,
+    /// The fields to return.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// The most records of this object.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// A request to any path: relative to `/services/data/vXX.X` unless it starts with
+/// `/services/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawRequest {
+    /// The method.
+    pub method: Method,
+    /// The path.
+    pub path: String,
+    /// Query parameters.
+    #[serde(default)]
+    pub query: Vec<(String, String)>,
+    /// Extra headers (`Authorization` and `Content-Type` are set by the client).
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// The JSON body.
+    #[serde(default)]
+    pub body: Option<serde_json::Value>,
+}
+
+impl Request {
+    /// Whether the request may change data (decides whether a lost answer is ambiguous).
+    pub fn is_write(&self) -> bool {
+        match self {
+            Self::Get { .. }
+            | Self::GetByExternalId { .. }
+            | Self::Query { .. }
+            | Self::QueryMore { .. }
+            | Self::Search { .. }
+            | Self::ParameterizedSearch { .. }
+            | Self::DescribeGlobal
+            | Self::Describe { .. }
+            | Self::Limits => false,
+            Self::Raw(r) => !matches!(r.method, Method::Get | Method::Head),
+            _ => true,
+        }
+    }
+
+    /// The wire request for `version`. Collections requests are not chunked here (see
+    /// [`Request::chunks`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidRequest`] when a name is not an API name or a body cannot be serialised.
+    pub fn to_http(&self, version: ApiVersion) -> Result<HttpRequest> {
+        let base = format!("/services/data/{version}");
+        type Parts = (Method, String, Vec<(String, String)>, Option<Vec<u8>>);
+        let (method, path, query, body): Parts = match self {
+            Self::Get {
+                sobject,
+                id,
+                fields,
+            } => {
+                let q = if fields.is_empty() {
+                    vec![]
+                } else {
+                    vec![("fields".into(), fields.join(","))]
+                };
+                let path = format!("{base}/sobjects/{}/{id}", name(sobject)?);
+                (Method::Get, path, q, None)
+            }
+            Self::GetByExternalId {
+                sobject,
+                field,
+                value,
+            } => (
+                Method::Get,
+                format!(
+                    "{base}/sobjects/{}/{}/{}",
+                    name(sobject)?,
+                    name(field)?,
+                    segment(value)
+                ),
+                vec![],
+                None,
+            ),
+            Self::Create { sobject, record } => (
+                Method::Post,
+                format!("{base}/sobjects/{}", name(sobject)?),
+                vec![],
+                Some(json(record)?),
+            ),
+            Self::Update {
+                sobject,
+                id,
+                record,
+            } => (
+                Method::Patch,
+                format!("{base}/sobjects/{}/{id}", name(sobject)?),
+                vec![],
+                Some(json(record)?),
+            ),
+            Self::Delete { sobject, id } => (
+                Method::Delete,
+                format!("{base}/sobjects/{}/{id}", name(sobject)?),
+                vec![],
+                None,
+            ),
+            Self::Upsert {
+                sobject,
+                field,
+                value,
+                record,
+            } => (
+                Method::Patch,
+                format!(
+                    "{base}/sobjects/{}/{}/{}",
+                    name(sobject)?,
+                    name(field)?,
+                    segment(value)
+                ),
+                vec![],
+                Some(json(record)?),
+            ),
+            Self::Query { soql, all } => (
+                Method::Get,
+                format!("{base}/{}", if *all { "queryAll" } else { "query" }),
+                vec![("q".into(), soql.clone())],
+                None,
+            ),
+            Self::QueryMore { next_records_url } => {
+                if !next_records_url.starts_with("/services/data/") {
+                    return Err(Error::InvalidRequest(format!(
+                        "not a nextRecordsUrl: {next_records_url}"
+                    )));
+                }
+                (Method::Get, next_records_url.clone(), vec![], None)
+            }
+            Self::Search { sosl } => (
+                Method::Get,
+                format!("{base}/search"),
+                vec![("q".into(), sosl.clone())],
+                None,
+            ),
+            Self::ParameterizedSearch {
+                q,
+                sobjects,
+                overall_limit,
+            } => {
+                let mut query = vec![("q".to_owned(), q.clone())];
+                for o in sobjects {
+                    let n = name(&o.name)?;
+                    query.push(("sobject".into(), n.to_owned()));
+                    if !o.fields.is_empty() {
+                        query.push((format!("{n}.fields"), o.fields.join(",")));
+                    }
+                    if let Some(l) = o.limit {
+                        query.push((format!("{n}.limit"), l.to_string()));
+                    }
+                }
+                if let Some(l) = overall_limit {
+                    query.push(("overallLimit".into(), l.to_string()));
+                }
+                (
+                    Method::Get,
+                    format!("{base}/parameterizedSearch"),
+                    query,
+                    None,
+                )
+            }
+            Self::DescribeGlobal => (Method::Get, format!("{base}/sobjects"), vec![], None),
+            Self::Describe { sobject } => (
+                Method::Get,
+                format!("{base}/sobjects/{}/describe", name(sobject)?),
+                vec![],
+                None,
+            ),
+            Self::Limits => (Method::Get, format!("{base}/limits"), vec![], None),
+            Self::Composite(c) => (
+                Method::Post,
+                format!("{base}/composite"),
+                vec![],
+                Some(json(c)?),
+            ),
+            Self::CollectionsCreate {
+                all_or_none,
+                records,
+            } => (
+                Method::Post,
+                format!("{base}/composite/sobjects"),
+                vec![],
+                Some(json(&Collection {
+                    all_or_none: *all_or_none,
+                    records,
+                })?),
+            ),
+            Self::CollectionsUpdate {
+                all_or_none,
+                records,
+            } => (
+                Method::Patch,
+                format!("{base}/composite/sobjects"),
+                vec![],
+                Some(json(&Collection {
+                    all_or_none: *all_or_none,
+                    records,
+                })?),
+            ),
+            Self::CollectionsUpsert {
+                sobject,
+                field,
+                all_or_none,
+                records,
+            } => (
+                Method::Patch,
+                format!(
+                    "{base}/composite/sobjects/{}/{}",
+                    name(sobject)?,
+                    name(field)?
+                ),
+                vec![],
+                Some(json(&Collection {
+                    all_or_none: *all_or_none,
+                    records,
+                })?),
+            ),
+            Self::CollectionsDelete { all_or_none, ids } => {
+                let ids: Vec<&str> = ids.iter().map(Id::as_str).collect();
+                (
+                    Method::Delete,
+                    format!("{base}/composite/sobjects"),
+                    vec![
+                        ("ids".into(), ids.join(",")),
+                        ("allOrNone".into(), all_or_none.to_string()),
+                    ],
+                    None,
+                )
+            }
+            Self::Batch(b) => (
+                Method::Post,
+                format!("{base}/composite/batch"),
+                vec![],
+                Some(json(b)?),
+            ),
+            Self::Tree { sobject, records } => (
+                Method::Post,
+                format!("{base}/composite/tree/{}", name(sobject)?),
+                vec![],
+                Some(json(&serde_json::json!({ "records": records }))?),
+            ),
+            Self::Raw(r) => {
+                let path = if r.path.starts_with("/services/") {
+                    r.path.clone()
+                } else {
+                    format!("{base}/{}", r.path.trim_start_matches('/'))
+                };
+                if r.headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                {
+                    return Err(Error::InvalidRequest(
+                        "a raw request may not set Authorization".into(),
+                    ));
+                }
+                let body = r.body.as_ref().map(json).transpose()?;
+                return Ok(HttpRequest {
+                    method: r.method,
+                    path,
+                    query: r.query.clone(),
+                    headers: r.headers.clone(),
+                    body,
+                });
+            }
+        };
+        Ok(HttpRequest {
+            method,
+            path,
+            query,
+            headers: vec![],
+            body,
+        })
+    }
+
+    /// Splits a collections request into requests of at most 200 records each; any other
+    /// request is returned as it is.
+    pub fn chunks(&self) -> Vec<Request> {
+        fn split<T: Clone>(v: &[T]) -> Vec<Vec<T>> {
+            if v.is_empty() {
+                return vec![Vec::new()];
+            }
+            v.chunks(COLLECTION_CHUNK).map(<[T]>::to_vec).collect()
+        }
+        match self {
+            Self::CollectionsCreate {
+                all_or_none,
+                records,
+            } => split(records)
+                .into_iter()
+                .map(|records| Self::CollectionsCreate {
+                    all_or_none: *all_or_none,
+                    records,
+                })
+                .collect(),
+            Self::CollectionsUpdate {
+                all_or_none,
+                records,
+            } => split(records)
+                .into_iter()
+                .map(|records| Self::CollectionsUpdate {
+                    all_or_none: *all_or_none,
+                    records,
+                })
+                .collect(),
+            Self::CollectionsUpsert {
+                sobject,
+                field,
+                all_or_none,
+                records,
+            } => split(records)
+                .into_iter()
+                .map(|records| Self::CollectionsUpsert {
+                    sobject: sobject.clone(),
+                    field: field.clone(),
+                    all_or_none: *all_or_none,
+                    records,
+                })
+                .collect(),
+            Self::CollectionsDelete { all_or_none, ids } => split(ids)
+                .into_iter()
+                .map(|ids| Self::CollectionsDelete {
+                    all_or_none: *all_or_none,
+                    ids,
+                })
+                .collect(),
+            other => vec![other.clone()],
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Collection<'a> {
+    all_or_none: bool,
+    records: &'a [Record],
+}
+
+fn json<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::InvalidRequest(e.to_string()))
+}
+
+/// Checks an object or field API name (letters, digits, underscores; starting with a letter).
+pub(crate) fn name(s: &str) -> Result<&str> {
+    let ok = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(s)
+    } else {
+        Err(Error::InvalidRequest(format!("not an API name: {s:?}")))
+    }
+}
+
+/// Percent-encodes a path segment (an External ID value).
+pub(crate) fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The answer to a create, update, upsert or delete of one record (a SaveResult).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaveResult {
+    /// The record's id (absent for a record that failed to be created).
+    #[serde(default)]
+    pub id: Option<Id>,
+    /// Whether it worked.
+    pub success: bool,
+    /// Why not.
+    #[serde(default)]
+    pub errors: Vec<SaveError>,
+    /// For upserts: whether the record was created (`false`: updated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<bool>,
+}
+
+/// One page of a query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryResult<T = Record> {
+    /// Rows matched in all (not the page size).
+    pub total_size: u64,
+    /// Whether this is the last page.
+    pub done: bool,
+    /// Where the next page is, when `done` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_records_url: Option<String>,
+    /// The rows of this page.
+    pub records: Vec<T>,
+}
+
+/// A SOSL answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResult {
+    /// The matching records.
+    pub search_records: Vec<Record>,
+}
+
+/// One entry of `GET /limits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    /// The allowance.
+    #[serde(rename = "Max")]
+    pub max: i64,
+    /// What is left.
+    #[serde(rename = "Remaining")]
+    pub remaining: i64,
+}
+
+/// `GET /limits`: limit name (`DailyApiRequests`...) to its allowance.
+pub type OrgLimits = std::collections::BTreeMap<String, Limit>;
+
+/// The answer to a composite tree request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TreeResult {
+    /// Whether any record failed (then none was created).
+    pub has_errors: bool,
+    /// One entry per record (or per failed record).
+    pub results: Vec<TreeRecordResult>,
+}
+
+/// One record of a tree answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TreeRecordResult {
+    /// The record's reference id.
+    pub reference_id: String,
+    /// Its new id.
+    #[serde(default)]
+    pub id: Option<Id>,
+    /// Why it failed.
+    #[serde(default)]
+    pub errors: Vec<SaveError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn id() -> Id {
+        Id::parse("001D000000IRFma").unwrap()
+    }
+
+    fn rec(v: serde_json::Value) -> Record {
+        v.as_object().cloned().unwrap()
+    }
+
+    fn wire(r: &Request) -> (String, String, String, String) {
+        let h = r.to_http(ApiVersion::DEFAULT).unwrap();
+        let q = h
+            .query
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let body = h
+            .body
+            .map(|b| String::from_utf8(b).unwrap())
+            .unwrap_or_default();
+        (h.method.as_str().to_owned(), h.path, q, body)
+    }
+
+    #[test]
+    fn exact_wire_of_each_request() {
+        let b = "/services/data/v59.0";
+        #[rustfmt::skip]
+        type Case<'a> = (Request, (&'a str, String, &'a str, &'a str));
+        let cases: Vec<Case> = vec![
+            (
+                Request::Get {
+                    sobject: "Account".into(),
+                    id: id(),
+                    fields: vec!["Name".into(), "Phone".into()],
+                },
+                (
+                    "GET",
+                    format!("{b}/sobjects/Account/001D000000IRFmaIAH"),
+                    "fields=Name,Phone",
+                    "",
+                ),
+            ),
+            (
+                Request::GetByExternalId {
+                    sobject: "Contact".into(),
+                    field: "Ext__c".into(),
+                    value: "a b/c".into(),
+                },
+                (
+                    "GET",
+                    format!("{b}/sobjects/Contact/Ext__c/a%20b%2Fc"),
+                    "",
+                    "",
+                ),
+            ),
+            (
+                Request::Create {
+                    sobject: "Contact".into(),
+                    record: rec(json!({"LastName": "Ng"})),
+                },
+                (
+                    "POST",
+                    format!("{b}/sobjects/Contact"),
+                    "",
+                    r#"{"LastName":"Ng"}"#,
+                ),
+            ),
+            (
+                Request::Update {
+                    sobject: "Account".into(),
+                    id: id(),
+                    record: rec(json!({"Name": "A"})),
+                },
+                (
+                    "PATCH",
+                    format!("{b}/sobjects/Account/001D000000IRFmaIAH"),
+                    "",
+                    r#"{"Name":"A"}"#,
+                ),
+            ),
+            (
+                Request::Delete {
+                    sobject: "Account".into(),
+                    id: id(),
+                },
+                (
+                    "DELETE",
+                    format!("{b}/sobjects/Account/001D000000IRFmaIAH"),
+                    "",
+                    "",
+                ),
+            ),
+            (
+                Request::Upsert {
+                    sobject: "Account".into(),
+                    field: "Ext__c".into(),
+                    value: "42".into(),
+                    record: rec(json!({"Name": "A"})),
+                },
+                (
+                    "PATCH",
+                    format!("{b}/sobjects/Account/Ext__c/42"),
+                    "",
+                    r#"{"Name":"A"}"#,
+                ),
+            ),
+            (
+                Request::Query {
+                    soql: "SELECT Id FROM Account".into(),
+                    all: false,
+                },
+                ("GET", format!("{b}/query"), "q=SELECT Id FROM Account", ""),
+            ),
+            (
+                Request::Query {
+                    soql: "SELECT Id FROM Account".into(),
+                    all: true,
+                },
+                (
+                    "GET",
+                    format!("{b}/queryAll"),
+                    "q=SELECT Id FROM Account",
+                    "",
+                ),
+            ),
+            (
+                Request::QueryMore {
+                    next_records_url: format!("{b}/query/01gx-2000"),
+                },
+                ("GET", format!("{b}/query/01gx-2000"), "", ""),
+            ),
+            (
+                Request::Search {
+                    sosl: "FIND {Acme}".into(),
+                },
+                ("GET", format!("{b}/search"), "q=FIND {Acme}", ""),
+            ),
+            (
+                Request::ParameterizedSearch {
+                    q: "Acme".into(),
+                    sobjects: vec![SearchObject {
+                        name: "Account".into(),
+                        fields: vec!["Id".into(), "Name".into()],
+                        limit: Some(10),
+                    }],
+                    overall_limit: None,
+                },
+                (
+                    "GET",
+                    format!("{b}/parameterizedSearch"),
+                    "q=Acme&sobject=Account&Account.fields=Id,Name&Account.limit=10",
+                    "",
+                ),
+            ),
+            (
+                Request::DescribeGlobal,
+                ("GET", format!("{b}/sobjects"), "", ""),
+            ),
+            (
+                Request::Describe {
+                    sobject: "Case".into(),
+                },
+                ("GET", format!("{b}/sobjects/Case/describe"), "", ""),
+            ),
+            (Request::Limits, ("GET", format!("{b}/limits"), "", "")),
+            (
+                Request::CollectionsCreate {
+                    all_or_none: true,
+                    records: vec![rec(json!({"attributes": {"type": "Account"}, "Name": "A"}))],
+                },
+                (
+                    "POST",
+                    format!("{b}/composite/sobjects"),
+                    "",
+                    r#"{"allOrNone":true,"records":[{"attributes":{"type":"Account"},"Name":"A"}]}"#,
+                ),
+            ),
+            (
+                Request::CollectionsUpsert {
+                    sobject: "Contact".into(),
+                    field: "Email".into(),
+                    all_or_none: false,
+                    records: vec![],
+                },
+                (
+                    "PATCH",
+                    format!("{b}/composite/sobjects/Contact/Email"),
+                    "",
+                    r#"{"allOrNone":false,"records":[]}"#,
+                ),
+            ),
+            (
+                Request::CollectionsDelete {
+                    all_or_none: false,
+                    ids: vec![id(), id()],
+                },
+                (
+                    "DELETE",
+                    format!("{b}/composite/sobjects"),
+                    "ids=001D000000IRFmaIAH,001D000000IRFmaIAH&allOrNone=false",
+                    "",
+                ),
+            ),
+            (
+                Request::Tree {
+                    sobject: "Account".into(),
+                    records: vec![rec(
+                        json!({"attributes": {"type": "Account", "referenceId": "r1"}, "Name": "A"}),
+                    )],
+                },
+                (
+                    "POST",
+                    format!("{b}/composite/tree/Account"),
+                    "",
+                    r#"{"records":[{"attributes":{"type":"Account","referenceId":"r1"},"Name":"A"}]}"#,
+                ),
+            ),
+            (
+                Request::Raw(RawRequest {
+                    method: Method::Post,
+                    path: "/services/apexrest/callback".into(),
+                    query: vec![],
+                    headers: vec![],
+                    body: Some(json!({"a": 1})),
+                }),
+                (
+                    "POST",
+                    "/services/apexrest/callback".into(),
+                    "",
+                    r#"{"a":1}"#,
+                ),
+            ),
+            (
+                Request::Raw(RawRequest {
+                    method: Method::Get,
+                    path: "chatter/users/me".into(),
+                    query: vec![],
+                    headers: vec![],
+                    body: None,
+                }),
+                ("GET", format!("{b}/chatter/users/me"), "", ""),
+            ),
+        ];
+        for (req, (m, p, q, body)) in cases {
+            let got = wire(&req);
+            assert_eq!(
+                got,
+                (m.to_owned(), p, q.to_owned(), body.to_owned()),
+                "{req:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_names_and_headers_are_refused() {
+        let cases = [
+            Request::Describe {
+                sobject: "Account/../x".into(),
+            },
+            Request::Create {
+                sobject: "".into(),
+                record: Record::new(),
+            },
+            Request::QueryMore {
+                next_records_url: "https://evil.example/x".into(),
+            },
+            Request::Raw(RawRequest {
+                method: Method::Get,
+                path: "/x".into(),
+                query: vec![],
+                headers: vec![("Authorization".into(), "Bearer x".into())],
+                body: None,
+            }),
+        ];
+        for r in cases {
+            assert!(
+                matches!(
+                    r.to_http(ApiVersion::DEFAULT),
+                    Err(Error::InvalidRequest(_))
+                ),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn requests_round_trip_through_json_for_queueing() {
+        let r = Request::Update {
+            sobject: "Account".into(),
+            id: id(),
+            record: rec(json!({"Name": "A"})),
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            s,
+            r#"{"op":"update","sobject":"Account","id":"001D000000IRFmaIAH","record":{"Name":"A"}}"#
+        );
+        assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        // A 15-character id in a queued request is read and sent as 18.
+        let q: Request =
+            serde_json::from_str(r#"{"op":"delete","sobject":"Account","id":"001D000000IRFma"}"#)
+                .unwrap();
+        assert_eq!(
+            wire(&q).1,
+            "/services/data/v59.0/sobjects/Account/001D000000IRFmaIAH"
+        );
+    }
+
+    #[test]
+    fn collections_split_into_chunks_of_200() {
+        let records = vec![Record::new(); 450];
+        let chunks = Request::CollectionsCreate {
+            all_or_none: false,
+            records,
+        }
+        .chunks();
+        let sizes: Vec<usize> = chunks
+            .iter()
+            .map(|c| match c {
+                Request::CollectionsCreate { records, .. } => records.len(),
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(sizes, vec![200, 200, 50]);
+        assert_eq!(Request::Limits.chunks(), vec![Request::Limits]);
+    }
+
+    #[test]
+    fn writes_are_known() {
+        assert!(
+            Request::Delete {
+                sobject: "A".into(),
+                id: id()
+            }
+            .is_write()
+        );
+        assert!(!Request::Limits.is_write());
+        assert!(
+            !Request::Query {
+                soql: String::new(),
+                all: false
+            }
+            .is_write()
+        );
+    }
+}
