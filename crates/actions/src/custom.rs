@@ -1,0 +1,385 @@
+//! Custom actions: an endpoint, a method and an optional JSON body, all Liquid templates, with
+//! declared parameters. Seed 003's examples ship as configuration (`custom_examples.json`).
+
+use std::collections::HashSet;
+
+use callforce_client::{Connection, Method, RawRequest};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::catalog::{Effect, Tool};
+use crate::compact::{self, MAX_LIST};
+use crate::error::{ActionError, ErrorCode};
+use crate::template::{Dest, Templating};
+
+/// Where a parameter goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    /// A path segment of the endpoint.
+    Path,
+    /// The query string (for a SOQL endpoint, inside `q`).
+    Query,
+    /// The JSON body.
+    Body,
+}
+
+/// One declared parameter of a custom action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Param {
+    /// Its name, as the template uses it.
+    pub name: String,
+    /// Where it goes.
+    pub location: Location,
+    /// JSON Schema type (`string` by default).
+    #[serde(default = "string_type", rename = "type")]
+    pub type_: String,
+    /// Whether the action fails without it (an optional one left out is removed).
+    #[serde(default)]
+    pub required: bool,
+    /// For the model.
+    #[serde(default)]
+    pub description: String,
+}
+
+fn string_type() -> String {
+    "string".into()
+}
+
+/// A custom action from configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomAction {
+    /// The tool name (unique in a catalog).
+    pub name: String,
+    /// For the model.
+    pub description: String,
+    /// `GET`, `POST`, `PATCH`, `PUT` or `DELETE`.
+    pub method: String,
+    /// The endpoint template (`/services/data/v59.0/query/?q=...{{caller_phone}}...`).
+    pub endpoint: String,
+    /// The JSON body template.
+    #[serde(default)]
+    pub body: Option<Value>,
+    /// The object it works on, so its result becomes the session's last one of that object.
+    #[serde(default)]
+    pub object: Option<String>,
+    /// The parameters a model gives.
+    #[serde(default)]
+    pub parameters: Vec<Param>,
+    /// Whether a write needs confirmation first.
+    #[serde(default)]
+    pub confirmation: bool,
+    /// Whether it deletes.
+    #[serde(default)]
+    pub destructive: bool,
+}
+
+impl CustomAction {
+    /// Read, write or destroy, from the flags and the method.
+    pub fn effect(&self) -> Effect {
+        if self.destructive || self.method.eq_ignore_ascii_case("DELETE") {
+            Effect::Destroy
+        } else if self.method.eq_ignore_ascii_case("GET") {
+            Effect::Read
+        } else {
+            Effect::Write
+        }
+    }
+
+    /// Checks the action before it is added: a name usable as a tool name, a known method, an
+    /// endpoint under `/services/data/`, unique parameter names, templates that parse.
+    ///
+    /// # Errors
+    /// A template error saying what is wrong.
+    pub fn validate(&self) -> Result<(), ActionError> {
+        let ident = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if !ident(&self.name) {
+            return Err(ActionError::template(format!(
+                "'{}' is not a valid action name (letters, digits, _)",
+                self.name
+            )));
+        }
+        if !["GET", "POST", "PATCH", "PUT", "DELETE"]
+            .contains(&self.method.to_ascii_uppercase().as_str())
+        {
+            return Err(ActionError::template(format!(
+                "unsupported method {}",
+                self.method
+            )));
+        }
+        if !self.endpoint.starts_with("/services/data/") {
+            return Err(ActionError::template(
+                "the endpoint must start with /services/data/",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for p in &self.parameters {
+            if !ident(&p.name) || !seen.insert(p.name.as_str()) {
+                return Err(ActionError::template(format!(
+                    "parameter '{}' is invalid or repeated",
+                    p.name
+                )));
+            }
+        }
+        let t = Templating::new();
+        crate::template::check(&t, &self.endpoint)?;
+        fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+            match v {
+                Value::String(s) => out.push(s),
+                Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                Value::Object(m) => m.values().for_each(|v| strings(v, out)),
+                _ => {}
+            }
+        }
+        let mut body = Vec::new();
+        if let Some(b) = &self.body {
+            strings(b, &mut body);
+        }
+        body.into_iter()
+            .try_for_each(|s| crate::template::check(&t, s))
+    }
+
+    /// The object, if declared.
+    pub fn object(&self) -> Option<String> {
+        self.object.clone()
+    }
+
+    /// The function-calling tool.
+    pub fn tool(&self) -> Tool {
+        let mut props = Map::new();
+        for p in &self.parameters {
+            let mut s = Map::new();
+            s.insert("type".into(), Value::String(p.type_.clone()));
+            if !p.description.is_empty() {
+                s.insert("description".into(), Value::String(p.description.clone()));
+            }
+            props.insert(p.name.clone(), Value::Object(s));
+        }
+        let required: Vec<&str> = self
+            .parameters
+            .iter()
+            .filter(|p| p.required)
+            .map(|p| p.name.as_str())
+            .collect();
+        let mut schema =
+            json!({"type": "object", "properties": props, "additionalProperties": false});
+        if !required.is_empty() {
+            schema["required"] = json!(required);
+        }
+        Tool {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            parameters: schema,
+        }
+    }
+}
+
+/// Seed 003's custom examples: `identify_customer`, `lookup_contact_with_cases`,
+/// `create_contact_with_phone`, `update_contact`, `search_contacts_advanced`.
+pub fn examples() -> Vec<CustomAction> {
+    // NB: the file is compiled in and checked by the tests.
+    serde_json::from_str(include_str!("custom_examples.json")).unwrap_or_default()
+}
+
+/// Runs a custom action: arguments checked against its parameters, the endpoint and body
+/// rendered for the call, sent through `conn`.
+///
+/// # Errors
+/// Unknown or missing parameters, template problems, or Salesforce's refusal.
+pub async fn run(
+    action: &CustomAction,
+    conn: &Connection,
+    templating: &Templating,
+    args: Map<String, Value>,
+    session: &Map<String, Value>,
+) -> Result<Value, ActionError> {
+    let mut ctx = session.clone();
+    for (k, v) in args {
+        if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) {
+            continue;
+        }
+        let Some(p) = action.parameters.iter().find(|p| p.name == k) else {
+            let names: Vec<String> = action.parameters.iter().map(|p| p.name.clone()).collect();
+            let mut e = ActionError::not_one_of(
+                ErrorCode::InvalidArgument,
+                &k,
+                &format!("parameter of {}", action.name),
+                &k,
+                &names,
+            );
+            if names.is_empty() {
+                e.message = format!("{} takes no parameters", action.name).into();
+            }
+            return Err(e);
+        };
+        let v = match (p.type_.as_str(), v) {
+            ("string", Value::String(s)) => Value::String(s),
+            ("string", v @ (Value::Number(_) | Value::Bool(_))) => Value::String(v.to_string()),
+            ("string", _) => return Err(ActionError::invalid(&k, format!("{k} must be a string"))),
+            (_, v) => v,
+        };
+        // NB: arguments shadow call variables and earlier results of the same name.
+        ctx.insert(k, v);
+    }
+    let missing: Vec<String> = action
+        .parameters
+        .iter()
+        .filter(|p| p.required && !ctx.contains_key(&p.name))
+        .map(|p| p.name.clone())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ActionError::missing(&action.name, missing));
+    }
+    let optional: HashSet<String> = action
+        .parameters
+        .iter()
+        .filter(|p| !p.required)
+        .map(|p| p.name.clone())
+        .collect();
+    let method = match action.method.to_ascii_uppercase().as_str() {
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        "PATCH" => Method::Patch,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        m => return Err(ActionError::template(format!("unsupported method {m}"))),
+    };
+    let (path_tpl, query_tpl) = action
+        .endpoint
+        .split_once('?')
+        .unwrap_or((&action.endpoint, ""));
+    let path = templating.render(path_tpl, Dest::PathSegment, &ctx)?;
+    let (path, _) = crate::exec::split_path(&path)?;
+    let mut query = Vec::new();
+    for (k, v) in form_urlencoded::parse(query_tpl.as_bytes()) {
+        let v = if k == "q" {
+            templating.render_soql(&v, &ctx, &optional)?
+        } else {
+            match templating.render(&v, Dest::Text, &ctx) {
+                Ok(v) => v,
+                Err(e)
+                    if e.code == ErrorCode::MissingRequired
+                        && e.missing.iter().all(|m| optional.contains(m)) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        query.push((k.into_owned(), v));
+    }
+    let body = match &action.body {
+        Some(b) => templating.render_body(b, &ctx, &optional)?,
+        None => None,
+    };
+    tracing::debug!(action = %action.name, %path, "custom action");
+    let r = conn
+        .raw(RawRequest {
+            method,
+            path,
+            query,
+            headers: vec![],
+            body,
+        })
+        .await?;
+    let body = r.json().unwrap_or(Value::Null);
+    Ok(match body {
+        Value::Null => json!({"success": true}),
+        Value::Object(mut m) if m.contains_key("records") => {
+            let total = m.get("totalSize").and_then(Value::as_u64).unwrap_or(0);
+            let recs = match m.remove("records") {
+                Some(Value::Array(a)) => a,
+                _ => Vec::new(),
+            };
+            compact::records(recs, total, MAX_LIST, false)
+        }
+        Value::Object(m) if m.get("success") == Some(&Value::Bool(true)) => {
+            json!({"id": m.get("id"), "success": true})
+        }
+        other => compact::compact(other, MAX_LIST, false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_examples_load() {
+        let ex = examples();
+        let names: Vec<&str> = ex.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "identify_customer",
+                "lookup_contact_with_cases",
+                "create_contact_with_phone",
+                "update_contact",
+                "search_contacts_advanced"
+            ]
+        );
+        assert_eq!(ex[0].effect(), Effect::Read);
+        assert_eq!(ex[3].effect(), Effect::Write);
+        assert_eq!(ex[3].tool().parameters["required"], json!(["contact_id"]));
+        for a in &ex {
+            a.validate().expect(&a.name);
+        }
+    }
+
+    #[test]
+    fn invalid_custom_actions_are_refused() {
+        let good = examples().remove(3);
+        let cases: Vec<(&str, CustomAction)> = vec![
+            (
+                "name",
+                CustomAction {
+                    name: "bad name!".into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "method",
+                CustomAction {
+                    method: "TRACE".into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "endpoint",
+                CustomAction {
+                    endpoint: "/services/oauth2/token".into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "tag",
+                CustomAction {
+                    endpoint: "/services/data/v59.0/{% if x %}a{% endif %}".into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "unclosed",
+                CustomAction {
+                    body: Some(json!({"A": "{{A"})),
+                    ..good.clone()
+                },
+            ),
+            (
+                "bad filter",
+                CustomAction {
+                    body: Some(json!({"A": "{{ A | | }}"})),
+                    ..good.clone()
+                },
+            ),
+        ];
+        for (what, a) in cases {
+            assert!(a.validate().is_err(), "{what}");
+        }
+    }
+}

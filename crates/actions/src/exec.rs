@@ -1,0 +1,997 @@
+//! Running actions through a [`Connection`]: argument checks before anything is sent, the
+//! search semantics, creates with required fields, notes in one composite request, the generic
+//! record actions, and compacted results.
+
+use base64::Engine as _;
+use callforce_client::{CompositeBuilder, Connection, Id, Method, RawRequest, Record, Request};
+use callforce_soql::{
+    Cond, Direction, LikePattern, QueryBuilder, ReturningBuilder, SearchBuilder, SearchGroup,
+};
+use serde_json::{Map, Value, json};
+
+use crate::catalog::{Action, Catalog, Op, Template};
+use crate::compact::{self, MAX_LIST};
+use crate::error::{ActionError, ErrorCode};
+use crate::session::CallSession;
+use crate::template::Templating;
+
+/// The most records `run_query` returns to a model.
+pub const MAX_QUERY_RECORDS: usize = 50;
+
+/// The largest arguments object accepted, serialised (bulk actions carry up to 200 records).
+pub const MAX_ARGUMENTS_BYTES: usize = 1 << 20;
+
+/// A catalog bound to one org: runs actions in call sessions.
+pub struct Actions {
+    conn: Connection,
+    catalog: Catalog,
+    templating: Templating,
+}
+
+type Args = Map<String, Value>;
+
+impl Actions {
+    /// Actions of `catalog` run through `conn`.
+    pub fn new(conn: Connection, catalog: Catalog) -> Self {
+        Self {
+            conn,
+            catalog,
+            templating: Templating::new(),
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs action `name` with `arguments` (a JSON object) in `session`, remembers its result
+    /// there, and returns the compacted result.
+    ///
+    /// String arguments may refer to the session with Liquid (`{{search_contact.Id}}`).
+    ///
+    /// # Errors
+    /// An [`ActionError`] saying what to fix; nothing is sent to Salesforce when the arguments
+    /// are wrong.
+    pub async fn run(
+        &self,
+        session: &mut CallSession,
+        name: &str,
+        arguments: Value,
+    ) -> Result<Value, ActionError> {
+        let Some(action) = self.catalog.get(name) else {
+            let mut e = ActionError::new(
+                ErrorCode::UnknownAction,
+                format!("there is no action '{name}'"),
+            );
+            if let Some(c) = self.catalog.closest_name(name) {
+                e.message = format!("{}; did you mean '{c}'?", e.message).into();
+                e.suggestion = Some(c.into());
+            }
+            return Err(e);
+        };
+        if serde_json::to_vec(&arguments).map_or(0, |v| v.len()) > MAX_ARGUMENTS_BYTES {
+            return Err(ActionError::new(
+                ErrorCode::InvalidArgument,
+                format!("the arguments are larger than {MAX_ARGUMENTS_BYTES} bytes; send less"),
+            ));
+        }
+        let args = match arguments {
+            Value::Object(m) => m,
+            Value::Null => Map::new(),
+            _ => {
+                return Err(ActionError::new(
+                    ErrorCode::InvalidArgument,
+                    "arguments must be a JSON object of parameter names to values",
+                ));
+            }
+        };
+        let ctx = session.context();
+        tracing::debug!(action = name, "running action");
+        let (result, object) = match action {
+            Action::Template(t) => {
+                let args = self.templating.resolve_args(args, &ctx)?;
+                let r = self.run_template(t, args).await?;
+                (r, t.object.clone())
+            }
+            Action::Custom(c) => {
+                let r = crate::custom::run(c, &self.conn, &self.templating, args, &ctx).await?;
+                (r, c.object())
+            }
+        };
+        session.record(name, object.as_deref(), &result);
+        Ok(result)
+    }
+
+    async fn run_template(&self, t: &Template, args: Args) -> Result<Value, ActionError> {
+        let object = t.object.as_deref().unwrap_or_default();
+        let mut args = check_args(t, args)?;
+        match t.op {
+            Op::Search => self.search(t, &args).await,
+            Op::Get => {
+                let id = record_id(&self.conn, object, &args, "record_id").await?;
+                let fields: Vec<&str> = t.fields.iter().map(String::as_str).collect();
+                let rec = self.conn.get(object, id, &fields).await?;
+                Ok(compact::compact(Value::Object(rec), MAX_LIST, false))
+            }
+            Op::Create => {
+                check_one_of(t, &args)?;
+                let mut rec = Record::new();
+                for (k, v) in &t.defaults {
+                    rec.insert(k.clone(), special(v));
+                }
+                rec.extend(args);
+                for (k, v) in &t.fixed {
+                    rec.insert(k.clone(), v.clone());
+                }
+                if object == "Event" {
+                    check_event_times(&rec)?;
+                }
+                self.validate_record(object, &mut rec, false).await?;
+                let r = self.conn.create(object, rec).await?;
+                Ok(json!({"id": r.id.map(|i| i.to_string()), "success": r.success}))
+            }
+            Op::Update => {
+                if let Some(v) = args.remove("opportunity_id") {
+                    args.entry("record_id").or_insert(v);
+                }
+                if let Some(Value::Object(fv)) = args.remove("field_values") {
+                    for (k, v) in fv {
+                        args.entry(k).or_insert(v);
+                    }
+                }
+                if !args.contains_key("record_id") {
+                    return Err(ActionError::missing(&t.name, vec!["record_id".into()]));
+                }
+                let id = record_id(&self.conn, object, &args, "record_id").await?;
+                args.remove("record_id");
+                if args.is_empty() {
+                    return Err(ActionError::new(
+                        ErrorCode::MissingRequired,
+                        format!("{} needs at least one field to change", t.name),
+                    ));
+                }
+                let mut rec: Record = args;
+                self.validate_record(object, &mut rec, true).await?;
+                let fields: Vec<String> = rec.keys().cloned().collect();
+                self.conn.update(object, id, rec).await?;
+                Ok(json!({"id": id.to_string(), "updated": fields}))
+            }
+            Op::Delete => {
+                let id = record_id(&self.conn, object, &args, "record_id").await?;
+                self.conn.delete(object, id).await?;
+                Ok(json!({"id": id.to_string(), "deleted": true}))
+            }
+            Op::CreateNote => self.create_note(&args).await,
+            Op::GetNote => {
+                let id = record_id(&self.conn, object, &args, "record_id").await?;
+                let fields: Vec<&str> = t.fields.iter().map(String::as_str).collect();
+                let mut rec = self.conn.get("ContentNote", id, &fields).await?;
+                let raw = self
+                    .conn
+                    .raw(RawRequest {
+                        method: Method::Get,
+                        path: format!("sobjects/ContentNote/{id}/Content"),
+                        query: vec![],
+                        headers: vec![],
+                        body: None,
+                    })
+                    .await;
+                if let Ok(r) = raw {
+                    rec.insert(
+                        "Body".into(),
+                        Value::String(String::from_utf8_lossy(&r.body).into_owned()),
+                    );
+                    rec.remove("TextPreview");
+                }
+                Ok(compact::compact(Value::Object(rec), MAX_LIST, false))
+            }
+            Op::UpdateNote => {
+                let id = record_id(&self.conn, object, &args, "record_id").await?;
+                let mut rec = Record::new();
+                if let Some(t) = args.get("Title") {
+                    rec.insert("Title".into(), t.clone());
+                }
+                if let Some(Value::String(b)) = args.get("Body") {
+                    rec.insert(
+                        "Content".into(),
+                        Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+                    );
+                }
+                if rec.is_empty() {
+                    return Err(ActionError::missing(&t.name, vec!["Title or Body".into()]));
+                }
+                self.conn.update("ContentNote", id, rec).await?;
+                Ok(json!({"id": id.to_string(), "updated": true}))
+            }
+            Op::GlobalSearch => self.global_search(&args).await,
+            Op::RunQuery => self.run_query(&args).await,
+            Op::CreateRecord => {
+                let sobject = sobject_arg(&args)?;
+                let mut rec = object_arg(&args, "fields")?;
+                self.validate_record(&sobject, &mut rec, false).await?;
+                let r = self.conn.create(&sobject, rec).await?;
+                Ok(json!({"id": r.id.map(|i| i.to_string()), "success": r.success}))
+            }
+            Op::UpdateRecord => {
+                let sobject = sobject_arg(&args)?;
+                let id = record_id(&self.conn, &sobject, &args, "record_id").await?;
+                let mut rec = object_arg(&args, "fields")?;
+                self.validate_record(&sobject, &mut rec, true).await?;
+                let fields: Vec<String> = rec.keys().cloned().collect();
+                self.conn.update(&sobject, id, rec).await?;
+                Ok(json!({"id": id.to_string(), "updated": fields}))
+            }
+            Op::UpsertRecord => {
+                let sobject = sobject_arg(&args)?;
+                let field = str_arg(&args, "external_id_field")?;
+                if !is_api_name(&field) {
+                    return Err(ActionError::invalid(
+                        "external_id_field",
+                        format!("'{field}' is not a field name"),
+                    ));
+                }
+                let value = str_arg(&args, "external_id")?;
+                let mut rec = object_arg(&args, "fields")?;
+                self.validate_record(&sobject, &mut rec, true).await?;
+                let r = self.conn.upsert(&sobject, &field, &value, rec).await?;
+                Ok(json!({"id": r.id.map(|i| i.to_string()), "created": r.created}))
+            }
+            Op::BulkCreate | Op::BulkUpdate => self.bulk(t.op, &args).await,
+            Op::CustomApiCall => self.custom_api_call(&args).await,
+            Op::CreateTask => {
+                let mut rec = Record::new();
+                for (from, to) in [
+                    ("subject", "Subject"),
+                    ("description", "Description"),
+                    ("activity_date", "ActivityDate"),
+                    ("who_id", "WhoId"),
+                    ("what_id", "WhatId"),
+                ] {
+                    if let Some(v) = args.remove(from) {
+                        rec.insert(to.into(), v);
+                    }
+                }
+                rec.insert("Status".into(), Value::from("Not Started"));
+                let r = self.conn.create("Task", rec).await?;
+                Ok(json!({"id": r.id.map(|i| i.to_string()), "success": r.success}))
+            }
+        }
+    }
+
+    async fn search(&self, t: &Template, args: &Args) -> Result<Value, ActionError> {
+        let object = t.object.as_deref().unwrap_or_default();
+        let term = args
+            .get("search_term")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let mut q = QueryBuilder::new(object).select(t.fields.iter().cloned());
+        let mut fixed: Option<Cond> = None;
+        for (field, value) in &t.filters {
+            let c = match value {
+                Value::Bool(b) => Cond::eq(field.clone(), *b),
+                Value::String(s) if s == "$language" => Cond::eq(
+                    field.clone(),
+                    args.get("language")
+                        .and_then(Value::as_str)
+                        .unwrap_or("en_US")
+                        .to_owned(),
+                ),
+                Value::String(s) => Cond::eq(field.clone(), s.clone()),
+                _ => continue,
+            };
+            fixed = Some(match fixed {
+                Some(f) => f.and(c),
+                None => c,
+            });
+        }
+        let limit = t.limit.unwrap_or(10);
+        if let Some(term) = term {
+            let exact = t
+                .exact_fields
+                .iter()
+                .find(|(_, shape)| {
+                    shape.as_str() == "digits" && term.chars().all(|c| c.is_ascii_digit())
+                })
+                .map(|(f, _)| f.clone());
+            if t.phone_search && exact.is_none() && looks_like_phone(term) {
+                let fields = t.fields.clone();
+                let mut r = ReturningBuilder::new(object).fields(fields).limit(limit);
+                if let Some(f) = fixed.clone() {
+                    r = r.filter(f);
+                }
+                let sosl = SearchBuilder::phrase(term)
+                    .in_fields(SearchGroup::Phone)
+                    .returning(r)
+                    .to_sosl()
+                    .map_err(|e| ActionError::invalid("search_term", e.to_string()))?;
+                let found = self.conn.search(&sosl).await?;
+                if !found.search_records.is_empty() {
+                    let n = found.search_records.len() as u64;
+                    let recs = found
+                        .search_records
+                        .into_iter()
+                        .map(Value::Object)
+                        .collect();
+                    return Ok(compact::records(recs, n, MAX_LIST, false));
+                }
+            }
+            let cond = match exact {
+                Some(f) => Cond::eq(f, term.to_owned()),
+                None => {
+                    let mut it = t.search_fields.iter();
+                    let Some(first) = it.next() else {
+                        return Err(ActionError::invalid(
+                            "search_term",
+                            "this action takes no search term",
+                        ));
+                    };
+                    let mut c = Cond::like(first.clone(), LikePattern::contains(term));
+                    for f in it {
+                        c = c.or(Cond::like(f.clone(), LikePattern::contains(term)));
+                    }
+                    c
+                }
+            };
+            fixed = Some(match fixed {
+                Some(f) => f.and(cond),
+                None => cond,
+            });
+        }
+        if let Some(f) = fixed {
+            q = q.filter(f);
+        }
+        if let Some(ob) = &t.order_by {
+            let mut parts = ob.split_whitespace();
+            let field = parts.next().unwrap_or("LastModifiedDate").to_owned();
+            let dir = match parts.next() {
+                Some(d) if d.eq_ignore_ascii_case("ASC") => Direction::Asc,
+                _ => Direction::Desc,
+            };
+            q = q.order_by(field, dir);
+        }
+        let soql = q
+            .limit(limit)
+            .to_soql()
+            .map_err(|e| ActionError::template(format!("search query: {e}")))?;
+        tracing::debug!(%soql, "search");
+        let r = self.conn.query::<Record>(&soql).await?;
+        let recs = r.records.into_iter().map(Value::Object).collect();
+        Ok(compact::records(recs, r.total_size, MAX_LIST, false))
+    }
+
+    async fn global_search(&self, args: &Args) -> Result<Value, ActionError> {
+        let term = str_arg(args, "search_term")?;
+        let term = term.trim();
+        let returning = [
+            (
+                "Contact",
+                &["Id", "Name", "Email", "Phone", "AccountId"][..],
+            ),
+            ("Lead", &["Id", "Name", "Company", "Email", "Phone"][..]),
+            ("Account", &["Id", "Name", "Phone"][..]),
+            ("Opportunity", &["Id", "Name", "StageName", "AccountId"][..]),
+            ("Case", &["Id", "CaseNumber", "Subject", "Status"][..]),
+        ];
+        let mut b = if looks_like_phone(term) {
+            SearchBuilder::phrase(term).in_fields(SearchGroup::Phone)
+        } else {
+            SearchBuilder::words(term).in_fields(SearchGroup::All)
+        };
+        for (o, f) in returning {
+            b = b.returning(ReturningBuilder::new(o).fields(f.iter().copied()));
+        }
+        let sosl = b.limit(20).to_sosl().map_err(|e| {
+            ActionError::invalid("search_term", format!("cannot search for that: {e}"))
+        })?;
+        let found = self.conn.search(&sosl).await?;
+        let n = found.search_records.len() as u64;
+        let recs = found
+            .search_records
+            .into_iter()
+            .map(Value::Object)
+            .collect();
+        Ok(compact::records(recs, n, MAX_LIST, true))
+    }
+
+    async fn run_query(&self, args: &Args) -> Result<Value, ActionError> {
+        let soql = str_arg(args, "soql")?;
+        if let Err(e) = callforce_soql::parse_query(&soql) {
+            return Err(ActionError::invalid(
+                "soql",
+                format!("not a valid SOQL SELECT: {e}"),
+            ));
+        }
+        let r = self.conn.query::<Record>(&soql).await?;
+        let recs = r.records.into_iter().map(Value::Object).collect();
+        Ok(compact::records(
+            recs,
+            r.total_size,
+            MAX_QUERY_RECORDS,
+            false,
+        ))
+    }
+
+    async fn create_note(&self, args: &Args) -> Result<Value, ActionError> {
+        let title = str_arg(args, "Title")?;
+        let body = args.get("Body").and_then(Value::as_str).unwrap_or_default();
+        let mut note = Record::new();
+        note.insert("Title".into(), Value::String(title));
+        note.insert(
+            "Content".into(),
+            Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+        );
+        let mut b = CompositeBuilder::new(self.conn.version(), true);
+        let r = b.create("note", "ContentNote", note);
+        let linked = args.get("LinkedEntityId").and_then(Value::as_str);
+        if let Some(linked) = linked {
+            let mut link = Record::new();
+            link.insert("ContentDocumentId".into(), Value::String(r.id()));
+            link.insert("LinkedEntityId".into(), Value::String(linked.to_owned()));
+            link.insert("ShareType".into(), Value::from("V"));
+            b.create("link", "ContentDocumentLink", link);
+        }
+        let req = b.build()?;
+        let resp = self.conn.composite(req).await?;
+        if !resp.all_succeeded() {
+            let failed = resp.composite_response.iter().find(|s| {
+                !(200..300).contains(&s.http_status_code)
+                    && s.error_code() != Some("PROCESSING_HALTED")
+            });
+            let msg = failed
+                .and_then(|s| s.body.get(0))
+                .and_then(|e| e.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or("the note could not be saved");
+            let mut e = ActionError::new(
+                ErrorCode::Salesforce,
+                format!("Salesforce refused: {msg}; nothing was saved"),
+            );
+            e.salesforce_code = failed.and_then(|s| s.error_code()).map(Box::from);
+            return Err(e);
+        }
+        let id = resp.get("note").and_then(|s| s.id()).map(|i| i.to_string());
+        Ok(json!({"id": id, "linked_to": linked}))
+    }
+
+    async fn bulk(&self, op: Op, args: &Args) -> Result<Value, ActionError> {
+        let sobject = sobject_arg(args)?;
+        let Some(Value::Array(items)) = args.get("records") else {
+            return Err(ActionError::missing("this action", vec!["records".into()]));
+        };
+        if items.is_empty() || items.len() > 200 {
+            return Err(ActionError::invalid(
+                "records",
+                "give between 1 and 200 records",
+            ));
+        }
+        let mut records = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let Value::Object(rec) = item else {
+                return Err(ActionError::invalid(
+                    "records",
+                    format!("record {i} is not an object"),
+                ));
+            };
+            let mut rec = rec.clone();
+            if op == Op::BulkUpdate {
+                let id = rec
+                    .get("Id")
+                    .or_else(|| rec.get("id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if Id::parse(id).is_err() {
+                    return Err(ActionError::malformed_id(
+                        &format!("records[{i}].Id"),
+                        id,
+                        "is not a Salesforce id",
+                    ));
+                }
+            }
+            self.validate_record(&sobject, &mut rec, op == Op::BulkUpdate)
+                .await?;
+            rec.insert("attributes".into(), json!({"type": sobject}));
+            records.push(rec);
+        }
+        let req = if op == Op::BulkCreate {
+            Request::CollectionsCreate {
+                all_or_none: false,
+                records,
+            }
+        } else {
+            Request::CollectionsUpdate {
+                all_or_none: false,
+                records,
+            }
+        };
+        let results = self.conn.collections(&req).await?;
+        let ok = results.iter().filter(|r| r.success).count();
+        let list: Vec<Value> = results
+            .iter()
+            .map(|r| {
+                if r.success {
+                    json!({"id": r.id.map(|i| i.to_string())})
+                } else {
+                    json!({"error": r.errors.first().map(|e| e.message.clone())})
+                }
+            })
+            .collect();
+        Ok(
+            json!({"succeeded": ok, "failed": results.len() - ok, "results": compact::compact(Value::Array(list), 200, false)}),
+        )
+    }
+
+    async fn custom_api_call(&self, args: &Args) -> Result<Value, ActionError> {
+        let method = match str_arg(args, "method")?.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PATCH" => Method::Patch,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            other => {
+                return Err(ActionError::not_one_of(
+                    ErrorCode::InvalidArgument,
+                    "method",
+                    "method",
+                    other,
+                    &["GET", "POST", "PATCH", "PUT", "DELETE"].map(String::from),
+                ));
+            }
+        };
+        let full = str_arg(args, "path")?;
+        let (path, query) = split_path(&full)?;
+        let mut headers = Vec::new();
+        if let Some(Value::Object(h)) = args.get("headers") {
+            for (k, v) in h {
+                let v = v
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string());
+                if k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("host") {
+                    return Err(ActionError::invalid(
+                        "headers",
+                        format!("the {k} header is set by callforce"),
+                    ));
+                }
+                headers.push((k.clone(), v));
+            }
+        }
+        let r = self
+            .conn
+            .raw(RawRequest {
+                method,
+                path,
+                query,
+                headers,
+                body: args.get("body").cloned(),
+            })
+            .await?;
+        let body = r.json().unwrap_or(Value::Null);
+        Ok(json!({"status": r.status, "body": compact::compact(body, MAX_LIST, true)}))
+    }
+
+    /// Checks a record's field values against the object's describe: field names, picklist
+    /// values (canonical spelling restored, else the closest value suggested), reference ids.
+    async fn validate_record(
+        &self,
+        object: &str,
+        rec: &mut Record,
+        update: bool,
+    ) -> Result<(), ActionError> {
+        let d = self.conn.describe(object).await?;
+        for (k, v) in rec.iter_mut() {
+            if k == "attributes" || (update && (k == "Id" || k == "id")) {
+                continue;
+            }
+            let Some(f) = d.field(k) else {
+                let names: Vec<String> = d.fields.iter().map(|f| f.name.clone()).collect();
+                let mut e = ActionError::not_one_of(
+                    ErrorCode::InvalidArgument,
+                    k,
+                    &format!("{object} field"),
+                    k,
+                    &[],
+                );
+                e.suggestion =
+                    crate::suggest::closest(k, names.iter().map(String::as_str)).map(Box::from);
+                e.message = match &e.suggestion {
+                    Some(s) => {
+                        format!("'{k}' is not a field of {object}; did you mean '{s}'?").into()
+                    }
+                    None => format!("'{k}' is not a field of {object}").into(),
+                };
+                return Err(e);
+            };
+            match (f.type_.as_str(), &*v) {
+                ("picklist", Value::String(s)) => {
+                    let values: Vec<String> = f
+                        .picklist_values
+                        .iter()
+                        .filter(|p| p.active)
+                        .map(|p| p.value.clone())
+                        .collect();
+                    if values.is_empty() || values.iter().any(|p| p == s) {
+                        continue;
+                    }
+                    if let Some(c) = crate::suggest::canonical(s, values.iter().map(String::as_str))
+                    {
+                        *v = Value::String(c.to_owned());
+                        continue;
+                    }
+                    return Err(ActionError::not_one_of(
+                        ErrorCode::InvalidPicklist,
+                        k,
+                        &f.label,
+                        s,
+                        &values,
+                    ));
+                }
+                ("reference", Value::String(s)) if Id::parse(s).is_err() => {
+                    return Err(ActionError::malformed_id(k, s, "is not a Salesforce id"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolves `$today` in a default value.
+fn special(v: &Value) -> Value {
+    match v.as_str() {
+        Some("$today") => Value::String(chrono::Utc::now().date_naive().to_string()),
+        _ => v.clone(),
+    }
+}
+
+/// Whether `s` is a phone number in some format: digits with `+ ( ) - . /` and spaces, at least
+/// seven digits.
+pub fn looks_like_phone(s: &str) -> bool {
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    digits >= 7
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || " +()-./".contains(c))
+}
+
+fn is_api_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 80
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn str_arg(args: &Args, name: &str) -> Result<String, ActionError> {
+    match args.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::Null) | None => Err(ActionError::missing("this action", vec![name.to_owned()])),
+        Some(_) => Err(ActionError::invalid(
+            name,
+            format!("{name} must be a string"),
+        )),
+    }
+}
+
+fn sobject_arg(args: &Args) -> Result<String, ActionError> {
+    let s = str_arg(args, "sobject")?;
+    if !is_api_name(&s) {
+        return Err(ActionError::invalid(
+            "sobject",
+            format!("'{s}' is not an object API name"),
+        ));
+    }
+    Ok(s)
+}
+
+fn object_arg(args: &Args, name: &str) -> Result<Record, ActionError> {
+    match args.get(name) {
+        Some(Value::Object(m)) if !m.is_empty() => Ok(m
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()),
+        Some(Value::Object(_)) | None | Some(Value::Null) => {
+            Err(ActionError::missing("this action", vec![name.to_owned()]))
+        }
+        Some(_) => Err(ActionError::invalid(
+            name,
+            format!("{name} must be an object of field names to values"),
+        )),
+    }
+}
+
+/// Parses the id in `args[name]` and checks it is an id of `object` (by key prefix).
+async fn record_id(
+    conn: &Connection,
+    object: &str,
+    args: &Args,
+    name: &str,
+) -> Result<Id, ActionError> {
+    let s = str_arg(args, name)?;
+    let id = Id::parse(&s).map_err(|_| {
+        ActionError::malformed_id(
+            name,
+            &s,
+            "is not a Salesforce id (15 or 18 letters and digits)",
+        )
+    })?;
+    if let Ok(d) = conn.describe(object).await
+        && let Some(prefix) = &d.key_prefix
+        && id.key_prefix().as_str() != prefix
+    {
+        return Err(ActionError::malformed_id(
+            name,
+            &s,
+            &format!("is not a {object} id ({object} ids start with {prefix})"),
+        ));
+    }
+    Ok(id)
+}
+
+/// Splits `path?query` of a raw call and refuses anything outside `/services/data`.
+pub(crate) fn split_path(full: &str) -> Result<(String, Vec<(String, String)>), ActionError> {
+    let (path, qs) = full.split_once('?').unwrap_or((full, ""));
+    let bad = path.contains("..")
+        || path.contains("://")
+        || path.contains('\\')
+        || path.chars().any(char::is_control)
+        || (path.starts_with("/services/") && !path.starts_with("/services/data/"));
+    if bad {
+        return Err(ActionError::invalid(
+            "path",
+            "the path must be under /services/data (e.g. /sobjects/Account/describe)",
+        ));
+    }
+    let query = form_urlencoded::parse(qs.as_bytes()).into_owned().collect();
+    Ok((path.to_owned(), query))
+}
+
+fn check_one_of(t: &Template, args: &Args) -> Result<(), ActionError> {
+    for group in &t.one_of {
+        let given: Vec<&String> = group
+            .iter()
+            .filter(|g| args.contains_key(g.as_str()))
+            .collect();
+        if given.len() != 1 {
+            let mut e = ActionError::new(
+                ErrorCode::MissingRequired,
+                format!("{} needs exactly one of {}", t.name, group.join(", ")),
+            );
+            if given.is_empty() {
+                e.missing = group.clone();
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn check_event_times(rec: &Record) -> Result<(), ActionError> {
+    let parse = |k: &str| {
+        rec.get(k)
+            .and_then(Value::as_str)
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    };
+    if let (Some(s), Some(e)) = (parse("StartDateTime"), parse("EndDateTime"))
+        && e < s
+    {
+        return Err(ActionError::invalid(
+            "EndDateTime",
+            "EndDateTime is before StartDateTime",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks arguments against a template's schema before anything is sent: blanks dropped,
+/// unknown names, types, enums (canonical spelling restored), ids, ISO 8601 dates, required.
+pub(crate) fn check_args(t: &Template, args: Args) -> Result<Args, ActionError> {
+    let props = t
+        .parameters
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Args::new();
+    for (k, v) in args {
+        if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) {
+            continue;
+        }
+        let Some(p) = props.get(&k) else {
+            let names: Vec<String> = props.keys().cloned().collect();
+            let mut e = ActionError::not_one_of(
+                ErrorCode::InvalidArgument,
+                &k,
+                &format!("parameter of {}", t.name),
+                &k,
+                &names,
+            );
+            if e.suggestion.is_none() {
+                e.message = format!(
+                    "{} has no parameter '{k}'; it takes: {}",
+                    t.name,
+                    names.join(", ")
+                )
+                .into();
+            }
+            return Err(e);
+        };
+        let ty = p.get("type").and_then(Value::as_str).unwrap_or("string");
+        let v = coerce(&k, ty, v)?;
+        let v = match (v, p.get("enum").and_then(Value::as_array)) {
+            (Value::String(s), Some(allowed)) => {
+                let allowed: Vec<String> = allowed
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect();
+                match crate::suggest::canonical(&s, allowed.iter().map(String::as_str)) {
+                    Some(c) => Value::String(c.to_owned()),
+                    None => {
+                        return Err(ActionError::not_one_of(
+                            ErrorCode::InvalidPicklist,
+                            &k,
+                            &k,
+                            &s,
+                            &allowed,
+                        ));
+                    }
+                }
+            }
+            (v, _) => v,
+        };
+        let v = match (p.get("format").and_then(Value::as_str), v) {
+            (Some("date-time"), Value::String(s)) => {
+                Value::String(crate::template::iso_datetime(&s).ok_or_else(|| {
+                    ActionError::invalid(
+                        &k,
+                        format!(
+                            "'{s}' is not an ISO 8601 date and time; send e.g. 2026-02-12T10:00:00Z"
+                        ),
+                    )
+                })?)
+            }
+            (Some("date"), Value::String(s)) => {
+                Value::String(crate::template::iso_date(&s).ok_or_else(|| {
+                    ActionError::invalid(&k, format!("'{s}' is not a date; send YYYY-MM-DD"))
+                })?)
+            }
+            (_, v) => v,
+        };
+        if (k.ends_with("Id") || k.ends_with("_id"))
+            && k != "external_id"
+            && let Value::String(s) = &v
+            && Id::parse(s).is_err()
+        {
+            return Err(ActionError::malformed_id(
+                &k,
+                s,
+                "is not a Salesforce id (15 or 18 letters and digits)",
+            ));
+        }
+        out.insert(k, v);
+    }
+    let missing: Vec<String> = t
+        .required()
+        .into_iter()
+        .filter(|r| !out.contains_key(r))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ActionError::missing(&t.name, missing));
+    }
+    Ok(out)
+}
+
+fn coerce(name: &str, ty: &str, v: Value) -> Result<Value, ActionError> {
+    let wrong = |what: &str| ActionError::invalid(name, format!("{name} must be {what}"));
+    Ok(match (ty, v) {
+        ("string", Value::String(s)) => Value::String(s),
+        ("string", v @ (Value::Number(_) | Value::Bool(_))) => Value::String(v.to_string()),
+        ("number", Value::Number(n)) => Value::Number(n),
+        ("number", Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|f| serde_json::Number::from_f64(f).map(Value::Number))
+            .ok_or_else(|| wrong("a number"))?,
+        ("integer", Value::Number(n)) if n.is_i64() || n.is_u64() => Value::Number(n),
+        ("integer", Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| wrong("a whole number"))?,
+        ("boolean", Value::Bool(b)) => Value::Bool(b),
+        ("boolean", Value::String(s)) if s.eq_ignore_ascii_case("true") => Value::Bool(true),
+        ("boolean", Value::String(s)) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
+        ("object", v @ Value::Object(_)) => v,
+        ("array", v @ Value::Array(_)) => v,
+        ("string", _) => return Err(wrong("a string")),
+        ("number" | "integer", _) => return Err(wrong("a number")),
+        ("boolean", _) => return Err(wrong("true or false")),
+        ("object", _) => return Err(wrong("an object")),
+        ("array", _) => return Err(wrong("a list")),
+        (_, v) => v,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers_are_recognised_in_any_format() {
+        for (s, want) in [
+            ("+15551234567", true),
+            ("(555) 123-4567", true),
+            ("555.123.4567", true),
+            ("Sarah Johnson", false),
+            ("12345", false),
+            ("555-1234 or 1=1", false),
+        ] {
+            assert_eq!(looks_like_phone(s), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn paths_outside_services_data_are_refused() {
+        assert!(split_path("/sobjects/Account/describe").is_ok());
+        assert!(split_path("/services/data/v59.0/limits").is_ok());
+        assert!(split_path("/services/oauth2/token").is_err());
+        assert!(split_path("/sobjects/../../oauth2").is_err());
+        assert!(split_path("http://evil.example/x").is_err());
+        let (p, q) = split_path("/query/?q=SELECT+Id+FROM+Account").expect("ok");
+        assert_eq!(p, "/query/");
+        assert_eq!(
+            q,
+            vec![("q".to_owned(), "SELECT Id FROM Account".to_owned())]
+        );
+    }
+
+    #[test]
+    fn arguments_are_checked_before_sending() {
+        let c = Catalog::builtin();
+        let Some(Action::Template(t)) = c.get("create_case") else {
+            panic!("create_case")
+        };
+        let ok = check_args(
+            t,
+            serde_json::from_value(json!({"Subject": "x", "Priority": "high", "Origin": ""}))
+                .expect("map"),
+        )
+        .expect("ok");
+        assert_eq!(ok["Priority"], "High");
+        assert!(!ok.contains_key("Origin"));
+        let e = check_args(
+            t,
+            serde_json::from_value(json!({"Priority": "urgent-ish"})).expect("map"),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidPicklist);
+        let e = check_args(
+            t,
+            serde_json::from_value(json!({"ContactId": "003'; DROP"})).expect("map"),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedId);
+        let e = check_args(
+            t,
+            serde_json::from_value(json!({"Subjet": "x"})).expect("map"),
+        )
+        .unwrap_err();
+        assert_eq!(e.suggestion.as_deref(), Some("Subject"));
+        let Some(Action::Template(t)) = c.get("create_lead") else {
+            panic!("create_lead")
+        };
+        let e = check_args(
+            t,
+            serde_json::from_value(json!({"LastName": "Doe"})).expect("map"),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::MissingRequired);
+        assert_eq!(e.missing, vec!["Company".to_owned()]);
+    }
+}

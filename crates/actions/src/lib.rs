@@ -1,0 +1,60 @@
+//! The action catalog AI agents call mid-conversation: the 56 built-in templates over 13 object
+//! groups plus the generic record actions, custom actions with Liquid templates, call sessions
+//! that chain results, tool definitions (JSON Schema) for function calling, and results and
+//! errors written for a model.
+//!
+//! Modules:
+//! - [`catalog`]: [`Template`]s as data (`catalog.json`), [`CustomAction`]s added by
+//!   configuration, [`Catalog::tools`] for function-calling tool definitions.
+//! - [`exec`]: [`Actions`], a catalog bound to a [`callforce_client::Connection`]: argument
+//!   checks before anything is sent, search semantics, creates, notes, generic actions.
+//! - [`template`]: Liquid with escaping by destination and removal of unfilled optional
+//!   placeholders; the ISO 8601 `date` filter.
+//! - [`custom`]: custom actions and seed 003's shipped examples.
+//! - [`session`]: [`CallSession`], call variables and each action's last result.
+//! - [`compact`]: results made short (no `attributes`, no nulls, capped lists).
+//! - [`error`]: [`ActionError`], what a model must fix (field, valid values, closest value,
+//!   missing fields, malformed id).
+//! - [`suggest`]: the closest valid value.
+//!
+//! The decision to know: every value a model or caller gives reaches a query only through an
+//! escaping path (the SOQL builder for templates, [`template::escape`] for custom actions), and
+//! the rendered SOQL of a custom action is parsed before it is sent.
+//!
+//! ```no_run
+//! # async fn demo(conn: callforce_client::Connection) -> Result<(), callforce_actions::ActionError> {
+//! use callforce_actions::{Actions, CallSession, CallVars, Catalog};
+//! use serde_json::json;
+//!
+//! let actions = Actions::new(conn, Catalog::with_examples());
+//! let mut call = CallSession::new(CallVars {
+//!     call_id: "call-1".into(),
+//!     caller_phone: Some("+15551234567".into()),
+//!     ..CallVars::default()
+//! });
+//! actions.run(&mut call, "search_contact", json!({"search_term": "+15551234567"})).await?;
+//! let case = actions
+//!     .run(&mut call, "create_case", json!({
+//!         "Subject": "Invoice amount discrepancy",
+//!         "ContactId": "{{search_contact.Id}}",
+//!         "Priority": "High",
+//!     }))
+//!     .await?;
+//! # let _ = case; Ok(()) }
+//! ```
+
+pub mod catalog;
+pub mod compact;
+pub mod custom;
+pub mod error;
+pub mod exec;
+pub mod session;
+pub mod suggest;
+pub mod template;
+
+pub use catalog::{Action, Catalog, Effect, Op, TEMPLATE_COUNT, Template, Tool};
+pub use custom::{CustomAction, Location, Param};
+pub use error::{ActionError, ErrorCode};
+pub use exec::Actions;
+pub use session::{CallSession, CallVars};
+pub use template::{Dest, Templating};

@@ -1,0 +1,152 @@
+//! A call session (in memory): the call's variables and each action's last result, so later
+//! actions can say `{{search_contact.Id}}` or "the contact we just found".
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The variables of one call, known before any action runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallVars {
+    /// The call's id.
+    pub call_id: String,
+    /// The caller's phone number, as the telephony gave it (`+15551234567`).
+    #[serde(default)]
+    pub caller_phone: Option<String>,
+    /// The agent (AI employee) handling the call.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Anything else the telephony or the agent passed.
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+/// One call: its variables, the last result of each action by name, and the last record seen
+/// of each object.
+#[derive(Debug, Clone, Default)]
+pub struct CallSession {
+    /// The call's variables.
+    pub vars: CallVars,
+    results: HashMap<String, Value>,
+    last: HashMap<String, Value>,
+}
+
+impl CallSession {
+    /// A new session.
+    pub fn new(vars: CallVars) -> Self {
+        Self {
+            vars,
+            ..Self::default()
+        }
+    }
+
+    /// The last result of `action`, as templates see it.
+    pub fn result(&self, action: &str) -> Option<&Value> {
+        self.results.get(action)
+    }
+
+    /// The last record of `object` an action found or wrote (`Contact`).
+    pub fn last(&self, object: &str) -> Option<&Value> {
+        self.last.get(object)
+    }
+
+    /// Remembers `result` of `action` (on `object`). A list result also exposes its first
+    /// record's fields at the top (`search_contact.Id`); a created id is both `id` and `Id`.
+    pub fn record(&mut self, action: &str, object: Option<&str>, result: &Value) {
+        let mut view = match result {
+            Value::Object(m) => m.clone(),
+            other => {
+                let mut m = Map::new();
+                m.insert("value".into(), other.clone());
+                m
+            }
+        };
+        let first = result
+            .get("records")
+            .and_then(Value::as_array)
+            .and_then(|r| r.first())
+            .cloned();
+        if let Some(Value::Object(first)) = &first {
+            for (k, v) in first {
+                view.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        if let Some(id) = view.get("id").cloned() {
+            view.entry("Id").or_insert(id);
+        }
+        if let Some(obj) = object {
+            if let Some(rec) = first.clone() {
+                self.last.insert(obj.to_owned(), rec);
+            } else if view.contains_key("Id") && !view.contains_key("records") {
+                self.last
+                    .insert(obj.to_owned(), Value::Object(view.clone()));
+            }
+        }
+        // Typed global search results: the first of each type becomes `last`.
+        if let Some(Value::Array(recs)) = result.get("records") {
+            for r in recs {
+                if let Some(t) = r.get("type").and_then(Value::as_str) {
+                    self.last.entry(t.to_owned()).or_insert_with(|| r.clone());
+                }
+            }
+        }
+        self.results.insert(action.to_owned(), Value::Object(view));
+    }
+
+    /// The template context: the call variables (`caller_phone`, `call_id`, `agent` and its
+    /// alias `employee_id`, `metadata`), every action's last result by name, and `last`
+    /// (`{{last.Contact.Id}}`).
+    pub fn context(&self) -> Map<String, Value> {
+        let mut c = Map::new();
+        for (k, v) in &self.results {
+            c.insert(k.clone(), v.clone());
+        }
+        c.insert(
+            "last".into(),
+            Value::Object(
+                self.last
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+        );
+        c.insert("call_id".into(), Value::String(self.vars.call_id.clone()));
+        if let Some(p) = &self.vars.caller_phone {
+            c.insert("caller_phone".into(), Value::String(p.clone()));
+        }
+        if let Some(a) = &self.vars.agent {
+            c.insert("agent".into(), Value::String(a.clone()));
+            c.insert("employee_id".into(), Value::String(a.clone()));
+        }
+        c.insert("metadata".into(), Value::Object(self.vars.metadata.clone()));
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_search_exposes_its_first_record_and_the_last_contact() {
+        let mut s = CallSession::new(CallVars {
+            call_id: "c1".into(),
+            caller_phone: Some("+15551234567".into()),
+            ..CallVars::default()
+        });
+        s.record(
+            "search_contact",
+            Some("Contact"),
+            &json!({"count": 2, "records": [{"Id": "003A", "LastName": "Johnson"}, {"Id": "003B"}]}),
+        );
+        s.record("create_case", Some("Case"), &json!({"id": "500A"}));
+        let c = s.context();
+        assert_eq!(c["search_contact"]["Id"], "003A");
+        assert_eq!(c["create_case"]["Id"], "500A");
+        assert_eq!(c["last"]["Contact"]["Id"], "003A");
+        assert_eq!(c["last"]["Case"]["Id"], "500A");
+        assert_eq!(c["caller_phone"], "+15551234567");
+    }
+}

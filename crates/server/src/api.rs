@@ -1,0 +1,229 @@
+//! The agent REST API (`/v1`): tools for a model, call sessions, and actions run inside a call.
+//!
+//! ```text
+//! GET  /v1/tools                          the catalog as function-calling tools
+//! POST /v1/calls                          {caller_phone, agent, call_id?, metadata?} -> {call_id}
+//! POST /v1/calls/{id}/actions/{name}      {arguments} -> {result} | {error}
+//! POST /v1/calls/{id}/end                 ends the call
+//! ```
+//!
+//! Every request carries `Authorization: Bearer <API key>`. A tool that ran and failed answers
+//! 422 with an error a model can act on (`code`, `message`, `field`, `valid_values`,
+//! `suggestion`, `missing`); an unknown call or action is 404. Call sessions live in memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use callforce_actions::{ActionError, Actions, CallSession, CallVars, ErrorCode};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The API's state: the actions bound to the org, the open calls, the keys it accepts.
+pub struct Api {
+    actions: Actions,
+    calls: Mutex<HashMap<String, Arc<tokio::sync::Mutex<CallSession>>>>,
+    /// The hash of the key from `CALLFORCE_API_KEY`, if one was given.
+    env_key_hash: Option<[u8; 32]>,
+    /// Keys created in the store (hashed there).
+    store: callforce_store::Store,
+}
+
+impl Api {
+    /// An API over `actions`, accepting the keys of `store` and `env_key` if given.
+    pub fn new(actions: Actions, store: callforce_store::Store, env_key: Option<&str>) -> Self {
+        Self {
+            actions,
+            calls: Mutex::new(HashMap::new()),
+            env_key_hash: env_key.map(|k| Sha256::digest(k.as_bytes()).into()),
+            store,
+        }
+    }
+
+    async fn accepts(&self, key: &str) -> bool {
+        // Comparing hashes keeps the comparison's timing independent of the key.
+        let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        if self.env_key_hash == Some(hash) {
+            return true;
+        }
+        match self.store.authenticate(key).await {
+            Ok(found) => found.is_some(),
+            Err(e) => {
+                tracing::error!(error = %e, "API key check: the store failed");
+                false
+            }
+        }
+    }
+}
+
+/// The `/v1` routes, behind the API key check.
+pub fn router(api: Arc<Api>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/tools", get(tools))
+        .route("/v1/calls", post(start_call))
+        .route("/v1/calls/{id}/actions/{name}", post(run_action))
+        .route("/v1/calls/{id}/end", post(end_call))
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            require_key,
+        ))
+        .with_state(api)
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+async fn require_key(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|k| k.trim().to_owned());
+    let ok = match &given {
+        Some(k) => api.accepts(k).await,
+        None => false,
+    };
+    if !ok {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send an API key as 'Authorization: Bearer <key>' (printed by 'callforce serve' at its first start, or set with CALLFORCE_API_KEY)",
+        );
+    }
+    next.run(req).await
+}
+
+async fn tools(State(api): State<Arc<Api>>) -> Json<Value> {
+    Json(json!({ "tools": api.actions.catalog().tools(None) }))
+}
+
+/// The body of `POST /v1/calls`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartCall {
+    #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
+    caller_phone: Option<String>,
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, Value>>,
+}
+
+async fn start_call(State(api): State<Arc<Api>>, body: axum::body::Bytes) -> Response {
+    let start: StartCall = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body })
+    {
+        Ok(s) => s,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                &format!("the body must be JSON {{caller_phone, agent, call_id, metadata}}: {e}"),
+            );
+        }
+    };
+    let call_id = start
+        .call_id
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(new_call_id);
+    let mut calls = api.calls.lock();
+    if calls.contains_key(&call_id) {
+        return error(
+            StatusCode::CONFLICT,
+            "call_exists",
+            &format!("call '{call_id}' is already open"),
+        );
+    }
+    let vars = CallVars {
+        call_id: call_id.clone(),
+        caller_phone: start.caller_phone,
+        agent: start.agent,
+        metadata: start.metadata.unwrap_or_default(),
+    };
+    calls.insert(
+        call_id.clone(),
+        Arc::new(tokio::sync::Mutex::new(CallSession::new(vars))),
+    );
+    (StatusCode::CREATED, Json(json!({ "call_id": call_id }))).into_response()
+}
+
+fn new_call_id() -> String {
+    use rand::Rng;
+    let n: u64 = rand::rng().random();
+    format!("call-{n:016x}")
+}
+
+/// The body of `POST /v1/calls/{id}/actions/{name}`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunAction {
+    #[serde(default)]
+    arguments: Value,
+}
+
+async fn run_action(
+    State(api): State<Arc<Api>>,
+    Path((id, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let run: RunAction = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                &format!("the body must be JSON {{\"arguments\": {{...}}}}: {e}"),
+            );
+        }
+    };
+    let Some(session) = api.calls.lock().get(&id).cloned() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown_call",
+            &format!("no open call '{id}'; start one with POST /v1/calls"),
+        );
+    };
+    let arguments = if run.arguments.is_null() {
+        json!({})
+    } else {
+        run.arguments
+    };
+    let mut session = session.lock().await;
+    match api.actions.run(&mut session, &name, arguments).await {
+        Ok(result) => Json(json!({ "result": result })).into_response(),
+        Err(e) => action_error(&e),
+    }
+}
+
+fn action_error(e: &ActionError) -> Response {
+    let status = match e.code {
+        ErrorCode::UnknownAction => StatusCode::NOT_FOUND,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    (status, Json(json!({ "error": e }))).into_response()
+}
+
+async fn end_call(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
+    match api.calls.lock().remove(&id) {
+        Some(_) => Json(json!({ "call_id": id, "ended": true })).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "unknown_call",
+            &format!("no open call '{id}'"),
+        ),
+    }
+}

@@ -1,0 +1,20 @@
+//! The `callforce` binary: the dev org today; the connector service, MCP and the console as
+//! they land. The only crate that reads flags, files and environment variables.
+
+mod api;
+mod cli;
+mod env;
+mod serve;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env(env::LOG).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    cli::Cli::parse().run().await
+}

@@ -1,0 +1,327 @@
+//! `callforce serve`: the connector service.
+//!
+//! With no org configured it starts the dev org in-process, on its own port with the demo data,
+//! and connects to it over HTTP with OAuth (the client-credentials grant) exactly as it would to a
+//! real org: nothing in the service special-cases the dev org. What runs today is the connection
+//! and `/healthz`, and the agent API of [`crate::api`] (`/v1/tools`, `/v1/calls`...). MCP, the
+//! console and the durable write queue are built on it next.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use callforce_client::{
+    Connection, ConnectionConfig, ExposeSecret, Grant, LoginHost, OAuthApp, SecretString,
+};
+use serde_json::json;
+
+/// What `serve` needs to start.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Where the service listens.
+    pub addr: SocketAddr,
+    /// An API key agents may send besides the stored ones (`CALLFORCE_API_KEY`).
+    pub api_key: Option<String>,
+    /// Where the service keeps its state (`callforce.db`, SQLite).
+    pub data_dir: std::path::PathBuf,
+}
+
+/// A started service: its address and the embedded dev org, if any.
+pub struct Started {
+    /// The address the service listens on.
+    pub addr: SocketAddr,
+    /// The embedded dev org (kept alive as long as the service).
+    pub devorg: Option<callforce_devorg::Running>,
+    /// The serving task.
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The key created at the first start (shown once; only its hash is stored).
+    pub api_key: Option<String>,
+}
+
+struct Shared {
+    conn: Connection,
+    instance_url: String,
+}
+
+/// Starts the embedded dev org, connects to it and serves the service's routes on `config.addr`.
+///
+/// # Errors
+/// When the dev org or the listener cannot start, or the connection cannot log in.
+pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
+    let org = callforce_devorg::DevOrg::new(callforce_devorg::Config::default())
+        .context("building the dev org")?;
+    let running = callforce_devorg::spawn(org, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("starting the embedded dev org")?;
+    let c = running.org.config();
+    let instance_url = running.org.instance_url().to_owned();
+    let app = OAuthApp {
+        client_id: c.client_id.clone(),
+        client_secret: Some(SecretString::from(c.client_secret.clone())),
+        redirect_uri: None,
+    };
+    let conn = Connection::login(
+        ConnectionConfig::new(LoginHost::Url(instance_url.clone()), app),
+        Grant::ClientCredentials,
+    )
+    .await
+    .context("connecting to the embedded dev org")?;
+    // A test call, as after any connect: it proves the token works and reads the API usage.
+    conn.limits()
+        .await
+        .context("reading the embedded dev org's limits")?;
+    tracing::info!(%instance_url, "connected to the embedded dev org");
+
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let db = config.data_dir.join("callforce.db");
+    let first_start = !db.exists();
+    let store = callforce_store::Store::open_sqlite(&db)
+        .await
+        .with_context(|| format!("opening {}", db.display()))?;
+    let generated = if first_start && config.api_key.is_none() {
+        let now = chrono::Utc::now();
+        let ws = store
+            .create_workspace("default", now)
+            .await
+            .context("creating the default workspace")?;
+        let key = store
+            .create_api_key(ws.id, "created at first start", now)
+            .await
+            .context("creating the first API key")?;
+        Some(key.plaintext.expose_secret().to_owned())
+    } else {
+        None
+    };
+    let actions =
+        callforce_actions::Actions::new(conn.clone(), callforce_actions::Catalog::with_examples());
+    let api = Arc::new(crate::api::Api::new(
+        actions,
+        store,
+        config.api_key.as_deref(),
+    ));
+    let shared = Arc::new(Shared { conn, instance_url });
+    let app = axum::Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(shared)
+        .merge(crate::api::router(api));
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("listening on {}", config.addr))?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+    });
+    Ok(Started {
+        addr,
+        devorg: Some(running),
+        task,
+        api_key: generated,
+    })
+}
+
+/// `GET /healthz`: 200 when the org answers, 503 with the reason when it does not.
+async fn healthz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
+    match s.conn.warm().await {
+        Ok(()) => {
+            let usage = s
+                .conn
+                .api_usage()
+                .map(|u| json!({"used": u.used, "max": u.max}));
+            (
+                StatusCode::OK,
+                Json(
+                    json!({"status": "ok", "org": {"instance_url": s.instance_url, "api_usage": usage}}),
+                ),
+            )
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the org does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    json!({"status": "unavailable", "org": {"instance_url": s.instance_url, "error": e.to_string()}}),
+                ),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serve_connects_to_the_embedded_dev_org_and_reports_health() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let started = start(ServeConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: None,
+            data_dir: dir.path().to_owned(),
+        })
+        .await
+        .expect("starts");
+        let body: serde_json::Value = reqwest::get(format!("http://{}/healthz", started.addr))
+            .await
+            .expect("healthz")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(body["status"], "ok", "{body}");
+        let org = started.devorg.as_ref().expect("embedded org");
+        assert_eq!(body["org"]["instance_url"], org.org.instance_url());
+        assert!(
+            body["org"]["api_usage"]["max"]
+                .as_u64()
+                .is_some_and(|m| m > 0),
+            "{body}"
+        );
+
+        // The org failing is reported, not hidden.
+        let faults = format!("{}/devorg/faults", org.org.instance_url());
+        let put = reqwest::Client::new()
+            .put(&faults)
+            .body(r#"{"rules": [{"kind": "unavailable", "probability": 1.0, "path": "/services/data*"}]}"#)
+            .send()
+            .await
+            .expect("set faults");
+        assert!(put.status().is_success());
+        let resp = reqwest::get(format!("http://{}/healthz", started.addr))
+            .await
+            .expect("healthz");
+        assert_eq!(resp.status(), 503);
+    }
+
+    /// Seed 003's example conversation through the agent API.
+    #[tokio::test]
+    async fn the_example_conversation_through_the_agent_api() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = ServeConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: None,
+            data_dir: dir.path().to_owned(),
+        };
+        let first = start(config.clone()).await.expect("starts");
+        let key = first
+            .api_key
+            .clone()
+            .expect("a key is created at the first start");
+        first.task.abort();
+        // A later start over the same data directory creates no key, and the first one still
+        // works: only its hash was stored.
+        let started = start(config).await.expect("starts again");
+        assert!(started.api_key.is_none(), "no new key at a later start");
+        for file in std::fs::read_dir(dir.path()).expect("data dir") {
+            let bytes = std::fs::read(file.expect("entry").path()).expect("read");
+            assert!(
+                !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+                "the plaintext key is not stored"
+            );
+        }
+        let base = format!("http://{}", started.addr);
+        let http = reqwest::Client::new();
+        let post = |path: String, body: serde_json::Value| {
+            http.post(format!("{base}{path}"))
+                .bearer_auth(&key)
+                .json(&body)
+                .send()
+        };
+
+        // Without the key: 401 with a hint.
+        let resp = http
+            .get(format!("{base}/v1/tools"))
+            .send()
+            .await
+            .expect("tools");
+        assert_eq!(resp.status(), 401);
+        let tools: serde_json::Value = http
+            .get(format!("{base}/v1/tools"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("tools")
+            .json()
+            .await
+            .expect("json");
+        let names: Vec<&str> = tools["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"search_contact") && names.contains(&"log_call"),
+            "{names:?}"
+        );
+
+        let call: serde_json::Value = post(
+            "/v1/calls".into(),
+            json!({"caller_phone": "+15551234567", "agent": "aria"}),
+        )
+        .await
+        .expect("start")
+        .json()
+        .await
+        .expect("json");
+        let id = call["call_id"].as_str().expect("call id").to_owned();
+
+        let found: serde_json::Value = post(
+            format!("/v1/calls/{id}/actions/search_contact"),
+            json!({"arguments": {"search_term": "{{caller_phone}}"}}),
+        )
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+        assert_eq!(
+            found["result"]["records"][0]["LastName"], "Johnson",
+            "{found}"
+        );
+        assert_eq!(
+            found["result"]["records"][0]["Account"]["Name"],
+            "Acme Corporation"
+        );
+
+        let case = post(
+            format!("/v1/calls/{id}/actions/create_case"),
+            json!({"arguments": {"Subject": "Invoice discrepancy", "ContactId": "{{search_contact.Id}}", "Priority": "High"}}),
+        )
+        .await
+        .expect("case");
+        assert_eq!(case.status(), 200);
+
+        // A wrong picklist value comes back as something a model can fix.
+        let bad = post(
+            format!("/v1/calls/{id}/actions/create_case"),
+            json!({"arguments": {"Subject": "x", "ContactId": "{{search_contact.Id}}", "Priority": "urgentish"}}),
+        )
+        .await
+        .expect("bad case");
+        assert_eq!(bad.status(), 422);
+        let body: serde_json::Value = bad.json().await.expect("json");
+        assert_eq!(body["error"]["field"], "Priority", "{body}");
+
+        let unknown = post(format!("/v1/calls/{id}/actions/no_such_action"), json!({}))
+            .await
+            .expect("unknown");
+        assert_eq!(unknown.status(), 404);
+        let end = post(format!("/v1/calls/{id}/end"), json!({}))
+            .await
+            .expect("end");
+        assert_eq!(end.status(), 200);
+        let gone = post(format!("/v1/calls/{id}/actions/search_contact"), json!({}))
+            .await
+            .expect("gone");
+        assert_eq!(gone.status(), 404);
+    }
+}
