@@ -21,6 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use callforce_actions::{ActionError, Actions, CallSession, CallVars, ErrorCode};
+use callforce_store::{ApiKeyId, WorkspaceId};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -31,32 +32,58 @@ pub struct Api {
     calls: Mutex<HashMap<String, Arc<tokio::sync::Mutex<CallSession>>>>,
     /// The hash of the key from `CALLFORCE_API_KEY`, if one was given.
     env_key_hash: Option<[u8; 32]>,
+    /// The workspace the `CALLFORCE_API_KEY` key opens.
+    default_workspace: WorkspaceId,
     /// Keys created in the store (hashed there).
     store: callforce_store::Store,
 }
 
+/// Who is calling: put on every authenticated request as an extension, so that every handler
+/// reads and writes only its workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// The workspace the API key belongs to.
+    pub workspace: WorkspaceId,
+    /// The stored key used, or `None` for the key from `CALLFORCE_API_KEY`.
+    pub key: Option<ApiKeyId>,
+}
+
 impl Api {
-    /// An API over `actions`, accepting the keys of `store` and `env_key` if given.
-    pub fn new(actions: Actions, store: callforce_store::Store, env_key: Option<&str>) -> Self {
+    /// An API over `actions`, accepting the keys of `store`, and `env_key` if given (which opens
+    /// `default_workspace`).
+    pub fn new(
+        actions: Actions,
+        store: callforce_store::Store,
+        env_key: Option<&str>,
+        default_workspace: WorkspaceId,
+    ) -> Self {
         Self {
             actions,
             calls: Mutex::new(HashMap::new()),
             env_key_hash: env_key.map(|k| Sha256::digest(k.as_bytes()).into()),
+            default_workspace,
             store,
         }
     }
 
-    async fn accepts(&self, key: &str) -> bool {
+    /// The caller a key identifies, if the key is valid.
+    async fn caller(&self, key: &str) -> Option<Caller> {
         // Comparing hashes keeps the comparison's timing independent of the key.
         let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         if self.env_key_hash == Some(hash) {
-            return true;
+            return Some(Caller {
+                workspace: self.default_workspace,
+                key: None,
+            });
         }
         match self.store.authenticate(key).await {
-            Ok(found) => found.is_some(),
+            Ok(found) => found.map(|(workspace, key)| Caller {
+                workspace,
+                key: Some(key),
+            }),
             Err(e) => {
                 tracing::error!(error = %e, "API key check: the store failed");
-                false
+                None
             }
         }
     }
@@ -84,24 +111,25 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-async fn require_key(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
+async fn require_key(State(api): State<Arc<Api>>, mut req: Request, next: Next) -> Response {
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|k| k.trim().to_owned());
-    let ok = match &given {
-        Some(k) => api.accepts(k).await,
-        None => false,
+    let caller = match &given {
+        Some(k) => api.caller(k).await,
+        None => None,
     };
-    if !ok {
+    let Some(caller) = caller else {
         return error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "send an API key as 'Authorization: Bearer <key>' (printed by 'callforce serve' at its first start, or set with CALLFORCE_API_KEY)",
         );
-    }
+    };
+    req.extensions_mut().insert(caller);
     next.run(req).await
 }
 

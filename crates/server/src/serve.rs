@@ -84,14 +84,22 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     let store = callforce_store::Store::open_sqlite(&db)
         .await
         .with_context(|| format!("opening {}", db.display()))?;
-    let generated = if first_start && config.api_key.is_none() {
-        let now = chrono::Utc::now();
-        let ws = store
+    // Every service has a "default" workspace: the one the first key and CALLFORCE_API_KEY open.
+    let now = chrono::Utc::now();
+    let workspace = match store
+        .workspace_by_name("default")
+        .await
+        .context("reading the default workspace")?
+    {
+        Some(ws) => ws,
+        None => store
             .create_workspace("default", now)
             .await
-            .context("creating the default workspace")?;
+            .context("creating the default workspace")?,
+    };
+    let generated = if first_start && config.api_key.is_none() {
         let key = store
-            .create_api_key(ws.id, "created at first start", now)
+            .create_api_key(workspace.id, "created at first start", now)
             .await
             .context("creating the first API key")?;
         Some(key.plaintext.expose_secret().to_owned())
@@ -104,6 +112,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         actions,
         store,
         config.api_key.as_deref(),
+        workspace.id,
     ));
     let shared = Arc::new(Shared { conn, instance_url });
     let app = axum::Router::new()

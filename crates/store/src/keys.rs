@@ -173,6 +173,22 @@ impl Store {
         })
     }
 
+    /// The oldest workspace with this name.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn workspace_by_name(&self, name: &str) -> Result<Option<Workspace>> {
+        with_pool!(self, pool => {
+            let row: Option<WorkspaceRow> = sqlx::query_as(
+                "SELECT id, name, created_at FROM workspaces WHERE name = $1 ORDER BY id LIMIT 1",
+            )
+            .bind(name)
+            .fetch_optional(pool)
+            .await?;
+            row.map(WorkspaceRow::into_workspace).transpose()
+        })
+    }
+
     /// Creates an API key for `workspace`; the plaintext is in the result and nowhere else.
     ///
     /// # Errors

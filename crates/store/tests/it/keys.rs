@@ -11,6 +11,11 @@ both!(api_key_authenticates_until_revoked);
 async fn api_key_authenticates_until_revoked(db: &Db) -> Result<()> {
     let s = &db.store;
     let ws = s.create_workspace("acme", t(0)).await?;
+    assert_eq!(
+        s.workspace_by_name("acme").await?.map(|w| w.id),
+        Some(ws.id)
+    );
+    assert_eq!(s.workspace_by_name("other").await?.map(|w| w.id), None);
     let created = s.create_api_key(ws.id, "runtime", t(1)).await?;
     let plain = created.plaintext.expose_secret().to_owned();
     assert!(plain.starts_with("cf_") && plain.len() == 51, "{plain}");
