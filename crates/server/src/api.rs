@@ -15,12 +15,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use callforce_actions::{ActionError, Actions, CallSession, CallVars, ErrorCode};
+use callforce_actions::{Action, ActionError, Actions, CallSession, CallVars, ErrorCode, Tool};
 use callforce_store::{ApiKeyId, WorkspaceId};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -29,13 +29,29 @@ use sha2::{Digest, Sha256};
 /// The API's state: the actions bound to the org, the open calls, the keys it accepts.
 pub struct Api {
     actions: Actions,
-    calls: Mutex<HashMap<String, Arc<tokio::sync::Mutex<CallSession>>>>,
+    /// Open calls by workspace and call id: a call id opens nothing in another workspace.
+    calls: Mutex<HashMap<(WorkspaceId, String), SharedCall>>,
     /// The hash of the key from `CALLFORCE_API_KEY`, if one was given.
     env_key_hash: Option<[u8; 32]>,
     /// The workspace the `CALLFORCE_API_KEY` key opens.
     default_workspace: WorkspaceId,
     /// Keys created in the store (hashed there).
     store: callforce_store::Store,
+}
+
+/// An open call, shared by the requests that run actions in it (one at a time).
+pub type SharedCall = Arc<tokio::sync::Mutex<CallSession>>;
+
+/// Why a call could not be started or found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// A call with this id is already open in the workspace.
+    #[error("call '{0}' is already open")]
+    Exists(String),
+    /// No call with this id is open in the workspace.
+    #[error("no open call '{0}'")]
+    Unknown(String),
 }
 
 /// Who is calling: put on every authenticated request as an extension, so that every handler
@@ -66,8 +82,93 @@ impl Api {
         }
     }
 
+    /// The actions bound to the org.
+    pub fn actions(&self) -> &Actions {
+        &self.actions
+    }
+
+    /// The tools `caller` may offer a model, for `agent` when given: what `/v1/tools` and MCP's
+    /// `tools/list` both show, in catalog order.
+    pub fn tools(&self, caller: &Caller, agent: Option<&str>) -> Vec<&Action> {
+        // Every workspace and agent sees the whole catalog until agents narrow it.
+        let _ = (caller, agent);
+        self.actions.catalog().actions().iter().collect()
+    }
+
+    /// Starts a call in `caller`'s workspace; an empty `vars.call_id` gets a fresh id. Returns
+    /// the call id.
+    ///
+    /// # Errors
+    /// [`CallError::Exists`] when the id is already open in the workspace.
+    pub fn start_call(&self, caller: &Caller, mut vars: CallVars) -> Result<String, CallError> {
+        if vars.call_id.trim().is_empty() {
+            vars.call_id = new_call_id();
+        }
+        let id = vars.call_id.clone();
+        let mut calls = self.calls.lock();
+        let key = (caller.workspace, id.clone());
+        if calls.contains_key(&key) {
+            return Err(CallError::Exists(id));
+        }
+        calls.insert(
+            key,
+            Arc::new(tokio::sync::Mutex::new(CallSession::new(vars))),
+        );
+        Ok(id)
+    }
+
+    /// The open call `id` of `caller`'s workspace, or a new one started with `vars` (whose
+    /// `call_id` is `id`): for transports where the first action starts the call (MCP).
+    pub fn call_or_start(&self, caller: &Caller, vars: CallVars) -> SharedCall {
+        let key = (caller.workspace, vars.call_id.clone());
+        self.calls
+            .lock()
+            .entry(key)
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(CallSession::new(vars))))
+            .clone()
+    }
+
+    /// The open call `id` of `caller`'s workspace.
+    ///
+    /// # Errors
+    /// [`CallError::Unknown`] when no such call is open.
+    pub fn call(&self, caller: &Caller, id: &str) -> Result<SharedCall, CallError> {
+        self.calls
+            .lock()
+            .get(&(caller.workspace, id.to_owned()))
+            .cloned()
+            .ok_or_else(|| CallError::Unknown(id.to_owned()))
+    }
+
+    /// Runs action `name` with `arguments` inside `call` for `caller`: the result is remembered
+    /// in the call, so later templates can use it.
+    ///
+    /// # Errors
+    /// An [`ActionError`] a model can act on.
+    pub async fn run_action(
+        &self,
+        caller: &Caller,
+        call: &mut CallSession,
+        name: &str,
+        arguments: Value,
+    ) -> Result<Value, ActionError> {
+        let _ = caller;
+        self.actions.run(call, name, arguments).await
+    }
+
+    /// Ends the call `id` of `caller`'s workspace.
+    ///
+    /// # Errors
+    /// [`CallError::Unknown`] when no such call is open.
+    pub fn end_call(&self, caller: &Caller, id: &str) -> Result<(), CallError> {
+        match self.calls.lock().remove(&(caller.workspace, id.to_owned())) {
+            Some(_) => Ok(()),
+            None => Err(CallError::Unknown(id.to_owned())),
+        }
+    }
+
     /// The caller a key identifies, if the key is valid.
-    async fn caller(&self, key: &str) -> Option<Caller> {
+    pub(crate) async fn caller(&self, key: &str) -> Option<Caller> {
         // Comparing hashes keeps the comparison's timing independent of the key.
         let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         if self.env_key_hash == Some(hash) {
@@ -111,7 +212,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-async fn require_key(State(api): State<Arc<Api>>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn require_key(
+    State(api): State<Arc<Api>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -133,8 +238,13 @@ async fn require_key(State(api): State<Arc<Api>>, mut req: Request, next: Next) 
     next.run(req).await
 }
 
-async fn tools(State(api): State<Arc<Api>>) -> Json<Value> {
-    Json(json!({ "tools": api.actions.catalog().tools(None) }))
+async fn tools(State(api): State<Arc<Api>>, Extension(caller): Extension<Caller>) -> Json<Value> {
+    let tools: Vec<Tool> = api
+        .tools(&caller, None)
+        .into_iter()
+        .map(Action::tool)
+        .collect();
+    Json(json!({ "tools": tools }))
 }
 
 /// The body of `POST /v1/calls`.
@@ -151,7 +261,11 @@ struct StartCall {
     metadata: Option<serde_json::Map<String, Value>>,
 }
 
-async fn start_call(State(api): State<Arc<Api>>, body: axum::body::Bytes) -> Response {
+async fn start_call(
+    State(api): State<Arc<Api>>,
+    Extension(caller): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> Response {
     let start: StartCall = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body })
     {
         Ok(s) => s,
@@ -163,32 +277,31 @@ async fn start_call(State(api): State<Arc<Api>>, body: axum::body::Bytes) -> Res
             );
         }
     };
-    let call_id = start
-        .call_id
-        .filter(|c| !c.trim().is_empty())
-        .unwrap_or_else(new_call_id);
-    let mut calls = api.calls.lock();
-    if calls.contains_key(&call_id) {
-        return error(
-            StatusCode::CONFLICT,
-            "call_exists",
-            &format!("call '{call_id}' is already open"),
-        );
-    }
     let vars = CallVars {
-        call_id: call_id.clone(),
+        call_id: start.call_id.unwrap_or_default(),
         caller_phone: start.caller_phone,
         agent: start.agent,
         metadata: start.metadata.unwrap_or_default(),
     };
-    calls.insert(
-        call_id.clone(),
-        Arc::new(tokio::sync::Mutex::new(CallSession::new(vars))),
-    );
-    (StatusCode::CREATED, Json(json!({ "call_id": call_id }))).into_response()
+    match api.start_call(&caller, vars) {
+        Ok(call_id) => (StatusCode::CREATED, Json(json!({ "call_id": call_id }))).into_response(),
+        Err(e) => call_error(&e),
+    }
 }
 
-fn new_call_id() -> String {
+fn call_error(e: &CallError) -> Response {
+    match e {
+        CallError::Exists(_) => error(StatusCode::CONFLICT, "call_exists", &e.to_string()),
+        CallError::Unknown(_) => error(
+            StatusCode::NOT_FOUND,
+            "unknown_call",
+            &format!("{e}; start one with POST /v1/calls"),
+        ),
+    }
+}
+
+/// A fresh call id.
+pub fn new_call_id() -> String {
     use rand::Rng;
     let n: u64 = rand::rng().random();
     format!("call-{n:016x}")
@@ -204,6 +317,7 @@ struct RunAction {
 
 async fn run_action(
     State(api): State<Arc<Api>>,
+    Extension(caller): Extension<Caller>,
     Path((id, name)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
@@ -217,12 +331,9 @@ async fn run_action(
             );
         }
     };
-    let Some(session) = api.calls.lock().get(&id).cloned() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_call",
-            &format!("no open call '{id}'; start one with POST /v1/calls"),
-        );
+    let session = match api.call(&caller, &id) {
+        Ok(s) => s,
+        Err(e) => return call_error(&e),
     };
     let arguments = if run.arguments.is_null() {
         json!({})
@@ -230,7 +341,10 @@ async fn run_action(
         run.arguments
     };
     let mut session = session.lock().await;
-    match api.actions.run(&mut session, &name, arguments).await {
+    match api
+        .run_action(&caller, &mut session, &name, arguments)
+        .await
+    {
         Ok(result) => Json(json!({ "result": result })).into_response(),
         Err(e) => action_error(&e),
     }
@@ -245,13 +359,13 @@ fn action_error(e: &ActionError) -> Response {
     (status, Json(json!({ "error": e }))).into_response()
 }
 
-async fn end_call(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Response {
-    match api.calls.lock().remove(&id) {
-        Some(_) => Json(json!({ "call_id": id, "ended": true })).into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            "unknown_call",
-            &format!("no open call '{id}'"),
-        ),
+async fn end_call(
+    State(api): State<Arc<Api>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    match api.end_call(&caller, &id) {
+        Ok(()) => Json(json!({ "call_id": id, "ended": true })).into_response(),
+        Err(e) => call_error(&e),
     }
 }

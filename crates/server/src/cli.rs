@@ -20,6 +20,53 @@ enum Command {
     Serve(ServeArgs),
     /// Run the dev org: a Salesforce-compatible REST org on localhost.
     Devorg(DevorgArgs),
+    /// Serve MCP over stdio (for desktop assistants and local agents): with the service
+    /// embedded, or bridged to a running one with --url and --api-key.
+    Mcp(McpArgs),
+}
+
+/// Where `/mcp` may be reached from, besides loopback names (DNS-rebinding protection).
+#[derive(clap::Args)]
+struct McpHostArgs {
+    /// A `Host` that `/mcp` accepts (repeat, or comma-separate in the environment), e.g. the
+    /// service's public hostname behind a load balancer.
+    #[arg(long = "allowed-host", env = crate::env::ALLOWED_HOSTS, value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
+    /// A browser `Origin` that `/mcp` accepts (repeat, or comma-separate in the environment).
+    #[arg(long = "allowed-origin", env = crate::env::ALLOWED_ORIGINS, value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+}
+
+impl McpHostArgs {
+    fn config(&self) -> crate::mcp::McpConfig {
+        crate::mcp::McpConfig::with_extra(&self.allowed_hosts, &self.allowed_origins)
+    }
+}
+
+#[derive(clap::Args)]
+struct McpArgs {
+    /// A running service to bridge to (`http://127.0.0.1:8080`); without it the service runs
+    /// embedded in this process.
+    #[arg(long, requires = "api_key")]
+    url: Option<String>,
+    /// The API key of the running service (also read from CALLFORCE_API_KEY).
+    #[arg(long, env = crate::env::API_KEY, hide_env_values = true)]
+    api_key: Option<String>,
+    /// Where the embedded service keeps its state.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// The call id every tool call of this session runs in (default: a fresh one).
+    #[arg(long)]
+    call_id: Option<String>,
+    /// The caller's phone number, for `{{caller_phone}}`.
+    #[arg(long)]
+    caller_phone: Option<String>,
+    /// The agent whose tools to offer.
+    #[arg(long)]
+    agent: Option<String>,
+    /// Offer the compact tool set (search, query, write, action) instead of the whole catalog.
+    #[arg(long)]
+    compact: bool,
 }
 
 #[derive(clap::Args)]
@@ -33,6 +80,8 @@ struct ServeArgs {
     /// Where the service keeps its state (SQLite database `callforce.db`).
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
+    #[command(flatten)]
+    mcp: McpHostArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -107,6 +156,7 @@ impl Cli {
         match self.command {
             Command::Devorg(args) => devorg(args).await,
             Command::Serve(args) => serve(args).await,
+            Command::Mcp(args) => mcp(args).await,
         }
     }
 }
@@ -182,6 +232,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         addr: SocketAddr::new(args.bind, args.port),
         api_key,
         data_dir: args.data_dir,
+        mcp: args.mcp.config(),
     })
     .await?;
     println!("callforce listening on http://{}", started.addr);
@@ -196,6 +247,59 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("  embedded dev org: {}", org.org.instance_url());
     }
     println!("  health:           http://{}/healthz", started.addr);
+    println!("  MCP:              http://{}/mcp", started.addr);
     started.task.await??;
     Ok(())
+}
+
+async fn mcp(args: McpArgs) -> anyhow::Result<()> {
+    // NB: stdout carries the protocol; everything else goes to stderr (the log writer).
+    let (base, api_key, _embedded) = match (args.url, args.api_key) {
+        (Some(url), Some(key)) => (url.trim_end_matches('/').to_owned(), key, None),
+        (Some(_), None) => anyhow::bail!("--url needs --api-key (or CALLFORCE_API_KEY)"),
+        (None, key) => {
+            // The embedded service listens on loopback only, with a key of this process.
+            let key = key.unwrap_or_else(|| {
+                use rand::Rng;
+                let n: u128 = rand::rng().random();
+                format!("cf_local_{n:032x}")
+            });
+            let started = crate::serve::start(crate::serve::ServeConfig {
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                api_key: Some(key.clone()),
+                data_dir: args.data_dir,
+                mcp: crate::mcp::McpConfig::default(),
+            })
+            .await?;
+            tracing::info!(addr = %started.addr, "embedded service started");
+            (format!("http://{}", started.addr), key, Some(started))
+        }
+    };
+    let mut url = format!("{base}/mcp");
+    let mut query = Vec::new();
+    if args.compact {
+        query.push("tools=compact".to_owned());
+    }
+    if let Some(agent) = &args.agent {
+        query.push(format!(
+            "agent={}",
+            form_urlencoded::byte_serialize(agent.as_bytes()).collect::<String>()
+        ));
+    }
+    if !query.is_empty() {
+        url = format!("{url}?{}", query.join("&"));
+    }
+    let bridge = crate::mcp_stdio::Bridge {
+        url,
+        api_key,
+        call_id: args.call_id.unwrap_or_else(crate::api::new_call_id),
+        caller_phone: args.caller_phone,
+        agent: args.agent,
+    };
+    crate::mcp_stdio::run(
+        bridge,
+        tokio::io::BufReader::new(tokio::io::stdin()),
+        tokio::io::stdout(),
+    )
+    .await
 }

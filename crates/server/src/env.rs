@@ -5,3 +5,11 @@ pub const LOG: &str = "CALLFORCE_LOG";
 
 /// The API key agents must send to `callforce serve`; without it one is generated at start.
 pub const API_KEY: &str = "CALLFORCE_API_KEY";
+
+/// More `Host` values `/mcp` accepts besides the loopback names, comma-separated
+/// (`mcp.example.com,mcp.example.com:8443`).
+pub const ALLOWED_HOSTS: &str = "CALLFORCE_ALLOWED_HOSTS";
+
+/// More browser `Origin` values `/mcp` accepts besides loopback ones, comma-separated
+/// (`https://app.example.com`).
+pub const ALLOWED_ORIGINS: &str = "CALLFORCE_ALLOWED_ORIGINS";

@@ -4,6 +4,8 @@
 mod api;
 mod cli;
 mod env;
+mod mcp;
+mod mcp_stdio;
 mod serve;
 
 use clap::Parser;
@@ -12,7 +14,8 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env(env::LOG).unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env(env::LOG)
+                .unwrap_or_else(|_| "info,rmcp=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

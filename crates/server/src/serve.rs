@@ -3,8 +3,9 @@
 //! With no org configured it starts the dev org in-process, on its own port with the demo data,
 //! and connects to it over HTTP with OAuth (the client-credentials grant) exactly as it would to a
 //! real org: nothing in the service special-cases the dev org. What runs today is the connection
-//! and `/healthz`, and the agent API of [`crate::api`] (`/v1/tools`, `/v1/calls`...). MCP, the
-//! console and the durable write queue are built on it next.
+//! and `/healthz`, the agent API of [`crate::api`] (`/v1/tools`, `/v1/calls`...) and MCP at
+//! `/mcp` ([`crate::mcp`]) over the same [`crate::api::Api`]. The console and the durable write
+//! queue are built on it next.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct ServeConfig {
     pub api_key: Option<String>,
     /// Where the service keeps its state (`callforce.db`, SQLite).
     pub data_dir: std::path::PathBuf,
+    /// Where `/mcp` may be reached from.
+    pub mcp: crate::mcp::McpConfig,
 }
 
 /// A started service: its address and the embedded dev org, if any.
@@ -118,6 +121,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     let app = axum::Router::new()
         .route("/healthz", get(healthz))
         .with_state(shared)
+        .merge(crate::mcp::router(api.clone(), &config.mcp))
         .merge(crate::api::router(api));
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -176,6 +180,7 @@ mod tests {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: None,
             data_dir: dir.path().to_owned(),
+            mcp: crate::mcp::McpConfig::default(),
         })
         .await
         .expect("starts");
@@ -218,6 +223,7 @@ mod tests {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: None,
             data_dir: dir.path().to_owned(),
+            mcp: crate::mcp::McpConfig::default(),
         };
         let first = start(config.clone()).await.expect("starts");
         let key = first

@@ -8,7 +8,7 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-URL = os.environ["CALLFORCE_INSTANCE_URL"]
+URL = os.environ.get("CALLFORCE_INSTANCE_URL", "")
 
 
 def new_session():

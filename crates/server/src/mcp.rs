@@ -1,0 +1,926 @@
+//! MCP: the agent API for MCP-speaking agents, over streamable HTTP at `/mcp` (and over stdio
+//! through [`crate::mcp_stdio`], which bridges to it).
+//!
+//! The server is **stateless** (rmcp's stateless streamable HTTP with JSON responses): every
+//! request stands alone, so any instance behind a load balancer can answer it. The call a tool
+//! runs in is named by each request: the `call_id` / `caller_phone` / `agent` arguments, the
+//! request's `_meta` (`callforce/call_id`...), or the `X-Call-Id` / `X-Caller-Phone` / `X-Agent`
+//! headers, in that order. Calls are the REST API's call sessions ([`Api::call_or_start`]), so a
+//! `tools/call` chains with earlier results exactly like `POST /v1/calls/{id}/actions/{name}`.
+//!
+//! The API key is checked by the same middleware as `/v1` ([`crate::api::require_key`]); the
+//! handler reads the [`Caller`] from the HTTP request's extensions. `?tools=compact` gives the
+//! compact tool set ([`COMPACT_TOOLS`]) and `?agent=NAME` an agent's tools.
+
+use std::sync::Arc;
+
+use axum::http::request::Parts;
+use callforce_actions::{Action, ActionError, CallSession, CallVars, Effect, Op};
+use rmcp::ErrorData;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, JsonObject, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role, ServerCapabilities,
+    ServerConfig, Tool, ToolAnnotations,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+
+use crate::api::{Api, Caller};
+
+/// Where `/mcp` may be reached from: the DNS-rebinding protection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpConfig {
+    /// `Host` values accepted (`localhost`, `mcp.example.com`, `mcp.example.com:8443`); a request
+    /// for any other host is refused with 403. Loopback names only by default.
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin` values accepted (`https://app.example.com`, `http://localhost:*`); a
+    /// request with any other `Origin` is refused. Requests without `Origin` (non-browser
+    /// clients) pass. Loopback origins only by default.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: vec![
+                "http://localhost:*".into(),
+                "http://127.0.0.1:*".into(),
+                "http://[::1]:*".into(),
+            ],
+        }
+    }
+}
+
+impl McpConfig {
+    /// The defaults plus `hosts` and `origins` (from flags or the environment).
+    pub fn with_extra(hosts: &[String], origins: &[String]) -> Self {
+        let mut c = Self::default();
+        c.allowed_hosts.extend(hosts.iter().cloned());
+        c.allowed_origins.extend(origins.iter().cloned());
+        c
+    }
+}
+
+/// The `/mcp` route, behind the API key check.
+pub fn router(api: Arc<Api>, config: &McpConfig) -> axum::Router {
+    let http = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_allowed_hosts(config.allowed_hosts.clone())
+        .with_allowed_origins(config.allowed_origins.clone())
+        .enforce_origin_validation();
+    let handler_api = api.clone();
+    let service = StreamableHttpService::new(
+        move || {
+            Ok(Handler {
+                api: handler_api.clone(),
+            })
+        },
+        Arc::new(NeverSessionManager::default()),
+        http,
+    );
+    axum::Router::new()
+        .route_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(
+            api,
+            crate::api::require_key,
+        ))
+}
+
+/// The compact tool set, for clients that cap the number of tools: `search` (global search),
+/// `query` (read-only SOQL), `write` (create or update any record) and `action` (any action of
+/// the catalog by name).
+pub const COMPACT_TOOLS: [&str; 4] = ["search", "query", "write", "action"];
+
+/// One MCP request's view of the service.
+#[derive(Clone)]
+struct Handler {
+    api: Arc<Api>,
+}
+
+/// What a request says about who calls and what it wants to see.
+struct RequestInfo<'a> {
+    caller: Caller,
+    parts: &'a Parts,
+    compact: bool,
+    agent: Option<String>,
+}
+
+fn query_param(parts: &Parts, name: &str) -> Option<String> {
+    let q = parts.uri.query()?;
+    form_urlencoded::parse(q.as_bytes())
+        .find(|(k, v)| k == name && !v.is_empty())
+        .map(|(_, v)| v.into_owned())
+}
+
+fn header(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+impl Handler {
+    fn info<'a>(&self, cx: &'a RequestContext<RoleServer>) -> Result<RequestInfo<'a>, ErrorData> {
+        let parts = cx
+            .extensions
+            .get::<Parts>()
+            .ok_or_else(|| ErrorData::internal_error("no HTTP request", None))?;
+        let caller = *parts
+            .extensions
+            .get::<Caller>()
+            .ok_or_else(|| ErrorData::invalid_request("no API key", None))?;
+        let compact = match query_param(parts, "tools").as_deref() {
+            None | Some("full") => false,
+            Some("compact") => true,
+            Some(other) => {
+                return Err(ErrorData::invalid_request(
+                    format!("tools={other} is not a tool set; use tools=compact or tools=full"),
+                    None,
+                ));
+            }
+        };
+        let agent = query_param(parts, "agent").or_else(|| header(parts, "x-agent"));
+        Ok(RequestInfo {
+            caller,
+            parts,
+            compact,
+            agent,
+        })
+    }
+}
+
+/// The MCP tool of an action: its `/v1/tools` schema, a title and annotations.
+pub fn mcp_tool(action: &Action) -> Tool {
+    let t = action.tool();
+    let schema = match t.parameters {
+        Value::Object(m) => m,
+        _ => JsonObject::new(),
+    };
+    let title = title(&t.name);
+    Tool::new(t.name, t.description, Arc::new(schema))
+        .with_title(title.clone())
+        .with_annotations(annotations(action, title))
+}
+
+/// `search_contact` -> `Search contact`.
+fn title(name: &str) -> String {
+    let words = name.replace('_', " ");
+    let mut c = words.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// readOnly, destructive, idempotent, openWorld.
+fn hints(action: &Action) -> (bool, bool, bool, bool) {
+    const READ: (bool, bool, bool, bool) = (true, false, true, false);
+    const CREATE: (bool, bool, bool, bool) = (false, false, false, false);
+    // An update overwrites values: destructive, and the same update twice changes nothing more.
+    const OVERWRITE: (bool, bool, bool, bool) = (false, true, true, false);
+    match action {
+        Action::Template(t) => match t.op {
+            Op::Search | Op::Get | Op::GetNote | Op::GlobalSearch | Op::RunQuery => READ,
+            Op::Create | Op::CreateNote | Op::CreateRecord | Op::BulkCreate | Op::CreateTask => {
+                CREATE
+            }
+            Op::Update
+            | Op::UpdateNote
+            | Op::UpdateRecord
+            | Op::BulkUpdate
+            | Op::UpsertRecord
+            | Op::Delete => OVERWRITE,
+            // Any REST call: it may delete, and it is not bound to the org's records.
+            Op::CustomApiCall => (false, true, false, true),
+        },
+        Action::Custom(c) => match c.effect() {
+            Effect::Read => READ,
+            Effect::Write if c.destructive => (false, true, false, false),
+            Effect::Write => CREATE,
+            Effect::Destroy => (false, true, false, false),
+        },
+    }
+}
+
+fn annotations(action: &Action, title: String) -> ToolAnnotations {
+    let (read_only, destructive, idempotent, open_world) = hints(action);
+    ToolAnnotations::with_title(title)
+        .read_only(read_only)
+        .destructive(destructive)
+        .idempotent(idempotent)
+        .open_world(open_world)
+}
+
+/// The compact tools, over the actions `enabled` (the `action` tool lists their names).
+pub fn compact_tools(enabled: &[&Action]) -> Vec<Tool> {
+    let obj = |v: Value| match v {
+        Value::Object(m) => Arc::new(m),
+        _ => Arc::new(JsonObject::new()),
+    };
+    let names: Vec<&str> = enabled.iter().map(|a| a.name()).collect();
+    vec![
+        Tool::new(
+            "search",
+            "Find records of any kind (contacts, leads, accounts, cases, opportunities) by name, \
+             email, phone number or other words. Use it first to identify the caller.",
+            obj(json!({"type": "object", "properties": {"search_term": {"type": "string", "description": "Words or a phone number to find"}}, "required": ["search_term"], "additionalProperties": false})),
+        )
+        .with_title("Search")
+        .with_annotations(ToolAnnotations::with_title("Search").read_only(true).destructive(false).idempotent(true).open_world(false)),
+        Tool::new(
+            "query",
+            "Read records with a SOQL SELECT statement (for example: SELECT Id, Subject, Status \
+             FROM Case WHERE ContactId = '003...'). Read the callforce://objects resources for \
+             object and field names.",
+            obj(json!({"type": "object", "properties": {"soql": {"type": "string", "description": "A SOQL SELECT statement"}}, "required": ["soql"], "additionalProperties": false})),
+        )
+        .with_title("Query")
+        .with_annotations(ToolAnnotations::with_title("Query").read_only(true).destructive(false).idempotent(true).open_world(false)),
+        Tool::new(
+            "write",
+            "Create a record of any object, or update one when record_id is given. Confirm what \
+             you will write with the caller first.",
+            obj(json!({"type": "object", "properties": {
+                "sobject": {"type": "string", "description": "Object API name, e.g. Case"},
+                "record_id": {"type": "string", "description": "The record to update; leave out to create one"},
+                "fields": {"type": "object", "description": "Field API names to values"}
+            }, "required": ["sobject", "fields"], "additionalProperties": false})),
+        )
+        .with_title("Write")
+        .with_annotations(ToolAnnotations::with_title("Write").read_only(false).destructive(true).idempotent(false).open_world(false)),
+        Tool::new(
+            "action",
+            format!(
+                "Run one of the prepared Salesforce actions by name with its arguments, for \
+                 example {{\"name\": \"create_case\", \"arguments\": {{\"Subject\": \"...\"}}}}. \
+                 Arguments may use earlier results, such as {{{{search_contact.Id}}}}. Actions: {}.",
+                names.join(", ")
+            ),
+            obj(json!({"type": "object", "properties": {
+                "name": {"type": "string", "description": "The action's name", "enum": names},
+                "arguments": {"type": "object", "description": "The action's arguments"}
+            }, "required": ["name"], "additionalProperties": false})),
+        )
+        .with_title("Run an action")
+        .with_annotations(ToolAnnotations::with_title("Run an action").read_only(false).destructive(true).idempotent(false).open_world(false)),
+    ]
+}
+
+/// The catalog action a compact tool call runs, and its arguments.
+fn resolve_compact(name: &str, mut args: JsonObject) -> Result<(String, JsonObject), ErrorData> {
+    match name {
+        "search" => Ok(("global_search".into(), args)),
+        "query" => Ok(("run_query".into(), args)),
+        "write" => {
+            let update = args
+                .get("record_id")
+                .is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
+            if !update {
+                args.remove("record_id");
+            }
+            let action = if update {
+                "update_record"
+            } else {
+                "create_record"
+            };
+            Ok((action.into(), args))
+        }
+        "action" => {
+            let Some(Value::String(action)) = args.remove("name") else {
+                return Err(ErrorData::invalid_params(
+                    "the action tool needs \"name\": the action to run",
+                    None,
+                ));
+            };
+            let inner = match args.remove("arguments") {
+                Some(Value::Object(m)) => m,
+                None | Some(Value::Null) => JsonObject::new(),
+                Some(_) => {
+                    return Err(ErrorData::invalid_params(
+                        "\"arguments\" must be an object",
+                        None,
+                    ));
+                }
+            };
+            // Call context given beside the name still counts.
+            let mut inner = inner;
+            for k in CALL_KEYS {
+                if let Some(v) = args.remove(k) {
+                    inner.entry(k).or_insert(v);
+                }
+            }
+            Ok((action, inner))
+        }
+        other => Err(ErrorData::invalid_params(
+            format!(
+                "unknown tool '{other}'; the compact tools are {}",
+                COMPACT_TOOLS.join(", ")
+            ),
+            None,
+        )),
+    }
+}
+
+/// Arguments that name the call rather than the action's input.
+const CALL_KEYS: [&str; 3] = ["call_id", "caller_phone", "agent"];
+
+/// The call variables of a tool call: arguments (taken out unless the action declares them),
+/// then `_meta` (`callforce/call_id`...), then headers (`X-Call-Id`...).
+fn call_vars(
+    action: &Action,
+    args: &mut JsonObject,
+    meta: &JsonObject,
+    parts: &Parts,
+    agent: Option<&str>,
+) -> (Option<String>, CallVars) {
+    let declared = action.tool().parameters;
+    let declared = declared.get("properties").and_then(Value::as_object);
+    let mut pick = |key: &str| -> Option<String> {
+        let from_args = if declared.is_some_and(|d| d.contains_key(key)) {
+            None
+        } else {
+            args.remove(key)
+        };
+        from_args
+            .or_else(|| meta.get(&format!("callforce/{key}")).cloned())
+            .and_then(|v| v.as_str().map(str::trim).map(str::to_owned))
+            .filter(|v| !v.is_empty())
+            .or_else(|| header(parts, &format!("x-{}", key.replace('_', "-"))))
+    };
+    let call_id = pick("call_id");
+    let caller_phone = pick("caller_phone");
+    let agent = pick("agent").or_else(|| agent.map(str::to_owned));
+    let vars = CallVars {
+        call_id: call_id.clone().unwrap_or_else(crate::api::new_call_id),
+        caller_phone,
+        agent,
+        metadata: serde_json::Map::new(),
+    };
+    (call_id, vars)
+}
+
+/// A tool's result: the JSON as text (what most clients give the model) and as structured
+/// content.
+fn tool_result(result: Value) -> CallToolResult {
+    let text = serde_json::to_string(&result).unwrap_or_default();
+    let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
+    if result.is_object() {
+        r.structured_content = Some(result);
+    }
+    r
+}
+
+/// A tool that ran and failed: `isError` with the message a model acts on, and the details
+/// (`field`, `valid_values`, `suggestion`, `missing`) as structured content.
+fn tool_error(e: &ActionError) -> CallToolResult {
+    let mut r = CallToolResult::error(vec![ContentBlock::text(e.message.to_string())]);
+    r.structured_content = Some(json!({ "error": e }));
+    r
+}
+
+impl rmcp::ServerHandler for Handler {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(Implementation::new("callforce", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Salesforce tools for a conversation with a caller. Start by finding the caller \
+             (search_contact with their phone number), confirm what you will write before any \
+             write, and use earlier results in later arguments, e.g. {{search_contact.Id}}. \
+             Send call_id (argument, _meta callforce/call_id or the X-Call-Id header) to keep \
+             results across tool calls.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let info = self.info(&cx)?;
+        let enabled = self.api.tools(&info.caller, info.agent.as_deref());
+        let tools = if info.compact {
+            compact_tools(&enabled)
+        } else {
+            enabled.iter().map(|a| mcp_tool(a)).collect()
+        };
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let info = self.info(&cx)?;
+        let args = request.arguments.unwrap_or_default();
+        let (name, mut args) = if info.compact {
+            resolve_compact(&request.name, args)?
+        } else {
+            (request.name.into_owned(), args)
+        };
+        let enabled = self.api.tools(&info.caller, info.agent.as_deref());
+        let Some(action) = enabled.iter().find(|a| a.name() == name) else {
+            let hint = self
+                .api
+                .actions()
+                .catalog()
+                .closest_name(&name)
+                .map(|c| format!("; did you mean '{c}'?"))
+                .unwrap_or_default();
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool '{name}'{hint}"),
+                None,
+            ));
+        };
+        // rmcp hands the request's `_meta` to the context; a copy left in the params counts too.
+        let mut meta: JsonObject = cx.meta.0.0.clone();
+        if let Some(m) = request.meta {
+            for (k, v) in m.0.0 {
+                meta.entry(k).or_insert(v);
+            }
+        }
+        let (call_id, vars) =
+            call_vars(action, &mut args, &meta, info.parts, info.agent.as_deref());
+        let result = match call_id {
+            Some(_) => {
+                let call = self.api.call_or_start(&info.caller, vars.clone());
+                let mut call = call.lock().await;
+                // A call started by a request that did not know the caller learns it later.
+                if call.vars.caller_phone.is_none() {
+                    call.vars.caller_phone = vars.caller_phone;
+                }
+                self.api
+                    .run_action(&info.caller, &mut call, &name, Value::Object(args))
+                    .await
+            }
+            // No call named: a call of one action.
+            None => {
+                let mut call = CallSession::new(vars);
+                self.api
+                    .run_action(&info.caller, &mut call, &name, Value::Object(args))
+                    .await
+            }
+        };
+        Ok(match result {
+            Ok(v) => tool_result(v),
+            Err(e) => tool_error(&e),
+        }
+        .into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.info(&cx)?;
+        Ok(ListResourcesResult::with_all_items(vec![
+            Resource::new(OBJECTS_URI, "objects")
+                .with_title("Salesforce objects")
+                .with_description(
+                    "The org's objects: API name, label and what may be done with them",
+                )
+                .with_mime_type("application/json"),
+        ]))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.info(&cx)?;
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new(format!("{OBJECTS_URI}/{{name}}"), "object")
+                .with_title("A Salesforce object's fields")
+                .with_description(
+                    "One object's fields, compacted: name, label, type, whether required on \
+                     create, picklist values, what a reference points to",
+                )
+                .with_mime_type("application/json"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.info(&cx)?;
+        let uri = request.uri.as_str();
+        let conn = self.api.actions().connection();
+        let body = if uri == OBJECTS_URI {
+            let global = conn.describe_global().await.map_err(|e| {
+                ErrorData::internal_error(format!("Salesforce did not answer: {e}"), None)
+            })?;
+            objects_json(&global)
+        } else if let Some(name) = uri.strip_prefix(&format!("{OBJECTS_URI}/")) {
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(ErrorData::resource_not_found(
+                    format!("'{name}' is not an object API name"),
+                    None,
+                ));
+            }
+            match conn.describe(name).await {
+                Ok(d) => object_json(&d),
+                Err(callforce_client::Error::Api { status: 404, .. }) => {
+                    return Err(ErrorData::resource_not_found(
+                        format!("no object '{name}' in the org; read {OBJECTS_URI} for the list"),
+                        None,
+                    ));
+                }
+                Err(e) => {
+                    return Err(ErrorData::internal_error(
+                        format!("Salesforce did not answer: {e}"),
+                        None,
+                    ));
+                }
+            }
+        } else {
+            return Err(ErrorData::resource_not_found(
+                format!(
+                    "no resource '{uri}'; the resources are {OBJECTS_URI} and {OBJECTS_URI}/{{name}}"
+                ),
+                None,
+            ));
+        };
+        let text = serde_json::to_string(&body).unwrap_or_default();
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(text, uri).with_mime_type("application/json"),
+        ])
+        .into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.info(&cx)?;
+        Ok(ListPromptsResult::with_all_items(vec![
+            Prompt::new(
+                EXAMPLE_CALL,
+                Some(
+                    "An inbound support call: find the caller, open a case, log the call, \
+                     book a callback",
+                ),
+                Some(vec![
+                    PromptArgument::new("caller_phone")
+                        .with_description("The caller's phone number (+15551234567)")
+                        .with_required(false),
+                ]),
+            )
+            .with_title("Example support call"),
+        ]))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        self.info(&cx)?;
+        if request.name != EXAMPLE_CALL {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "no prompt '{}'; the prompts are {EXAMPLE_CALL}",
+                    request.name
+                ),
+                None,
+            ));
+        }
+        let phone = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("caller_phone"))
+            .and_then(Value::as_str)
+            .unwrap_or("+15551234567")
+            .to_owned();
+        Ok(GetPromptResult::new(vec![PromptMessage::new_text(
+            Role::User,
+            example_call(&phone),
+        )])
+        .with_description("An inbound support call, step by step")
+        .into())
+    }
+}
+
+const OBJECTS_URI: &str = "callforce://objects";
+const EXAMPLE_CALL: &str = "example_call";
+
+fn objects_json(global: &callforce_client::describe::DescribeGlobal) -> Value {
+    let objects: Vec<Value> = global
+        .sobjects
+        .iter()
+        .filter(|o| o.queryable)
+        .map(|o| {
+            let mut can = Vec::new();
+            if o.createable {
+                can.push("create");
+            }
+            if o.updateable {
+                can.push("update");
+            }
+            if o.deletable {
+                can.push("delete");
+            }
+            json!({"name": o.name, "label": o.label, "can": can})
+        })
+        .collect();
+    json!({ "objects": objects })
+}
+
+fn object_json(d: &callforce_client::describe::SObjectDescribe) -> Value {
+    let fields: Vec<Value> = d
+        .fields
+        .iter()
+        .map(|f| {
+            let mut m = serde_json::Map::new();
+            m.insert("name".into(), json!(f.name));
+            if f.label != f.name {
+                m.insert("label".into(), json!(f.label));
+            }
+            m.insert("type".into(), json!(f.type_));
+            if f.createable && !f.nillable && !f.defaulted_on_create && f.type_ != "boolean" {
+                m.insert("required".into(), json!(true));
+            }
+            if !f.createable && !f.updateable {
+                m.insert("read_only".into(), json!(true));
+            }
+            let values: Vec<&str> = f
+                .picklist_values
+                .iter()
+                .filter(|p| p.active)
+                .map(|p| p.value.as_str())
+                .collect();
+            if !values.is_empty() {
+                m.insert("values".into(), json!(values));
+            }
+            if !f.reference_to.is_empty() {
+                m.insert("references".into(), json!(f.reference_to));
+            }
+            if f.external_id {
+                m.insert("external_id".into(), json!(true));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    json!({"name": d.name, "label": d.label, "fields": fields})
+}
+
+/// Seed 003's example conversation as instructions for a model.
+fn example_call(phone: &str) -> String {
+    format!(
+        "You are answering an inbound support call for Acme's customer service. The caller is \
+         calling from {phone}. Use the Salesforce tools in this order, and tell the caller what \
+         you are doing in plain words:\n\
+         1. Call search_contact with search_term \"{phone}\" to find who is calling. Greet them \
+         by name and the account they belong to, and check it is them.\n\
+         2. Listen to the issue. Say the case subject you will use and wait for a yes, then call \
+         create_case with Subject, ContactId \"{{{{search_contact.Id}}}}\", a Priority (High, \
+         Medium or Low) and Origin \"Phone\".\n\
+         3. Call log_call with a short Subject, WhoId \"{{{{search_contact.Id}}}}\", WhatId \
+         \"{{{{create_case.Id}}}}\", CallType \"Inbound\" and CallDisposition \"Connected\".\n\
+         4. Offer a callback. When they agree on a time, call schedule_event with a Subject, \
+         StartDateTime and EndDateTime (ISO 8601), WhoId \"{{{{search_contact.Id}}}}\" and WhatId \
+         \"{{{{create_case.Id}}}}\".\n\
+         5. Read back the case number, the callback time, and close the call.\n\
+         If a tool answers with an error, it says what to fix (a field, the valid values): fix \
+         it, asking the caller when needed, and try again. Never invent record ids."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_sentences() {
+        assert_eq!(title("search_contact"), "Search contact");
+        assert_eq!(title("x"), "X");
+        assert_eq!(title(""), "");
+    }
+
+    #[test]
+    fn compact_calls_map_to_catalog_actions() {
+        let obj = |v: Value| v.as_object().cloned().expect("object");
+        let (a, _) =
+            resolve_compact("write", obj(json!({"sobject": "Case", "fields": {}}))).expect("write");
+        assert_eq!(a, "create_record");
+        let (a, args) = resolve_compact(
+            "write",
+            obj(json!({"sobject": "Case", "record_id": "500", "fields": {}})),
+        )
+        .expect("write");
+        assert_eq!(a, "update_record");
+        assert_eq!(args["record_id"], "500");
+        let (a, args) = resolve_compact(
+            "action",
+            obj(json!({"name": "create_case", "arguments": {"Subject": "x"}, "call_id": "c1"})),
+        )
+        .expect("action");
+        assert_eq!(a, "create_case");
+        assert_eq!(
+            Value::Object(args),
+            json!({"Subject": "x", "call_id": "c1"})
+        );
+        assert!(resolve_compact("action", JsonObject::new()).is_err());
+        assert!(resolve_compact("search_contact", JsonObject::new()).is_err());
+    }
+
+    /// What a model sees of every tool: name, title and hints. A change here is a visible diff.
+    #[test]
+    fn tool_list_annotations_snapshot() {
+        let catalog = callforce_actions::Catalog::with_examples();
+        let actions: Vec<&Action> = catalog.actions().iter().collect();
+        let full: Vec<Value> = actions
+            .iter()
+            .map(|a| {
+                let t = mcp_tool(a);
+                let an = t.annotations.clone().unwrap_or_default();
+                json!({
+                    "name": t.name,
+                    "title": t.title,
+                    "readOnly": an.read_only_hint,
+                    "destructive": an.destructive_hint,
+                    "idempotent": an.idempotent_hint,
+                    "openWorld": an.open_world_hint,
+                })
+            })
+            .collect();
+        insta::assert_json_snapshot!("mcp_tools_annotations", full);
+        let compact = serde_json::to_value(compact_tools(&actions)).expect("json");
+        insta::assert_json_snapshot!("mcp_compact_tools", compact);
+    }
+
+    /// `/mcp` over a real socket: the key, the DNS-rebinding checks, and the line between tool
+    /// errors and protocol errors.
+    #[tokio::test]
+    async fn mcp_over_http_checks_key_host_and_origin() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let started = crate::serve::start(crate::serve::ServeConfig {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: Some("k1".into()),
+            data_dir: dir.path().to_owned(),
+            mcp: McpConfig::with_extra(&["mcp.example.com".into()], &[]),
+        })
+        .await
+        .expect("starts");
+        let url = format!("http://{}/mcp", started.addr);
+        let http = reqwest::Client::new();
+        let rpc = |body: Value| {
+            http.post(&url)
+                .header("accept", "application/json, text/event-stream")
+                .json(&body)
+        };
+        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+
+        let ok = rpc(list.clone())
+            .bearer_auth("k1")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(ok.status(), 200);
+        let body: Value = ok.json().await.expect("json");
+        let tools = body["result"]["tools"].as_array().expect("tools");
+        assert!(
+            tools.iter().any(|t| t["name"] == "search_contact"),
+            "{body}"
+        );
+
+        let no_key = rpc(list.clone()).send().await.expect("send");
+        assert_eq!(no_key.status(), 401);
+        let bad_key = rpc(list.clone())
+            .bearer_auth("k2")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(bad_key.status(), 401);
+
+        // DNS rebinding: a page on evil.example resolving to 127.0.0.1 is refused.
+        let evil_host = rpc(list.clone())
+            .bearer_auth("k1")
+            .header("host", "evil.example")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(evil_host.status(), 403);
+        let configured = rpc(list.clone())
+            .bearer_auth("k1")
+            .header("host", "mcp.example.com")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(configured.status(), 200);
+        let evil_origin = rpc(list.clone())
+            .bearer_auth("k1")
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(evil_origin.status(), 403);
+        let local_origin = rpc(list.clone())
+            .bearer_auth("k1")
+            .header("origin", "http://localhost:3000")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(local_origin.status(), 200);
+
+        // An unknown tool is a protocol error; a tool that ran and failed is a result.
+        let unknown: Value = rpc(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "serch_contact", "arguments": {}}}))
+            .bearer_auth("k1")
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+        assert!(
+            unknown["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("search_contact")),
+            "{unknown}"
+        );
+        let failed: Value = rpc(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "get_contact", "arguments": {"record_id": "not-an-id"}}}))
+            .bearer_auth("k1")
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(failed["result"]["isError"], true, "{failed}");
+        assert_eq!(
+            failed["result"]["structuredContent"]["error"]["field"], "record_id",
+            "{failed}"
+        );
+
+        // Calls are per workspace and chain by call id across requests.
+        let call = |id: u64, name: &str, args: Value| {
+            rpc(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": args}}))
+                .bearer_auth("k1")
+                .header("x-call-id", "rust-1")
+                .header("x-caller-phone", "+15551234567")
+        };
+        let found: Value = call(
+            4,
+            "search_contact",
+            json!({"search_term": "{{caller_phone}}"}),
+        )
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+        let id = found["result"]["structuredContent"]["records"][0]["Id"].clone();
+        assert!(id.is_string(), "{found}");
+        let got: Value = call(
+            5,
+            "get_contact",
+            json!({"record_id": "{{search_contact.Id}}"}),
+        )
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+        assert_eq!(got["result"]["structuredContent"]["Id"], id, "{got}");
+    }
+
+    #[test]
+    fn the_mcp_tools_keep_the_rest_schemas() {
+        let catalog = callforce_actions::Catalog::with_examples();
+        for a in catalog.actions() {
+            let t = mcp_tool(a);
+            assert_eq!(
+                Value::Object((*t.input_schema).clone()),
+                a.tool().parameters,
+                "{}",
+                a.name()
+            );
+        }
+    }
+}
