@@ -3,7 +3,13 @@
 //! record actions, and compacted results.
 
 use base64::Engine as _;
-use callforce_client::{CompositeBuilder, Connection, Id, Method, RawRequest, Record, Request};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use callforce_client::{
+    CompositeBuilder, CompositeResponse, Connection, Id, Method, RawRequest, Record, Request,
+    SaveResult,
+};
 use callforce_soql::{
     Cond, Direction, LikePattern, QueryBuilder, ReturningBuilder, SearchBuilder, SearchGroup,
 };
@@ -13,6 +19,7 @@ use crate::catalog::{Action, Catalog, Op, Template};
 use crate::compact::{self, MAX_LIST};
 use crate::error::{ActionError, ErrorCode};
 use crate::session::CallSession;
+use crate::sink::{DirectSink, Write, WriteError, WriteOutcome, WriteSink, queued_result};
 use crate::template::Templating;
 
 /// The most records `run_query` returns to a model.
@@ -21,23 +28,64 @@ pub const MAX_QUERY_RECORDS: usize = 50;
 /// The largest arguments object accepted, serialised (bulk actions carry up to 200 records).
 pub const MAX_ARGUMENTS_BYTES: usize = 1 << 20;
 
+/// The actions whose writes are non-blocking by default: committed to the queue and
+/// acknowledged at once (with a sink that queues; [`DirectSink`] sends everything at once).
+pub const DEFAULT_NON_BLOCKING: &[&str] = &["log_call", "create_note"];
+
 /// A catalog bound to one org: runs actions in call sessions.
 pub struct Actions {
     conn: Connection,
     catalog: Catalog,
     templating: Templating,
+    sink: Arc<dyn WriteSink>,
+    non_blocking: BTreeSet<String>,
+}
+
+/// Who is writing, for the [`Write`]s of one action run.
+struct WriteCtx<'a> {
+    call_id: &'a str,
+    agent: Option<&'a str>,
+    workspace: Option<i64>,
+    action: &'a str,
+    /// The action's place in the call (0 for the first action run).
+    place: u32,
 }
 
 type Args = Map<String, Value>;
 
 impl Actions {
     /// Actions of `catalog` run through `conn`.
+    ///
+    /// Writes go straight to the connection ([`DirectSink`]) until [`Actions::with_sink`].
     pub fn new(conn: Connection, catalog: Catalog) -> Self {
         Self {
+            sink: Arc::new(DirectSink::new(conn.clone())),
             conn,
             catalog,
             templating: Templating::new(),
+            non_blocking: DEFAULT_NON_BLOCKING
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
+    }
+
+    /// Hands every write to `sink` (the write pipeline) instead of the connection.
+    pub fn with_sink(mut self, sink: Arc<dyn WriteSink>) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    /// The actions whose writes are non-blocking (default [`DEFAULT_NON_BLOCKING`]); every
+    /// other write is blocking.
+    pub fn with_non_blocking(mut self, actions: impl IntoIterator<Item = String>) -> Self {
+        self.non_blocking = actions.into_iter().collect();
+        self
+    }
+
+    /// Whether `action`'s writes are non-blocking.
+    pub fn is_non_blocking(&self, action: &str) -> bool {
+        self.non_blocking.contains(action)
     }
 
     /// The catalog.
@@ -92,11 +140,19 @@ impl Actions {
             }
         };
         let ctx = session.context();
+        let place = session.next_place();
+        let wctx = WriteCtx {
+            call_id: &session.vars.call_id,
+            agent: session.vars.agent.as_deref(),
+            workspace: session.vars.workspace,
+            action: name,
+            place,
+        };
         tracing::debug!(action = name, "running action");
         let (result, object) = match action {
             Action::Template(t) => {
                 let args = self.templating.resolve_args(args, &ctx)?;
-                let r = self.run_template(t, args).await?;
+                let r = self.run_template(t, args, &wctx).await?;
                 (r, t.object.clone())
             }
             Action::Custom(c) => {
@@ -108,7 +164,92 @@ impl Actions {
         Ok(result)
     }
 
-    async fn run_template(&self, t: &Template, args: Args) -> Result<Value, ActionError> {
+    /// Hands one write to the sink.
+    async fn write(
+        &self,
+        w: &WriteCtx<'_>,
+        request: Request,
+        record_key: Option<String>,
+    ) -> Result<WriteOutcome, ActionError> {
+        let idempotency_key = format!("{}/{}/{}", w.call_id, w.action, w.place);
+        let record_key = record_key.unwrap_or_else(|| {
+            let object = match &request {
+                Request::Create { sobject, .. } | Request::Upsert { sobject, .. } => {
+                    sobject.as_str()
+                }
+                _ => "write",
+            };
+            format!("{object}:new:{idempotency_key}")
+        });
+        let write = Write {
+            request,
+            idempotency_key,
+            call_id: w.call_id.to_owned(),
+            agent: w.agent.map(str::to_owned),
+            workspace: w.workspace,
+            action: w.action.to_owned(),
+            record_key,
+            blocking: !self.non_blocking.contains(w.action),
+        };
+        self.sink.write(write).await.map_err(|e| match e {
+            WriteError::Org(e) => ActionError::from(e),
+            other => {
+                tracing::error!(error = %other, "a write could not be queued");
+                ActionError::new(
+                    ErrorCode::Unavailable,
+                    "the write could not be saved just now; try again in a moment",
+                )
+            }
+        })
+    }
+
+    /// Creates one record through the sink: `{id, success}` or the queued answer.
+    async fn create(
+        &self,
+        w: &WriteCtx<'_>,
+        sobject: &str,
+        record: Record,
+    ) -> Result<Value, ActionError> {
+        let req = Request::Create {
+            sobject: sobject.to_owned(),
+            record,
+        };
+        match self.write(w, req, None).await? {
+            WriteOutcome::Done(v) => {
+                let r: SaveResult = decode(v)?;
+                Ok(json!({"id": r.id.map(|i| i.to_string()), "success": r.success}))
+            }
+            WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
+        }
+    }
+
+    /// Updates one record through the sink: `done` on success, or the queued answer.
+    async fn update(
+        &self,
+        w: &WriteCtx<'_>,
+        sobject: &str,
+        id: Id,
+        record: Record,
+        done: Value,
+    ) -> Result<Value, ActionError> {
+        let key = format!("{sobject}:{id}");
+        let req = Request::Update {
+            sobject: sobject.to_owned(),
+            id,
+            record,
+        };
+        match self.write(w, req, Some(key)).await? {
+            WriteOutcome::Done(_) => Ok(done),
+            WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
+        }
+    }
+
+    async fn run_template(
+        &self,
+        t: &Template,
+        args: Args,
+        w: &WriteCtx<'_>,
+    ) -> Result<Value, ActionError> {
         let object = t.object.as_deref().unwrap_or_default();
         let mut args = check_args(t, args)?;
         match t.op {
@@ -133,8 +274,7 @@ impl Actions {
                     check_event_times(&rec)?;
                 }
                 self.validate_record(object, &mut rec, false).await?;
-                let r = self.conn.create(object, rec).await?;
-                Ok(json!({"id": r.id.map(|i| i.to_string()), "success": r.success}))
+                self.create(w, object, rec).await
             }
             Op::Update => {
                 if let Some(v) = args.remove("opportunity_id") {
@@ -159,15 +299,21 @@ impl Actions {
                 let mut rec: Record = args;
                 self.validate_record(object, &mut rec, true).await?;
                 let fields: Vec<String> = rec.keys().cloned().collect();
-                self.conn.update(object, id, rec).await?;
-                Ok(json!({"id": id.to_string(), "updated": fields}))
+                let done = json!({"id": id.to_string(), "updated": fields});
+                self.update(w, object, id, rec, done).await
             }
             Op::Delete => {
                 let id = record_id(&self.conn, object, &args, "record_id").await?;
-                self.conn.delete(object, id).await?;
-                Ok(json!({"id": id.to_string(), "deleted": true}))
+                let req = Request::Delete {
+                    sobject: object.to_owned(),
+                    id,
+                };
+                match self.write(w, req, Some(format!("{object}:{id}"))).await? {
+                    WriteOutcome::Done(_) => Ok(json!({"id": id.to_string(), "deleted": true})),
+                    WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
+                }
             }
-            Op::CreateNote => self.create_note(&args).await,
+            Op::CreateNote => self.create_note(&args, w).await,
             Op::GetNote => {
                 let id = record_id(&self.conn, object, &args, "record_id").await?;
                 let fields: Vec<&str> = t.fields.iter().map(String::as_str).collect();
@@ -206,8 +352,8 @@ impl Actions {
                 if rec.is_empty() {
                     return Err(ActionError::missing(&t.name, vec!["Title or Body".into()]));
                 }
-                self.conn.update("ContentNote", id, rec).await?;
-                Ok(json!({"id": id.to_string(), "updated": true}))
+                let done = json!({"id": id.to_string(), "updated": true});
+                self.update(w, "ContentNote", id, rec, done).await
             }
             Op::GlobalSearch => self.global_search(&args).await,
             Op::RunQuery => self.run_query(&args).await,
@@ -215,8 +361,7 @@ impl Actions {
                 let sobject = sobject_arg(&args)?;
                 let mut rec = object_arg(&args, "fields")?;
                 self.validate_record(&sobject, &mut rec, false).await?;
-                let r = self.conn.create(&sobject, rec).await?;
-                Ok(json!({"id": r.id.map(|i| i.to_string()), "success": r.success}))
+                self.create(w, &sobject, rec).await
             }
             Op::UpdateRecord => {
                 let sobject = sobject_arg(&args)?;
@@ -224,8 +369,8 @@ impl Actions {
                 let mut rec = object_arg(&args, "fields")?;
                 self.validate_record(&sobject, &mut rec, true).await?;
                 let fields: Vec<String> = rec.keys().cloned().collect();
-                self.conn.update(&sobject, id, rec).await?;
-                Ok(json!({"id": id.to_string(), "updated": fields}))
+                let done = json!({"id": id.to_string(), "updated": fields});
+                self.update(w, &sobject, id, rec, done).await
             }
             Op::UpsertRecord => {
                 let sobject = sobject_arg(&args)?;
@@ -239,10 +384,22 @@ impl Actions {
                 let value = str_arg(&args, "external_id")?;
                 let mut rec = object_arg(&args, "fields")?;
                 self.validate_record(&sobject, &mut rec, true).await?;
-                let r = self.conn.upsert(&sobject, &field, &value, rec).await?;
-                Ok(json!({"id": r.id.map(|i| i.to_string()), "created": r.created}))
+                let key = format!("{sobject}:{field}:{value}");
+                let req = Request::Upsert {
+                    sobject,
+                    field,
+                    value,
+                    record: rec,
+                };
+                match self.write(w, req, Some(key)).await? {
+                    WriteOutcome::Done(v) => {
+                        let r: SaveResult = decode(v)?;
+                        Ok(json!({"id": r.id.map(|i| i.to_string()), "created": r.created}))
+                    }
+                    WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
+                }
             }
-            Op::BulkCreate | Op::BulkUpdate => self.bulk(t.op, &args).await,
+            Op::BulkCreate | Op::BulkUpdate => self.bulk(t.op, &args, w).await,
             Op::CustomApiCall => self.custom_api_call(&args).await,
             Op::CreateTask => {
                 let mut rec = Record::new();
@@ -258,8 +415,7 @@ impl Actions {
                     }
                 }
                 rec.insert("Status".into(), Value::from("Not Started"));
-                let r = self.conn.create("Task", rec).await?;
-                Ok(json!({"id": r.id.map(|i| i.to_string()), "success": r.success}))
+                self.create(w, "Task", rec).await
             }
         }
     }
@@ -418,7 +574,7 @@ impl Actions {
         ))
     }
 
-    async fn create_note(&self, args: &Args) -> Result<Value, ActionError> {
+    async fn create_note(&self, args: &Args, w: &WriteCtx<'_>) -> Result<Value, ActionError> {
         let title = str_arg(args, "Title")?;
         let body = args.get("Body").and_then(Value::as_str).unwrap_or_default();
         let mut note = Record::new();
@@ -438,7 +594,10 @@ impl Actions {
             b.create("link", "ContentDocumentLink", link);
         }
         let req = b.build()?;
-        let resp = self.conn.composite(req).await?;
+        let resp: CompositeResponse = match self.write(w, Request::Composite(req), None).await? {
+            WriteOutcome::Done(v) => decode(v)?,
+            WriteOutcome::Queued { reference } => return Ok(queued_result(&reference)),
+        };
         if !resp.all_succeeded() {
             let failed = resp.composite_response.iter().find(|s| {
                 !(200..300).contains(&s.http_status_code)
@@ -460,7 +619,7 @@ impl Actions {
         Ok(json!({"id": id, "linked_to": linked}))
     }
 
-    async fn bulk(&self, op: Op, args: &Args) -> Result<Value, ActionError> {
+    async fn bulk(&self, op: Op, args: &Args, w: &WriteCtx<'_>) -> Result<Value, ActionError> {
         let sobject = sobject_arg(args)?;
         let Some(Value::Array(items)) = args.get("records") else {
             return Err(ActionError::missing("this action", vec!["records".into()]));
@@ -510,7 +669,10 @@ impl Actions {
                 records,
             }
         };
-        let results = self.conn.collections(&req).await?;
+        let results: Vec<SaveResult> = match self.write(w, req, None).await? {
+            WriteOutcome::Done(v) => decode(v)?,
+            WriteOutcome::Queued { reference } => return Ok(queued_result(&reference)),
+        };
         let ok = results.iter().filter(|r| r.success).count();
         let list: Vec<Value> = results
             .iter()
@@ -640,6 +802,16 @@ impl Actions {
         }
         Ok(())
     }
+}
+
+/// Reads the org's answer to a write as `T`.
+fn decode<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, ActionError> {
+    serde_json::from_value(v).map_err(|e| {
+        ActionError::new(
+            ErrorCode::Unavailable,
+            format!("Salesforce answered the write in an unexpected form: {e}"),
+        )
+    })
 }
 
 /// Resolves `$today` in a default value.

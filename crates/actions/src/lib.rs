@@ -11,6 +11,8 @@
 //! - [`template`]: Liquid with escaping by destination and removal of unfilled optional
 //!   placeholders; the ISO 8601 `date` filter.
 //! - [`custom`]: custom actions and seed 003's shipped examples.
+//! - [`sink`]: [`WriteSink`], where writes go as data ([`Write`]): straight to the org
+//!   ([`DirectSink`], the default) or to the write pipeline (blocking budget, durable queue).
 //! - [`session`]: [`CallSession`], call variables and each action's last result.
 //! - [`compact`]: results made short (no `attributes`, no nulls, capped lists).
 //! - [`error`]: [`ActionError`], what a model must fix (field, valid values, closest value,
@@ -49,12 +51,16 @@ pub mod custom;
 pub mod error;
 pub mod exec;
 pub mod session;
+pub mod sink;
 pub mod suggest;
 pub mod template;
 
 pub use catalog::{Action, Catalog, Effect, Op, TEMPLATE_COUNT, Template, Tool};
 pub use custom::{CustomAction, Location, Param};
 pub use error::{ActionError, ErrorCode};
-pub use exec::Actions;
+pub use exec::{Actions, DEFAULT_NON_BLOCKING};
 pub use session::{CallSession, CallVars};
+pub use sink::{
+    DirectSink, Write, WriteError, WriteFuture, WriteOutcome, WriteSink, queued_result,
+};
 pub use template::{Dest, Templating};

@@ -20,6 +20,10 @@ pub struct CallVars {
     /// Anything else the telephony or the agent passed.
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    /// The workspace the call belongs to (set by the service from the caller's API key), so
+    /// its writes are queued and audited there.
+    #[serde(default)]
+    pub workspace: Option<i64>,
 }
 
 /// One call: its variables, the last result of each action by name, and the last record seen
@@ -30,6 +34,8 @@ pub struct CallSession {
     pub vars: CallVars,
     results: HashMap<String, Value>,
     last: HashMap<String, Value>,
+    /// How many actions have been run in the call (the next one's place).
+    places: u32,
 }
 
 impl CallSession {
@@ -39,6 +45,14 @@ impl CallSession {
             vars,
             ..Self::default()
         }
+    }
+
+    /// The place in the call of the action about to run (0, 1, 2...): part of the
+    /// idempotency key of its write.
+    pub fn next_place(&mut self) -> u32 {
+        let p = self.places;
+        self.places += 1;
+        p
     }
 
     /// The last result of `action`, as templates see it.

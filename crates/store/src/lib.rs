@@ -5,6 +5,7 @@
 //! Modules:
 //! - [`keys`]: workspaces and API keys (stored as SHA-256 hashes, shown once).
 //! - [`queue`]: the durable write queue (jobs with leases), connection pauses and dead letters.
+//! - `pending`: [`Store::has_unfinished`] and [`Store::release`], for the write pipeline.
 //! - [`audit`]: the append-only, hash-chained audit log and its verifier.
 //!
 //! One [`Store`] handle fronts either backend; every operation is written once and runs on both
@@ -59,6 +60,7 @@
 
 pub mod audit;
 pub mod keys;
+mod pending;
 pub mod queue;
 
 use std::path::Path;

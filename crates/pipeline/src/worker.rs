@@ -1,0 +1,256 @@
+//! Workers: lease due jobs, send them, record each outcome.
+//!
+//! One round ([`Worker::run_once`]) leases up to `batch` due jobs, sends them concurrently,
+//! and for each records: done (with the answer), a retry on the schedule (the attempt
+//! counted), a pause of the connection (the job handed back uncounted), or a dead letter. A
+//! session that expired is renewed by the connection and the request sent again inside the
+//! same attempt, so it never counts. [`Workers::spawn`] runs rounds until stopped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use callforce_client::Connection;
+use callforce_store::{Job, Store};
+use chrono::TimeDelta;
+use futures_util::future::join_all;
+use serde_json::json;
+use tokio::sync::{Notify, watch};
+
+use crate::job::{JobPayload, audit_error};
+use crate::schedule::{Decision, decide, jittered};
+use crate::{Clock, PipelineConfig, Result, Trace};
+
+/// The org connections workers send jobs through, by connection id.
+pub trait Connections: Send + Sync + 'static {
+    /// The connection with this id, if it is known.
+    fn get(&self, connection_id: &str) -> Option<Connection>;
+}
+
+impl Connections for HashMap<String, Connection> {
+    fn get(&self, connection_id: &str) -> Option<Connection> {
+        HashMap::get(self, connection_id).cloned()
+    }
+}
+
+/// A worker: one lease owner.
+#[derive(Clone)]
+pub struct Worker {
+    store: Store,
+    conns: Arc<dyn Connections>,
+    config: Arc<PipelineConfig>,
+    clock: Arc<dyn Clock>,
+    owner: String,
+}
+
+fn delta(d: std::time::Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+impl Worker {
+    /// A worker named `owner` (unique per process and worker: it is the lease owner).
+    pub fn new(
+        store: Store,
+        conns: Arc<dyn Connections>,
+        config: Arc<PipelineConfig>,
+        clock: Arc<dyn Clock>,
+        owner: impl Into<String>,
+    ) -> Self {
+        Self {
+            store,
+            conns,
+            config,
+            clock,
+            owner: owner.into(),
+        }
+    }
+
+    /// One round: leases the due jobs (up to `batch`), sends them and records each outcome.
+    /// Returns how many jobs it handled.
+    ///
+    /// # Errors
+    /// The store failing to lease. Failures recording one job's outcome are logged; the job's
+    /// lease then runs out and it is sent again.
+    pub async fn run_once(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let jobs = self
+            .store
+            .lease(
+                &self.owner,
+                now,
+                delta(self.config.lease_for),
+                self.config.batch,
+            )
+            .await?;
+        let n = jobs.len();
+        join_all(jobs.into_iter().map(|j| self.handle(j))).await;
+        Ok(n)
+    }
+
+    async fn handle(&self, job: Job) {
+        if let Err(e) = self.try_handle(&job).await {
+            tracing::warn!(job = job.id.0, error = %e, "could not record a job's outcome");
+        }
+    }
+
+    async fn try_handle(&self, job: &Job) -> Result<()> {
+        let store = &self.store;
+        let payload: JobPayload = match serde_json::from_str(&job.payload) {
+            Ok(p) => p,
+            Err(e) => {
+                let msg = format!("the payload is not a write job ({e}); fix it and replay");
+                store
+                    .dead(job.id, &self.owner, self.clock.now(), &msg)
+                    .await?;
+                return Ok(());
+            }
+        };
+        let trace = Trace {
+            store,
+            workspace: job.workspace,
+            call_id: job.call_id.as_deref(),
+            agent: job.agent.as_deref(),
+            request: &payload.request,
+        };
+        let Some(conn) = self.conns.get(&job.connection_id) else {
+            let msg = format!("unknown connection '{}'", job.connection_id);
+            let now = self.clock.now();
+            trace
+                .record(now, "write.dead", &json!({"error": msg}), false)
+                .await;
+            store.dead(job.id, &self.owner, now, &msg).await?;
+            return Ok(());
+        };
+        let sent = conn.execute(&payload.request).await;
+        let now = self.clock.now();
+        let e = match sent {
+            Ok(v) => {
+                trace.record(now, "write.done", &v, true).await;
+                let result = v.to_string();
+                store
+                    .complete(job.id, &self.owner, now, Some(&result))
+                    .await?;
+                self.pause_if_near_allowance(job, &conn).await?;
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let response = audit_error(&e);
+        let message = e.to_string();
+        let decision = decide(
+            e.class(),
+            e.error_code(),
+            job.attempts,
+            &payload.request,
+            &self.config.schedule,
+        );
+        tracing::debug!(job = job.id.0, attempts = job.attempts, ?decision, error = %message, "write failed");
+        match decision {
+            Decision::Retry(wait) => {
+                let at = now + delta(jittered(wait, self.config.jitter));
+                trace.record(now, "write.retry", &response, false).await;
+                store.retry(job.id, &self.owner, now, at, &message).await?;
+            }
+            Decision::Dead => {
+                trace.record(now, "write.dead", &response, false).await;
+                store.dead(job.id, &self.owner, now, &message).await?;
+            }
+            Decision::Done => {
+                let v = json!({"alreadyApplied": true, "error": response});
+                trace.record(now, "write.done", &v, false).await;
+                store
+                    .complete(job.id, &self.owner, now, Some(&v.to_string()))
+                    .await?;
+            }
+            Decision::Pause => {
+                let until = now + delta(self.config.pause_for);
+                trace.record(now, "write.paused", &response, false).await;
+                store
+                    .pause_connection(job.workspace, &job.connection_id, until)
+                    .await?;
+                store.release(job.id, &self.owner, now, now).await?;
+                tracing::warn!(connection = %job.connection_id, %until, error = %message, "connection's queue paused");
+            }
+        }
+        Ok(())
+    }
+
+    /// Pauses the connection's queue when its API usage has reached the threshold, leaving
+    /// the rest of the allowance to blocking writes.
+    async fn pause_if_near_allowance(&self, job: &Job, conn: &Connection) -> Result<()> {
+        let Some(usage) = conn.api_usage() else {
+            return Ok(());
+        };
+        if self.config.usage_threshold < 1.0 && usage.fraction_used() >= self.config.usage_threshold
+        {
+            let now = self.clock.now();
+            let until = now + delta(self.config.pause_for);
+            tracing::warn!(connection = %job.connection_id, used = usage.used, max = usage.max, %until, "API allowance nearly spent; the queue pauses");
+            self.store
+                .pause_connection(job.workspace, &job.connection_id, until)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Running workers; [`Workers::stop`] ends them after their current round.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    wake: Arc<Notify>,
+}
+
+impl Workers {
+    /// Starts `count` workers like `template` (owners `<owner>-0`, `<owner>-1`...). `wake` is
+    /// the handle a [`crate::PipelineSink`] notifies on enqueue.
+    pub fn spawn(template: &Worker, count: usize, wake: Arc<Notify>) -> Self {
+        let (stop, rx) = watch::channel(false);
+        let tasks = (0..count)
+            .map(|i| {
+                let mut w = template.clone();
+                w.owner = format!("{}-{i}", template.owner);
+                let rx = rx.clone();
+                let wake = wake.clone();
+                tokio::spawn(run(w, rx, wake))
+            })
+            .collect();
+        Self { stop, tasks, wake }
+    }
+
+    /// The handle that wakes idle workers.
+    pub fn wake(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Stops the workers and waits for their current rounds to finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.wake.notify_waiters();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn run(w: Worker, mut stop: watch::Receiver<bool>, wake: Arc<Notify>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let idle = match w.run_once().await {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "a worker could not lease jobs");
+                true
+            }
+        };
+        if idle {
+            tokio::select! {
+                _ = stop.changed() => {}
+                () = wake.notified() => {}
+                () = tokio::time::sleep(w.config.poll) => {}
+            }
+        }
+    }
+}

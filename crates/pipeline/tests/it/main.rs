@@ -1,0 +1,5 @@
+//! Integration tests of the write pipeline: the dev org over real sockets with its fault
+//! injection, the queue on real SQLite and PostgreSQL, time moved by hand.
+
+mod faults;
+mod support;
