@@ -152,7 +152,8 @@ impl Api {
         name: &str,
         arguments: Value,
     ) -> Result<Value, ActionError> {
-        let _ = caller;
+        // Its writes are queued and audited in the caller's workspace.
+        call.vars.workspace = Some(caller.workspace.0);
         self.actions.run(call, name, arguments).await
     }
 
@@ -282,6 +283,7 @@ async fn start_call(
         caller_phone: start.caller_phone,
         agent: start.agent,
         metadata: start.metadata.unwrap_or_default(),
+        workspace: Some(caller.workspace.0),
     };
     match api.start_call(&caller, vars) {
         Ok(call_id) => (StatusCode::CREATED, Json(json!({ "call_id": call_id }))).into_response(),

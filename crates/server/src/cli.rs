@@ -82,6 +82,20 @@ struct ServeArgs {
     data_dir: PathBuf,
     #[command(flatten)]
     mcp: McpHostArgs,
+    /// How long a blocking write may take, retries included, before it is queued (ms).
+    #[arg(long, default_value_t = 1500)]
+    write_budget_ms: u64,
+    /// Actions whose writes are queued and acknowledged at once (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = callforce_actions::DEFAULT_NON_BLOCKING.iter().map(|s| (*s).to_owned()))]
+    non_blocking: Vec<String>,
+    /// How many workers drain the write queue.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Send creates of OBJECT as upserts on its External ID FIELD keyed by the write's
+    /// idempotency key (`OBJECT=FIELD`, repeatable; default: Task, Event and Case on
+    /// `Callforce_Key__c`, the demo schema's field).
+    #[arg(long = "external-id", value_name = "OBJECT=FIELD")]
+    external_ids: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -228,11 +242,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let api_key = std::env::var(crate::env::API_KEY)
         .ok()
         .filter(|k| !k.trim().is_empty());
+    let mut pipeline = crate::pipeline::PipelineSettings {
+        budget: Duration::from_millis(args.write_budget_ms),
+        non_blocking: args.non_blocking,
+        workers: args.workers,
+        ..crate::pipeline::PipelineSettings::default()
+    };
+    if !args.external_ids.is_empty() {
+        pipeline.external_ids = crate::pipeline::parse_external_ids(&args.external_ids)?;
+    }
     let started = crate::serve::start(crate::serve::ServeConfig {
         addr: SocketAddr::new(args.bind, args.port),
         api_key,
         data_dir: args.data_dir,
         mcp: args.mcp.config(),
+        pipeline,
     })
     .await?;
     println!("callforce listening on http://{}", started.addr);
@@ -269,6 +293,7 @@ async fn mcp(args: McpArgs) -> anyhow::Result<()> {
                 api_key: Some(key.clone()),
                 data_dir: args.data_dir,
                 mcp: crate::mcp::McpConfig::default(),
+                pipeline: crate::pipeline::PipelineSettings::default(),
             })
             .await?;
             tracing::info!(addr = %started.addr, "embedded service started");

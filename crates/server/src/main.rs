@@ -6,6 +6,7 @@ mod cli;
 mod env;
 mod mcp;
 mod mcp_stdio;
+mod pipeline;
 mod serve;
 
 use clap::Parser;

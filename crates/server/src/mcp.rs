@@ -366,6 +366,7 @@ fn call_vars(
         caller_phone,
         agent,
         metadata: serde_json::Map::new(),
+        workspace: None,
     };
     (call_id, vars)
 }
@@ -782,6 +783,7 @@ mod tests {
             api_key: Some("k1".into()),
             data_dir: dir.path().to_owned(),
             mcp: McpConfig::with_extra(&["mcp.example.com".into()], &[]),
+            pipeline: crate::pipeline::PipelineSettings::default(),
         })
         .await
         .expect("starts");

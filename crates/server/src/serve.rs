@@ -4,8 +4,9 @@
 //! and connects to it over HTTP with OAuth (the client-credentials grant) exactly as it would to a
 //! real org: nothing in the service special-cases the dev org. What runs today is the connection
 //! and `/healthz`, the agent API of [`crate::api`] (`/v1/tools`, `/v1/calls`...) and MCP at
-//! `/mcp` ([`crate::mcp`]) over the same [`crate::api::Api`]. The console and the durable write
-//! queue are built on it next.
+//! `/mcp` ([`crate::mcp`]) over the same [`crate::api::Api`]. Writes go through the write pipeline
+//! ([`crate::pipeline`]), whose workers start with the service and stop when it shuts down. The
+//! console is built on it next.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct ServeConfig {
     pub data_dir: std::path::PathBuf,
     /// Where `/mcp` may be reached from.
     pub mcp: crate::mcp::McpConfig,
+    /// The write pipeline's settings.
+    pub pipeline: crate::pipeline::PipelineSettings,
 }
 
 /// A started service: its address and the embedded dev org, if any.
@@ -109,8 +112,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     } else {
         None
     };
+    let pipeline = crate::pipeline::start(&store, &conn, workspace.id, &config.pipeline)
+        .context("starting the write pipeline")?;
     let actions =
-        callforce_actions::Actions::new(conn.clone(), callforce_actions::Catalog::with_examples());
+        callforce_actions::Actions::new(conn.clone(), callforce_actions::Catalog::with_examples())
+            .with_sink(pipeline.sink.clone())
+            .with_non_blocking(config.pipeline.non_blocking.iter().cloned());
     let api = Arc::new(crate::api::Api::new(
         actions,
         store,
@@ -127,12 +134,16 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         .await
         .with_context(|| format!("listening on {}", config.addr))?;
     let addr = listener.local_addr()?;
+    let workers = pipeline.workers;
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
-            .await
+            .await;
+        // The queue's workers stop after their current round; unfinished jobs stay queued.
+        workers.stop().await;
+        served
     });
     Ok(Started {
         addr,
@@ -181,6 +192,7 @@ mod tests {
             api_key: None,
             data_dir: dir.path().to_owned(),
             mcp: crate::mcp::McpConfig::default(),
+            pipeline: crate::pipeline::PipelineSettings::default(),
         })
         .await
         .expect("starts");
@@ -224,6 +236,7 @@ mod tests {
             api_key: None,
             data_dir: dir.path().to_owned(),
             mcp: crate::mcp::McpConfig::default(),
+            pipeline: crate::pipeline::PipelineSettings::default(),
         };
         let first = start(config.clone()).await.expect("starts");
         let key = first

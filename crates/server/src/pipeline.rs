@@ -1,0 +1,219 @@
+//! The write pipeline inside `callforce serve`: its settings, the sink the actions write
+//! through, and the workers that drain the durable queue (started with the service, stopped
+//! when it shuts down).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use callforce_client::Connection;
+use callforce_pipeline::{Connections, PipelineConfig, PipelineSink, SystemClock, Worker, Workers};
+use callforce_store::{Store, WorkspaceId};
+use tokio::sync::Notify;
+
+/// The id workers know the service's one org connection by.
+pub const CONNECTION_ID: &str = "default";
+
+/// The External ID field of the demo schema that makes creates idempotent.
+pub const DEMO_KEY_FIELD: &str = "Callforce_Key__c";
+
+/// How `serve` runs its writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineSettings {
+    /// How long a blocking write may take before it is queued.
+    pub budget: Duration,
+    /// The actions whose writes are queued and acknowledged at once.
+    pub non_blocking: Vec<String>,
+    /// How many workers drain the queue.
+    pub workers: usize,
+    /// Objects whose creates are sent as upserts on this External ID field.
+    pub external_ids: BTreeMap<String, String>,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            budget: PipelineConfig::default().budget,
+            non_blocking: callforce_actions::DEFAULT_NON_BLOCKING
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            workers: 2,
+            // The embedded dev org's demo schema has the field on these objects.
+            external_ids: ["Task", "Event", "Case"]
+                .into_iter()
+                .map(|o| (o.to_owned(), DEMO_KEY_FIELD.to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// Parses `OBJECT=FIELD` pairs.
+///
+/// # Errors
+/// A pair without `=` (what to write instead).
+pub fn parse_external_ids(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    pairs
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((o, f)) if !o.trim().is_empty() && !f.trim().is_empty() => {
+                Ok((o.trim().to_owned(), f.trim().to_owned()))
+            }
+            _ => {
+                anyhow::bail!("--external-id '{p}': write OBJECT=FIELD, e.g. Task=Callforce_Key__c")
+            }
+        })
+        .collect()
+}
+
+/// The running pipeline: the sink for the actions and the workers.
+pub struct Running {
+    /// The sink the actions write through.
+    pub sink: Arc<PipelineSink>,
+    /// The workers (stop them on shutdown).
+    pub workers: Workers,
+}
+
+/// Starts the workers and builds the sink for `conn`.
+///
+/// # Errors
+/// An invalid setting (what to fix).
+pub fn start(
+    store: &Store,
+    conn: &Connection,
+    workspace: WorkspaceId,
+    settings: &PipelineSettings,
+) -> anyhow::Result<Running> {
+    if settings.workers == 0 {
+        anyhow::bail!("--workers must be at least 1 (the queue would never drain)");
+    }
+    let config = PipelineConfig {
+        budget: settings.budget,
+        external_ids: settings.external_ids.clone(),
+        ..PipelineConfig::default()
+    };
+    config.validate()?;
+    let config = Arc::new(config);
+    let clock = Arc::new(SystemClock);
+    let wake = Arc::new(Notify::new());
+    let conns: std::collections::HashMap<String, Connection> =
+        [(CONNECTION_ID.to_owned(), conn.clone())].into();
+    let conns: Arc<dyn Connections> = Arc::new(conns);
+    let owner = format!(
+        "worker-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let worker = Worker::new(store.clone(), conns, config.clone(), clock.clone(), owner);
+    let workers = Workers::spawn(&worker, settings.workers, wake.clone());
+    let sink = Arc::new(PipelineSink::new(
+        store.clone(),
+        conn.clone(),
+        CONNECTION_ID,
+        workspace,
+        config,
+        clock,
+        wake,
+    ));
+    Ok(Running { sink, workers })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::serve::{ServeConfig, start as serve};
+
+    #[test]
+    fn external_id_pairs_are_parsed_or_refused() {
+        let ok =
+            parse_external_ids(&["Task=Key__c".into(), " Case = Other__c ".into()]).expect("valid");
+        assert_eq!(ok.get("Task").map(String::as_str), Some("Key__c"));
+        assert_eq!(ok.get("Case").map(String::as_str), Some("Other__c"));
+        for bad in ["Task", "=Key__c", "Task="] {
+            let e = parse_external_ids(&[bad.into()])
+                .expect_err(bad)
+                .to_string();
+            assert!(e.contains("OBJECT=FIELD"), "{e}");
+        }
+    }
+
+    /// A non-blocking write through the agent API is acknowledged with a reference and then
+    /// lands in the org, drained by the service's own workers.
+    #[tokio::test]
+    async fn serve_queues_log_call_and_its_workers_land_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let started = serve(ServeConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: Some("test-key".into()),
+            data_dir: dir.path().to_owned(),
+            mcp: crate::mcp::McpConfig::default(),
+            pipeline: PipelineSettings::default(),
+        })
+        .await
+        .expect("starts");
+        let base = format!("http://{}", started.addr);
+        let http = reqwest::Client::new();
+        let call: Value = http
+            .post(format!("{base}/v1/calls"))
+            .bearer_auth("test-key")
+            .json(&json!({"call_id": "call-serve-1", "agent": "aria"}))
+            .send()
+            .await
+            .expect("call")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(call["call_id"], "call-serve-1");
+        let logged: Value = http
+            .post(format!("{base}/v1/calls/call-serve-1/actions/log_call"))
+            .bearer_auth("test-key")
+            .json(&json!({"arguments": {"Subject": "queued through serve"}}))
+            .send()
+            .await
+            .expect("log_call")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(logged["result"]["queued"], true, "{logged}");
+        let org = started.devorg.as_ref().expect("embedded org");
+        let conn = {
+            let c = org.org.config();
+            let app = callforce_client::OAuthApp {
+                client_id: c.client_id.clone(),
+                client_secret: Some(callforce_client::SecretString::from(
+                    c.client_secret.clone(),
+                )),
+                redirect_uri: None,
+            };
+            Connection::login(
+                callforce_client::ConnectionConfig::new(
+                    callforce_client::LoginHost::Url(org.org.instance_url().to_owned()),
+                    app,
+                ),
+                callforce_client::Grant::ClientCredentials,
+            )
+            .await
+            .expect("login")
+        };
+        // The workers run on their own schedule: look until the task is there (bounded).
+        let mut found = 0;
+        for _ in 0..200 {
+            let r = conn
+                .query::<callforce_client::Record>(
+                    "SELECT Id FROM Task WHERE Subject = 'queued through serve'",
+                )
+                .await
+                .expect("query");
+            found = r.total_size;
+            if found > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(found, 1);
+    }
+}
