@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::keys::{WorkspaceId, hex};
+use crate::keys::WorkspaceId;
 use crate::{Backend, Error, Result, Store, from_ms, ms, with_pool};
 
 /// The domain-separation prefix of every entry hash (version 1 of the format).
@@ -166,7 +166,7 @@ pub fn entry_hash(
 }
 
 /// Decodes 64 hex digits; `None` for anything else.
-fn unhex32(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn unhex32(s: &str) -> Option<[u8; 32]> {
     let b = s.as_bytes();
     if b.len() != 64 {
         return None;
@@ -229,6 +229,90 @@ fn check_json(s: Option<&str>, what: &'static str) -> Result<()> {
 /// Entries read per round trip while verifying.
 const VERIFY_PAGE: i64 = 1000;
 
+/// The statement reading a workspace's chain head inside an appending transaction.
+pub(crate) fn head_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SELECT seq, hash FROM audit_heads WHERE workspace_id = $1",
+        // The row lock serialises appenders of one workspace across connections and instances.
+        Backend::Postgres => "SELECT seq, hash FROM audit_heads WHERE workspace_id = $1 FOR UPDATE",
+    }
+}
+
+/// Appends `$entry` (a `&NewAuditEntry` whose JSON was checked) to `$workspace`'s chain at
+/// `$now` inside the open write transaction `$tx`, evaluating to the [`AuditEntry`]. Written as a
+/// macro so that it compiles once per backend inside [`with_pool`] bodies, and so that another
+/// operation (a dead-letter replay, say) and its audit entry commit together or not at all.
+/// Uses `?`: the enclosing function returns [`crate::Result`].
+macro_rules! append_in_tx {
+    ($tx:ident, $head_sql:expr, $workspace:expr, $now:expr, $entry:expr) => {{
+        let workspace: $crate::keys::WorkspaceId = $workspace;
+        let entry: &$crate::audit::NewAuditEntry = $entry;
+        let at = $crate::ms($now);
+        let record_ids_json = serde_json::to_string(&entry.record_ids)
+            .map_err(|_| $crate::Error::Corrupt("record ids"))?;
+        let head: Option<(i64, String)> = sqlx::query_as($head_sql)
+            .bind(workspace.0)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        let (head_seq, head_hash) = head.ok_or($crate::Error::NotFound)?;
+        let prev =
+            $crate::audit::unhex32(&head_hash).ok_or($crate::Error::Corrupt("audit head hash"))?;
+        let seq =
+            u64::try_from(head_seq).map_err(|_| $crate::Error::Corrupt("audit head seq"))? + 1;
+        let hash = $crate::keys::hex(&$crate::audit::entry_hash(&prev, workspace, seq, at, entry));
+        let seq_i = head_seq + 1;
+        sqlx::query(
+            "INSERT INTO audit_log (workspace_id, seq, at, kind, call_id, agent, record_ids, \
+               request, response, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(workspace.0)
+        .bind(seq_i)
+        .bind(at)
+        .bind(&entry.kind)
+        .bind(&entry.call_id)
+        .bind(&entry.agent)
+        .bind(&record_ids_json)
+        .bind(&entry.request)
+        .bind(&entry.response)
+        .bind(&head_hash)
+        .bind(&hash)
+        .execute(&mut *$tx)
+        .await?;
+        for id in &entry.record_ids {
+            sqlx::query(
+                "INSERT INTO audit_record_ids (workspace_id, seq, record_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(workspace.0)
+            .bind(seq_i)
+            .bind(id)
+            .execute(&mut *$tx)
+            .await?;
+        }
+        sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE workspace_id = $1")
+            .bind(workspace.0)
+            .bind(seq_i)
+            .bind(&hash)
+            .execute(&mut *$tx)
+            .await?;
+        $crate::audit::AuditEntry {
+            workspace,
+            seq,
+            at: $crate::from_ms(at)?,
+            kind: entry.kind.clone(),
+            call_id: entry.call_id.clone(),
+            agent: entry.agent.clone(),
+            record_ids: entry.record_ids.clone(),
+            request: entry.request.clone(),
+            response: entry.response.clone(),
+            prev_hash: head_hash,
+            hash,
+        }
+    }};
+}
+pub(crate) use append_in_tx;
+
 impl Store {
     /// Appends an entry to the workspace's chain at time `now` and returns it.
     ///
@@ -243,74 +327,12 @@ impl Store {
     ) -> Result<AuditEntry> {
         check_json(entry.request.as_deref(), "audit request")?;
         check_json(entry.response.as_deref(), "audit response")?;
-        let head_sql = match self.backend() {
-            Backend::Sqlite => "SELECT seq, hash FROM audit_heads WHERE workspace_id = $1",
-            // The row lock serialises appenders of one workspace across connections and instances.
-            Backend::Postgres => {
-                "SELECT seq, hash FROM audit_heads WHERE workspace_id = $1 FOR UPDATE"
-            }
-        };
-        let record_ids_json =
-            serde_json::to_string(&entry.record_ids).map_err(|_| Error::Corrupt("record ids"))?;
-        let at = ms(now);
+        let head_sql = head_sql(self.backend());
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
-            let head: Option<(i64, String)> =
-                sqlx::query_as(head_sql).bind(workspace.0).fetch_optional(&mut *tx).await?;
-            let (head_seq, head_hash) = head.ok_or(Error::NotFound)?;
-            let prev = unhex32(&head_hash).ok_or(Error::Corrupt("audit head hash"))?;
-            let seq = u64::try_from(head_seq).map_err(|_| Error::Corrupt("audit head seq"))? + 1;
-            let hash = hex(&entry_hash(&prev, workspace, seq, at, entry));
-            let seq_i = head_seq + 1;
-            sqlx::query(
-                "INSERT INTO audit_log (workspace_id, seq, at, kind, call_id, agent, record_ids, \
-                   request, response, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(workspace.0)
-            .bind(seq_i)
-            .bind(at)
-            .bind(&entry.kind)
-            .bind(&entry.call_id)
-            .bind(&entry.agent)
-            .bind(&record_ids_json)
-            .bind(&entry.request)
-            .bind(&entry.response)
-            .bind(&head_hash)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-            for id in &entry.record_ids {
-                sqlx::query(
-                    "INSERT INTO audit_record_ids (workspace_id, seq, record_id) VALUES ($1, $2, $3) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(workspace.0)
-                .bind(seq_i)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE workspace_id = $1")
-                .bind(workspace.0)
-                .bind(seq_i)
-                .bind(&hash)
-                .execute(&mut *tx)
-                .await?;
+            let appended = append_in_tx!(tx, head_sql, workspace, now, entry);
             tx.commit().await?;
-            Ok(AuditEntry {
-                workspace,
-                seq,
-                at: from_ms(at)?,
-                kind: entry.kind.clone(),
-                call_id: entry.call_id.clone(),
-                agent: entry.agent.clone(),
-                record_ids: entry.record_ids.clone(),
-                request: entry.request.clone(),
-                response: entry.response.clone(),
-                prev_hash: head_hash,
-                hash,
-            })
+            Ok(appended)
         })
     }
 
@@ -345,6 +367,19 @@ impl Store {
                 .await?
         });
         rows.into_iter().map(AuditRow::into_entry).collect()
+    }
+
+    /// Every workspace that has an audit chain, by id (for verifying them all).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn audit_workspaces(&self) -> Result<Vec<WorkspaceId>> {
+        let rows: Vec<(i64,)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT workspace_id FROM audit_heads ORDER BY workspace_id")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| WorkspaceId(id)).collect())
     }
 
     /// Recomputes the workspace's whole chain and reports the first entry that does not hold.
@@ -419,6 +454,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::hex;
 
     fn base() -> NewAuditEntry {
         NewAuditEntry {

@@ -7,6 +7,8 @@
 //! - [`queue`]: the durable write queue (jobs with leases), connection pauses and dead letters.
 //! - `pending`: [`Store::has_unfinished`] and [`Store::release`], for the write pipeline.
 //! - [`audit`]: the append-only, hash-chained audit log and its verifier.
+//! - [`alerts`]: the alert outbox (a dead letter, a connection needing re-authorisation), written
+//!   in the transaction of the event and delivered by the service's webhook sender.
 //!
 //! One [`Store`] handle fronts either backend; every operation is written once and runs on both
 //! (the SQL uses `$n` placeholders, which SQLite accepts too), with per-backend statements only
@@ -58,6 +60,7 @@
 //!   on the same file (the CLI beside `serve`) waits its turn instead of failing. A commit survives a process crash; the last commits before
 //!   an operating-system crash or power loss may be rolled back (the database stays consistent).
 
+pub mod alerts;
 pub mod audit;
 pub mod keys;
 mod pending;
@@ -73,6 +76,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use alerts::{Alert, AlertId, AlertStatus, NewAlert};
 pub use audit::{AuditEntry, AuditFilter, BreakReason, ChainBreak, NewAuditEntry, Verdict};
 pub use keys::{ApiKey, ApiKeyId, CreatedApiKey, Workspace, WorkspaceId};
 pub use queue::{

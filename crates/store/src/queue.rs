@@ -21,6 +21,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::append_in_tx;
 use crate::keys::WorkspaceId;
 use crate::{Backend, Error, Result, Store, from_ms, from_ms_opt, ms, with_pool};
 
@@ -637,6 +638,26 @@ impl Store {
                 .bind(ms(now))
                 .fetch_one(&mut *tx)
                 .await?;
+                // The alert commits with the dead letter: one alert per dead letter, never lost.
+                let details = serde_json::json!({
+                    "dead_letter_id": dl_id,
+                    "job_id": job.id.0,
+                    "kind": job.kind,
+                    "connection_id": job.connection_id,
+                    "call_id": job.call_id,
+                    "agent": job.agent,
+                    "attempts": job.attempts + 1,
+                    "error": error,
+                    "idempotency_key": job.idempotency_key,
+                });
+                sqlx::query(crate::alerts::INSERT_ALERT)
+                    .bind(job.workspace.0)
+                    .bind(crate::alerts::KIND_DEAD_LETTER)
+                    .bind(dl_id)
+                    .bind(details.to_string())
+                    .bind(ms(now))
+                    .execute(&mut *tx)
+                    .await?;
                 Some(DeadLetterId(dl_id))
             } else {
                 None
@@ -775,9 +796,46 @@ impl Store {
         payload: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.edit_dead_letter_impl(workspace, id, payload, now, None)
+            .await
+    }
+
+    /// As [`Store::edit_dead_letter_payload`], and appends a `deadletter.edit` entry (the payload
+    /// before and after, `actor` as its agent) to the audit log in the same transaction.
+    ///
+    /// # Errors
+    /// As [`Store::edit_dead_letter_payload`].
+    pub async fn edit_dead_letter_payload_as(
+        &self,
+        workspace: WorkspaceId,
+        id: DeadLetterId,
+        payload: &str,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<()> {
+        self.edit_dead_letter_impl(workspace, id, payload, now, Some(actor))
+            .await
+    }
+
+    async fn edit_dead_letter_impl(
+        &self,
+        workspace: WorkspaceId,
+        id: DeadLetterId,
+        payload: &str,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<()> {
         check_json(payload, "payload")?;
-        let n = with_pool!(self, pool => {
-            sqlx::query(
+        let select = format!(
+            "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE workspace_id = $1 AND id = $2"
+        );
+        let head_sql = crate::audit::head_sql(self.backend());
+        with_pool!(self, pool => {
+            let mut tx = crate::WritePool::begin_write(pool).await?;
+            let row: Option<DeadLetterRow> =
+                sqlx::query_as(&select).bind(workspace.0).bind(id.0).fetch_optional(&mut *tx).await?;
+            let dl = row.ok_or(Error::NotFound)?.into_dead_letter()?;
+            let n = sqlx::query(
                 "UPDATE dead_letters SET payload = $3, updated_at = $4 \
                  WHERE workspace_id = $1 AND id = $2 AND status = 'open'",
             )
@@ -785,15 +843,25 @@ impl Store {
             .bind(id.0)
             .bind(payload)
             .bind(ms(now))
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
-        if n == 0 {
-            Err(self.why_not_open(workspace, id).await)
-        } else {
+            .rows_affected();
+            if n == 0 {
+                return Err(Error::InvalidState("the dead letter is not open"));
+            }
+            if let Some(actor) = actor {
+                let request = serde_json::json!({
+                    "dead_letter_id": id.0,
+                    "job_id": dl.job_id.0,
+                    "payload_before": json_value(&dl.payload),
+                    "payload_after": json_value(payload),
+                });
+                let entry = admin_entry("deadletter.edit", &dl, actor, request);
+                append_in_tx!(tx, head_sql, workspace, now, &entry);
+            }
+            tx.commit().await?;
             Ok(())
-        }
+        })
     }
 
     /// Replays an open dead letter: its job is queued again (due at `now`, attempts reset, with
@@ -808,6 +876,33 @@ impl Store {
         id: DeadLetterId,
         now: DateTime<Utc>,
     ) -> Result<JobId> {
+        self.replay_dead_letter_impl(workspace, id, now, None).await
+    }
+
+    /// As [`Store::replay_dead_letter`], and appends a `deadletter.replay` entry (`actor` as its
+    /// agent) to the audit log in the same transaction.
+    ///
+    /// # Errors
+    /// As [`Store::replay_dead_letter`].
+    pub async fn replay_dead_letter_as(
+        &self,
+        workspace: WorkspaceId,
+        id: DeadLetterId,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<JobId> {
+        self.replay_dead_letter_impl(workspace, id, now, Some(actor))
+            .await
+    }
+
+    async fn replay_dead_letter_impl(
+        &self,
+        workspace: WorkspaceId,
+        id: DeadLetterId,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<JobId> {
+        let head_sql = crate::audit::head_sql(self.backend());
         let select = format!(
             "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE workspace_id = $1 AND id = $2"
         );
@@ -865,6 +960,16 @@ impl Store {
             if n == 0 {
                 return Err(Error::InvalidState("the dead letter's job is not dead"));
             }
+            if let Some(actor) = actor {
+                let request = serde_json::json!({
+                    "dead_letter_id": id.0,
+                    "job_id": dl.job_id.0,
+                    "idempotency_key": dl.idempotency_key,
+                    "payload": json_value(&dl.payload),
+                });
+                let entry = admin_entry("deadletter.replay", &dl, actor, request);
+                append_in_tx!(tx, head_sql, workspace, now, &entry);
+            }
             tx.commit().await?;
             Ok(dl.job_id)
         })
@@ -882,13 +987,43 @@ impl Store {
         filter: &DeadLetterFilter,
         now: DateTime<Utc>,
     ) -> Result<Vec<JobId>> {
+        self.replay_dead_letters_impl(workspace, filter, now, None)
+            .await
+    }
+
+    /// As [`Store::replay_dead_letters`], each replay audited as [`Store::replay_dead_letter_as`]
+    /// does.
+    ///
+    /// # Errors
+    /// As [`Store::replay_dead_letters`].
+    pub async fn replay_dead_letters_as(
+        &self,
+        workspace: WorkspaceId,
+        filter: &DeadLetterFilter,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<Vec<JobId>> {
+        self.replay_dead_letters_impl(workspace, filter, now, Some(actor))
+            .await
+    }
+
+    async fn replay_dead_letters_impl(
+        &self,
+        workspace: WorkspaceId,
+        filter: &DeadLetterFilter,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<Vec<JobId>> {
         let filter = DeadLetterFilter {
             status: Some(DeadLetterStatus::Open),
             ..filter.clone()
         };
         let mut jobs = Vec::new();
         for dl in self.list_dead_letters(workspace, &filter).await? {
-            match self.replay_dead_letter(workspace, dl.id, now).await {
+            match self
+                .replay_dead_letter_impl(workspace, dl.id, now, actor)
+                .await
+            {
                 Ok(job) => jobs.push(job),
                 Err(Error::InvalidState(_) | Error::NotFound) => {}
                 Err(e) => return Err(e),
@@ -907,31 +1042,84 @@ impl Store {
         id: DeadLetterId,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let n = with_pool!(self, pool => {
-            sqlx::query(
+        self.discard_dead_letter_impl(workspace, id, now, None)
+            .await
+    }
+
+    /// As [`Store::discard_dead_letter`], and appends a `deadletter.discard` entry (`actor` as
+    /// its agent) to the audit log in the same transaction.
+    ///
+    /// # Errors
+    /// As [`Store::discard_dead_letter`].
+    pub async fn discard_dead_letter_as(
+        &self,
+        workspace: WorkspaceId,
+        id: DeadLetterId,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<()> {
+        self.discard_dead_letter_impl(workspace, id, now, Some(actor))
+            .await
+    }
+
+    async fn discard_dead_letter_impl(
+        &self,
+        workspace: WorkspaceId,
+        id: DeadLetterId,
+        now: DateTime<Utc>,
+        actor: Option<&str>,
+    ) -> Result<()> {
+        let select = format!(
+            "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE workspace_id = $1 AND id = $2"
+        );
+        let head_sql = crate::audit::head_sql(self.backend());
+        with_pool!(self, pool => {
+            let mut tx = crate::WritePool::begin_write(pool).await?;
+            let row: Option<DeadLetterRow> =
+                sqlx::query_as(&select).bind(workspace.0).bind(id.0).fetch_optional(&mut *tx).await?;
+            let dl = row.ok_or(Error::NotFound)?.into_dead_letter()?;
+            let n = sqlx::query(
                 "UPDATE dead_letters SET status = 'discarded', updated_at = $3 \
                  WHERE workspace_id = $1 AND id = $2 AND status = 'open'",
             )
             .bind(workspace.0)
             .bind(id.0)
             .bind(ms(now))
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
-        if n == 0 {
-            Err(self.why_not_open(workspace, id).await)
-        } else {
+            .rows_affected();
+            if n == 0 {
+                return Err(Error::InvalidState("the dead letter is not open"));
+            }
+            if let Some(actor) = actor {
+                let request = serde_json::json!({"dead_letter_id": id.0, "job_id": dl.job_id.0});
+                let entry = admin_entry("deadletter.discard", &dl, actor, request);
+                append_in_tx!(tx, head_sql, workspace, now, &entry);
+            }
+            tx.commit().await?;
             Ok(())
-        }
+        })
     }
+}
 
-    /// Why an update of an open dead letter touched nothing.
-    async fn why_not_open(&self, workspace: WorkspaceId, id: DeadLetterId) -> Error {
-        match self.dead_letter(workspace, id).await {
-            Ok(Some(_)) => Error::InvalidState("the dead letter is not open"),
-            Ok(None) => Error::NotFound,
-            Err(e) => e,
-        }
+/// JSON text as a value for an audit request (stored text is JSON; anything else as a string).
+fn json_value(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|_| serde_json::Value::String(s.to_owned()))
+}
+
+/// The audit entry of an admin's action on a dead letter.
+fn admin_entry(
+    kind: &str,
+    dl: &DeadLetter,
+    actor: &str,
+    request: serde_json::Value,
+) -> crate::audit::NewAuditEntry {
+    crate::audit::NewAuditEntry {
+        kind: kind.to_owned(),
+        call_id: dl.call_id.clone(),
+        agent: Some(actor.to_owned()),
+        record_ids: Vec::new(),
+        request: Some(request.to_string()),
+        response: None,
     }
 }

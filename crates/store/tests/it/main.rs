@@ -2,6 +2,7 @@
 //! (a fresh schema on `DATABASE_URL`); without `DATABASE_URL` the PostgreSQL variants print
 //! `SKIPPED` and pass.
 
+mod alerts;
 mod audit;
 mod keys;
 mod queue;

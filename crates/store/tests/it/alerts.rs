@@ -1,0 +1,196 @@
+//! The alert outbox, and admin actions on dead letters recorded in the audit log.
+
+use anyhow::Result;
+use callforce_store::alerts::{KIND_DEAD_LETTER, KIND_NEEDS_REAUTH};
+use callforce_store::{
+    AlertStatus, DeadLetterFilter, Error, NewAlert, NewJob, Verdict, WorkspaceId,
+};
+use chrono::TimeDelta;
+
+use crate::both;
+use crate::support::{Db, t};
+
+fn job(ws: WorkspaceId, key: &str) -> NewJob {
+    NewJob {
+        workspace: ws,
+        connection_id: "conn-1".into(),
+        idempotency_key: key.into(),
+        ordering_key: format!("Case:{key}"),
+        kind: "create".into(),
+        payload: r#"{"Subject":"Broken"}"#.into(),
+        call_id: Some("call-7".into()),
+        agent: Some("aria".into()),
+        run_at: t(0),
+    }
+}
+
+/// Enqueues, leases and kills a job; returns its dead letter.
+async fn dead_letter(
+    db: &Db,
+    ws: WorkspaceId,
+    key: &str,
+    error: &str,
+) -> Result<callforce_store::DeadLetterId> {
+    let s = &db.store;
+    let id = s.enqueue(&job(ws, key), t(0)).await?.id;
+    let leased = s.lease("w", t(1), TimeDelta::seconds(30), 100).await?;
+    assert!(leased.iter().any(|j| j.id == id));
+    Ok(s.dead(id, "w", t(2), error).await?)
+}
+
+both!(a_dead_job_records_exactly_one_alert_with_what_failed);
+async fn a_dead_job_records_exactly_one_alert_with_what_failed(db: &Db) -> Result<()> {
+    let s = &db.store;
+    let ws = s.create_workspace("w", t(0)).await?.id;
+    let dl = dead_letter(db, ws, "k1", "FIELD_CUSTOM_VALIDATION_EXCEPTION: Subject").await?;
+    let alerts = s.list_alerts(ws, 10).await?;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a.kind, KIND_DEAD_LETTER);
+    assert_eq!(a.dead_letter, Some(dl));
+    assert_eq!(a.status, AlertStatus::Pending);
+    assert_eq!(a.details["dead_letter_id"], dl.0);
+    assert_eq!(a.details["call_id"], "call-7");
+    assert_eq!(a.details["agent"], "aria");
+    assert_eq!(
+        a.details["error"],
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION: Subject"
+    );
+    assert_eq!(a.details["attempts"], 1);
+    // Replaying and dying again opens a second dead letter, with its own alert.
+    s.replay_dead_letter(ws, dl, t(3)).await?;
+    let leased = s.lease("w", t(4), TimeDelta::seconds(30), 10).await?;
+    let dl2 = s.dead(leased[0].id, "w", t(5), "again").await?;
+    assert_ne!(dl2, dl);
+    let alerts = s.list_alerts(ws, 10).await?;
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0].dead_letter, Some(dl2), "newest first");
+    Ok(())
+}
+
+both!(claimed_alerts_are_held_retried_at_their_time_and_marked_sent);
+async fn claimed_alerts_are_held_retried_at_their_time_and_marked_sent(db: &Db) -> Result<()> {
+    let s = &db.store;
+    let ws = s.create_workspace("w", t(0)).await?.id;
+    dead_letter(db, ws, "k1", "boom").await?;
+    let reauth = s
+        .record_alert(
+            ws,
+            &NewAlert {
+                kind: KIND_NEEDS_REAUTH.into(),
+                details: serde_json::json!({"connection_id": "conn-1", "reason": "invalid_grant"}),
+            },
+            t(3),
+        )
+        .await?;
+    assert_eq!(
+        s.record_alert(
+            WorkspaceId(9999),
+            &NewAlert {
+                kind: KIND_NEEDS_REAUTH.into(),
+                details: serde_json::json!({})
+            },
+            t(3)
+        )
+        .await
+        .err()
+        .map(|e| matches!(e, Error::NotFound)),
+        Some(true)
+    );
+    // Not due before it was recorded.
+    assert!(
+        s.claim_alerts(
+            t(2) - TimeDelta::milliseconds(1),
+            TimeDelta::seconds(60),
+            10
+        )
+        .await?
+        .is_empty()
+    );
+    let claimed = s.claim_alerts(t(3), TimeDelta::seconds(60), 10).await?;
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed[1].id, reauth);
+    // Held: a second sender gets nothing until the hold runs out.
+    let other = db.second_store().await?;
+    assert!(
+        other
+            .claim_alerts(t(10), TimeDelta::seconds(60), 10)
+            .await?
+            .is_empty()
+    );
+    // The webhook was down for the first: retry at t(20). The second was delivered.
+    s.alert_failed(claimed[0].id, t(20), "connection refused")
+        .await?;
+    s.alert_sent(claimed[1].id, t(4)).await?;
+    assert!(
+        s.claim_alerts(t(19), TimeDelta::seconds(60), 10)
+            .await?
+            .is_empty()
+    );
+    let again = s.claim_alerts(t(20), TimeDelta::seconds(60), 10).await?;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+    assert_eq!(again[0].last_error.as_deref(), Some("connection refused"));
+    s.alert_sent(again[0].id, t(21)).await?;
+    assert!(
+        s.claim_alerts(t(1000), TimeDelta::seconds(60), 10)
+            .await?
+            .is_empty()
+    );
+    let all = s.list_alerts(ws, 10).await?;
+    assert!(all.iter().all(|a| a.status == AlertStatus::Sent), "{all:?}");
+    assert_eq!(all[1].attempts, 2, "one failure, one success");
+    assert!(matches!(
+        s.alert_failed(again[0].id, t(30), "late").await,
+        Err(Error::InvalidState(_))
+    ));
+    Ok(())
+}
+
+both!(admin_actions_on_dead_letters_are_audited_in_their_transaction);
+async fn admin_actions_on_dead_letters_are_audited_in_their_transaction(db: &Db) -> Result<()> {
+    let s = &db.store;
+    let ws = s.create_workspace("w", t(0)).await?.id;
+    let a = dead_letter(db, ws, "a", "bad").await?;
+    let b = dead_letter(db, ws, "b", "bad").await?;
+    let c = dead_letter(db, ws, "c", "bad").await?;
+    s.edit_dead_letter_payload_as(ws, a, r#"{"Subject":"Fixed"}"#, t(10), "key:1")
+        .await?;
+    s.replay_dead_letter_as(ws, a, t(11), "key:1").await?;
+    s.discard_dead_letter_as(ws, b, t(12), "cli").await?;
+    // A refused action appends nothing.
+    assert!(matches!(
+        s.discard_dead_letter_as(ws, b, t(13), "cli").await,
+        Err(Error::InvalidState(_))
+    ));
+    assert!(matches!(
+        s.replay_dead_letter_as(WorkspaceId(ws.0 + 1000), c, t(13), "cli")
+            .await,
+        Err(Error::NotFound)
+    ));
+    let replayed = s
+        .replay_dead_letters_as(ws, &DeadLetterFilter::default(), t(14), "cli")
+        .await?;
+    assert_eq!(replayed.len(), 1, "only c was still open");
+    let log = s.list_audit(ws, &Default::default()).await?;
+    let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "deadletter.edit",
+            "deadletter.replay",
+            "deadletter.discard",
+            "deadletter.replay"
+        ]
+    );
+    assert_eq!(log[0].agent.as_deref(), Some("key:1"));
+    assert_eq!(log[0].call_id.as_deref(), Some("call-7"));
+    let edit: serde_json::Value = serde_json::from_str(log[0].request.as_deref().unwrap_or(""))?;
+    assert_eq!(edit["payload_before"]["Subject"], "Broken");
+    assert_eq!(edit["payload_after"]["Subject"], "Fixed");
+    let replay: serde_json::Value = serde_json::from_str(log[1].request.as_deref().unwrap_or(""))?;
+    assert_eq!(replay["payload"]["Subject"], "Fixed");
+    assert_eq!(replay["idempotency_key"], "a");
+    assert_eq!(s.verify_audit(ws).await?, Verdict::Intact { entries: 4 });
+    Ok(())
+}
