@@ -233,6 +233,9 @@ pub struct DeadLetterFilter {
     pub call_id: Option<String>,
     /// Only in this status.
     pub status: Option<DeadLetterStatus>,
+    /// Only those whose payload is a JSON object with this `action` (the catalog action that made
+    /// the write).
+    pub action: Option<String>,
     /// At most this many (default 100).
     pub limit: Option<u32>,
 }
@@ -746,10 +749,17 @@ impl Store {
         workspace: WorkspaceId,
         filter: &DeadLetterFilter,
     ) -> Result<Vec<DeadLetter>> {
+        let action = match self.backend() {
+            Backend::Sqlite => "CASE WHEN json_type(payload) = 'object' \
+                THEN json_extract(payload, '$.action') END",
+            Backend::Postgres => "CASE WHEN json_typeof(payload::json) = 'object' \
+                THEN payload::json ->> 'action' END",
+        };
         let sql = format!(
             "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE workspace_id = $1 \
              AND ($2 IS NULL OR connection_id = $2) AND ($3 IS NULL OR call_id = $3) \
-             AND ($4 IS NULL OR status = $4) ORDER BY id LIMIT $5"
+             AND ($4 IS NULL OR status = $4) AND ($6 IS NULL OR {action} = $6) \
+             ORDER BY id LIMIT $5"
         );
         let rows: Vec<DeadLetterRow> = with_pool!(self, pool => {
             sqlx::query_as(&sql)
@@ -758,6 +768,7 @@ impl Store {
                 .bind(&filter.call_id)
                 .bind(filter.status.map(DeadLetterStatus::as_str))
                 .bind(i64::from(filter.limit.unwrap_or(100)))
+                .bind(&filter.action)
                 .fetch_all(pool)
                 .await?
         });

@@ -194,3 +194,32 @@ async fn admin_actions_on_dead_letters_are_audited_in_their_transaction(db: &Db)
     assert_eq!(s.verify_audit(ws).await?, Verdict::Intact { entries: 4 });
     Ok(())
 }
+
+both!(dead_letters_filter_by_the_action_in_their_payload);
+async fn dead_letters_filter_by_the_action_in_their_payload(db: &Db) -> Result<()> {
+    let s = &db.store;
+    let ws = s.create_workspace("w", t(0)).await?.id;
+    for (key, payload) in [
+        ("a", r#"{"action":"log_call","request":{}}"#),
+        ("b", r#"{"action":"create_case","request":{}}"#),
+        ("c", r#"["action"]"#),
+        ("d", r#""log_call""#),
+    ] {
+        let mut j = job(ws, key);
+        j.payload = payload.into();
+        let id = s.enqueue(&j, t(0)).await?.id;
+        s.lease("w", t(1), TimeDelta::seconds(30), 100).await?;
+        s.dead(id, "w", t(2), "x").await?;
+    }
+    let by = |action: &str| DeadLetterFilter {
+        action: Some(action.into()),
+        ..Default::default()
+    };
+    let found = s.list_dead_letters(ws, &by("log_call")).await?;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].idempotency_key, "a");
+    assert_eq!(s.list_dead_letters(ws, &by("create_case")).await?.len(), 1);
+    assert!(s.list_dead_letters(ws, &by("nothing")).await?.is_empty());
+    assert_eq!(s.list_dead_letters(ws, &Default::default()).await?.len(), 4);
+    Ok(())
+}
