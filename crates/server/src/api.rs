@@ -198,6 +198,7 @@ pub fn router(api: Arc<Api>) -> axum::Router {
         .route("/v1/calls", post(start_call))
         .route("/v1/calls/{id}/actions/{name}", post(run_action))
         .route("/v1/calls/{id}/end", post(end_call))
+        .merge(crate::deadletters::router(api.store.clone()))
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),
             require_key,

@@ -67,6 +67,128 @@ struct McpArgs {
     /// Offer the compact tool set (search, query, write, action) instead of the whole catalog.
     #[arg(long)]
     compact: bool,
+    /// Writes that failed for good: list, show, edit, replay, discard.
+    Deadletter(DeadletterArgs),
+    /// The audit log: verify its hash chain, list entries.
+    Audit(AuditArgs),
+}
+
+/// Where the admin commands find the service's database.
+#[derive(clap::Args)]
+struct DbArgs {
+    /// The data directory of `callforce serve` (its `callforce.db`).
+    #[arg(long, default_value = "data", global = true)]
+    data_dir: PathBuf,
+    /// The database instead (`sqlite:PATH` or `postgres://...`).
+    #[arg(long, env = crate::env::DATABASE_URL, global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct DeadletterArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// The workspace.
+    #[arg(long, default_value = "default", global = true)]
+    workspace: String,
+    #[command(subcommand)]
+    command: DeadletterCommand,
+}
+
+#[derive(Subcommand)]
+enum DeadletterCommand {
+    /// List dead letters (oldest first).
+    List {
+        /// Only in this status: open, replayed or discarded.
+        #[arg(long, value_parser = crate::admin::parse_status)]
+        status: Option<callforce_store::DeadLetterStatus>,
+        /// Only this call's.
+        #[arg(long)]
+        call_id: Option<String>,
+        /// Only this action's (e.g. log_call).
+        #[arg(long)]
+        action: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one: the payload, every attempt's error, the call and agent.
+    Show {
+        /// The dead letter's id.
+        id: i64,
+    },
+    /// Fix the payload before replaying.
+    Edit {
+        /// The dead letter's id.
+        id: i64,
+        /// The new payload (JSON), replacing the old one.
+        #[arg(long, conflicts_with = "merge")]
+        payload: Option<String>,
+        /// Fields to change (a JSON merge patch; null removes a field).
+        #[arg(long)]
+        merge: Option<String>,
+    },
+    /// Queue dead letters again, with their idempotency keys (no duplicates).
+    Replay {
+        /// The dead letters' ids.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<i64>,
+        /// Every open dead letter (narrowed by --call-id / --action).
+        #[arg(long)]
+        all: bool,
+        /// With --all: only this call's.
+        #[arg(long, requires = "all")]
+        call_id: Option<String>,
+        /// With --all: only this action's.
+        #[arg(long, requires = "all")]
+        action: Option<String>,
+    },
+    /// Discard dead letters: nothing more happens to them.
+    Discard {
+        /// The dead letters' ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; exits non-zero and names the first bad entry if it was tampered
+    /// with.
+    Verify {
+        /// Only this workspace (default: every workspace).
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// Print entries as JSON lines.
+    List {
+        /// The workspace.
+        #[arg(long, default_value = "default")]
+        workspace: String,
+        /// Only this call's entries.
+        #[arg(long)]
+        call_id: Option<String>,
+        /// Only entries that touched this record.
+        #[arg(long)]
+        record_id: Option<String>,
+        /// Only entries after this sequence number.
+        #[arg(long)]
+        after: Option<u64>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 #[derive(clap::Args)]
@@ -96,6 +218,10 @@ struct ServeArgs {
     /// `Callforce_Key__c`, the demo schema's field).
     #[arg(long = "external-id", value_name = "OBJECT=FIELD")]
     external_ids: Vec<String>,
+    /// Post alerts (dead letters, connections needing re-authorisation) to this webhook as
+    /// Slack-compatible JSON.
+    #[arg(long, env = crate::env::ALERT_WEBHOOK)]
+    alert_webhook: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -171,8 +297,85 @@ impl Cli {
             Command::Devorg(args) => devorg(args).await,
             Command::Serve(args) => serve(args).await,
             Command::Mcp(args) => mcp(args).await,
+            Command::Deadletter(args) => deadletter(args).await,
+            Command::Audit(args) => audit(args).await,
         }
     }
+}
+
+async fn deadletter(args: DeadletterArgs) -> anyhow::Result<()> {
+    use crate::admin;
+    let store = admin::open_store(&args.db.data_dir, args.db.database_url.as_deref()).await?;
+    let ws = admin::workspace(&store, &args.workspace).await?;
+    let result = match args.command {
+        DeadletterCommand::List {
+            status,
+            call_id,
+            action,
+            limit,
+            json,
+        } => {
+            let filter = callforce_store::DeadLetterFilter {
+                status,
+                call_id,
+                action,
+                limit: Some(limit),
+                connection_id: None,
+            };
+            admin::list(&store, ws, &filter, json).await
+        }
+        DeadletterCommand::Show { id } => admin::show(&store, ws, id).await,
+        DeadletterCommand::Edit { id, payload, merge } => {
+            admin::edit(&store, ws, id, payload.as_deref(), merge.as_deref()).await
+        }
+        DeadletterCommand::Replay {
+            ids,
+            all,
+            call_id,
+            action,
+        } => {
+            if all {
+                let filter = callforce_store::DeadLetterFilter {
+                    call_id,
+                    action,
+                    ..Default::default()
+                };
+                admin::replay_all(&store, ws, &filter).await
+            } else {
+                admin::replay(&store, ws, &ids).await
+            }
+        }
+        DeadletterCommand::Discard { ids } => admin::discard(&store, ws, &ids).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn audit(args: AuditArgs) -> anyhow::Result<()> {
+    use crate::admin;
+    let store = admin::open_store(&args.db.data_dir, args.db.database_url.as_deref()).await?;
+    let result = match args.command {
+        AuditCommand::Verify { workspace } => admin::verify(&store, workspace.as_deref()).await,
+        AuditCommand::List {
+            workspace,
+            call_id,
+            record_id,
+            after,
+            limit,
+        } => {
+            let ws = admin::workspace(&store, &workspace).await?;
+            let filter = callforce_store::AuditFilter {
+                call_id,
+                record_id,
+                after_seq: after,
+                limit: Some(limit),
+                ..Default::default()
+            };
+            admin::audit_list(&store, ws, &filter).await
+        }
+    };
+    store.close().await;
+    result
 }
 
 async fn devorg(args: DevorgArgs) -> anyhow::Result<()> {
@@ -257,6 +460,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         mcp: args.mcp.config(),
         pipeline,
+        alert_webhook: args.alert_webhook.filter(|u| !u.trim().is_empty()),
     })
     .await?;
     println!("callforce listening on http://{}", started.addr);
@@ -294,6 +498,7 @@ async fn mcp(args: McpArgs) -> anyhow::Result<()> {
                 data_dir: args.data_dir,
                 mcp: crate::mcp::McpConfig::default(),
                 pipeline: crate::pipeline::PipelineSettings::default(),
+                alert_webhook: None,
             })
             .await?;
             tracing::info!(addr = %started.addr, "embedded service started");

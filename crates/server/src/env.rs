@@ -13,3 +13,10 @@ pub const ALLOWED_HOSTS: &str = "CALLFORCE_ALLOWED_HOSTS";
 /// More browser `Origin` values `/mcp` accepts besides loopback ones, comma-separated
 /// (`https://app.example.com`).
 pub const ALLOWED_ORIGINS: &str = "CALLFORCE_ALLOWED_ORIGINS";
+
+/// The webhook alerts are posted to (Slack-compatible JSON), like `--alert-webhook`.
+pub const ALERT_WEBHOOK: &str = "CALLFORCE_ALERT_WEBHOOK";
+
+/// The database of `callforce deadletter` and `callforce audit` (`sqlite:PATH` or
+/// `postgres://...`), like `--database-url`; without it, `callforce.db` in the data directory.
+pub const DATABASE_URL: &str = "CALLFORCE_DATABASE_URL";

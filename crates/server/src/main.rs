@@ -1,8 +1,11 @@
 //! The `callforce` binary: the dev org today; the connector service, MCP and the console as
 //! they land. The only crate that reads flags, files and environment variables.
 
+mod admin;
+mod alerts;
 mod api;
 mod cli;
+mod deadletters;
 mod env;
 mod mcp;
 mod mcp_stdio;

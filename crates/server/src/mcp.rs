@@ -784,6 +784,7 @@ mod tests {
             data_dir: dir.path().to_owned(),
             mcp: McpConfig::with_extra(&["mcp.example.com".into()], &[]),
             pipeline: crate::pipeline::PipelineSettings::default(),
+            alert_webhook: None,
         })
         .await
         .expect("starts");

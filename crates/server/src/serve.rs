@@ -35,6 +35,9 @@ pub struct ServeConfig {
     pub mcp: crate::mcp::McpConfig,
     /// The write pipeline's settings.
     pub pipeline: crate::pipeline::PipelineSettings,
+    /// The webhook alerts are posted to (`CALLFORCE_ALERT_WEBHOOK`); without it alerts stay in
+    /// the store (`GET /v1/alerts`).
+    pub alert_webhook: Option<String>,
 }
 
 /// A started service: its address and the embedded dev org, if any.
@@ -48,6 +51,9 @@ pub struct Started {
     /// The key created at the first start (shown once; only its hash is stored).
     pub api_key: Option<String>,
 }
+
+/// How often the alert sender looks for due alerts.
+const ALERT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 struct Shared {
     conn: Connection,
@@ -118,6 +124,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         callforce_actions::Actions::new(conn.clone(), callforce_actions::Catalog::with_examples())
             .with_sink(pipeline.sink.clone())
             .with_non_blocking(config.pipeline.non_blocking.iter().cloned());
+    let alert_store = store.clone();
     let api = Arc::new(crate::api::Api::new(
         actions,
         store,
@@ -135,6 +142,20 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         .with_context(|| format!("listening on {}", config.addr))?;
     let addr = listener.local_addr()?;
     let workers = pipeline.workers;
+    let alerts = match &config.alert_webhook {
+        Some(url) => {
+            let sender =
+                crate::alerts::AlertSender::new(alert_store, url, &format!("http://{addr}"))?;
+            Some(sender.spawn(ALERT_POLL))
+        }
+        None => {
+            tracing::info!(
+                "no alert webhook configured ({}): alerts are kept in the store, see GET /v1/alerts",
+                crate::env::ALERT_WEBHOOK
+            );
+            None
+        }
+    };
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -143,6 +164,9 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
             .await;
         // The queue's workers stop after their current round; unfinished jobs stay queued.
         workers.stop().await;
+        if let Some(alerts) = alerts {
+            alerts.abort();
+        }
         served
     });
     Ok(Started {
@@ -193,6 +217,7 @@ mod tests {
             data_dir: dir.path().to_owned(),
             mcp: crate::mcp::McpConfig::default(),
             pipeline: crate::pipeline::PipelineSettings::default(),
+            alert_webhook: None,
         })
         .await
         .expect("starts");
@@ -237,6 +262,7 @@ mod tests {
             data_dir: dir.path().to_owned(),
             mcp: crate::mcp::McpConfig::default(),
             pipeline: crate::pipeline::PipelineSettings::default(),
+            alert_webhook: None,
         };
         let first = start(config.clone()).await.expect("starts");
         let key = first

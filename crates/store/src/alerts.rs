@@ -68,8 +68,9 @@ pub struct Alert {
     pub kind: String,
     /// The dead letter it announces, for [`KIND_DEAD_LETTER`].
     pub dead_letter: Option<DeadLetterId>,
-    /// What happened. For a dead letter: `dead_letter_id`, `job_id`, `kind`, `connection_id`,
-    /// `call_id`, `agent`, `attempts`, `error` (the last attempt's), `idempotency_key`.
+    /// What happened. For a dead letter: `dead_letter_id`, `job_id`, `kind`, `action` (from the
+    /// payload, when it names one), `connection_id`, `call_id`, `agent`, `attempts`, `error` (the
+    /// last attempt's), `idempotency_key`.
     pub details: serde_json::Value,
     /// Delivered or not.
     pub status: AlertStatus,
@@ -225,7 +226,8 @@ impl Store {
     /// Records a failed delivery and when to try again.
     ///
     /// # Errors
-    /// [`Error::NotFound`]; [`Error::InvalidState`] when it was sent meanwhile; database errors.
+    /// [`Error::InvalidState`] when it is not pending (sent meanwhile, or unknown); database
+    /// errors.
     pub async fn alert_failed(
         &self,
         id: AlertId,

@@ -642,8 +642,12 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
                 // The alert commits with the dead letter: one alert per dead letter, never lost.
+                let action = serde_json::from_str::<serde_json::Value>(&job.payload)
+                    .ok()
+                    .and_then(|p| p.get("action")?.as_str().map(str::to_owned));
                 let details = serde_json::json!({
                     "dead_letter_id": dl_id,
+                    "action": action,
                     "job_id": job.id.0,
                     "kind": job.kind,
                     "connection_id": job.connection_id,
@@ -750,10 +754,14 @@ impl Store {
         filter: &DeadLetterFilter,
     ) -> Result<Vec<DeadLetter>> {
         let action = match self.backend() {
-            Backend::Sqlite => "CASE WHEN json_type(payload) = 'object' \
-                THEN json_extract(payload, '$.action') END",
-            Backend::Postgres => "CASE WHEN json_typeof(payload::json) = 'object' \
-                THEN payload::json ->> 'action' END",
+            Backend::Sqlite => {
+                "CASE WHEN json_type(payload) = 'object' \
+                THEN json_extract(payload, '$.action') END"
+            }
+            Backend::Postgres => {
+                "CASE WHEN json_typeof(payload::json) = 'object' \
+                THEN payload::json ->> 'action' END"
+            }
         };
         let sql = format!(
             "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE workspace_id = $1 \

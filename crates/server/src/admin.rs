@@ -1,0 +1,344 @@
+//! `callforce deadletter ...` and `callforce audit ...`: admin commands on the store.
+//!
+//! They open the service's database directly (the data directory's `callforce.db`, or
+//! `--database-url`), so they work whether `callforce serve` runs or not: SQLite lets the two
+//! processes take turns, PostgreSQL serves both. Every edit, replay and discard is appended to
+//! the audit log with the actor `cli`, exactly as the API does with its key.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use callforce_store::{
+    AuditFilter, BreakReason, DeadLetterFilter, DeadLetterId, DeadLetterStatus, Store, Verdict,
+    WorkspaceId,
+};
+use chrono::Utc;
+use serde_json::Value;
+
+/// The actor recorded in the audit log for the CLI's actions.
+const ACTOR: &str = "cli";
+
+/// Opens the store: `database_url` when given, else `callforce.db` in `data_dir`, which must
+/// exist (an admin command never creates an empty database by mistake).
+///
+/// # Errors
+/// When there is no database there, or it cannot be opened.
+pub async fn open_store(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Store> {
+    if let Some(url) = database_url {
+        return Store::open(url)
+            .await
+            .with_context(|| "opening the database given by --database-url".to_string());
+    }
+    let db = data_dir.join("callforce.db");
+    if !db.exists() {
+        bail!(
+            "no database at {}: pass the data directory of 'callforce serve' with --data-dir, or --database-url",
+            db.display()
+        );
+    }
+    Store::open_sqlite(&db)
+        .await
+        .with_context(|| format!("opening {}", db.display()))
+}
+
+/// The id of the workspace named `name`.
+///
+/// # Errors
+/// When there is no such workspace.
+pub async fn workspace(store: &Store, name: &str) -> anyhow::Result<WorkspaceId> {
+    store
+        .workspace_by_name(name)
+        .await?
+        .map(|w| w.id)
+        .with_context(|| format!("no workspace named '{name}'"))
+}
+
+/// Parses a `--status` value.
+///
+/// # Errors
+/// For anything but open, replayed, discarded.
+pub fn parse_status(s: &str) -> Result<DeadLetterStatus, String> {
+    match s {
+        "open" => Ok(DeadLetterStatus::Open),
+        "replayed" => Ok(DeadLetterStatus::Replayed),
+        "discarded" => Ok(DeadLetterStatus::Discarded),
+        _ => Err(format!("'{s}' is not one of open, replayed, discarded")),
+    }
+}
+
+fn action_of(payload: &str) -> Option<String> {
+    serde_json::from_str::<Value>(payload)
+        .ok()?
+        .get("action")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// `deadletter list`: one line per dead letter (or JSON lines with `json`).
+///
+/// # Errors
+/// Store errors.
+pub async fn list(
+    store: &Store,
+    ws: WorkspaceId,
+    filter: &DeadLetterFilter,
+    json: bool,
+) -> anyhow::Result<()> {
+    let found = store.list_dead_letters(ws, filter).await?;
+    if json {
+        for dl in &found {
+            println!("{}", serde_json::to_string(dl)?);
+        }
+        return Ok(());
+    }
+    if found.is_empty() {
+        println!("no dead letters");
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<10} {:<20} {:<24} {:>8}  {:<20}  LAST ERROR",
+        "ID", "STATUS", "ACTION", "CALL", "ATTEMPTS", "DIED AT"
+    );
+    for dl in &found {
+        let action = action_of(&dl.payload).unwrap_or_else(|| dl.kind.clone());
+        let error = dl
+            .errors
+            .last()
+            .map(|e| e.error.replace('\n', " "))
+            .unwrap_or_default();
+        println!(
+            "{:<6} {:<10} {:<20} {:<24} {:>8}  {:<20}  {}",
+            dl.id.0,
+            dl.status.as_str(),
+            action,
+            dl.call_id.as_deref().unwrap_or("-"),
+            dl.attempts,
+            dl.created_at.format("%Y-%m-%d %H:%M:%S"),
+            error.chars().take(100).collect::<String>()
+        );
+    }
+    Ok(())
+}
+
+/// `deadletter show ID`: everything, as JSON (the payload parsed).
+///
+/// # Errors
+/// When there is no such dead letter in the workspace; store errors.
+pub async fn show(store: &Store, ws: WorkspaceId, id: i64) -> anyhow::Result<()> {
+    let dl = store
+        .dead_letter(ws, DeadLetterId(id))
+        .await?
+        .with_context(|| format!("no dead letter {id} in this workspace"))?;
+    let mut v = serde_json::to_value(&dl)?;
+    if let Ok(p) = serde_json::from_str::<Value>(&dl.payload) {
+        v["payload"] = p;
+    }
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+/// `deadletter edit ID --payload JSON | --merge JSON`.
+///
+/// # Errors
+/// Not JSON, no such dead letter, not open; store errors.
+pub async fn edit(
+    store: &Store,
+    ws: WorkspaceId,
+    id: i64,
+    payload: Option<&str>,
+    merge: Option<&str>,
+) -> anyhow::Result<()> {
+    let id = DeadLetterId(id);
+    let new_payload = match (payload, merge) {
+        (Some(p), None) => {
+            serde_json::from_str::<Value>(p).context("--payload is not valid JSON")?
+        }
+        (None, Some(m)) => {
+            let patch: Value = serde_json::from_str(m).context("--merge is not valid JSON")?;
+            let dl = store
+                .dead_letter(ws, id)
+                .await?
+                .with_context(|| format!("no dead letter {} in this workspace", id.0))?;
+            let mut p: Value = serde_json::from_str(&dl.payload)
+                .context("the stored payload is not JSON; replace it with --payload")?;
+            crate::deadletters::merge_patch(&mut p, &patch);
+            p
+        }
+        _ => bail!("give exactly one of --payload JSON (replace) or --merge JSON (change fields)"),
+    };
+    store
+        .edit_dead_letter_payload_as(ws, id, &new_payload.to_string(), Utc::now(), ACTOR)
+        .await
+        .map_err(|e| explain(e, id.0))?;
+    println!(
+        "dead letter {} edited; its payload is now {new_payload}",
+        id.0
+    );
+    Ok(())
+}
+
+/// A store error as the admin should read it.
+fn explain(e: callforce_store::Error, id: i64) -> anyhow::Error {
+    match e {
+        callforce_store::Error::NotFound => {
+            anyhow::anyhow!("no dead letter {id} in this workspace")
+        }
+        callforce_store::Error::InvalidState(why) => anyhow::anyhow!("dead letter {id}: {why}"),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// `deadletter replay ID...`: each is tried; every failure is reported, and the command fails
+/// if any did.
+///
+/// # Errors
+/// When any of them could not be replayed.
+pub async fn replay(store: &Store, ws: WorkspaceId, ids: &[i64]) -> anyhow::Result<()> {
+    let mut failed = 0;
+    for &id in ids {
+        match store
+            .replay_dead_letter_as(ws, DeadLetterId(id), Utc::now(), ACTOR)
+            .await
+        {
+            Ok(job) => println!("dead letter {id} replayed: job {} is queued again", job.0),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {:#}", explain(e, id));
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} dead letter(s) not replayed", ids.len());
+    }
+    Ok(())
+}
+
+/// `deadletter replay --all` (optionally narrowed by a filter).
+///
+/// # Errors
+/// Store errors.
+pub async fn replay_all(
+    store: &Store,
+    ws: WorkspaceId,
+    filter: &DeadLetterFilter,
+) -> anyhow::Result<()> {
+    let filter = DeadLetterFilter {
+        limit: Some(1000),
+        ..filter.clone()
+    };
+    let mut total = 0;
+    loop {
+        let jobs = store
+            .replay_dead_letters_as(ws, &filter, Utc::now(), ACTOR)
+            .await?;
+        total += jobs.len();
+        if jobs.len() < 1000 {
+            break;
+        }
+    }
+    println!("{total} dead letter(s) replayed");
+    Ok(())
+}
+
+/// `deadletter discard ID...`.
+///
+/// # Errors
+/// When any of them could not be discarded.
+pub async fn discard(store: &Store, ws: WorkspaceId, ids: &[i64]) -> anyhow::Result<()> {
+    let mut failed = 0;
+    for &id in ids {
+        match store
+            .discard_dead_letter_as(ws, DeadLetterId(id), Utc::now(), ACTOR)
+            .await
+        {
+            Ok(()) => println!("dead letter {id} discarded"),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {:#}", explain(e, id));
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} dead letter(s) not discarded", ids.len());
+    }
+    Ok(())
+}
+
+fn reason_text(r: BreakReason) -> &'static str {
+    match r {
+        BreakReason::HashMismatch => "its content does not match its hash (the entry was edited)",
+        BreakReason::PrevHashMismatch => {
+            "it does not link to the entry before it (entries were removed or reordered)"
+        }
+        BreakReason::Missing => "it is missing (an entry was deleted)",
+        BreakReason::TailMismatch => {
+            "the chain ends before or differently from its recorded head (the tail was truncated or altered)"
+        }
+    }
+}
+
+/// `audit verify`: recomputes the chain of `only` (a workspace name) or of every workspace and
+/// reports the first entry that does not hold in each.
+///
+/// # Errors
+/// When any chain is broken (after reporting it); store errors.
+pub async fn verify(store: &Store, only: Option<&str>) -> anyhow::Result<()> {
+    let workspaces = match only {
+        Some(name) => vec![workspace(store, name).await?],
+        None => store.audit_workspaces().await?,
+    };
+    let mut broken = 0;
+    for ws in workspaces {
+        let name = store
+            .workspace(ws)
+            .await?
+            .map(|w| w.name)
+            .unwrap_or_else(|| ws.0.to_string());
+        match store.verify_audit(ws).await? {
+            Verdict::Intact { entries } => {
+                println!("workspace {name}: intact ({entries} entries)");
+            }
+            Verdict::Broken(b) => {
+                broken += 1;
+                println!(
+                    "workspace {name}: BROKEN at entry {}: {}",
+                    b.seq,
+                    reason_text(b.reason)
+                );
+                let at = AuditFilter {
+                    after_seq: Some(b.seq.saturating_sub(1)),
+                    limit: Some(1),
+                    ..Default::default()
+                };
+                if let Some(e) = store.list_audit(ws, &at).await?.first() {
+                    println!(
+                        "  entry {} as stored: {} at {} (call {})",
+                        e.seq,
+                        e.kind,
+                        e.at.to_rfc3339(),
+                        e.call_id.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+    }
+    if broken > 0 {
+        bail!("the audit log of {broken} workspace(s) does not verify");
+    }
+    Ok(())
+}
+
+/// `audit list`: entries as JSON lines.
+///
+/// # Errors
+/// Store errors.
+pub async fn audit_list(
+    store: &Store,
+    ws: WorkspaceId,
+    filter: &AuditFilter,
+) -> anyhow::Result<()> {
+    for e in store.list_audit(ws, filter).await? {
+        println!("{}", serde_json::to_string(&e)?);
+    }
+    Ok(())
+}
