@@ -1,0 +1,349 @@
+//! `callforce deadletter ...` and `callforce audit verify` on a data directory's SQLite.
+
+use std::path::Path;
+use std::process::Output;
+
+use callforce_store::{DeadLetterStatus, JobStatus, NewAuditEntry, NewJob, Store, WorkspaceId};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + secs, 0)
+        .single()
+        .expect("time")
+}
+
+fn callforce(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_callforce"))
+        .args(args)
+        .env_remove("CALLFORCE_DATABASE_URL")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("runs the binary")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn open(dir: &Path) -> Store {
+    Store::open_sqlite(&dir.join("callforce.db"))
+        .await
+        .expect("store")
+}
+
+async fn dead(store: &Store, ws: WorkspaceId, key: &str, action: &str) -> i64 {
+    let job = NewJob {
+        workspace: ws,
+        connection_id: "conn-1".into(),
+        idempotency_key: key.into(),
+        ordering_key: format!("Task:{key}"),
+        kind: "write".into(),
+        payload: serde_json::json!({"action": action, "request": {"Subject": "Broken"}})
+            .to_string(),
+        call_id: Some(format!("call-{key}")),
+        agent: Some("aria".into()),
+        run_at: t(0),
+    };
+    let id = store.enqueue(&job, t(0)).await.expect("enqueue").id;
+    store
+        .lease("w", t(1), TimeDelta::seconds(30), 10)
+        .await
+        .expect("lease");
+    store
+        .dead(id, "w", t(2), "INVALID_FIELD: No such column 'Subjet'")
+        .await
+        .expect("dead")
+        .0
+}
+
+#[tokio::test]
+async fn deadletter_commands_list_show_edit_replay_and_discard() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let store = open(dir.path()).await;
+    let ws = store
+        .create_workspace("default", t(0))
+        .await
+        .expect("ws")
+        .id;
+    let a = dead(&store, ws, "a", "log_call").await;
+    let b = dead(&store, ws, "b", "create_case").await;
+    let c = dead(&store, ws, "c", "log_call").await;
+
+    let out = callforce(&["deadletter", "list", "--data-dir", data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = stdout(&out);
+    assert_eq!(list.lines().count(), 4, "a header and three rows:\n{list}");
+    assert!(
+        list.contains("log_call") && list.contains("INVALID_FIELD"),
+        "{list}"
+    );
+    let out = callforce(&[
+        "deadletter",
+        "list",
+        "--action",
+        "create_case",
+        "--json",
+        "--data-dir",
+        data,
+    ]);
+    let rows: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["id"], b);
+
+    let out = callforce(&["deadletter", "show", &a.to_string(), "--data-dir", data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(shown["payload"]["request"]["Subject"], "Broken");
+    assert_eq!(
+        shown["errors"][0]["error"],
+        "INVALID_FIELD: No such column 'Subjet'"
+    );
+    assert_eq!(shown["call_id"], "call-a");
+    let out = callforce(&["deadletter", "show", "99999", "--data-dir", data]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no dead letter 99999"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = callforce(&[
+        "deadletter",
+        "edit",
+        &a.to_string(),
+        "--merge",
+        r#"{"request":{"Subject":"Fixed"}}"#,
+        "--data-dir",
+        data,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = callforce(&[
+        "deadletter",
+        "edit",
+        &a.to_string(),
+        "--payload",
+        "{oops",
+        "--data-dir",
+        data,
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not valid JSON"), "{}", stderr(&out));
+
+    // Replay one: its job is queued again, with the fixed payload and the same key.
+    let out = callforce(&["deadletter", "replay", &a.to_string(), "--data-dir", data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("replayed"), "{}", stdout(&out));
+    let dl = store
+        .dead_letter(ws, callforce_store::DeadLetterId(a))
+        .await
+        .expect("read")
+        .expect("dl");
+    assert_eq!(dl.status, DeadLetterStatus::Replayed);
+    let job = store.job(ws, dl.job_id).await.expect("read").expect("job");
+    assert_eq!(job.status, JobStatus::Queued);
+    assert_eq!(job.idempotency_key, "a");
+    assert!(job.payload.contains("Fixed"), "{}", job.payload);
+    // Twice: refused, non-zero exit, the reason said.
+    let out = callforce(&["deadletter", "replay", &a.to_string(), "--data-dir", data]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not open"), "{}", stderr(&out));
+
+    let out = callforce(&["deadletter", "discard", &b.to_string(), "--data-dir", data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = callforce(&["deadletter", "replay", "--all", "--data-dir", data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("1 dead letter(s) replayed"),
+        "{}",
+        stdout(&out)
+    );
+    let dl_c = store
+        .dead_letter(ws, callforce_store::DeadLetterId(c))
+        .await
+        .expect("read")
+        .expect("dl");
+    assert_eq!(dl_c.status, DeadLetterStatus::Replayed);
+    let out = callforce(&["deadletter", "replay", "--data-dir", data]);
+    assert!(!out.status.success(), "replay needs ids or --all");
+
+    // Each action is in the audit log, as the CLI's, and the chain holds.
+    let log = store
+        .list_audit(ws, &Default::default())
+        .await
+        .expect("audit");
+    let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "deadletter.edit",
+            "deadletter.replay",
+            "deadletter.discard",
+            "deadletter.replay"
+        ]
+    );
+    assert!(log.iter().all(|e| e.agent.as_deref() == Some("cli")));
+    let out = callforce(&["audit", "verify", "--data-dir", data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("workspace default: intact (4 entries)"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Another workspace, the database named by URL.
+    let out = callforce(&[
+        "deadletter",
+        "list",
+        "--workspace",
+        "nope",
+        "--database-url",
+        &format!("sqlite:{}", dir.path().join("callforce.db").display()),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no workspace named 'nope'"),
+        "{}",
+        stderr(&out)
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn admin_commands_refuse_a_data_directory_without_a_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    for args in [
+        vec!["deadletter", "list", "--data-dir", data],
+        vec!["audit", "verify", "--data-dir", data],
+    ] {
+        let out = callforce(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr(&out).contains("no database at"), "{}", stderr(&out));
+    }
+    assert!(
+        !dir.path().join("callforce.db").exists(),
+        "nothing was created"
+    );
+}
+
+/// A data directory with two workspaces whose chains hold 5 and 2 entries.
+async fn chain(dir: &Path) {
+    let store = open(dir).await;
+    let a = store
+        .create_workspace("default", t(0))
+        .await
+        .expect("ws")
+        .id;
+    let b = store.create_workspace("other", t(0)).await.expect("ws").id;
+    for i in 1..=5 {
+        let e = NewAuditEntry {
+            kind: "write.done".into(),
+            call_id: Some(format!("call-{i}")),
+            agent: Some("aria".into()),
+            record_ids: vec![format!("00T00000000000{i}AAA")],
+            request: Some(format!(r#"{{"n":{i}}}"#)),
+            response: Some(r#"{"success":true}"#.into()),
+        };
+        store.append_audit(a, t(i), &e).await.expect("append");
+        if i <= 2 {
+            store.append_audit(b, t(i), &e).await.expect("append");
+        }
+    }
+    store.close().await;
+}
+
+async fn tamper(dir: &Path, sql: &[&str]) {
+    let store = open(dir).await;
+    let pool = store.sqlite_pool().expect("sqlite");
+    for q in sql {
+        let n = sqlx::query(q)
+            .execute(pool)
+            .await
+            .expect("tamper")
+            .rows_affected();
+        assert!(n > 0, "{q} changed nothing");
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn audit_verify_catches_every_kind_of_tampering_and_names_the_first_bad_entry() {
+    // The default workspace's id is 1; its chain has seq 1..=5.
+    let cases: [(&str, &[&str], &str); 5] = [
+        (
+            "an edited entry",
+            &["UPDATE audit_log SET request = '{\"n\":33}' WHERE workspace_id = 1 AND seq = 3"],
+            "BROKEN at entry 3: its content does not match its hash",
+        ),
+        (
+            "an edited time",
+            &["UPDATE audit_log SET at = at + 1 WHERE workspace_id = 1 AND seq = 2"],
+            "BROKEN at entry 2: its content does not match its hash",
+        ),
+        (
+            "a deleted entry",
+            &["DELETE FROM audit_log WHERE workspace_id = 1 AND seq = 3"],
+            "BROKEN at entry 3: it is missing",
+        ),
+        (
+            "two swapped entries",
+            &[
+                "UPDATE audit_log SET seq = 100 WHERE workspace_id = 1 AND seq = 2",
+                "UPDATE audit_log SET seq = 2 WHERE workspace_id = 1 AND seq = 3",
+                "UPDATE audit_log SET seq = 3 WHERE workspace_id = 1 AND seq = 100",
+            ],
+            "BROKEN at entry 2: it does not link to the entry before it",
+        ),
+        (
+            "a truncated tail",
+            &["DELETE FROM audit_log WHERE workspace_id = 1 AND seq >= 4"],
+            "BROKEN at entry 4: the chain ends before or differently from its recorded head",
+        ),
+    ];
+    for (what, sql, want) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().to_str().expect("utf-8 path");
+        chain(dir.path()).await;
+        let out = callforce(&["audit", "verify", "--data-dir", data]);
+        assert!(
+            out.status.success(),
+            "{what}: intact before: {}",
+            stdout(&out)
+        );
+        tamper(dir.path(), sql).await;
+        let out = callforce(&["audit", "verify", "--data-dir", data]);
+        let report = stdout(&out);
+        assert!(!out.status.success(), "{what}: exit code: {report}");
+        assert!(
+            report.contains(&format!("workspace default: {want}")),
+            "{what}: {report}"
+        );
+        assert!(
+            report.contains("workspace other: intact (2 entries)"),
+            "{what}: {report}"
+        );
+        assert!(
+            stderr(&out).contains("does not verify"),
+            "{what}: {}",
+            stderr(&out)
+        );
+        // Only the other workspace: intact, exit 0.
+        let out = callforce(&[
+            "audit",
+            "verify",
+            "--workspace",
+            "other",
+            "--data-dir",
+            data,
+        ]);
+        assert!(out.status.success(), "{what}: {}", stdout(&out));
+    }
+}
