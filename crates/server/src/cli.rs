@@ -23,6 +23,10 @@ enum Command {
     /// Serve MCP over stdio (for desktop assistants and local agents): with the service
     /// embedded, or bridged to a running one with --url and --api-key.
     Mcp(McpArgs),
+    /// Writes that failed for good: list, show, edit, replay, discard.
+    Deadletter(DeadletterArgs),
+    /// The audit log: verify its hash chain, list entries.
+    Audit(AuditArgs),
 }
 
 /// Where `/mcp` may be reached from, besides loopback names (DNS-rebinding protection).
@@ -67,10 +71,6 @@ struct McpArgs {
     /// Offer the compact tool set (search, query, write, action) instead of the whole catalog.
     #[arg(long)]
     compact: bool,
-    /// Writes that failed for good: list, show, edit, replay, discard.
-    Deadletter(DeadletterArgs),
-    /// The audit log: verify its hash chain, list entries.
-    Audit(AuditArgs),
 }
 
 /// Where the admin commands find the service's database.

@@ -555,6 +555,8 @@ mod http_tests {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: None,
             data_dir: dir.path().to_owned(),
+            mcp: crate::mcp::McpConfig::default(),
+            pipeline: crate::pipeline::PipelineSettings::default(),
             alert_webhook: None,
         })
         .await

@@ -52,6 +52,15 @@ pub struct Started {
     pub api_key: Option<String>,
 }
 
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// How often the alert sender looks for due alerts.
 const ALERT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -146,7 +155,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         Some(url) => {
             let sender =
                 crate::alerts::AlertSender::new(alert_store, url, &format!("http://{addr}"))?;
-            Some(sender.spawn(ALERT_POLL))
+            Some(AbortOnDrop(sender.spawn(ALERT_POLL)))
         }
         None => {
             tracing::info!(
@@ -164,9 +173,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
             .await;
         // The queue's workers stop after their current round; unfinished jobs stay queued.
         workers.stop().await;
-        if let Some(alerts) = alerts {
-            alerts.abort();
-        }
+        // The sender stops with the service, also when this task is aborted.
+        drop(alerts);
         served
     });
     Ok(Started {
