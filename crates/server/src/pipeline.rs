@@ -152,6 +152,7 @@ mod tests {
             data_dir: dir.path().to_owned(),
             mcp: crate::mcp::McpConfig::default(),
             pipeline: PipelineSettings::default(),
+            alert_webhook: None,
         })
         .await
         .expect("starts");
