@@ -965,4 +965,192 @@ mod http_tests {
         assert_eq!(resp.status(), 401);
         svc.started.task.abort();
     }
+
+    /// Removes every `key` from a JSON value, at any depth.
+    fn strip(v: &mut Value, key: &str) -> usize {
+        match v {
+            Value::Object(m) => {
+                let mut n = usize::from(m.remove(key).is_some());
+                for x in m.values_mut() {
+                    n += strip(x, key);
+                }
+                n
+            }
+            Value::Array(a) => a.iter_mut().map(|x| strip(x, key)).sum(),
+            _ => 0,
+        }
+    }
+
+    /// The whole path: an action's queued write fails for good in the org, the admins get one
+    /// alert, fix the payload through the API and replay it, and the service's workers land it
+    /// exactly once.
+    #[tokio::test]
+    async fn a_dead_write_is_alerted_fixed_replayed_and_lands_once() {
+        use std::sync::Arc;
+        let got: Arc<parking_lot::Mutex<Vec<Value>>> = Arc::default();
+        let hook = {
+            let got = got.clone();
+            axum::Router::new().route(
+                "/hook",
+                axum::routing::post(move |body: axum::Json<Value>| {
+                    let got = got.clone();
+                    async move {
+                        got.lock().push(body.0);
+                        "ok"
+                    }
+                }),
+            )
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let hook_addr = listener.local_addr().expect("addr");
+        let hook_task = tokio::spawn(async move {
+            let _ = axum::serve(listener, hook).await;
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let started = start(ServeConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: Some("admin-key".into()),
+            data_dir: dir.path().to_owned(),
+            mcp: crate::mcp::McpConfig::default(),
+            pipeline: crate::pipeline::PipelineSettings::default(),
+            alert_webhook: Some(format!("http://{hook_addr}/hook")),
+        })
+        .await
+        .expect("starts");
+        let base = format!("http://{}", started.addr);
+        let http = reqwest::Client::new();
+        let send = |method: reqwest::Method, path: &str, body: Option<Value>| {
+            let req = http
+                .request(method, format!("{base}{path}"))
+                .bearer_auth("admin-key");
+            let req = match body {
+                Some(b) => req.json(&b),
+                None => req,
+            };
+            async move {
+                let resp = req.send().await.expect("request");
+                let status = resp.status().as_u16();
+                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                (status, body)
+            }
+        };
+        let (s, _) = send(
+            reqwest::Method::POST,
+            "/v1/calls",
+            Some(json!({"call_id": "call-e2e", "agent": "aria"})),
+        )
+        .await;
+        assert_eq!(s, 201);
+        // A well-formed id of a Contact that does not exist: the org refuses it for good.
+        let (s, logged) = send(
+            reqwest::Method::POST,
+            "/v1/calls/call-e2e/actions/log_call",
+            Some(
+                json!({"arguments": {"Subject": "dead then replayed", "WhoId": "003000000000099"}}),
+            ),
+        )
+        .await;
+        assert_eq!(s, 200, "{logged}");
+        assert_eq!(logged["result"]["queued"], true, "{logged}");
+
+        // One alert reaches the webhook (bounded wait; no timing asserted).
+        for _ in 0..400 {
+            if !got.lock().is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        let alerts = got.lock().clone();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        let text = alerts[0]["text"].as_str().expect("text").to_owned();
+        assert!(
+            text.contains("log_call") && text.contains("call-e2e"),
+            "{text}"
+        );
+
+        let (_, list) = send(
+            reqwest::Method::GET,
+            "/v1/deadletters?call_id=call-e2e",
+            None,
+        )
+        .await;
+        let id = list["dead_letters"][0]["id"]
+            .as_i64()
+            .expect("a dead letter");
+        assert!(
+            text.contains(&format!("callforce deadletter replay {id}")),
+            "{text}"
+        );
+        let (_, shown) = send(reqwest::Method::GET, &format!("/v1/deadletters/{id}"), None).await;
+        assert!(
+            shown["errors"][0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("INVALID_CROSS_REFERENCE_KEY")),
+            "{shown}"
+        );
+        assert_eq!(shown["agent"], "aria");
+        let mut payload = shown["payload"].clone();
+        assert_eq!(strip(&mut payload, "WhoId"), 1, "{shown}");
+        let (s, edited) = send(
+            reqwest::Method::PATCH,
+            &format!("/v1/deadletters/{id}"),
+            Some(json!({"payload": payload})),
+        )
+        .await;
+        assert_eq!(s, 200, "{edited}");
+        let (s, replayed) = send(
+            reqwest::Method::POST,
+            &format!("/v1/deadletters/{id}/replay"),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{replayed}");
+
+        // The workers land it: exactly one Task in the org.
+        let org = started.devorg.as_ref().expect("embedded org");
+        let c = org.org.config();
+        let conn = callforce_client::Connection::login(
+            callforce_client::ConnectionConfig::new(
+                callforce_client::LoginHost::Url(org.org.instance_url().to_owned()),
+                callforce_client::OAuthApp {
+                    client_id: c.client_id.clone(),
+                    client_secret: Some(callforce_client::SecretString::from(
+                        c.client_secret.clone(),
+                    )),
+                    redirect_uri: None,
+                },
+            ),
+            callforce_client::Grant::ClientCredentials,
+        )
+        .await
+        .expect("login");
+        let soql = "SELECT Id FROM Task WHERE Subject = 'dead then replayed'";
+        let mut found = 0;
+        for _ in 0..400 {
+            found = conn
+                .query::<callforce_client::Record>(soql)
+                .await
+                .expect("query")
+                .total_size;
+            if found > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert_eq!(found, 1);
+        let (_, shown) = send(reqwest::Method::GET, &format!("/v1/deadletters/{id}"), None).await;
+        assert_eq!(shown["status"], "replayed");
+        let (_, again) = send(
+            reqwest::Method::POST,
+            &format!("/v1/deadletters/{id}/replay"),
+            None,
+        )
+        .await;
+        assert_eq!(again["error"]["code"], "conflict");
+        assert_eq!(got.lock().len(), 1, "one alert for one dead letter");
+        started.task.abort();
+        hook_task.abort();
+    }
 }
