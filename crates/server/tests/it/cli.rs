@@ -347,3 +347,73 @@ async fn audit_verify_catches_every_kind_of_tampering_and_names_the_first_bad_en
         assert!(out.status.success(), "{what}: {}", stdout(&out));
     }
 }
+
+/// The same commands on PostgreSQL, named by `--database-url` (a fresh schema per run).
+#[tokio::test]
+async fn deadletter_and_audit_commands_work_on_postgres() {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        println!("SKIPPED: deadletter_and_audit_commands_work_on_postgres: DATABASE_URL not set");
+        eprintln!("SKIPPED: deadletter_and_audit_commands_work_on_postgres: DATABASE_URL not set");
+        return;
+    };
+    let schema = format!(
+        "cli_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos()
+    );
+    // NB: a plain pool, not a Store: opening a Store migrates, and the shared database's own
+    // schema must stay untouched.
+    let admin = sqlx::postgres::PgPool::connect(&url)
+        .await
+        .expect("postgres");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("schema");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let store = Store::open(&scoped).await.expect("scoped store");
+    let (current,): (String,) = sqlx::query_as("SELECT current_schema()")
+        .fetch_one(store.pg_pool().expect("postgres"))
+        .await
+        .expect("schema");
+    assert_eq!(current, schema, "the URL's search_path is in force");
+    let ws = store
+        .create_workspace("default", t(0))
+        .await
+        .expect("ws")
+        .id;
+    let a = dead(&store, ws, "pa", "log_call").await;
+    let out = callforce(&["deadletter", "list", "--json", "--database-url", &scoped]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+    let out = callforce(&[
+        "deadletter",
+        "replay",
+        &a.to_string(),
+        "--database-url",
+        &scoped,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dl = store
+        .dead_letter(ws, callforce_store::DeadLetterId(a))
+        .await
+        .expect("read")
+        .expect("dl");
+    assert_eq!(dl.status, DeadLetterStatus::Replayed);
+    let out = callforce(&["audit", "verify", "--database-url", &scoped]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("workspace default: intact (1 entries)"),
+        "{}",
+        stdout(&out)
+    );
+    store.close().await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .expect("drop");
+    admin.close().await;
+}
