@@ -860,6 +860,20 @@ mod http_tests {
         let (s, verdict) = svc.get("/v1/audit/verify").await;
         assert_eq!(s, 200);
         assert_eq!(verdict, json!({"verdict": "intact", "entries": 5}));
+        // Someone edits an entry behind the service's back: verify names it.
+        let pool = svc.store.sqlite_pool().expect("sqlite");
+        let n = sqlx::query("UPDATE audit_log SET agent = 'someone else' WHERE seq = 2")
+            .execute(pool)
+            .await
+            .expect("tamper")
+            .rows_affected();
+        assert_eq!(n, 1);
+        let (s, verdict) = svc.get("/v1/audit/verify").await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            verdict,
+            json!({"verdict": "broken", "seq": 2, "reason": "hash_mismatch"})
+        );
 
         // One alert per dead letter, kept while no webhook is configured.
         let (_, alerts) = svc.get("/v1/alerts").await;
