@@ -9,6 +9,7 @@
 //! - [`audit`]: the append-only, hash-chained audit log and its verifier.
 //! - [`alerts`]: the alert outbox (a dead letter, a connection needing re-authorisation), written
 //!   in the transaction of the event and delivered by the service's webhook sender.
+//! - [`definitions`]: agents and custom actions per workspace (JSON definitions).
 //!
 //! One [`Store`] handle fronts either backend; every operation is written once and runs on both
 //! (the SQL uses `$n` placeholders, which SQLite accepts too), with per-backend statements only
@@ -62,6 +63,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod definitions;
 pub mod keys;
 mod pending;
 pub mod queue;
@@ -78,6 +80,7 @@ use sqlx::sqlite::{
 
 pub use alerts::{Alert, AlertId, AlertStatus, NewAlert};
 pub use audit::{AuditEntry, AuditFilter, BreakReason, ChainBreak, NewAuditEntry, Verdict};
+pub use definitions::{Definition, DefinitionKind};
 pub use keys::{ApiKey, ApiKeyId, CreatedApiKey, Workspace, WorkspaceId};
 pub use queue::{
     AttemptError, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStatus, Enqueued, Job,

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod audit;
+mod definitions;
 mod keys;
 mod queue;
 mod support;
