@@ -198,43 +198,21 @@ pub async fn run(
     args: Map<String, Value>,
     session: &Map<String, Value>,
 ) -> Result<Value, ActionError> {
-    let mut ctx = session.clone();
-    for (k, v) in args {
-        if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) {
-            continue;
-        }
-        let Some(p) = action.parameters.iter().find(|p| p.name == k) else {
-            let names: Vec<String> = action.parameters.iter().map(|p| p.name.clone()).collect();
-            let mut e = ActionError::not_one_of(
-                ErrorCode::InvalidArgument,
-                &k,
-                &format!("parameter of {}", action.name),
-                &k,
-                &names,
-            );
-            if names.is_empty() {
-                e.message = format!("{} takes no parameters", action.name).into();
-            }
-            return Err(e);
-        };
-        let v = match (p.type_.as_str(), v) {
-            ("string", Value::String(s)) => Value::String(s),
-            ("string", v @ (Value::Number(_) | Value::Bool(_))) => Value::String(v.to_string()),
-            ("string", _) => return Err(ActionError::invalid(&k, format!("{k} must be a string"))),
-            (_, v) => v,
-        };
-        // NB: arguments shadow call variables and earlier results of the same name.
-        ctx.insert(k, v);
-    }
-    let missing: Vec<String> = action
-        .parameters
-        .iter()
-        .filter(|p| p.required && !ctx.contains_key(&p.name))
-        .map(|p| p.name.clone())
-        .collect();
-    if !missing.is_empty() {
-        return Err(ActionError::missing(&action.name, missing));
-    }
+    let request = render(action, templating, args, session)?;
+    send(conn, request).await
+}
+
+/// The request `action` sends with `args` in a call whose template context is `session`.
+///
+/// # Errors
+/// Unknown or missing parameters, template problems.
+pub(crate) fn render(
+    action: &CustomAction,
+    templating: &Templating,
+    args: Map<String, Value>,
+    session: &Map<String, Value>,
+) -> Result<RawRequest, ActionError> {
+    let ctx = bind(action, args, session)?;
     let optional: HashSet<String> = action
         .parameters
         .iter()
@@ -278,15 +256,21 @@ pub async fn run(
         None => None,
     };
     tracing::debug!(action = %action.name, %path, "custom action");
-    let r = conn
-        .raw(RawRequest {
-            method,
-            path,
-            query,
-            headers: vec![],
-            body,
-        })
-        .await?;
+    Ok(RawRequest {
+        method,
+        path,
+        query,
+        headers: vec![],
+        body,
+    })
+}
+
+/// Sends a rendered custom action and compacts its answer.
+///
+/// # Errors
+/// Salesforce's refusal.
+pub(crate) async fn send(conn: &Connection, request: RawRequest) -> Result<Value, ActionError> {
+    let r = conn.raw(request).await?;
     let body = r.json().unwrap_or(Value::Null);
     Ok(match body {
         Value::Null => json!({"success": true}),
@@ -303,6 +287,56 @@ pub async fn run(
         }
         other => compact::compact(other, MAX_LIST, false),
     })
+}
+
+/// The template context of `action` with `args` over the `session` context, after checking
+/// the arguments: unknown names, types, required parameters.
+///
+/// # Errors
+/// What is wrong with the arguments.
+pub(crate) fn bind(
+    action: &CustomAction,
+    args: Map<String, Value>,
+    session: &Map<String, Value>,
+) -> Result<Map<String, Value>, ActionError> {
+    let mut ctx = session.clone();
+    for (k, v) in args {
+        if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) {
+            continue;
+        }
+        let Some(p) = action.parameters.iter().find(|p| p.name == k) else {
+            let names: Vec<String> = action.parameters.iter().map(|p| p.name.clone()).collect();
+            let mut e = ActionError::not_one_of(
+                ErrorCode::InvalidArgument,
+                &k,
+                &format!("parameter of {}", action.name),
+                &k,
+                &names,
+            );
+            if names.is_empty() {
+                e.message = format!("{} takes no parameters", action.name).into();
+            }
+            return Err(e);
+        };
+        let v = match (p.type_.as_str(), v) {
+            ("string", Value::String(s)) => Value::String(s),
+            ("string", v @ (Value::Number(_) | Value::Bool(_))) => Value::String(v.to_string()),
+            ("string", _) => return Err(ActionError::invalid(&k, format!("{k} must be a string"))),
+            (_, v) => v,
+        };
+        // NB: arguments shadow call variables and earlier results of the same name.
+        ctx.insert(k, v);
+    }
+    let missing: Vec<String> = action
+        .parameters
+        .iter()
+        .filter(|p| p.required && !ctx.contains_key(&p.name))
+        .map(|p| p.name.clone())
+        .collect();
+    if !missing.is_empty() {
+        return Err(ActionError::missing(&action.name, missing));
+    }
+    Ok(ctx)
 }
 
 #[cfg(test)]

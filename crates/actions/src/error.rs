@@ -26,6 +26,10 @@ pub enum ErrorCode {
     Salesforce,
     /// Salesforce could not be reached or answered badly; trying later may work.
     Unavailable,
+    /// A confirmation token is malformed, expired, already used, or for other arguments.
+    ConfirmationInvalid,
+    /// The agent may not run this action or touch this object.
+    Forbidden,
 }
 
 /// A failed action: a message a model can act on plus the structured details behind it.

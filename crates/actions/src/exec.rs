@@ -15,8 +15,10 @@ use callforce_soql::{
 };
 use serde_json::{Map, Value, json};
 
+use crate::agent::Agent;
 use crate::catalog::{Action, Catalog, Op, Template};
 use crate::compact::{self, MAX_LIST};
+use crate::confirm::{ConfirmConfig, Confirmer, TOKEN_ARG};
 use crate::error::{ActionError, ErrorCode};
 use crate::session::CallSession;
 use crate::sink::{DirectSink, Write, WriteError, WriteOutcome, WriteSink, queued_result};
@@ -39,6 +41,24 @@ pub struct Actions {
     templating: Templating,
     sink: Arc<dyn WriteSink>,
     non_blocking: BTreeSet<String>,
+    confirmer: Confirmer,
+}
+
+/// Where an action runs: the catalog to find it in and the agent whose policy applies. The
+/// default is the [`Actions`]' own catalog and no agent (every action, default confirmations).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scope<'a> {
+    /// The catalog (a workspace's, with its custom actions); the [`Actions`]' own when `None`.
+    pub catalog: Option<&'a Catalog>,
+    /// The agent; no limits and default confirmations when `None`.
+    pub agent: Option<&'a Agent>,
+}
+
+fn action_object(action: &Action) -> Option<String> {
+    match action {
+        Action::Template(t) => t.object.clone(),
+        Action::Custom(c) => c.object(),
+    }
 }
 
 /// Who is writing, for the [`Write`]s of one action run.
@@ -67,7 +87,14 @@ impl Actions {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            confirmer: Confirmer::new(ConfirmConfig::default()),
         }
+    }
+
+    /// Sets how confirmations work (token lifetime, key, clock).
+    pub fn with_confirmation(mut self, config: ConfirmConfig) -> Self {
+        self.confirmer = Confirmer::new(config);
+        self
     }
 
     /// Hands every write to `sink` (the write pipeline) instead of the connection.
@@ -101,7 +128,10 @@ impl Actions {
     /// Runs action `name` with `arguments` (a JSON object) in `session`, remembers its result
     /// there, and returns the compacted result.
     ///
-    /// String arguments may refer to the session with Liquid (`{{search_contact.Id}}`).
+    /// String arguments may refer to the session with Liquid (`{{search_contact.Id}}`). An
+    /// action that needs confirmation (every delete, custom actions flagged for it) returns
+    /// `{"confirmation_required": {preview, token, expires_at}}` instead of running; see
+    /// [`Actions::run_scoped`].
     ///
     /// # Errors
     /// An [`ActionError`] saying what to fix; nothing is sent to Salesforce when the arguments
@@ -112,24 +142,62 @@ impl Actions {
         name: &str,
         arguments: Value,
     ) -> Result<Value, ActionError> {
-        let Some(action) = self.catalog.get(name) else {
+        self.run_scoped(session, name, arguments, Scope::default())
+            .await
+    }
+
+    /// Runs action `name` like [`Actions::run`], within `scope`: the catalog to find it in
+    /// (a workspace's, with its custom actions) and the agent whose policy applies.
+    ///
+    /// Confirmation: when the action needs it and `arguments` carry no `confirmation_token`,
+    /// nothing runs and the result is a preview of exactly what would be written plus a token
+    /// bound to this call, action and payload. Called again with the same arguments and that
+    /// token, before it expires, the action runs; a token works once.
+    ///
+    /// # Errors
+    /// As [`Actions::run`]; [`ErrorCode::Forbidden`] when the agent may not run the action or
+    /// touch its object; [`ErrorCode::ConfirmationInvalid`] for a bad, expired, used or
+    /// mismatched token.
+    pub async fn run_scoped(
+        &self,
+        session: &mut CallSession,
+        name: &str,
+        arguments: Value,
+        scope: Scope<'_>,
+    ) -> Result<Value, ActionError> {
+        let catalog = scope.catalog.unwrap_or(&self.catalog);
+        let Some(action) = catalog.get(name) else {
             let mut e = ActionError::new(
                 ErrorCode::UnknownAction,
                 format!("there is no action '{name}'"),
             );
-            if let Some(c) = self.catalog.closest_name(name) {
+            let suggestion = match scope.agent {
+                Some(agent) => crate::suggest::closest(
+                    name,
+                    catalog
+                        .actions()
+                        .iter()
+                        .map(Action::name)
+                        .filter(|n| agent.enabled(n)),
+                ),
+                None => catalog.closest_name(name),
+            };
+            if let Some(c) = suggestion {
                 e.message = format!("{}; did you mean '{c}'?", e.message).into();
                 e.suggestion = Some(c.into());
             }
             return Err(e);
         };
+        if let Some(agent) = scope.agent {
+            agent.check_enabled(name)?;
+        }
         if serde_json::to_vec(&arguments).map_or(0, |v| v.len()) > MAX_ARGUMENTS_BYTES {
             return Err(ActionError::new(
                 ErrorCode::InvalidArgument,
                 format!("the arguments are larger than {MAX_ARGUMENTS_BYTES} bytes; send less"),
             ));
         }
-        let args = match arguments {
+        let mut args = match arguments {
             Value::Object(m) => m,
             Value::Null => Map::new(),
             _ => {
@@ -139,7 +207,72 @@ impl Actions {
                 ));
             }
         };
+        let token = match args.remove(TOKEN_ARG) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => Some(t),
+            Some(_) => {
+                return Err(ActionError::invalid(
+                    TOKEN_ARG,
+                    "confirmation_token must be the string returned with the preview",
+                ));
+            }
+        };
+        let needs_confirmation = match scope.agent {
+            Some(agent) => agent.needs_confirmation(action),
+            None => crate::agent::default_needs_confirmation(action),
+        };
         let ctx = session.context();
+        tracing::debug!(action = name, "running action");
+        // Templates see their arguments resolved (Liquid) before the checks, so the preview
+        // and the token cover exactly what is sent; custom actions render their own templates
+        // from the arguments as given.
+        let args = match action {
+            Action::Template(_) => self.templating.resolve_args(args, &ctx)?,
+            Action::Custom(_) => args,
+        };
+        if let Some(agent) = scope.agent {
+            agent.check_objects(action, &args)?;
+        }
+        // A custom action is rendered once: the preview shows the request, the token binds it
+        // and exactly that request is sent.
+        let mut rendered = None;
+        // NB: a raw API call is destructive as a whole, but a GET through it only reads.
+        let raw_get = matches!(action, Action::Template(t) if t.op == Op::CustomApiCall)
+            && args
+                .get("method")
+                .and_then(Value::as_str)
+                .is_some_and(|m| m.eq_ignore_ascii_case("GET"));
+        if needs_confirmation && !raw_get {
+            // Arguments a model must fix are refused before any preview is shown.
+            let payload = match action {
+                Action::Template(t) => {
+                    check_args(t, args.clone())?;
+                    Value::Object(args.clone())
+                }
+                Action::Custom(c) => {
+                    let req = crate::custom::render(c, &self.templating, args.clone(), &ctx)?;
+                    let p = serde_json::to_value(&req).unwrap_or_default();
+                    rendered = Some(req);
+                    p
+                }
+            };
+            let call_id = &session.vars.call_id;
+            match token {
+                None => {
+                    let mut preview = json!({
+                        "action": name,
+                        "effect": action.effect(),
+                        "object": action_object(action),
+                        "arguments": args,
+                    });
+                    if matches!(action, Action::Custom(_)) {
+                        preview["request"] = payload.clone();
+                    }
+                    return Ok(self.confirmer.require(call_id, name, &payload, preview));
+                }
+                Some(t) => self.confirmer.consume(call_id, name, &payload, &t)?,
+            }
+        }
         let place = session.next_place();
         let wctx = WriteCtx {
             call_id: &session.vars.call_id,
@@ -148,15 +281,16 @@ impl Actions {
             action: name,
             place,
         };
-        tracing::debug!(action = name, "running action");
         let (result, object) = match action {
             Action::Template(t) => {
-                let args = self.templating.resolve_args(args, &ctx)?;
                 let r = self.run_template(t, args, &wctx).await?;
                 (r, t.object.clone())
             }
             Action::Custom(c) => {
-                let r = crate::custom::run(c, &self.conn, &self.templating, args, &ctx).await?;
+                let r = match rendered {
+                    Some(req) => crate::custom::send(&self.conn, req).await?,
+                    None => crate::custom::run(c, &self.conn, &self.templating, args, &ctx).await?,
+                };
                 (r, c.object())
             }
         };

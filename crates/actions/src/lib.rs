@@ -18,6 +18,9 @@
 //! - [`error`]: [`ActionError`], what a model must fix (field, valid values, closest value,
 //!   missing fields, malformed id).
 //! - [`suggest`]: the closest valid value.
+//! - [`agent`]: [`Agent`] policies: enabled actions, allowed objects, confirmation overrides.
+//! - [`confirm`]: confirmation tokens (HMAC over call, action and canonical payload, expiring,
+//!   used once) and the preview a model reads to the caller.
 //!
 //! The decision to know: every value a model or caller gives reaches a query only through an
 //! escaping path (the SOQL builder for templates, [`template::escape`] for custom actions), and
@@ -45,8 +48,10 @@
 //! # let _ = case; Ok(()) }
 //! ```
 
+pub mod agent;
 pub mod catalog;
 pub mod compact;
+pub mod confirm;
 pub mod custom;
 pub mod error;
 pub mod exec;
@@ -55,10 +60,12 @@ pub mod sink;
 pub mod suggest;
 pub mod template;
 
+pub use agent::Agent;
 pub use catalog::{Action, Catalog, Effect, Op, TEMPLATE_COUNT, Template, Tool};
+pub use confirm::{Clock, ConfirmConfig};
 pub use custom::{CustomAction, Location, Param};
 pub use error::{ActionError, ErrorCode};
-pub use exec::{Actions, DEFAULT_NON_BLOCKING};
+pub use exec::{Actions, DEFAULT_NON_BLOCKING, Scope};
 pub use session::{CallSession, CallVars};
 pub use sink::{
     DirectSink, Write, WriteError, WriteFuture, WriteOutcome, WriteSink, queued_result,

@@ -1,5 +1,6 @@
 //! End-to-end tests of the actions against a dev org over real sockets.
 
+mod confirm;
 mod conversation;
 mod custom;
 mod errors;
@@ -52,11 +53,24 @@ pub async fn setup(phone: &str) -> (Running, Actions, CallSession) {
     (r, actions, call)
 }
 
-/// Runs an action that must succeed.
+/// Runs an action that must succeed; one that asks for confirmation is confirmed with its token.
 pub async fn ok(actions: &Actions, call: &mut CallSession, name: &str, args: Value) -> Value {
-    match actions.run(call, name, args).await {
+    let first = match actions.run(call, name, args.clone()).await {
         Ok(v) => v,
         Err(e) => panic!("{name} failed: {}", e.to_json()),
+    };
+    let Some(token) = first["confirmation_required"]["token"].as_str() else {
+        return first;
+    };
+    let mut args = if args.is_null() {
+        serde_json::json!({})
+    } else {
+        args
+    };
+    args["confirmation_token"] = Value::from(token);
+    match actions.run(call, name, args).await {
+        Ok(v) => v,
+        Err(e) => panic!("{name} failed after confirmation: {}", e.to_json()),
     }
 }
 
@@ -67,8 +81,22 @@ pub async fn err(
     name: &str,
     args: Value,
 ) -> ActionError {
+    let first = match actions.run(call, name, args.clone()).await {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    // A write that asks for confirmation is confirmed: then it must fail.
+    let Some(token) = first["confirmation_required"]["token"].as_str() else {
+        panic!("{name} should have failed but returned {first}");
+    };
+    let mut args = if args.is_null() {
+        serde_json::json!({})
+    } else {
+        args
+    };
+    args["confirmation_token"] = Value::from(token);
     match actions.run(call, name, args).await {
-        Ok(v) => panic!("{name} should have failed but returned {v}"),
+        Ok(v) => panic!("{name} should have failed after confirmation but returned {v}"),
         Err(e) => e,
     }
 }

@@ -13,8 +13,14 @@ async fn definitions_are_saved_replaced_and_deleted_per_workspace(db: &Db) -> Re
     let a = s.create_workspace("a", t(0)).await?;
     let b = s.create_workspace("b", t(0)).await?;
     let kind = DefinitionKind::Agent;
-    s.put_definition(kind, a.id, "aria", &json!({"enabled": ["search_contact"]}), t(1))
-        .await?;
+    s.put_definition(
+        kind,
+        a.id,
+        "aria",
+        &json!({"enabled": ["search_contact"]}),
+        t(1),
+    )
+    .await?;
     s.put_definition(kind, b.id, "aria", &json!({"enabled": []}), t(1))
         .await?;
     // Replacing keeps one row and the latest value.
