@@ -275,6 +275,18 @@ impl Catalog {
         name
     }
 
+    /// Removes the custom action named `name` (built-in templates stay). Returns it.
+    pub fn remove_custom(&mut self, name: &str) -> Option<CustomAction> {
+        let i = self
+            .actions
+            .iter()
+            .position(|a| matches!(a, Action::Custom(c) if c.name == name))?;
+        match self.actions.remove(i) {
+            Action::Custom(c) => Some(c),
+            Action::Template(_) => None,
+        }
+    }
+
     /// The action named `name`.
     pub fn get(&self, name: &str) -> Option<&Action> {
         self.actions.iter().find(|a| a.name() == name)

@@ -1,36 +1,83 @@
 //! The agent REST API (`/v1`): tools for a model, call sessions, and actions run inside a call.
 //!
 //! ```text
-//! GET  /v1/tools                          the catalog as function-calling tools
+//! GET  /v1/tools?agent=                   the catalog (or the agent's tools) as function-calling tools
 //! POST /v1/calls                          {caller_phone, agent, call_id?, metadata?} -> {call_id}
 //! POST /v1/calls/{id}/actions/{name}      {arguments} -> {result} | {error}
 //! POST /v1/calls/{id}/end                 ends the call
 //! ```
+//! plus the agent and custom-action routes of [`crate::agents`].
 //!
-//! Every request carries `Authorization: Bearer <API key>`. A tool that ran and failed answers
-//! 422 with an error a model can act on (`code`, `message`, `field`, `valid_values`,
-//! `suggestion`, `missing`); an unknown call or action is 404. Call sessions live in memory.
+//! Every request carries `Authorization: Bearer <API key>`, and sees only its workspace (calls,
+//! agents, custom actions). A tool that ran and failed answers 422 with an error a model can act
+//! on (`code`, `message`, `field`, `valid_values`, `suggestion`, `missing`); an unknown call or
+//! action is 404, an action the call's agent may not run 403. A write that needs the caller's
+//! confirmation answers 200 with `{"result": {"confirmation_required": {preview, token,
+//! expires_at}}}`; the same call with `confirmation_token` in the arguments runs it.
+//!
+//! Call sessions live in memory and expire after [`CallSettings::idle_timeout`] without a
+//! request ([`Api::sweep`], run by a background task); starting one warms the org connection in
+//! the background.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Extension, Path, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use callforce_actions::{Action, ActionError, Actions, CallSession, CallVars, ErrorCode, Tool};
+use callforce_actions::{
+    Action, ActionError, Actions, Agent, CallSession, CallVars, Clock, ErrorCode, Scope, Tool,
+};
 use callforce_store::{ApiKeyId, WorkspaceId};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+/// How call sessions behave.
+#[derive(Clone)]
+pub struct CallSettings {
+    /// A call without a request for this long is ended (15 minutes by default).
+    pub idle_timeout: Duration,
+    /// The clock idle times are measured with (the system clock by default).
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for CallSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallSettings")
+            .field("idle_timeout", &self.idle_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(15 * 60),
+            clock: Arc::new(chrono::Utc::now),
+        }
+    }
+}
+
+/// One open call and when it was last used.
+struct OpenCall {
+    session: SharedCall,
+    /// The last request's time, Unix milliseconds.
+    last_active: AtomicI64,
+}
+
 /// The API's state: the actions bound to the org, the open calls, the keys it accepts.
 pub struct Api {
     actions: Actions,
     /// Open calls by workspace and call id: a call id opens nothing in another workspace.
-    calls: Mutex<HashMap<(WorkspaceId, String), SharedCall>>,
+    calls: Mutex<HashMap<(WorkspaceId, String), Arc<OpenCall>>>,
+    settings: CallSettings,
+    workspaces: crate::agents::Workspaces,
     /// The hash of the key from `CALLFORCE_API_KEY`, if one was given.
     env_key_hash: Option<[u8; 32]>,
     /// The workspace the `CALLFORCE_API_KEY` key opens.
@@ -73,9 +120,12 @@ impl Api {
         env_key: Option<&str>,
         default_workspace: WorkspaceId,
     ) -> Self {
+        let workspaces = crate::agents::Workspaces::new(actions.catalog().clone(), store.clone());
         Self {
             actions,
             calls: Mutex::new(HashMap::new()),
+            settings: CallSettings::default(),
+            workspaces,
             env_key_hash: env_key.map(|k| Sha256::digest(k.as_bytes()).into()),
             default_workspace,
             store,
@@ -87,16 +137,145 @@ impl Api {
         &self.actions
     }
 
-    /// The tools `caller` may offer a model, for `agent` when given: what `/v1/tools` and MCP's
-    /// `tools/list` both show, in catalog order.
-    pub fn tools(&self, caller: &Caller, agent: Option<&str>) -> Vec<&Action> {
-        // Every workspace and agent sees the whole catalog until agents narrow it.
-        let _ = (caller, agent);
-        self.actions.catalog().actions().iter().collect()
+    /// Sets how call sessions behave.
+    pub fn with_call_settings(mut self, settings: CallSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &callforce_store::Store {
+        &self.store
+    }
+
+    /// The workspaces' catalogs and agents.
+    pub fn workspaces(&self) -> &crate::agents::Workspaces {
+        &self.workspaces
+    }
+
+    /// The number of open calls.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by tests"))]
+    pub fn open_calls(&self) -> usize {
+        self.calls.lock().len()
+    }
+
+    fn now_ms(&self) -> i64 {
+        (self.settings.clock)().timestamp_millis()
+    }
+
+    fn idle(&self, call: &OpenCall, now: i64) -> bool {
+        let idle = i64::try_from(self.settings.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+        now.saturating_sub(call.last_active.load(Ordering::Relaxed)) > idle
+    }
+
+    /// Ends every call idle for longer than the idle timeout; returns how many.
+    pub fn sweep(&self) -> usize {
+        let now = self.now_ms();
+        let mut calls = self.calls.lock();
+        let before = calls.len();
+        calls.retain(|_, c| !self.idle(c, now));
+        let ended = before - calls.len();
+        if ended > 0 {
+            tracing::info!(ended, "idle calls ended");
+        }
+        ended
+    }
+
+    /// Runs [`Api::sweep`] every `every` until the API is dropped.
+    pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let api = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(api) = api.upgrade() else { break };
+                api.sweep();
+            }
+        })
+    }
+
+    /// The workspace view and the agent (`None`: no agent) of `caller`.
+    ///
+    /// # Errors
+    /// No such agent in the workspace (404), the store failed (500).
+    async fn scope(
+        &self,
+        caller: &Caller,
+        agent: Option<&str>,
+    ) -> Result<(Arc<crate::agents::WorkspaceView>, Option<Agent>), ApiError> {
+        let view = self.workspaces.view(caller.workspace).await.map_err(|e| {
+            tracing::error!(error = %e, "reading the workspace's agents failed");
+            ApiError::internal()
+        })?;
+        let agent = match agent {
+            None => None,
+            Some(name) => Some(
+                view.agents
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| crate::agents::no_agent(name))?,
+            ),
+        };
+        Ok((view, agent))
+    }
+
+    /// The actions `caller` may offer a model, for `agent` when given: what `/v1/tools` and
+    /// MCP's `tools/list` both show, in catalog order (the workspace's custom actions included).
+    ///
+    /// # Errors
+    /// No such agent in the workspace (404), the store failed (500).
+    pub async fn tools(
+        &self,
+        caller: &Caller,
+        agent: Option<&str>,
+    ) -> Result<Vec<Action>, ApiError> {
+        let (view, agent) = self.scope(caller, agent).await?;
+        let agent = agent.unwrap_or_default();
+        Ok(view
+            .catalog
+            .actions()
+            .iter()
+            .filter(|a| agent.enabled(a.name()))
+            .cloned()
+            .collect())
+    }
+
+    /// The function-calling tools of `caller`'s workspace or of one of its agents, with a
+    /// `confirmation_token` parameter on the actions that need confirmation.
+    ///
+    /// # Errors
+    /// No such agent in the workspace (404), the store failed (500).
+    pub async fn tool_definitions(
+        &self,
+        caller: &Caller,
+        agent: Option<&str>,
+    ) -> Result<Vec<Tool>, ApiError> {
+        let (view, agent) = self.scope(caller, agent).await?;
+        Ok(agent.unwrap_or_default().tools(&view.catalog))
+    }
+
+    fn open(&self, vars: CallVars) -> Arc<OpenCall> {
+        Arc::new(OpenCall {
+            session: Arc::new(tokio::sync::Mutex::new(CallSession::new(vars))),
+            last_active: AtomicI64::new(self.now_ms()),
+        })
+    }
+
+    /// Warms the org connection in the background, so the call's first action does not pay
+    /// for the connection set-up.
+    fn warm(&self) {
+        // NB: warming must not delay the answer; a failure shows on the first action anyway.
+        let conn = self.actions.connection().clone();
+        tokio::spawn(async move {
+            if let Err(e) = conn.warm().await {
+                tracing::debug!(error = %e, "warming the org connection failed");
+            }
+        });
     }
 
     /// Starts a call in `caller`'s workspace; an empty `vars.call_id` gets a fresh id. Returns
-    /// the call id.
+    /// the call id. The org connection is warmed in the background.
     ///
     /// # Errors
     /// [`CallError::Exists`] when the id is already open in the workspace.
@@ -105,43 +284,56 @@ impl Api {
             vars.call_id = new_call_id();
         }
         let id = vars.call_id.clone();
-        let mut calls = self.calls.lock();
-        let key = (caller.workspace, id.clone());
-        if calls.contains_key(&key) {
-            return Err(CallError::Exists(id));
+        {
+            let now = self.now_ms();
+            let mut calls = self.calls.lock();
+            let key = (caller.workspace, id.clone());
+            if calls.get(&key).is_some_and(|c| !self.idle(c, now)) {
+                return Err(CallError::Exists(id));
+            }
+            calls.insert(key, self.open(vars));
         }
-        calls.insert(
-            key,
-            Arc::new(tokio::sync::Mutex::new(CallSession::new(vars))),
-        );
+        self.warm();
         Ok(id)
     }
 
     /// The open call `id` of `caller`'s workspace, or a new one started with `vars` (whose
     /// `call_id` is `id`): for transports where the first action starts the call (MCP).
     pub fn call_or_start(&self, caller: &Caller, vars: CallVars) -> SharedCall {
+        let now = self.now_ms();
         let key = (caller.workspace, vars.call_id.clone());
-        self.calls
-            .lock()
-            .entry(key)
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(CallSession::new(vars))))
-            .clone()
+        let mut calls = self.calls.lock();
+        if let Some(c) = calls.get(&key).filter(|c| !self.idle(c, now)) {
+            c.last_active.store(now, Ordering::Relaxed);
+            return c.session.clone();
+        }
+        let c = self.open(vars);
+        let session = c.session.clone();
+        calls.insert(key, c);
+        drop(calls);
+        self.warm();
+        session
     }
 
-    /// The open call `id` of `caller`'s workspace.
+    /// The open call `id` of `caller`'s workspace; using it counts as activity.
     ///
     /// # Errors
-    /// [`CallError::Unknown`] when no such call is open.
+    /// [`CallError::Unknown`] when no such call is open (or it was idle too long).
     pub fn call(&self, caller: &Caller, id: &str) -> Result<SharedCall, CallError> {
-        self.calls
-            .lock()
-            .get(&(caller.workspace, id.to_owned()))
-            .cloned()
-            .ok_or_else(|| CallError::Unknown(id.to_owned()))
+        let now = self.now_ms();
+        let calls = self.calls.lock();
+        match calls.get(&(caller.workspace, id.to_owned())) {
+            Some(c) if !self.idle(c, now) => {
+                c.last_active.store(now, Ordering::Relaxed);
+                Ok(c.session.clone())
+            }
+            _ => Err(CallError::Unknown(id.to_owned())),
+        }
     }
 
-    /// Runs action `name` with `arguments` inside `call` for `caller`: the result is remembered
-    /// in the call, so later templates can use it.
+    /// Runs action `name` with `arguments` inside `call` for `caller`, in the workspace's
+    /// catalog and with the policy of the call's agent (when the workspace defines it): the
+    /// result is remembered in the call, so later templates can use it.
     ///
     /// # Errors
     /// An [`ActionError`] a model can act on.
@@ -154,7 +346,19 @@ impl Api {
     ) -> Result<Value, ActionError> {
         // Its writes are queued and audited in the caller's workspace.
         call.vars.workspace = Some(caller.workspace.0);
-        self.actions.run(call, name, arguments).await
+        let view = self.workspaces.view(caller.workspace).await.map_err(|e| {
+            tracing::error!(error = %e, "reading the workspace's agents failed");
+            ActionError::new(
+                ErrorCode::Unavailable,
+                "the service could not read its settings; try again",
+            )
+        })?;
+        let agent = call.vars.agent.as_deref().and_then(|a| view.agents.get(a));
+        let scope = Scope {
+            catalog: Some(&view.catalog),
+            agent,
+        };
+        self.actions.run_scoped(call, name, arguments, scope).await
     }
 
     /// Ends the call `id` of `caller`'s workspace.
@@ -199,6 +403,7 @@ pub fn router(api: Arc<Api>) -> axum::Router {
         .route("/v1/calls/{id}/actions/{name}", post(run_action))
         .route("/v1/calls/{id}/end", post(end_call))
         .merge(crate::deadletters::router(api.store.clone()))
+        .merge(crate::agents::routes())
         .layer(axum::middleware::from_fn_with_state(
             api.clone(),
             require_key,
@@ -206,7 +411,44 @@ pub fn router(api: Arc<Api>) -> axum::Router {
         .with_state(api)
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
+/// An error answer of the API: a status and `{"error": {code, message}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable code (`unknown_agent`).
+    pub code: &'static str,
+    /// What to do about it.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the service could not read its state; try again",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, self.code, &self.message)
+    }
+}
+
+/// A JSON error answer `{"error": {code, message}}`.
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         Json(json!({"error": {"code": code, "message": message}})),
@@ -240,13 +482,23 @@ pub(crate) async fn require_key(
     next.run(req).await
 }
 
-async fn tools(State(api): State<Arc<Api>>, Extension(caller): Extension<Caller>) -> Json<Value> {
-    let tools: Vec<Tool> = api
-        .tools(&caller, None)
-        .into_iter()
-        .map(Action::tool)
-        .collect();
-    Json(json!({ "tools": tools }))
+/// The query of `GET /v1/tools`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolsQuery {
+    #[serde(default)]
+    agent: Option<String>,
+}
+
+async fn tools(
+    State(api): State<Arc<Api>>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<ToolsQuery>,
+) -> Response {
+    match api.tool_definitions(&caller, q.agent.as_deref()).await {
+        Ok(tools) => Json(json!({ "tools": tools })).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 /// The body of `POST /v1/calls`.
@@ -298,7 +550,7 @@ fn call_error(e: &CallError) -> Response {
         CallError::Unknown(_) => error(
             StatusCode::NOT_FOUND,
             "unknown_call",
-            &format!("{e}; start one with POST /v1/calls"),
+            &format!("{e} (a call ends after being idle); start one with POST /v1/calls"),
         ),
     }
 }
@@ -356,6 +608,7 @@ async fn run_action(
 fn action_error(e: &ActionError) -> Response {
     let status = match e.code {
         ErrorCode::UnknownAction => StatusCode::NOT_FOUND,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };

@@ -202,6 +202,9 @@ struct ServeArgs {
     /// Where the service keeps its state (SQLite database `callforce.db`).
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
+    /// End a call after this many seconds without a request.
+    #[arg(long, default_value_t = 900)]
+    call_idle_timeout: u64,
     #[command(flatten)]
     mcp: McpHostArgs,
     /// How long a blocking write may take, retries included, before it is queued (ms).
@@ -461,6 +464,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         mcp: args.mcp.config(),
         pipeline,
         alert_webhook: args.alert_webhook.filter(|u| !u.trim().is_empty()),
+        calls: crate::api::CallSettings {
+            idle_timeout: Duration::from_secs(args.call_idle_timeout.max(1)),
+            ..crate::api::CallSettings::default()
+        },
     })
     .await?;
     println!("callforce listening on http://{}", started.addr);
@@ -499,6 +506,7 @@ async fn mcp(args: McpArgs) -> anyhow::Result<()> {
                 mcp: crate::mcp::McpConfig::default(),
                 pipeline: crate::pipeline::PipelineSettings::default(),
                 alert_webhook: None,
+                calls: crate::api::CallSettings::default(),
             })
             .await?;
             tracing::info!(addr = %started.addr, "embedded service started");

@@ -558,6 +558,7 @@ mod http_tests {
             mcp: crate::mcp::McpConfig::default(),
             pipeline: crate::pipeline::PipelineSettings::default(),
             alert_webhook: None,
+            calls: crate::api::CallSettings::default(),
         })
         .await
         .expect("starts");

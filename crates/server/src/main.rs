@@ -3,6 +3,7 @@
 
 mod admin;
 mod alerts;
+mod agents;
 mod api;
 mod cli;
 mod deadletters;

@@ -415,7 +415,12 @@ impl rmcp::ServerHandler for Handler {
         cx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let info = self.info(&cx)?;
-        let enabled = self.api.tools(&info.caller, info.agent.as_deref());
+        let enabled = self
+            .api
+            .tools(&info.caller, info.agent.as_deref())
+            .await
+            .map_err(|e| ErrorData::invalid_params(e.message, None))?;
+        let enabled: Vec<&Action> = enabled.iter().collect();
         let tools = if info.compact {
             compact_tools(&enabled)
         } else {
@@ -436,7 +441,11 @@ impl rmcp::ServerHandler for Handler {
         } else {
             (request.name.into_owned(), args)
         };
-        let enabled = self.api.tools(&info.caller, info.agent.as_deref());
+        let enabled = self
+            .api
+            .tools(&info.caller, info.agent.as_deref())
+            .await
+            .map_err(|e| ErrorData::invalid_params(e.message, None))?;
         let Some(action) = enabled.iter().find(|a| a.name() == name) else {
             let hint = self
                 .api
@@ -785,6 +794,7 @@ mod tests {
             mcp: McpConfig::with_extra(&["mcp.example.com".into()], &[]),
             pipeline: crate::pipeline::PipelineSettings::default(),
             alert_webhook: None,
+            calls: crate::api::CallSettings::default(),
         })
         .await
         .expect("starts");

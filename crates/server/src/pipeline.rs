@@ -153,6 +153,7 @@ mod tests {
             mcp: crate::mcp::McpConfig::default(),
             pipeline: PipelineSettings::default(),
             alert_webhook: None,
+            calls: crate::api::CallSettings::default(),
         })
         .await
         .expect("starts");

@@ -38,6 +38,8 @@ pub struct ServeConfig {
     /// The webhook alerts are posted to (`CALLFORCE_ALERT_WEBHOOK`); without it alerts stay in
     /// the store (`GET /v1/alerts`).
     pub alert_webhook: Option<String>,
+    /// How call sessions behave (idle timeout, clock).
+    pub calls: crate::api::CallSettings,
 }
 
 /// A started service: its address and the embedded dev org, if any.
@@ -50,6 +52,9 @@ pub struct Started {
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The key created at the first start (shown once; only its hash is stored).
     pub api_key: Option<String>,
+    /// The agent API's state.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by tests"))]
+    pub api: Arc<crate::api::Api>,
 }
 
 /// Aborts a background task when dropped.
@@ -134,12 +139,17 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
             .with_sink(pipeline.sink.clone())
             .with_non_blocking(config.pipeline.non_blocking.iter().cloned());
     let alert_store = store.clone();
-    let api = Arc::new(crate::api::Api::new(
-        actions,
-        store,
-        config.api_key.as_deref(),
-        workspace.id,
-    ));
+    let api = Arc::new(
+        crate::api::Api::new(actions, store, config.api_key.as_deref(), workspace.id)
+            .with_call_settings(config.calls.clone()),
+    );
+    // Idle calls are swept a few times per idle period (at least every minute).
+    let sweep_every = (config.calls.idle_timeout / 4).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(60),
+    );
+    let sweeper = api.spawn_sweeper(sweep_every);
+    let api_state = api.clone();
     let shared = Arc::new(Shared { conn, instance_url });
     let app = axum::Router::new()
         .route("/healthz", get(healthz))
@@ -175,6 +185,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         workers.stop().await;
         // The sender stops with the service, also when this task is aborted.
         drop(alerts);
+        sweeper.abort();
         served
     });
     Ok(Started {
@@ -182,6 +193,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         devorg: Some(running),
         task,
         api_key: generated,
+        api: api_state,
     })
 }
 
@@ -226,6 +238,7 @@ mod tests {
             mcp: crate::mcp::McpConfig::default(),
             pipeline: crate::pipeline::PipelineSettings::default(),
             alert_webhook: None,
+            calls: crate::api::CallSettings::default(),
         })
         .await
         .expect("starts");
@@ -271,6 +284,7 @@ mod tests {
             mcp: crate::mcp::McpConfig::default(),
             pipeline: crate::pipeline::PipelineSettings::default(),
             alert_webhook: None,
+            calls: crate::api::CallSettings::default(),
         };
         let first = start(config.clone()).await.expect("starts");
         let key = first
