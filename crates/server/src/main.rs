@@ -2,8 +2,8 @@
 //! they land. The only crate that reads flags, files and environment variables.
 
 mod admin;
-mod alerts;
 mod agents;
+mod alerts;
 mod api;
 mod cli;
 mod deadletters;
