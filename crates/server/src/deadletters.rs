@@ -1031,6 +1031,7 @@ mod http_tests {
             mcp: crate::mcp::McpConfig::default(),
             pipeline: crate::pipeline::PipelineSettings::default(),
             alert_webhook: Some(format!("http://{hook_addr}/hook")),
+            calls: crate::api::CallSettings::default(),
         })
         .await
         .expect("starts");
