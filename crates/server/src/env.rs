@@ -3,6 +3,10 @@
 /// The log filter (`info` by default), in `tracing-subscriber`'s `EnvFilter` syntax.
 pub const LOG: &str = "CALLFORCE_LOG";
 
+/// `json` for one JSON object per log line (with the request's span: method, path, call id,
+/// action); human-readable text otherwise.
+pub const LOG_FORMAT: &str = "CALLFORCE_LOG_FORMAT";
+
 /// The API key agents must send to `callforce serve`; without it one is generated at start.
 pub const API_KEY: &str = "CALLFORCE_API_KEY";
 

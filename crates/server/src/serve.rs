@@ -156,6 +156,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         .with_state(shared)
         .merge(crate::mcp::router(api.clone(), &config.mcp))
         .merge(crate::api::router(api));
+    let app = crate::service::layer(app);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("listening on {}", config.addr))?;
@@ -177,9 +178,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     };
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .with_graceful_shutdown(crate::service::shutdown_signal())
             .await;
         // The queue's workers stop after their current round; unfinished jobs stay queued.
         workers.stop().await;
