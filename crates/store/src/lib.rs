@@ -10,6 +10,7 @@
 //! - [`alerts`]: the alert outbox (a dead letter, a connection needing re-authorisation), written
 //!   in the transaction of the event and delivered by the service's webhook sender.
 //! - [`definitions`]: agents and custom actions per workspace (JSON definitions).
+//! - [`intents`]: each workspace's intent map and the report of its last check.
 //!
 //! One [`Store`] handle fronts either backend; every operation is written once and runs on both
 //! (the SQL uses `$n` placeholders, which SQLite accepts too), with per-backend statements only
@@ -64,6 +65,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod definitions;
+pub mod intents;
 pub mod keys;
 mod pending;
 pub mod queue;
@@ -81,6 +83,7 @@ use sqlx::sqlite::{
 pub use alerts::{Alert, AlertId, AlertStatus, NewAlert};
 pub use audit::{AuditEntry, AuditFilter, BreakReason, ChainBreak, NewAuditEntry, Verdict};
 pub use definitions::{Definition, DefinitionKind};
+pub use intents::StoredIntentMap;
 pub use keys::{ApiKey, ApiKeyId, CreatedApiKey, Workspace, WorkspaceId};
 pub use queue::{
     AttemptError, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStatus, Enqueued, Job,

@@ -5,6 +5,7 @@
 mod alerts;
 mod audit;
 mod definitions;
+mod intents;
 mod keys;
 mod queue;
 mod support;

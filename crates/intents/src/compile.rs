@@ -1,0 +1,366 @@
+//! Intents compiled to the smallest request: one create or update when the intent writes one
+//! record, one all-or-none `/composite` request when it writes several (a later write points at
+//! an earlier create with `@{ref.id}`). Values are resolved from the model's arguments and the
+//! call's variables and coerced to each field's type first; anything that does not fit is
+//! refused before a request exists.
+
+use callforce_client::composite::Target as CompositeTarget;
+use callforce_client::{ApiVersion, CompositeBuilder, Connection, Record, Request};
+use callforce_types::Id;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::coerce::coerce;
+use crate::describes::Describes;
+use crate::error::{Error, Result};
+use crate::map::{IntentMap, Source, Target};
+
+/// What one write of a compiled intent does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// The object.
+    pub object: String,
+    /// The record updated, or `None` for a create.
+    pub id: Option<Id>,
+    /// The composite reference id (`w0`, or the write's `ref`).
+    pub reference: String,
+}
+
+/// An intent ready to send: the request and what each of its writes does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Compiled {
+    /// The intent.
+    pub intent: String,
+    /// One `Create`/`Update`, or one `Composite` with `allOrNone`.
+    pub request: Request,
+    /// The writes, in order.
+    pub steps: Vec<Step>,
+}
+
+/// A record an intent wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    /// The object.
+    pub object: String,
+    /// The record.
+    pub id: Id,
+    /// Whether the intent created it.
+    pub created: bool,
+}
+
+/// The answer to an executed intent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The intent.
+    pub intent: String,
+    /// The records written, in order.
+    pub records: Vec<Written>,
+}
+
+/// The value at a dotted `path` of the call's context (`last.Opportunity.Id`).
+pub fn lookup<'a>(context: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut v = context.get(parts.next()?)?;
+    for p in parts {
+        v = v.get(p)?;
+    }
+    (!v.is_null()).then_some(v)
+}
+
+/// Compiles intent `name` with the model's `args` and the call's `context` (the call session's
+/// template context: call variables, earlier results, `last`).
+///
+/// An argument left out that fills a date or datetime field defaults to `now`.
+///
+/// # Errors
+/// [`Error::UnknownIntent`]; [`Error::Refused`] listing every argument or variable that is
+/// missing or does not fit, in words a model can act on.
+pub fn compile(
+    map: &IntentMap,
+    name: &str,
+    args: &Map<String, Value>,
+    context: &Map<String, Value>,
+    describes: &Describes,
+    now: DateTime<Utc>,
+    version: ApiVersion,
+) -> Result<Compiled> {
+    let Some(intent) = map.intents.get(name) else {
+        return Err(Error::UnknownIntent {
+            name: name.to_owned(),
+            valid: map.intents.keys().cloned().collect::<Vec<_>>().join(", "),
+        });
+    };
+    let mut refused = Vec::new();
+    let used: Vec<&str> = intent
+        .writes
+        .iter()
+        .flat_map(|w| {
+            let t = match &w.record {
+                Target::Arg(a) => Some(a.as_str()),
+                _ => None,
+            };
+            w.fields
+                .values()
+                .filter_map(|s| match s {
+                    Source::Arg(a) => Some(a.as_str()),
+                    _ => None,
+                })
+                .chain(t)
+        })
+        .collect();
+    for k in args.keys() {
+        if !used.contains(&k.as_str()) {
+            refused.push(format!(
+                "intent {name} takes no argument {k:?}; it takes: {}",
+                if used.is_empty() {
+                    "none".to_owned()
+                } else {
+                    used.join(", ")
+                }
+            ));
+        }
+    }
+    let mut records: Vec<(Record, Option<Id>)> = Vec::new();
+    let mut steps = Vec::new();
+    for (i, w) in intent.writes.iter().enumerate() {
+        let Some(obj) = describes.object(&w.object) else {
+            refused.push(format!(
+                "the org has no object {}; the intent map needs fixing",
+                w.object
+            ));
+            continue;
+        };
+        let id = match &w.record {
+            Target::Create => None,
+            Target::Var(path) | Target::Arg(path) => {
+                let (v, what) = match &w.record {
+                    Target::Var(_) => (lookup(context, path), format!("call variable {path}")),
+                    _ => (
+                        args.get(path.as_str()).filter(|v| !v.is_null()),
+                        format!("argument {path:?}"),
+                    ),
+                };
+                match v.and_then(Value::as_str) {
+                    None if matches!(w.record, Target::Var(_)) => {
+                        refused.push(format!(
+                            "no {} is known in this call yet ({what} is empty): find or create \
+                             the {} first, then record {name}",
+                            obj.name, obj.name
+                        ));
+                        None
+                    }
+                    None => {
+                        refused.push(format!(
+                            "{what} is required: the id of the {} to update",
+                            obj.name
+                        ));
+                        None
+                    }
+                    Some(s) => match Id::parse(s) {
+                        Ok(id) => {
+                            let prefix = describes.key_prefix(&obj.name);
+                            if prefix.is_some_and(|p| p != id.key_prefix().as_str()) {
+                                refused.push(format!(
+                                    "{what} must be the id of a {}, not {s}",
+                                    obj.name
+                                ));
+                            }
+                            Some(id)
+                        }
+                        Err(e) => {
+                            refused.push(format!("{what} must be a record id (15 or 18 letters and digits), not {s:?}: {e}"));
+                            None
+                        }
+                    },
+                }
+            }
+        };
+        let mut rec = Record::new();
+        for (field, src) in &w.fields {
+            let Some(f) = obj.field(field) else {
+                refused.push(format!(
+                    "{}.{field} does not exist; the intent map needs fixing",
+                    obj.name
+                ));
+                continue;
+            };
+            let raw = match src {
+                Source::Const(v) => v.clone(),
+                Source::Now => Value::String("now".into()),
+                Source::Var(path) => match lookup(context, path) {
+                    Some(v) => v.clone(),
+                    None => {
+                        refused.push(format!(
+                            "call variable {path} is empty, so {}.{} cannot be set yet",
+                            obj.name, f.name
+                        ));
+                        continue;
+                    }
+                },
+                Source::Arg(a) => match args.get(a.as_str()) {
+                    Some(v) => v.clone(),
+                    None if matches!(f.type_.as_str(), "date" | "datetime") => {
+                        Value::String("now".into())
+                    }
+                    None => {
+                        let hint = map
+                            .variables
+                            .get(a.as_str())
+                            .map_or_else(|| f.type_.clone(), |d| d.ty.to_string());
+                        refused.push(format!(
+                            "argument {a:?} ({hint}) is required for {name}: it sets {}",
+                            f.label
+                        ));
+                        continue;
+                    }
+                },
+                Source::Ref(r) => {
+                    let earlier = intent.writes[..i]
+                        .iter()
+                        .any(|e| e.reference.as_deref() == Some(r.as_str()));
+                    if earlier {
+                        rec.insert(f.name.clone(), Value::String(format!("@{{{r}.id}}")));
+                    } else {
+                        refused.push(format!(
+                            "ref {r:?} names no earlier create; the intent map needs fixing"
+                        ));
+                    }
+                    continue;
+                }
+            };
+            match coerce(&obj.name, f, &raw, now, describes) {
+                Ok(v) => {
+                    rec.insert(f.name.clone(), v);
+                }
+                Err(e) => refused.push(e),
+            }
+        }
+        steps.push(Step {
+            object: obj.name.clone(),
+            id,
+            reference: steps_ref(w.reference.as_deref(), i),
+        });
+        records.push((rec, id));
+    }
+    if !refused.is_empty() {
+        return Err(Error::Refused(refused));
+    }
+    let request = if steps.len() == 1 {
+        let (record, id) = records.pop().unwrap_or_default();
+        let sobject = steps[0].object.clone();
+        match id {
+            Some(id) => Request::Update {
+                sobject,
+                id,
+                record,
+            },
+            None => Request::Create { sobject, record },
+        }
+    } else {
+        let mut b = CompositeBuilder::new(version, true);
+        for (step, (record, id)) in steps.iter().zip(records) {
+            match id {
+                Some(id) => {
+                    b.update(
+                        &step.reference,
+                        &step.object,
+                        CompositeTarget::Id(id),
+                        record,
+                    );
+                }
+                None => {
+                    b.create(&step.reference, &step.object, record);
+                }
+            }
+        }
+        Request::Composite(b.build()?)
+    };
+    Ok(Compiled {
+        intent: name.to_owned(),
+        request,
+        steps,
+    })
+}
+
+fn steps_ref(reference: Option<&str>, i: usize) -> String {
+    reference.map_or_else(|| format!("w{i}"), str::to_owned)
+}
+
+/// Sends a compiled intent and reports the records written.
+///
+/// # Errors
+/// [`Error::Client`] when Salesforce refuses a single write or cannot be reached;
+/// [`Error::Refused`] with Salesforce's messages when a composite request was rolled back.
+pub async fn execute(conn: &Connection, compiled: &Compiled) -> Result<Outcome> {
+    let answer = conn.execute(&compiled.request).await?;
+    let mut records = Vec::new();
+    match &compiled.request {
+        Request::Composite(_) => {
+            let resp: callforce_client::CompositeResponse = serde_json::from_value(answer)
+                .map_err(|e| Error::Refused(vec![format!("unexpected composite answer: {e}")]))?;
+            if !resp.all_succeeded() {
+                let msgs: Vec<String> = resp
+                    .composite_response
+                    .iter()
+                    .filter(|s| s.error_code() != Some("PROCESSING_HALTED"))
+                    .filter(|s| !(200..300).contains(&s.http_status_code))
+                    .map(|s| format!("{}: {}", s.reference_id, describe_errors(&s.body)))
+                    .collect();
+                return Err(Error::Refused(msgs));
+            }
+            for step in &compiled.steps {
+                let id = match step.id {
+                    Some(id) => Some(id),
+                    None => resp.get(&step.reference).and_then(|s| s.id()),
+                };
+                if let Some(id) = id {
+                    records.push(Written {
+                        object: step.object.clone(),
+                        id,
+                        created: step.id.is_none(),
+                    });
+                }
+            }
+        }
+        _ => {
+            let step = &compiled.steps[0];
+            let id = match step.id {
+                Some(id) => Some(id),
+                None => answer
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .and_then(|s| Id::parse(s).ok()),
+            };
+            if let Some(id) = id {
+                records.push(Written {
+                    object: step.object.clone(),
+                    id,
+                    created: step.id.is_none(),
+                });
+            }
+        }
+    }
+    Ok(Outcome {
+        intent: compiled.intent.clone(),
+        records,
+    })
+}
+
+fn describe_errors(body: &Value) -> String {
+    match body {
+        Value::Array(errs) => errs
+            .iter()
+            .map(|e| {
+                let msg = e
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("refused");
+                let code = e.get("errorCode").and_then(Value::as_str).unwrap_or("");
+                format!("{msg} ({code})")
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}

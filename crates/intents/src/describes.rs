@@ -1,0 +1,120 @@
+//! The describes a check or a compiled intent needs, fetched once through the connection's
+//! describe cache and held by name.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use callforce_client::describe::{DescribeGlobal, SObjectDescribe};
+use callforce_client::{Connection, Error as ClientError};
+
+use crate::error::Result;
+
+/// Describes of the objects a map touches, the global describe, and the objects the org does
+/// not have.
+#[derive(Debug, Clone, Default)]
+pub struct Describes {
+    objects: HashMap<String, Arc<SObjectDescribe>>,
+    missing: HashSet<String>,
+    global: Option<Arc<DescribeGlobal>>,
+}
+
+impl Describes {
+    /// Describes built from values already at hand (tests, benchmarks, a stored snapshot).
+    pub fn from_parts(
+        objects: impl IntoIterator<Item = Arc<SObjectDescribe>>,
+        global: Option<Arc<DescribeGlobal>>,
+    ) -> Self {
+        Self {
+            objects: objects
+                .into_iter()
+                .map(|d| (d.name.to_ascii_lowercase(), d))
+                .collect(),
+            missing: HashSet::new(),
+            global,
+        }
+    }
+
+    /// Fetches the global describe and the describe of each of `objects` through `conn`'s
+    /// cache; an object the org does not have (404) is remembered as missing, not an error.
+    ///
+    /// # Errors
+    /// Transport, auth and other API errors.
+    pub async fn fetch<'a>(
+        conn: &Connection,
+        objects: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self> {
+        let global = conn.describe_global().await?;
+        let mut out = Self {
+            global: Some(global.clone()),
+            ..Self::default()
+        };
+        for o in objects {
+            let key = o.to_ascii_lowercase();
+            if out.objects.contains_key(&key) || out.missing.contains(&key) {
+                continue;
+            }
+            // NB: ask the global describe first, so a typo costs no round trip.
+            if !global
+                .sobjects
+                .iter()
+                .any(|s| s.name.eq_ignore_ascii_case(o))
+            {
+                out.missing.insert(key);
+                continue;
+            }
+            match conn.describe(o).await {
+                Ok(d) => {
+                    out.objects.insert(key, d);
+                }
+                Err(ClientError::Api { status: 404, .. }) => {
+                    out.missing.insert(key);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The describe of `object` (case-insensitive).
+    pub fn object(&self, object: &str) -> Option<&SObjectDescribe> {
+        self.objects.get(&object.to_ascii_lowercase()).map(|d| &**d)
+    }
+
+    /// Every described object.
+    pub fn objects(&self) -> impl Iterator<Item = &SObjectDescribe> {
+        self.objects.values().map(|d| &**d)
+    }
+
+    /// The org's object names (from the global describe, else the described ones).
+    pub fn object_names(&self) -> Vec<&str> {
+        match &self.global {
+            Some(g) => g.sobjects.iter().map(|s| s.name.as_str()).collect(),
+            None => self.objects.values().map(|d| d.name.as_str()).collect(),
+        }
+    }
+
+    /// The id key prefix of `object`, when known.
+    pub fn key_prefix(&self, object: &str) -> Option<&str> {
+        if let Some(d) = self.object(object)
+            && let Some(p) = &d.key_prefix
+        {
+            return Some(p);
+        }
+        self.global.as_ref().and_then(|g| {
+            g.sobjects
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(object))
+                .and_then(|s| s.key_prefix.as_deref())
+        })
+    }
+
+    /// The object whose ids start with `prefix`, when known.
+    pub fn object_of_prefix(&self, prefix: &str) -> Option<&str> {
+        self.global.as_ref().and_then(|g| {
+            g.sobjects
+                .iter()
+                .find(|s| s.key_prefix.as_deref() == Some(prefix))
+                .map(|s| s.name.as_str())
+        })
+    }
+}

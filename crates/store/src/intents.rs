@@ -1,0 +1,113 @@
+//! Intent maps, one per workspace: the map as JSON text, whether it is active, and the report
+//! of its last check. The map's meaning belongs to `callforce-intents`; the store only keeps it.
+
+use chrono::{DateTime, Utc};
+
+use crate::keys::WorkspaceId;
+use crate::{Error, Result, Store, from_ms, ms, with_pool};
+
+/// A workspace's stored intent map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredIntentMap {
+    /// The workspace.
+    pub workspace: WorkspaceId,
+    /// The map (JSON).
+    pub map: String,
+    /// Whether it passed its check and is in use.
+    pub active: bool,
+    /// The report of its last check (JSON), if it was checked.
+    pub report: Option<String>,
+    /// When it was last written.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Stores `workspace`'s intent map, replacing the previous one.
+    ///
+    /// # Errors
+    /// [`Error::InvalidJson`] when `map` or `report` is not JSON; database errors.
+    pub async fn put_intent_map(
+        &self,
+        workspace: WorkspaceId,
+        map: &str,
+        active: bool,
+        report: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if serde_json::from_str::<serde_json::Value>(map).is_err() {
+            return Err(Error::InvalidJson("intent map"));
+        }
+        if report.is_some_and(|r| serde_json::from_str::<serde_json::Value>(r).is_err()) {
+            return Err(Error::InvalidJson("intent map report"));
+        }
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO intent_maps (workspace_id, map, active, report, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (workspace_id) DO UPDATE SET map = excluded.map, \
+                 active = excluded.active, report = excluded.report, updated_at = excluded.updated_at",
+            )
+            .bind(workspace.0)
+            .bind(map)
+            .bind(active)
+            .bind(report)
+            .bind(ms(now))
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Marks `workspace`'s intent map active or not, with the report of the check that decided.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the workspace has no map; database errors.
+    pub async fn set_intent_map_state(
+        &self,
+        workspace: WorkspaceId,
+        active: bool,
+        report: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        with_pool!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE intent_maps SET active = $2, report = $3, updated_at = $4 WHERE workspace_id = $1",
+            )
+            .bind(workspace.0)
+            .bind(active)
+            .bind(report)
+            .bind(ms(now))
+            .execute(pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(Error::NotFound);
+            }
+            Ok(())
+        })
+    }
+
+    /// `workspace`'s intent map, if it has one.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn intent_map(&self, workspace: WorkspaceId) -> Result<Option<StoredIntentMap>> {
+        with_pool!(self, pool => {
+            let row: Option<(String, bool, Option<String>, i64)> = sqlx::query_as(
+                "SELECT map, active, report, updated_at FROM intent_maps WHERE workspace_id = $1",
+            )
+            .bind(workspace.0)
+            .fetch_optional(pool)
+            .await?;
+            row.map(|(map, active, report, at)| {
+                Ok(StoredIntentMap {
+                    workspace,
+                    map,
+                    active,
+                    report,
+                    updated_at: from_ms(at)?,
+                })
+            })
+            .transpose()
+        })
+    }
+}
