@@ -78,6 +78,7 @@ pub struct Api {
     calls: Mutex<HashMap<(WorkspaceId, String), Arc<OpenCall>>>,
     settings: CallSettings,
     workspaces: crate::agents::Workspaces,
+    metrics: crate::metrics::Metrics,
     /// The hash of the key from `CALLFORCE_API_KEY`, if one was given.
     env_key_hash: Option<[u8; 32]>,
     /// The workspace the `CALLFORCE_API_KEY` key opens.
@@ -126,6 +127,7 @@ impl Api {
             calls: Mutex::new(HashMap::new()),
             settings: CallSettings::default(),
             workspaces,
+            metrics: crate::metrics::Metrics::new(),
             env_key_hash: env_key.map(|k| Sha256::digest(k.as_bytes()).into()),
             default_workspace,
             store,
@@ -153,8 +155,12 @@ impl Api {
         &self.workspaces
     }
 
+    /// The service's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
     /// The number of open calls.
-    #[cfg_attr(not(test), expect(dead_code, reason = "read by tests"))]
     pub fn open_calls(&self) -> usize {
         self.calls.lock().len()
     }
@@ -358,7 +364,38 @@ impl Api {
             catalog: Some(&view.catalog),
             agent,
         };
-        self.actions.run_scoped(call, name, arguments, scope).await
+        let started = std::time::Instant::now();
+        let r = self.actions.run_scoped(call, name, arguments, scope).await;
+        let outcome = match &r {
+            Ok(v) if v.get("confirmation_required").is_some() => "confirm",
+            Ok(_) => "ok",
+            Err(e) => match e.code {
+                ErrorCode::Salesforce => "salesforce",
+                ErrorCode::Unavailable => "unavailable",
+                ErrorCode::NotFound => "not_found",
+                ErrorCode::UnknownAction => "unknown_action",
+                ErrorCode::Forbidden => "forbidden",
+                ErrorCode::ConfirmationInvalid => "confirmation_invalid",
+                _ => "invalid",
+            },
+        };
+        if matches!(outcome, "salesforce" | "unavailable") {
+            self.metrics
+                .salesforce_errors
+                .with_label_values(&[outcome])
+                .inc();
+        }
+        // NB: an unknown action's name is the caller's text; one label keeps the series bounded.
+        let label = if outcome == "unknown_action" {
+            "unknown"
+        } else {
+            name
+        };
+        self.metrics
+            .action_seconds
+            .with_label_values(&[label, outcome])
+            .observe(started.elapsed().as_secs_f64());
+        r
     }
 
     /// Ends the call `id` of `caller`'s workspace.

@@ -10,6 +10,7 @@ mod deadletters;
 mod env;
 mod mcp;
 mod mcp_stdio;
+mod metrics;
 mod pipeline;
 mod serve;
 mod service;

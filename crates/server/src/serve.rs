@@ -155,8 +155,9 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         .route("/healthz", get(healthz))
         .with_state(shared)
         .merge(crate::mcp::router(api.clone(), &config.mcp))
-        .merge(crate::api::router(api));
-    let app = crate::service::layer(app);
+        .merge(crate::metrics::router(api.clone()))
+        .merge(crate::api::router(api.clone()));
+    let app = crate::service::layer(app, api);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("listening on {}", config.addr))?;

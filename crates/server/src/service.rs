@@ -15,9 +15,10 @@ use tracing::Instrument;
 /// themselves refuse arguments over 1 MiB with a message a model can act on).
 pub const MAX_BODY_BYTES: usize = 2 << 20;
 
-/// Wraps `app` in the body limit and the per-request span.
-pub fn layer(app: axum::Router) -> axum::Router {
-    app.layer(axum::middleware::from_fn(request_span))
+/// Wraps `app` in the body limit and the per-request span (which counts requests by status
+/// in `api`'s metrics).
+pub fn layer(app: axum::Router, api: std::sync::Arc<crate::api::Api>) -> axum::Router {
+    app.layer(axum::middleware::from_fn_with_state(api, request_span))
         .layer(axum::middleware::from_fn(clear_limit_error))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
@@ -53,7 +54,11 @@ fn call_and_action(path: &str) -> (Option<&str>, Option<&str>) {
     }
 }
 
-async fn request_span(req: Request, next: Next) -> Response {
+async fn request_span(
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<crate::api::Api>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path().to_owned();
     let (call_id, action) = call_and_action(&path);
     let span = tracing::info_span!(
@@ -67,6 +72,10 @@ async fn request_span(req: Request, next: Next) -> Response {
     async move {
         let resp = next.run(req).await;
         let status = resp.status().as_u16();
+        api.metrics()
+            .http_requests
+            .with_label_values(&[resp.status().as_str()])
+            .inc();
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         if status >= 500 {
             tracing::error!(status, micros, "request failed");

@@ -1,0 +1,201 @@
+//! Prometheus metrics at `GET /metrics` (text format, no API key: it holds counts and action
+//! names, never record data): per-action latency, API requests by status, Salesforce errors
+//! met by actions, the org's API usage as Salesforce reports it, open calls.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// The service's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Action latency in seconds, by action and outcome (`ok`, `confirm`, or the error code).
+    pub action_seconds: HistogramVec,
+    /// Agent API requests by status code.
+    pub http_requests: IntCounterVec,
+    /// Actions that met a Salesforce refusal or could not reach it, by error code.
+    pub salesforce_errors: IntCounterVec,
+    api_used: IntGauge,
+    api_max: IntGauge,
+    open_calls: IntGauge,
+}
+
+impl Metrics {
+    /// A fresh registry with the service's metrics.
+    pub fn new() -> Self {
+        let action_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "callforce_action_duration_seconds",
+                "Time to run an action, Salesforce round trips included",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["action", "outcome"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let http_requests = IntCounterVec::new(
+            Opts::new("callforce_http_requests_total", "HTTP requests by status"),
+            &["status"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let salesforce_errors = IntCounterVec::new(
+            Opts::new(
+                "callforce_salesforce_errors_total",
+                "Actions that Salesforce refused or that could not reach it",
+            ),
+            &["code"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let gauge = |name: &str, help: &str| {
+            IntGauge::new(name, help).unwrap_or_else(|e| unreachable!("static metric: {e}"))
+        };
+        let api_used = gauge(
+            "callforce_salesforce_api_requests_used",
+            "API requests the org counted today (its Sforce-Limit-Info: every round trip counts)",
+        );
+        let api_max = gauge(
+            "callforce_salesforce_api_requests_max",
+            "The org's daily API request allowance",
+        );
+        let open_calls = gauge("callforce_open_calls", "Call sessions open now");
+        let registry = Registry::new();
+        for c in [
+            Box::new(action_seconds.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_requests.clone()),
+            Box::new(salesforce_errors.clone()),
+            Box::new(api_used.clone()),
+            Box::new(api_max.clone()),
+            Box::new(open_calls.clone()),
+        ] {
+            // NB: names are distinct constants; registering cannot collide.
+            let _ = registry.register(c);
+        }
+        Self {
+            registry,
+            action_seconds,
+            http_requests,
+            salesforce_errors,
+            api_used,
+            api_max,
+            open_calls,
+        }
+    }
+
+    /// The metrics in Prometheus text format, after reading the gauges from `api`.
+    pub fn render(&self, api: &crate::api::Api) -> String {
+        self.open_calls
+            .set(i64::try_from(api.open_calls()).unwrap_or(i64::MAX));
+        if let Some(u) = api.actions().connection().api_usage() {
+            self.api_used.set(i64::try_from(u.used).unwrap_or(i64::MAX));
+            self.api_max.set(i64::try_from(u.max).unwrap_or(i64::MAX));
+        }
+        let mut out = Vec::new();
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `GET /metrics`.
+pub fn router(api: Arc<crate::api::Api>) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics))
+        .with_state(api)
+}
+
+async fn metrics(State(api): State<Arc<crate::api::Api>>) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        api.metrics().render(&api),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use serde_json::{Value, json};
+
+    #[tokio::test]
+    async fn metrics_count_actions_requests_and_open_calls() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let started = crate::serve::start(crate::serve::ServeConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: Some("k".into()),
+            data_dir: dir.path().to_owned(),
+            mcp: crate::mcp::McpConfig::default(),
+            pipeline: crate::pipeline::PipelineSettings::default(),
+            alert_webhook: None,
+            calls: crate::api::CallSettings::default(),
+        })
+        .await
+        .expect("starts");
+        let base = format!("http://{}", started.addr);
+        let http = reqwest::Client::new();
+        let call: Value = http
+            .post(format!("{base}/v1/calls"))
+            .bearer_auth("k")
+            .json(&json!({"caller_phone": "+15551234567"}))
+            .send()
+            .await
+            .expect("call")
+            .json()
+            .await
+            .expect("json");
+        let id = call["call_id"].as_str().expect("id");
+        for (name, args) in [
+            ("search_contact", json!({"search_term": "Johnson"})),
+            ("search_contact", json!({})),
+            ("delete_case", json!({"record_id": "500000000000001AAA"})),
+            ("get_case", json!({"record_id": "500000000000001AAA"})),
+        ] {
+            http.post(format!("{base}/v1/calls/{id}/actions/{name}"))
+                .bearer_auth("k")
+                .json(&json!({ "arguments": args }))
+                .send()
+                .await
+                .expect("action");
+        }
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        for line in [
+            r#"callforce_action_duration_seconds_count{action="search_contact",outcome="ok"} 2"#,
+            r#"callforce_action_duration_seconds_count{action="delete_case",outcome="confirm"} 1"#,
+            r#"callforce_action_duration_seconds_count{action="get_case",outcome="not_found"} 1"#,
+            r#"callforce_http_requests_total{status="201"} 1"#,
+            "callforce_open_calls 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line} in:\n{text}"
+            );
+        }
+        let used = text
+            .lines()
+            .find_map(|l| l.strip_prefix("callforce_salesforce_api_requests_used "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("api usage");
+        assert!(used > 0, "{text}");
+    }
+}
