@@ -86,6 +86,19 @@ async def the_example_conversation(session):
     )
     assert structured(read)["records"][0]["ContactId"] == contact["Id"]
 
+    # A delete needs confirmation: a preview and a token the model reads out, then the run.
+    preview = await session.call_tool("delete_case", {"record_id": case_id})
+    assert not preview.is_error, preview
+    token = structured(preview)["confirmation_required"]["token"]
+    deleted = await session.call_tool(
+        "delete_case", {"record_id": case_id, "confirmation_token": token}
+    )
+    assert not deleted.is_error, deleted
+    replay = await session.call_tool(
+        "delete_case", {"record_id": case_id, "confirmation_token": token}
+    )
+    assert replay.is_error is True
+
     # A tool that ran and failed: a tool error the model can act on, not a protocol error.
     bad = await session.call_tool(
         "create_case",
