@@ -79,6 +79,8 @@ pub struct Api {
     settings: CallSettings,
     workspaces: crate::agents::Workspaces,
     metrics: crate::metrics::Metrics,
+    /// When the connection was last warmed (Unix ms), so bursts of calls warm it once.
+    last_warm: AtomicI64,
     /// The hash of the key from `CALLFORCE_API_KEY`, if one was given.
     env_key_hash: Option<[u8; 32]>,
     /// The workspace the `CALLFORCE_API_KEY` key opens.
@@ -128,6 +130,7 @@ impl Api {
             settings: CallSettings::default(),
             workspaces,
             metrics: crate::metrics::Metrics::new(),
+            last_warm: AtomicI64::new(i64::MIN),
             env_key_hash: env_key.map(|k| Sha256::digest(k.as_bytes()).into()),
             default_workspace,
             store,
@@ -271,6 +274,17 @@ impl Api {
     /// Warms the org connection in the background, so the call's first action does not pay
     /// for the connection set-up.
     fn warm(&self) {
+        // A pooled connection used in the last 30 s is still open: no need to warm it again.
+        let now = self.now_ms();
+        let last = self.last_warm.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < 30_000
+            || self
+                .last_warm
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
         // NB: warming must not delay the answer; a failure shows on the first action anyway.
         let conn = self.actions.connection().clone();
         tokio::spawn(async move {
