@@ -147,7 +147,7 @@ struct Checker<'a> {
     now: DateTime<Utc>,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
     fn push(&mut self, code: Code, path: &str, message: String, fix: String) {
         let severity = match code {
             Code::UncheckedType => Severity::Warning,
@@ -162,8 +162,8 @@ impl Checker<'_> {
         });
     }
 
-    fn object(&mut self, path: &str, name: &str) -> Option<&SObjectDescribe> {
-        let d = self.d;
+    fn object(&mut self, path: &str, name: &str) -> Option<&'a SObjectDescribe> {
+        let d: &'a Describes = self.d;
         if let Some(o) = d.object(name) {
             return Some(o);
         }
@@ -268,7 +268,6 @@ impl Checker<'_> {
         let Some(obj) = self.object(&format!("{wpath}.object"), &w.object) else {
             return;
         };
-        let obj = obj.clone();
         if create && !obj.createable {
             self.push(
                 Code::NotCreateable,
@@ -289,7 +288,7 @@ impl Checker<'_> {
             );
         }
         if let Target::Var(path) = &w.record {
-            self.target_var(wpath, &obj, path);
+            self.target_var(wpath, obj, path);
         }
         for (name, src) in &w.fields {
             let fpath = format!("{wpath}.fields.{name}");
@@ -321,7 +320,7 @@ impl Checker<'_> {
                 );
                 continue;
             };
-            self.field(&fpath, &obj, f, src, create, refs);
+            self.field(&fpath, obj, f, src, create, refs);
         }
         if create {
             let missing: Vec<&str> = obj

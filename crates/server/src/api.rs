@@ -74,6 +74,8 @@ struct OpenCall {
 /// The API's state: the actions bound to the org, the open calls, the keys it accepts.
 pub struct Api {
     actions: Actions,
+    /// The intent maps of each workspace and the `record_intent` tool.
+    intents: crate::intents::Intents,
     /// Open calls by workspace and call id: a call id opens nothing in another workspace.
     calls: Mutex<HashMap<(WorkspaceId, String), Arc<OpenCall>>>,
     settings: CallSettings,
@@ -125,6 +127,7 @@ impl Api {
     ) -> Self {
         let workspaces = crate::agents::Workspaces::new(actions.catalog().clone(), store.clone());
         Self {
+            intents: crate::intents::Intents::new(store.clone(), actions.connection().clone()),
             actions,
             calls: Mutex::new(HashMap::new()),
             settings: CallSettings::default(),
@@ -135,6 +138,11 @@ impl Api {
             default_workspace,
             store,
         }
+    }
+
+    /// The intent maps.
+    pub fn intents(&self) -> &crate::intents::Intents {
+        &self.intents
     }
 
     /// The actions bound to the org.
@@ -261,7 +269,10 @@ impl Api {
         agent: Option<&str>,
     ) -> Result<Vec<Tool>, ApiError> {
         let (view, agent) = self.scope(caller, agent).await?;
-        Ok(agent.unwrap_or_default().tools(&view.catalog))
+        let mut tools = agent.unwrap_or_default().tools(&view.catalog);
+        // The workspace's intents, when it has an active map.
+        tools.extend(self.intents.tool(caller.workspace).await);
+        Ok(tools)
     }
 
     fn open(&self, vars: CallVars) -> Arc<OpenCall> {
@@ -366,6 +377,9 @@ impl Api {
     ) -> Result<Value, ActionError> {
         // Its writes are queued and audited in the caller's workspace.
         call.vars.workspace = Some(caller.workspace.0);
+        if name == callforce_intents::TOOL_NAME {
+            return self.intents.run(caller, call, arguments).await;
+        }
         let view = self.workspaces.view(caller.workspace).await.map_err(|e| {
             tracing::error!(error = %e, "reading the workspace's agents failed");
             ActionError::new(

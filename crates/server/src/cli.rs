@@ -15,6 +15,23 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check an intent map against an org schema (a dev org with --schema, the demo schema by
+    /// default): every problem with its fix; exits with 1 when the map has errors.
+    Check {
+        /// The intent map (JSON, docs/intents.md).
+        #[arg(long)]
+        intents: PathBuf,
+        /// Schema file of the org's custom objects and fields (docs/devorg-schema.md).
+        #[arg(long)]
+        schema: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Run the connector service (with no org configured: an embedded dev org).
     Serve(ServeArgs),
@@ -23,6 +40,9 @@ enum Command {
     /// Serve MCP over stdio (for desktop assistants and local agents): with the service
     /// embedded, or bridged to a running one with --url and --api-key.
     Mcp(McpArgs),
+    /// Check configuration before go-live.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Writes that failed for good: list, show, edit, replay, discard.
     Deadletter(DeadletterArgs),
     /// The audit log: verify its hash chain, list entries.
@@ -300,6 +320,17 @@ impl Cli {
             Command::Devorg(args) => devorg(args).await,
             Command::Serve(args) => serve(args).await,
             Command::Mcp(args) => mcp(args).await,
+            Command::Config(ConfigCommand::Check {
+                intents,
+                schema,
+                json,
+            }) => {
+                if crate::intents::config_check(&intents, schema.as_deref(), json).await? {
+                    Ok(())
+                } else {
+                    std::process::exit(1)
+                }
+            }
             Command::Deadletter(args) => deadletter(args).await,
             Command::Audit(args) => audit(args).await,
         }

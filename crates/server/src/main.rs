@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod deadletters;
 mod env;
+mod intents;
 mod mcp;
 mod mcp_stdio;
 mod metrics;

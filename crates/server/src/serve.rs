@@ -156,6 +156,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         .with_state(shared)
         .merge(crate::mcp::router(api.clone(), &config.mcp))
         .merge(crate::metrics::router(api.clone()))
+        .merge(crate::intents::router(api.clone()))
         .merge(crate::api::router(api.clone()));
     let app = crate::service::layer(app, api);
     let listener = tokio::net::TcpListener::bind(config.addr)

@@ -1,0 +1,675 @@
+//! Intent maps over the agent API, one per workspace, and the `record_intent` tool in a call.
+//!
+//! ```text
+//! GET  /v1/intents         the workspace's map, whether it is active, its last report
+//! PUT  /v1/intents         {map} -> checked against the org; stored and active only if it passes
+//! POST /v1/intents/check   {map} (or no body: the stored map) -> the report, nothing stored
+//! POST /v1/intents/recheck  after a schema change: describe again, re-check the active map
+//! POST /v1/calls/{id}/actions/record_intent   {"arguments": {"intent": ..., ...}}
+//! ```
+//!
+//! A map that fails the check is refused (422 with the report) and the previous map stays
+//! active. An active map is checked again when the service loads it (at the first use after a
+//! start) and on `POST /v1/intents/recheck` (with fresh describes); if it broke meanwhile it is
+//! deactivated and an `intent_map_broken` alert goes to the alert outbox (the admin's webhook).
+//! Intents write through the org connection directly, not through the write pipeline.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use callforce_actions::{ActionError, CallSession, ErrorCode, Tool};
+use callforce_client::Connection;
+use callforce_intents::{Active, Error as IntentError, IntentMap, Report};
+use callforce_store::{Store, WorkspaceId};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+use crate::api::{Api, ApiError, Caller};
+
+/// The alert kind recorded when a live intent map stops passing its check.
+pub const KIND_INTENT_MAP_BROKEN: &str = "intent_map_broken";
+
+/// The active intent maps of each workspace, loaded from the store on first use.
+pub struct Intents {
+    store: Store,
+    conn: Connection,
+    active: Mutex<HashMap<WorkspaceId, Option<Arc<Active>>>>,
+}
+
+impl Intents {
+    /// Intent maps kept in `store`, checked and written through `conn`.
+    pub fn new(store: Store, conn: Connection) -> Self {
+        Self {
+            store,
+            conn,
+            active: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The active map of `workspace`: loaded and checked again at first use.
+    pub async fn active(&self, workspace: WorkspaceId) -> Option<Arc<Active>> {
+        if let Some(a) = self.active.lock().get(&workspace) {
+            return a.clone();
+        }
+        let loaded = self.load(workspace).await;
+        self.active.lock().insert(workspace, loaded.clone());
+        loaded
+    }
+
+    async fn load(&self, workspace: WorkspaceId) -> Option<Arc<Active>> {
+        let stored = match self.store.intent_map(workspace).await {
+            Ok(Some(s)) if s.active => s,
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::error!(error = %e, "loading the intent map: the store failed");
+                return None;
+            }
+        };
+        let map = match IntentMap::from_json(&stored.map) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(target: "callforce::alert", %workspace, "stored intent map unreadable: {e}");
+                return None;
+            }
+        };
+        match Active::activate(&self.conn, map).await {
+            Ok(a) => Some(Arc::new(a)),
+            Err(IntentError::CheckFailed(report)) => {
+                for p in &report.problems {
+                    tracing::error!(
+                        target: "callforce::alert", %workspace, path = %p.path, fix = %p.fix,
+                        "live intent map broken by a change in the org: {}", p.message
+                    );
+                }
+                let text = serde_json::to_string(&report).unwrap_or_default();
+                let now = chrono::Utc::now();
+                if let Err(e) = self
+                    .store
+                    .set_intent_map_state(workspace, false, &text, now)
+                    .await
+                {
+                    tracing::error!(error = %e, "deactivating the intent map: the store failed");
+                }
+                let problems: Vec<String> = report
+                    .problems
+                    .iter()
+                    .filter(|p| p.severity == callforce_intents::Severity::Error)
+                    .map(|p| format!("{}: {} (fix: {})", p.path, p.message, p.fix))
+                    .collect();
+                let alert = callforce_store::NewAlert {
+                    kind: KIND_INTENT_MAP_BROKEN.into(),
+                    details: json!({
+                        "message": "the intent map no longer passes its check and was deactivated; fix it and PUT it to /v1/intents",
+                        "problems": problems,
+                    }),
+                };
+                if let Err(e) = self.store.record_alert(workspace, &alert, now).await {
+                    tracing::error!(error = %e, "recording the intent map alert: the store failed");
+                }
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "checking the stored intent map");
+                None
+            }
+        }
+    }
+
+    /// The `record_intent` tool of `workspace`, when it has an active map.
+    pub async fn tool(&self, workspace: WorkspaceId) -> Option<Tool> {
+        self.active(workspace).await.map(|a| a.tool())
+    }
+
+    /// Runs `record_intent` with `arguments` in `call`; the records written are remembered in
+    /// the call (`record_intent.Id`, `last.<Object>`).
+    ///
+    /// # Errors
+    /// An [`ActionError`] a model can act on.
+    pub async fn run(
+        &self,
+        caller: &Caller,
+        call: &mut CallSession,
+        arguments: Value,
+    ) -> Result<Value, ActionError> {
+        let Some(active) = self.active(caller.workspace).await else {
+            return Err(ActionError::new(
+                ErrorCode::NotAvailable,
+                "no intent map is active in this workspace; PUT one to /v1/intents",
+            ));
+        };
+        let context = call.context();
+        let outcome = active
+            .run(&self.conn, &arguments, &context, chrono::Utc::now())
+            .await
+            .map_err(|e| match e {
+                IntentError::UnknownIntent { .. } => {
+                    ActionError::new(ErrorCode::InvalidArgument, e.to_string()).field("intent")
+                }
+                IntentError::Refused(_) => {
+                    ActionError::new(ErrorCode::InvalidArgument, e.to_string())
+                }
+                IntentError::Client(c) => ActionError::from(c),
+                other => ActionError::new(ErrorCode::Salesforce, other.to_string()),
+            })?;
+        let result = serde_json::to_value(&outcome).unwrap_or_default();
+        for r in &outcome.records {
+            call.record(
+                callforce_intents::TOOL_NAME,
+                Some(&r.object),
+                &json!({"id": r.id.to_string(), "success": true}),
+            );
+        }
+        Ok(result)
+    }
+
+    async fn check(&self, map: &IntentMap) -> Result<Report, ApiError> {
+        callforce_intents::check_live(&self.conn, map)
+            .await
+            .map(|(r, _)| r)
+            .map_err(|e| {
+                tracing::error!(error = %e, "checking an intent map against the org");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "org_unavailable",
+                    "the org could not be described; try again",
+                )
+            })
+    }
+}
+
+/// The intent map routes, behind the API key check.
+pub fn router(api: Arc<Api>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/intents", get(get_map).put(put_map))
+        .route("/v1/intents/check", post(check_map))
+        .route("/v1/intents/recheck", post(recheck_map))
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            crate::api::require_key,
+        ))
+        .with_state(api)
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+fn parse(body: &[u8]) -> Result<IntentMap, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_map",
+            "the body must be UTF-8 JSON",
+        )
+    })?;
+    IntentMap::from_json(text)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_map", e.to_string()))
+}
+
+fn report_json(r: &Report) -> Value {
+    serde_json::to_value(r).unwrap_or_default()
+}
+
+async fn get_map(State(api): State<Arc<Api>>, Extension(caller): Extension<Caller>) -> Response {
+    match api.intents().store.intent_map(caller.workspace).await {
+        Ok(Some(s)) => {
+            let map: Value = serde_json::from_str(&s.map).unwrap_or_default();
+            let report = s
+                .report
+                .and_then(|r| serde_json::from_str::<Value>(&r).ok());
+            Json(json!({"map": map, "active": s.active, "report": report, "updated_at": s.updated_at}))
+                .into_response()
+        }
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "no_intent_map",
+            "this workspace has no intent map; PUT one to /v1/intents",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the intent map: the store failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
+        }
+    }
+}
+
+async fn put_map(
+    State(api): State<Arc<Api>>,
+    Extension(caller): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> Response {
+    let intents = api.intents();
+    let map = match parse(&body) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    let (report, describes) = match callforce_intents::check_live(&intents.conn, &map).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, "checking an intent map against the org");
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "org_unavailable",
+                "the org could not be described; try again",
+            );
+        }
+    };
+    if !report.ok {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "error": {"code": "check_failed", "message": format!(
+                    "the map has {} problem(s) and was not activated; the previous map stays", report.errors())},
+                "report": report_json(&report),
+            })),
+        )
+            .into_response();
+    }
+    let text = serde_json::to_string(&map).unwrap_or_default();
+    let report_text = serde_json::to_string(&report).unwrap_or_default();
+    if let Err(e) = intents
+        .store
+        .put_intent_map(
+            caller.workspace,
+            &text,
+            true,
+            Some(&report_text),
+            chrono::Utc::now(),
+        )
+        .await
+    {
+        tracing::error!(error = %e, "storing the intent map: the store failed");
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        );
+    }
+    let rep = report_json(&report);
+    match Active::from_checked(map, describes, report) {
+        Ok(a) => {
+            intents
+                .active
+                .lock()
+                .insert(caller.workspace, Some(Arc::new(a)));
+        }
+        Err(e) => tracing::error!(error = %e, "activating a checked intent map"),
+    }
+    Json(json!({"active": true, "report": rep})).into_response()
+}
+
+async fn recheck_map(
+    State(api): State<Arc<Api>>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
+    let intents = api.intents();
+    intents.conn.invalidate_describe(None);
+    intents.active.lock().remove(&caller.workspace);
+    let active = intents.active(caller.workspace).await.is_some();
+    let report = match intents.store.intent_map(caller.workspace).await {
+        Ok(Some(s)) => s
+            .report
+            .and_then(|r| serde_json::from_str::<Value>(&r).ok()),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the intent map: the store failed");
+            None
+        }
+    };
+    Json(json!({"active": active, "report": report})).into_response()
+}
+
+async fn check_map(
+    State(api): State<Arc<Api>>,
+    Extension(caller): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> Response {
+    let intents = api.intents();
+    let map = if body.iter().all(u8::is_ascii_whitespace) {
+        match intents.store.intent_map(caller.workspace).await {
+            Ok(Some(s)) => match IntentMap::from_json(&s.map) {
+                Ok(m) => m,
+                Err(e) => {
+                    return error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_map",
+                        &e.to_string(),
+                    );
+                }
+            },
+            Ok(None) => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "no_intent_map",
+                    "send a map in the body, or PUT one to /v1/intents first",
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading the intent map: the store failed");
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                );
+            }
+        }
+    } else {
+        match parse(&body) {
+            Ok(m) => m,
+            Err(r) => return r.into_response(),
+        }
+    };
+    match intents.check(&map).await {
+        Ok(r) => Json(json!({"report": report_json(&r)})).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `callforce config check --intents FILE [--schema FILE]`: checks an intent map against an
+/// embedded dev org with the given schema (the demo schema by default) and prints every problem
+/// with its fix. Returns whether the map passed.
+///
+/// # Errors
+/// When the file cannot be read or parsed, or the dev org cannot start.
+pub async fn config_check(
+    intents: &std::path::Path,
+    schema: Option<&std::path::Path>,
+    as_json: bool,
+) -> anyhow::Result<bool> {
+    use anyhow::Context;
+    use callforce_client::{ConnectionConfig, Grant, LoginHost, OAuthApp, SecretString};
+
+    let text = std::fs::read_to_string(intents)
+        .with_context(|| format!("reading {}", intents.display()))?;
+    let map = IntentMap::from_json(&text).with_context(|| format!("in {}", intents.display()))?;
+    let org = callforce_devorg::DevOrg::new(callforce_devorg::Config {
+        schema_file: schema.map(std::path::Path::to_path_buf),
+        seed: callforce_devorg::Seed::None,
+        ..callforce_devorg::Config::default()
+    })
+    .context("building the dev org")?;
+    let running = callforce_devorg::spawn(org, std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("starting the dev org")?;
+    let c = running.org.config();
+    let app = OAuthApp {
+        client_id: c.client_id.clone(),
+        client_secret: Some(SecretString::from(c.client_secret.clone())),
+        redirect_uri: None,
+    };
+    let conn = Connection::login(
+        ConnectionConfig::new(LoginHost::Url(running.org.instance_url().to_owned()), app),
+        Grant::ClientCredentials,
+    )
+    .await
+    .context("connecting to the dev org")?;
+    let (report, _) = callforce_intents::check_live(&conn, &map)
+        .await
+        .context("describing the org")?;
+    running.task.abort();
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for p in &report.problems {
+            let level = match p.severity {
+                callforce_intents::Severity::Error => "error",
+                callforce_intents::Severity::Warning => "warning",
+            };
+            println!("{level}: {}: {}\n  fix: {}", p.path, p.message, p.fix);
+        }
+        println!(
+            "{}: {} intent(s), {} field(s), {} error(s), {} warning(s)",
+            if report.ok { "ok" } else { "FAILED" },
+            report.intents,
+            report.fields,
+            report.errors(),
+            report.problems.len() - report.errors()
+        );
+    }
+    Ok(report.ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use serde_json::json;
+
+    use crate::serve::{ServeConfig, start};
+
+    /// The seed's three intents end to end: the map is checked and activated through the API,
+    /// a broken one is refused with its report, and `record_intent` writes during a call.
+    #[tokio::test]
+    async fn the_seed_intents_through_the_agent_api() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let started = start(ServeConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: Some("test-key".into()),
+            data_dir: dir.path().to_owned(),
+            mcp: crate::mcp::McpConfig::default(),
+            pipeline: crate::pipeline::PipelineSettings::default(),
+            alert_webhook: None,
+            calls: crate::api::CallSettings::default(),
+        })
+        .await
+        .expect("starts");
+        let base = format!("http://{}", started.addr);
+        let http = reqwest::Client::new();
+        let send = |method: reqwest::Method, path: &str, body: Option<serde_json::Value>| {
+            let mut r = http
+                .request(method, format!("{base}{path}"))
+                .bearer_auth("test-key");
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            r.send()
+        };
+        use reqwest::Method;
+
+        let none = send(Method::GET, "/v1/intents", None).await.expect("get");
+        assert_eq!(none.status(), 404);
+        let broken = send(
+            Method::PUT,
+            "/v1/intents",
+            Some(json!({"demo_requested": "Opportunity.Demo_Requestd_At__c", "qualified": "Lead.Status"})),
+        )
+        .await
+        .expect("put");
+        assert_eq!(broken.status(), 422);
+        let body: serde_json::Value = broken.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "check_failed", "{body}");
+        assert_eq!(
+            body["report"]["problems"][0]["code"], "unknown_field",
+            "{body}"
+        );
+        assert_eq!(
+            body["report"]["problems"][0]["fix"],
+            "use Opportunity.Demo_Requested_At__c"
+        );
+
+        // The seed's map; the call is logged by the intent itself (log_call is queued, so its
+        // Task id is not known during the call).
+        let seed = json!({
+            "demo_requested": "Opportunity.Demo_Requested_At__c",
+            "qualified": "Lead.Status",
+            "call_summary": {"object": "Task", "record": "create", "fields": {
+                "Subject": {"const": "Call"}, "Status": {"const": "Completed"},
+                "WhoId": {"var": "last.Lead.Id"}, "Description": {"arg": "value"}}}
+        });
+        let checked: serde_json::Value =
+            send(Method::POST, "/v1/intents/check", Some(seed.clone()))
+                .await
+                .expect("check")
+                .json()
+                .await
+                .expect("json");
+        assert_eq!(checked["report"]["ok"], true, "{checked}");
+        let put = send(Method::PUT, "/v1/intents", Some(seed))
+            .await
+            .expect("put");
+        assert_eq!(put.status(), 200);
+        let got: serde_json::Value = send(Method::GET, "/v1/intents", None)
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(got["active"], true);
+        assert_eq!(
+            got["map"]["intents"]["qualified"]["writes"][0]["object"], "Lead",
+            "{got}"
+        );
+
+        let tools: serde_json::Value = send(Method::GET, "/v1/tools", None)
+            .await
+            .expect("tools")
+            .json()
+            .await
+            .expect("json");
+        let tool = tools["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .find(|t| t["name"] == "record_intent")
+            .expect("record_intent is offered");
+        assert_eq!(
+            tool["parameters"]["properties"]["intent"]["enum"],
+            json!(["call_summary", "demo_requested", "qualified"])
+        );
+
+        let call: serde_json::Value =
+            send(Method::POST, "/v1/calls", Some(json!({"agent": "aria"})))
+                .await
+                .expect("start")
+                .json()
+                .await
+                .expect("json");
+        let id = call["call_id"].as_str().expect("id").to_owned();
+        let act = |name: &str, args: serde_json::Value| {
+            send(
+                Method::POST,
+                &format!("/v1/calls/{id}/actions/{name}"),
+                Some(json!({"arguments": args})),
+            )
+        };
+        // Before the lead is found, the model is told what to do first.
+        let early = act(
+            "record_intent",
+            json!({"intent": "qualified", "value": "Working - Contacted"}),
+        )
+        .await
+        .expect("early");
+        assert_eq!(early.status(), 422);
+        let body: serde_json::Value = early.json().await.expect("json");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("no Lead is known")),
+            "{body}"
+        );
+        // The org, read directly.
+        let org = started.devorg.as_ref().expect("embedded org");
+        let query = |soql: String| {
+            http.get(format!(
+                "{}/services/data/v59.0/query",
+                org.org.instance_url()
+            ))
+            .bearer_auth(org.org.dev_access_token())
+            .query(&[("q", soql)])
+            .send()
+        };
+        let rows = |v: serde_json::Value| v["records"][0].clone();
+        let opp_soql =
+            "SELECT Demo_Requested_At__c FROM Opportunity WHERE Name = 'Northwind - Chat Agent'";
+        let stamp = |v: serde_json::Value| {
+            let s = v["records"][0]["Demo_Requested_At__c"]
+                .as_str()
+                .expect("stamped")
+                .to_owned();
+            chrono::DateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S%.f%z").expect("datetime")
+        };
+        let before = stamp(
+            query(opp_soql.into())
+                .await
+                .expect("q")
+                .json()
+                .await
+                .expect("json"),
+        );
+        for (name, args) in [
+            ("search_lead", json!({"search_term": "Oakmont"})),
+            (
+                "search_opportunity",
+                json!({"search_term": "Northwind - Chat Agent"}),
+            ),
+            (
+                "log_call",
+                json!({"Subject": "Call", "WhoId": "{{search_lead.Id}}"}),
+            ),
+            ("record_intent", json!({"intent": "demo_requested"})),
+            (
+                "record_intent",
+                json!({"intent": "qualified", "value": "working - contacted"}),
+            ),
+            (
+                "record_intent",
+                json!({"intent": "call_summary", "value": "Wants a demo next week."}),
+            ),
+        ] {
+            let r = act(name, args.clone()).await.expect("action");
+            assert_eq!(
+                r.status(),
+                200,
+                "{name} {args}: {}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+
+        let lead = rows(
+            query(
+                "SELECT Id, Status FROM Lead WHERE Company = 'Oakmont Property Management'".into(),
+            )
+            .await
+            .expect("q")
+            .json()
+            .await
+            .expect("json"),
+        );
+        assert_eq!(lead["Status"], "Working - Contacted");
+        let after = stamp(
+            query(opp_soql.into())
+                .await
+                .expect("q")
+                .json()
+                .await
+                .expect("json"),
+        );
+        assert!(
+            after > before,
+            "the demo request was stamped: {before} -> {after}"
+        );
+        let task = rows(
+            query(
+                "SELECT Description FROM Task WHERE Description = 'Wants a demo next week.'".into(),
+            )
+            .await
+            .expect("q")
+            .json()
+            .await
+            .expect("json"),
+        );
+        assert_eq!(task["Description"], "Wants a demo next week.");
+    }
+}
