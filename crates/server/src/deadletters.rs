@@ -590,7 +590,15 @@ mod http_tests {
 
         /// A job of `ws` that failed for good; returns the dead letter's id.
         async fn dead(&self, ws: WorkspaceId, key: &str, action: &str, call: &str) -> i64 {
-            let now = chrono::Utc::now();
+            // The service's own workers must never take these jobs (they would race the test
+            // and send a made-up payload): their connection is paused for an hour of real time,
+            // and the test works two hours ahead, past the pause.
+            let real_now = chrono::Utc::now();
+            self.store
+                .pause_connection(ws, "conn-1", real_now + TimeDelta::hours(1))
+                .await
+                .expect("pause");
+            let now = real_now + TimeDelta::hours(2);
             let job = NewJob {
                 workspace: ws,
                 connection_id: "conn-1".into(),
