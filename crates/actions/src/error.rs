@@ -30,6 +30,11 @@ pub enum ErrorCode {
     ConfirmationInvalid,
     /// The agent may not run this action or touch this object.
     Forbidden,
+    /// The connection's limits (share of the daily API allowance, requests in flight) refuse
+    /// it for now; trying later may work.
+    LimitReached,
+    /// The connection was not granted a scope the action needs (a profile to pick is named).
+    MissingScope,
 }
 
 /// A failed action: a message a model can act on plus the structured details behind it.

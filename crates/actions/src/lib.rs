@@ -21,6 +21,7 @@
 //! - [`agent`]: [`Agent`] policies: enabled actions, allowed objects, confirmation overrides.
 //! - [`confirm`]: confirmation tokens (HMAC over call, action and canonical payload, expiring,
 //!   used once) and the preview a model reads to the caller.
+//! - [`scopes`]: the OAuth scope an action needs beyond `api` (a Chatter post: `chatter_api`).
 //!
 //! The decision to know: every value a model or caller gives reaches a query only through an
 //! escaping path (the SOQL builder for templates, [`template::escape`] for custom actions), and
@@ -55,6 +56,7 @@ pub mod confirm;
 pub mod custom;
 pub mod error;
 pub mod exec;
+pub mod scopes;
 pub mod session;
 pub mod sink;
 pub mod suggest;

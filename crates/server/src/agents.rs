@@ -469,13 +469,8 @@ mod tests {
 
     async fn serve(dir: &tempfile::TempDir, calls: CallSettings) -> (Started, Client) {
         let started = start(ServeConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            api_key: None,
-            data_dir: dir.path().to_owned(),
-            mcp: crate::mcp::McpConfig::default(),
-            pipeline: crate::pipeline::PipelineSettings::default(),
             calls,
-            alert_webhook: None,
+            ..ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), dir.path().to_owned())
         })
         .await
         .expect("starts");

@@ -589,13 +589,11 @@ mod webhook_tests {
         let server = serve_hook(&hook, listener);
         let dir = tempfile::tempdir().expect("tempdir");
         let started = crate::serve::start(crate::serve::ServeConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            api_key: None,
-            data_dir: dir.path().to_owned(),
-            mcp: crate::mcp::McpConfig::default(),
-            pipeline: crate::pipeline::PipelineSettings::default(),
             alert_webhook: Some(format!("http://{hook_addr}/hook")),
-            calls: crate::api::CallSettings::default(),
+            ..crate::serve::ServeConfig::new(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                dir.path().to_owned(),
+            )
         })
         .await
         .expect("starts");

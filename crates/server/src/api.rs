@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! GET  /v1/tools?agent=                   the catalog (or the agent's tools) as function-calling tools
-//! POST /v1/calls                          {caller_phone, agent, call_id?, metadata?} -> {call_id}
+//! POST /v1/calls                          {caller_phone, agent, call_id?, metadata?, connection?}
+//!                                         -> {call_id, connection}
 //! POST /v1/calls/{id}/actions/{name}      {arguments} -> {result} | {error}
 //! POST /v1/calls/{id}/end                 ends the call
 //! ```
@@ -18,6 +19,11 @@
 //! Call sessions live in memory and expire after [`CallSettings::idle_timeout`] without a
 //! request ([`Api::sweep`], run by a background task); starting one warms the org connection in
 //! the background.
+//!
+//! A call runs on one of the workspace's connections ([`crate::registry`]): the one named by
+//! `connection` in `POST /v1/calls`, else the workspace's default. An action needing a scope the
+//! connection was not granted is refused before any request (422 `missing_scope`, naming the
+//! profile to pick), and a read beyond the connection's limits is refused (429 `limit_reached`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,7 +37,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use callforce_actions::{
-    Action, ActionError, Actions, Agent, CallSession, CallVars, Clock, ErrorCode, Scope, Tool,
+    Action, ActionError, Agent, CallSession, CallVars, Catalog, Clock, Effect, ErrorCode, Scope,
+    Tool,
 };
 use callforce_store::{ApiKeyId, WorkspaceId};
 use parking_lot::Mutex;
@@ -71,9 +78,11 @@ struct OpenCall {
     last_active: AtomicI64,
 }
 
-/// The API's state: the actions bound to the org, the open calls, the keys it accepts.
+/// The API's state: the workspaces' connections, the open calls, the keys it accepts.
 pub struct Api {
-    actions: Actions,
+    registry: Arc<crate::registry::Registry>,
+    /// The connection a call was started on, when it named one (else the default's).
+    call_connections: Mutex<HashMap<(WorkspaceId, String), String>>,
     /// The intent maps of each workspace and the `record_intent` tool.
     intents: crate::intents::Intents,
     /// Open calls by workspace and call id: a call id opens nothing in another workspace.
@@ -117,18 +126,21 @@ pub struct Caller {
 }
 
 impl Api {
-    /// An API over `actions`, accepting the keys of `store`, and `env_key` if given (which opens
-    /// `default_workspace`).
+    /// An API over the connections of `registry`, accepting the keys of `store`, and `env_key`
+    /// if given (which opens `default_workspace`); intent maps are checked against
+    /// `intents_conn`'s org (the default workspace's).
     pub fn new(
-        actions: Actions,
+        registry: Arc<crate::registry::Registry>,
         store: callforce_store::Store,
         env_key: Option<&str>,
         default_workspace: WorkspaceId,
+        intents_conn: callforce_client::Connection,
     ) -> Self {
-        let workspaces = crate::agents::Workspaces::new(actions.catalog().clone(), store.clone());
+        let workspaces = crate::agents::Workspaces::new(registry.catalog().clone(), store.clone());
         Self {
-            intents: crate::intents::Intents::new(store.clone(), actions.connection().clone()),
-            actions,
+            intents: crate::intents::Intents::new(store.clone(), intents_conn),
+            registry,
+            call_connections: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
             settings: CallSettings::default(),
             workspaces,
@@ -145,9 +157,30 @@ impl Api {
         &self.intents
     }
 
-    /// The actions bound to the org.
-    pub fn actions(&self) -> &Actions {
-        &self.actions
+    /// The default workspace's default org connection, if it is usable (the org-wide gauges).
+    pub fn default_connection(&self) -> Option<callforce_client::Connection> {
+        self.registry
+            .get(self.default_workspace, None)
+            .ok()
+            .map(|l| l.actions.connection().clone())
+    }
+
+    /// The action catalog.
+    pub fn catalog(&self) -> &Catalog {
+        self.registry.catalog()
+    }
+
+    /// The org connection of `caller`'s workspace (its default one).
+    ///
+    /// # Errors
+    /// A [`crate::registry::LookupError`] saying what to do.
+    pub fn connection(
+        &self,
+        caller: &Caller,
+    ) -> Result<callforce_client::Connection, crate::registry::LookupError> {
+        self.registry
+            .get(caller.workspace, None)
+            .map(|l| l.actions.connection().clone())
     }
 
     /// Sets how call sessions behave.
@@ -284,7 +317,7 @@ impl Api {
 
     /// Warms the org connection in the background, so the call's first action does not pay
     /// for the connection set-up.
-    fn warm(&self) {
+    fn warm(&self, workspace: WorkspaceId) {
         // A pooled connection used in the last 30 s is still open: no need to warm it again.
         let now = self.now_ms();
         let last = self.last_warm.load(Ordering::Relaxed);
@@ -297,7 +330,10 @@ impl Api {
             return;
         }
         // NB: warming must not delay the answer; a failure shows on the first action anyway.
-        let conn = self.actions.connection().clone();
+        let Ok(live) = self.registry.get(workspace, None) else {
+            return;
+        };
+        let conn = live.actions.connection().clone();
         tokio::spawn(async move {
             if let Err(e) = conn.warm().await {
                 tracing::debug!(error = %e, "warming the org connection failed");
@@ -324,7 +360,7 @@ impl Api {
             }
             calls.insert(key, self.open(vars));
         }
-        self.warm();
+        self.warm(caller.workspace);
         Ok(id)
     }
 
@@ -342,7 +378,7 @@ impl Api {
         let session = c.session.clone();
         calls.insert(key, c);
         drop(calls);
-        self.warm();
+        self.warm(caller.workspace);
         session
     }
 
@@ -380,6 +416,17 @@ impl Api {
         if name == callforce_intents::TOOL_NAME {
             return self.intents.run(caller, call, arguments).await;
         }
+        let bound = self
+            .call_connections
+            .lock()
+            .get(&(caller.workspace, call.vars.call_id.clone()))
+            .cloned();
+        let live = self
+            .registry
+            .get(caller.workspace, bound.as_deref())
+            .map_err(|e| ActionError::new(ErrorCode::Unavailable, e.to_string()))?;
+        // Refused before any request: a scope the connection lacks, a read beyond its limits.
+        let mut _permit = None;
         let view = self.workspaces.view(caller.workspace).await.map_err(|e| {
             tracing::error!(error = %e, "reading the workspace's agents failed");
             ActionError::new(
@@ -387,13 +434,33 @@ impl Api {
                 "the service could not read its settings; try again",
             )
         })?;
+        if let Some(action) = view.catalog.get(name) {
+            if let Some(scope) = callforce_actions::scopes::required_scope(action, &arguments) {
+                let granted = live.meta.read().scopes.clone();
+                if !granted.split_whitespace().any(|s| s == scope) {
+                    let profile = callforce_actions::scopes::profile_granting(scope);
+                    return Err(ActionError::new(
+                        ErrorCode::MissingScope,
+                        format!(
+                            "{name} needs the OAuth scope '{scope}', which this connection was not granted: connect the org again with the {profile} profile (profile={profile})"
+                        ),
+                    ));
+                }
+            }
+            if action.effect() == Effect::Read {
+                _permit = live
+                    .admit_read()
+                    .map_err(|e| ActionError::new(ErrorCode::LimitReached, e.to_string()))?;
+            }
+        }
         let agent = call.vars.agent.as_deref().and_then(|a| view.agents.get(a));
         let scope = Scope {
             catalog: Some(&view.catalog),
             agent,
         };
         let started = std::time::Instant::now();
-        let r = self.actions.run_scoped(call, name, arguments, scope).await;
+        let r = live.actions.run_scoped(call, name, arguments, scope).await;
+        self.registry.observe(&live).await;
         let outcome = match &r {
             Ok(v) if v.get("confirmation_required").is_some() => "confirm",
             Ok(_) => "ok",
@@ -431,6 +498,9 @@ impl Api {
     /// # Errors
     /// [`CallError::Unknown`] when no such call is open.
     pub fn end_call(&self, caller: &Caller, id: &str) -> Result<(), CallError> {
+        self.call_connections
+            .lock()
+            .remove(&(caller.workspace, id.to_owned()));
         match self.calls.lock().remove(&(caller.workspace, id.to_owned())) {
             Some(_) => Ok(()),
             None => Err(CallError::Unknown(id.to_owned())),
@@ -578,6 +648,9 @@ struct StartCall {
     agent: Option<String>,
     #[serde(default)]
     metadata: Option<serde_json::Map<String, Value>>,
+    /// The connection to run on (default: the workspace's default).
+    #[serde(default)]
+    connection: Option<String>,
 }
 
 async fn start_call(
@@ -592,9 +665,19 @@ async fn start_call(
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
-                &format!("the body must be JSON {{caller_phone, agent, call_id, metadata}}: {e}"),
+                &format!(
+                    "the body must be JSON {{caller_phone, agent, call_id, metadata, connection}}: {e}"
+                ),
             );
         }
+    };
+    // The call's connection: named, or the workspace's default; it must be usable now.
+    let connection = match api
+        .registry
+        .get(caller.workspace, start.connection.as_deref())
+    {
+        Ok(live) => live.id(),
+        Err(e) => return lookup_error(&e),
     };
     let vars = CallVars {
         call_id: start.call_id.unwrap_or_default(),
@@ -604,9 +687,31 @@ async fn start_call(
         workspace: Some(caller.workspace.0),
     };
     match api.start_call(&caller, vars) {
-        Ok(call_id) => (StatusCode::CREATED, Json(json!({ "call_id": call_id }))).into_response(),
+        Ok(call_id) => {
+            if start.connection.is_some() {
+                api.call_connections
+                    .lock()
+                    .insert((caller.workspace, call_id.clone()), connection.clone());
+            }
+            (
+                StatusCode::CREATED,
+                Json(json!({ "call_id": call_id, "connection": connection })),
+            )
+                .into_response()
+        }
         Err(e) => call_error(&e),
     }
+}
+
+fn lookup_error(e: &crate::registry::LookupError) -> Response {
+    use crate::registry::LookupError as L;
+    let (status, code) = match e {
+        L::NoConnection => (StatusCode::CONFLICT, "no_connection"),
+        L::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_connection"),
+        L::NeedsReauth(_) => (StatusCode::SERVICE_UNAVAILABLE, "needs_reauth"),
+        L::Disconnected(_) => (StatusCode::CONFLICT, "disconnected"),
+    };
+    error(status, code, &e.to_string())
 }
 
 fn call_error(e: &CallError) -> Response {
@@ -675,6 +780,7 @@ fn action_error(e: &ActionError) -> Response {
         ErrorCode::UnknownAction => StatusCode::NOT_FOUND,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::LimitReached => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     (status, Json(json!({ "error": e }))).into_response()

@@ -47,6 +47,39 @@ enum Command {
     Deadletter(DeadletterArgs),
     /// The audit log: verify its hash chain, list entries.
     Audit(AuditArgs),
+    /// The vault's master key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Workspaces (tenants).
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-seal every stored secret under a new master key (a new key file, or the key in
+    /// CALLFORCE_NEW_MASTER_KEY when the current one comes from CALLFORCE_MASTER_KEY).
+    Rotate {
+        /// The service's data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace and print its first API key (shown once).
+    Create {
+        /// Its name.
+        name: String,
+        /// The service's data directory.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
 }
 
 /// Where `/mcp` may be reached from, besides loopback names (DNS-rebinding protection).
@@ -331,6 +364,12 @@ impl Cli {
                     std::process::exit(1)
                 }
             }
+            Command::Keys {
+                command: KeysCommand::Rotate { data_dir },
+            } => rotate_keys(data_dir).await,
+            Command::Workspace {
+                command: WorkspaceCommand::Create { name, data_dir },
+            } => create_workspace(name, data_dir).await,
             Command::Deadletter(args) => deadletter(args).await,
             Command::Audit(args) => audit(args).await,
         }
@@ -488,19 +527,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if !args.external_ids.is_empty() {
         pipeline.external_ids = crate::pipeline::parse_external_ids(&args.external_ids)?;
     }
-    let started = crate::serve::start(crate::serve::ServeConfig {
-        addr: SocketAddr::new(args.bind, args.port),
-        api_key,
-        data_dir: args.data_dir,
-        mcp: args.mcp.config(),
-        pipeline,
-        alert_webhook: args.alert_webhook.filter(|u| !u.trim().is_empty()),
-        calls: crate::api::CallSettings {
-            idle_timeout: Duration::from_secs(args.call_idle_timeout.max(1)),
-            ..crate::api::CallSettings::default()
-        },
-    })
-    .await?;
+    let mut config =
+        crate::serve::ServeConfig::new(SocketAddr::new(args.bind, args.port), args.data_dir);
+    config.api_key = api_key;
+    config.mcp = args.mcp.config();
+    config.pipeline = pipeline;
+    config.alert_webhook = args.alert_webhook.filter(|u| !u.trim().is_empty());
+    config.calls = crate::api::CallSettings {
+        idle_timeout: Duration::from_secs(args.call_idle_timeout.max(1)),
+        ..crate::api::CallSettings::default()
+    };
+    let started = crate::serve::start(with_env(config)).await?;
     println!("callforce listening on http://{}", started.addr);
     if let Some(key) = &started.api_key {
         println!("  API key:          {key}");
@@ -512,6 +549,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(org) = &started.devorg {
         println!("  embedded dev org: {}", org.org.instance_url());
     }
+    let connections = started
+        .registry
+        .store()
+        .list_connections(started.workspace)
+        .await?;
+    println!(
+        "  connections:      {} in the default workspace (GET /v1/connections; docs/connections.md)",
+        connections.len()
+    );
     println!("  health:           http://{}/healthz", started.addr);
     println!("  MCP:              http://{}/mcp", started.addr);
     started.task.await??;
@@ -530,16 +576,12 @@ async fn mcp(args: McpArgs) -> anyhow::Result<()> {
                 let n: u128 = rand::rng().random();
                 format!("cf_local_{n:032x}")
             });
-            let started = crate::serve::start(crate::serve::ServeConfig {
-                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                api_key: Some(key.clone()),
-                data_dir: args.data_dir,
-                mcp: crate::mcp::McpConfig::default(),
-                pipeline: crate::pipeline::PipelineSettings::default(),
-                alert_webhook: None,
-                calls: crate::api::CallSettings::default(),
-            })
-            .await?;
+            let mut config = crate::serve::ServeConfig::new(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                args.data_dir,
+            );
+            config.api_key = Some(key.clone());
+            let started = crate::serve::start(with_env(config)).await?;
             tracing::info!(addr = %started.addr, "embedded service started");
             (format!("http://{}", started.addr), key, Some(started))
         }
@@ -571,4 +613,72 @@ async fn mcp(args: McpArgs) -> anyhow::Result<()> {
         tokio::io::stdout(),
     )
     .await
+}
+
+/// A non-empty environment variable.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `config` with what the environment says about the vault, the public URL and the connected
+/// app.
+fn with_env(mut config: crate::serve::ServeConfig) -> crate::serve::ServeConfig {
+    config.master_key = env(crate::env::MASTER_KEY).map(secrecy::SecretString::from);
+    config.public_url = env(crate::env::PUBLIC_URL);
+    config.login_host_override = env(crate::env::LOGIN_HOST_OVERRIDE);
+    config.app = env(crate::env::SF_CLIENT_ID).map(|id| {
+        (
+            id,
+            env(crate::env::SF_CLIENT_SECRET).map(secrecy::SecretString::from),
+        )
+    });
+    config
+}
+
+async fn open_store(data_dir: &std::path::Path) -> anyhow::Result<callforce_store::Store> {
+    let db = data_dir.join("callforce.db");
+    if !db.exists() {
+        anyhow::bail!(
+            "no database at {} (start 'callforce serve --data-dir {}' once first)",
+            db.display(),
+            data_dir.display()
+        );
+    }
+    Ok(callforce_store::Store::open_sqlite(&db).await?)
+}
+
+async fn rotate_keys(data_dir: PathBuf) -> anyhow::Result<()> {
+    use crate::vault::{KeySource, MasterKey, Vault};
+    let store = open_store(&data_dir).await?;
+    let source = KeySource::from(env(crate::env::MASTER_KEY).as_deref(), &data_dir)?;
+    let vault = Vault::unlock(&store, &source).await?;
+    let new_key = env(crate::env::NEW_MASTER_KEY)
+        .map(|k| MasterKey::parse(&k))
+        .transpose()?;
+    let version = vault.rotate(&store, &source, new_key).await?;
+    println!("every stored secret is sealed under key version {version}");
+    if matches!(source, KeySource::Env(_)) {
+        println!(
+            "  set {} to the value of {} before the next start",
+            crate::env::MASTER_KEY,
+            crate::env::NEW_MASTER_KEY
+        );
+    }
+    Ok(())
+}
+
+async fn create_workspace(name: String, data_dir: PathBuf) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let name = name.trim();
+    if name.is_empty() {
+        anyhow::bail!("give the workspace a name");
+    }
+    let store = open_store(&data_dir).await?;
+    let now = chrono::Utc::now();
+    let ws = store.create_workspace(name, now).await?;
+    let key = store.create_api_key(ws.id, "first key", now).await?;
+    println!("workspace {} created (id {})", ws.name, ws.id);
+    println!("  API key: {}", key.plaintext.expose_secret());
+    println!("           (shown once: only its hash is stored)");
+    Ok(())
 }

@@ -551,15 +551,10 @@ mod http_tests {
 
     async fn service() -> Svc {
         let dir = tempfile::tempdir().expect("tempdir");
-        let started = start(ServeConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            api_key: None,
-            data_dir: dir.path().to_owned(),
-            mcp: crate::mcp::McpConfig::default(),
-            pipeline: crate::pipeline::PipelineSettings::default(),
-            alert_webhook: None,
-            calls: crate::api::CallSettings::default(),
-        })
+        let started = start(ServeConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir.path().to_owned(),
+        ))
         .await
         .expect("starts");
         let key = started.api_key.clone().expect("first key");
@@ -1033,13 +1028,9 @@ mod http_tests {
         });
         let dir = tempfile::tempdir().expect("tempdir");
         let started = start(ServeConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: Some("admin-key".into()),
-            data_dir: dir.path().to_owned(),
-            mcp: crate::mcp::McpConfig::default(),
-            pipeline: crate::pipeline::PipelineSettings::default(),
             alert_webhook: Some(format!("http://{hook_addr}/hook")),
-            calls: crate::api::CallSettings::default(),
+            ..ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), dir.path().to_owned())
         })
         .await
         .expect("starts");

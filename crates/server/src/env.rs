@@ -24,3 +24,24 @@ pub const ALERT_WEBHOOK: &str = "CALLFORCE_ALERT_WEBHOOK";
 /// The database of `callforce deadletter` and `callforce audit` (`sqlite:PATH` or
 /// `postgres://...`), like `--database-url`; without it, `callforce.db` in the data directory.
 pub const DATABASE_URL: &str = "CALLFORCE_DATABASE_URL";
+
+/// The vault's master key (32 bytes, base64 or hex). Without it, `<data dir>/master.key` is used
+/// (created with mode 0600 at the first start).
+pub const MASTER_KEY: &str = "CALLFORCE_MASTER_KEY";
+
+/// The new master key for `callforce keys rotate` when the current one comes from
+/// [`MASTER_KEY`].
+pub const NEW_MASTER_KEY: &str = "CALLFORCE_NEW_MASTER_KEY";
+
+/// The service's public base URL, for the OAuth callback (`http://<listen address>` by default).
+pub const PUBLIC_URL: &str = "CALLFORCE_PUBLIC_URL";
+
+/// The connected app's consumer key for the connect flow (default: the embedded dev org's app).
+pub const SF_CLIENT_ID: &str = "CALLFORCE_SF_CLIENT_ID";
+
+/// The connected app's consumer secret (optional with PKCE).
+pub const SF_CLIENT_SECRET: &str = "CALLFORCE_SF_CLIENT_SECRET";
+
+/// A base URL that replaces the login host of every environment (production, sandbox, custom
+/// domain): for tests against a dev org, or a proxy.
+pub const LOGIN_HOST_OVERRIDE: &str = "CALLFORCE_LOGIN_HOST_OVERRIDE";

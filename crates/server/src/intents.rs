@@ -455,13 +455,8 @@ mod tests {
     async fn the_seed_intents_through_the_agent_api() {
         let dir = tempfile::tempdir().expect("tempdir");
         let started = start(ServeConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: Some("test-key".into()),
-            data_dir: dir.path().to_owned(),
-            mcp: crate::mcp::McpConfig::default(),
-            pipeline: crate::pipeline::PipelineSettings::default(),
-            alert_webhook: None,
-            calls: crate::api::CallSettings::default(),
+            ..ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), dir.path().to_owned())
         })
         .await
         .expect("starts");

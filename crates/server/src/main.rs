@@ -6,6 +6,9 @@ mod agents;
 mod alerts;
 mod api;
 mod cli;
+mod connect;
+#[cfg(test)]
+mod connect_tests;
 mod deadletters;
 mod env;
 mod intents;
@@ -13,8 +16,10 @@ mod mcp;
 mod mcp_stdio;
 mod metrics;
 mod pipeline;
+mod registry;
 mod serve;
 mod service;
+mod vault;
 
 use clap::Parser;
 

@@ -449,7 +449,6 @@ impl rmcp::ServerHandler for Handler {
         let Some(action) = enabled.iter().find(|a| a.name() == name) else {
             let hint = self
                 .api
-                .actions()
                 .catalog()
                 .closest_name(&name)
                 .map(|c| format!("; did you mean '{c}'?"))
@@ -533,9 +532,12 @@ impl rmcp::ServerHandler for Handler {
         request: ReadResourceRequestParams,
         cx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        self.info(&cx)?;
+        let info = self.info(&cx)?;
         let uri = request.uri.as_str();
-        let conn = self.api.actions().connection();
+        let conn = self
+            .api
+            .connection(&info.caller)
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
         let body = if uri == OBJECTS_URI {
             let global = conn.describe_global().await.map_err(|e| {
                 ErrorData::internal_error(format!("Salesforce did not answer: {e}"), None)
@@ -792,9 +794,10 @@ mod tests {
             api_key: Some("k1".into()),
             data_dir: dir.path().to_owned(),
             mcp: McpConfig::with_extra(&["mcp.example.com".into()], &[]),
-            pipeline: crate::pipeline::PipelineSettings::default(),
-            alert_webhook: None,
-            calls: crate::api::CallSettings::default(),
+            ..crate::serve::ServeConfig::new(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                dir.path().to_owned(),
+            )
         })
         .await
         .expect("starts");

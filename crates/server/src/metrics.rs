@@ -91,7 +91,7 @@ impl Metrics {
     pub fn render(&self, api: &crate::api::Api) -> String {
         self.open_calls
             .set(i64::try_from(api.open_calls()).unwrap_or(i64::MAX));
-        if let Some(u) = api.actions().connection().api_usage() {
+        if let Some(u) = api.default_connection().and_then(|c| c.api_usage()) {
             self.api_used.set(i64::try_from(u.used).unwrap_or(i64::MAX));
             self.api_max.set(i64::try_from(u.max).unwrap_or(i64::MAX));
         }
@@ -135,13 +135,11 @@ mod tests {
     async fn metrics_count_actions_requests_and_open_calls() {
         let dir = tempfile::tempdir().expect("tempdir");
         let started = crate::serve::start(crate::serve::ServeConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: Some("k".into()),
-            data_dir: dir.path().to_owned(),
-            mcp: crate::mcp::McpConfig::default(),
-            pipeline: crate::pipeline::PipelineSettings::default(),
-            alert_webhook: None,
-            calls: crate::api::CallSettings::default(),
+            ..crate::serve::ServeConfig::new(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                dir.path().to_owned(),
+            )
         })
         .await
         .expect("starts");

@@ -1,6 +1,7 @@
-//! The write pipeline inside `callforce serve`: its settings, the sink the actions write
-//! through, and the workers that drain the durable queue (started with the service, stopped
-//! when it shuts down).
+//! The write pipeline inside `callforce serve`: its settings, the sink each connection's actions
+//! write through (jobs carry the connection's id), and the workers that drain the durable queue
+//! through the registry of live connections (started with the service, stopped when it shuts
+//! down).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,9 +11,6 @@ use callforce_client::Connection;
 use callforce_pipeline::{Connections, PipelineConfig, PipelineSink, SystemClock, Worker, Workers};
 use callforce_store::{Store, WorkspaceId};
 use tokio::sync::Notify;
-
-/// The id workers know the service's one org connection by.
-pub const CONNECTION_ID: &str = "default";
 
 /// The External ID field of the demo schema that makes creates idempotent.
 pub const DEMO_KEY_FIELD: &str = "Callforce_Key__c";
@@ -66,24 +64,47 @@ pub fn parse_external_ids(pairs: &[String]) -> anyhow::Result<BTreeMap<String, S
         .collect()
 }
 
-/// The running pipeline: the sink for the actions and the workers.
-pub struct Running {
-    /// The sink the actions write through.
-    pub sink: Arc<PipelineSink>,
-    /// The workers (stop them on shutdown).
-    pub workers: Workers,
+/// What every connection's sink shares: the store, the settings, the clock and the workers'
+/// wake-up.
+#[derive(Clone)]
+pub struct SinkParts {
+    store: Store,
+    config: Arc<PipelineConfig>,
+    clock: Arc<SystemClock>,
+    wake: Arc<Notify>,
+    non_blocking: Vec<String>,
 }
 
-/// Starts the workers and builds the sink for `conn`.
+impl SinkParts {
+    /// The sink the actions of connection `connection_id` (of `workspace`) write through.
+    pub fn sink(
+        &self,
+        conn: &Connection,
+        connection_id: &str,
+        workspace: WorkspaceId,
+    ) -> Arc<PipelineSink> {
+        Arc::new(PipelineSink::new(
+            self.store.clone(),
+            conn.clone(),
+            connection_id,
+            workspace,
+            self.config.clone(),
+            self.clock.clone(),
+            self.wake.clone(),
+        ))
+    }
+
+    /// The actions whose writes are queued and acknowledged at once.
+    pub fn non_blocking(&self) -> &[String] {
+        &self.non_blocking
+    }
+}
+
+/// Checks the settings and builds what the sinks share.
 ///
 /// # Errors
 /// An invalid setting (what to fix).
-pub fn start(
-    store: &Store,
-    conn: &Connection,
-    workspace: WorkspaceId,
-    settings: &PipelineSettings,
-) -> anyhow::Result<Running> {
+pub fn prepare(store: &Store, settings: &PipelineSettings) -> anyhow::Result<SinkParts> {
     if settings.workers == 0 {
         anyhow::bail!("--workers must be at least 1 (the queue would never drain)");
     }
@@ -93,29 +114,31 @@ pub fn start(
         ..PipelineConfig::default()
     };
     config.validate()?;
-    let config = Arc::new(config);
-    let clock = Arc::new(SystemClock);
-    let wake = Arc::new(Notify::new());
-    let conns: std::collections::HashMap<String, Connection> =
-        [(CONNECTION_ID.to_owned(), conn.clone())].into();
-    let conns: Arc<dyn Connections> = Arc::new(conns);
+    Ok(SinkParts {
+        store: store.clone(),
+        config: Arc::new(config),
+        clock: Arc::new(SystemClock),
+        wake: Arc::new(Notify::new()),
+        non_blocking: settings.non_blocking.clone(),
+    })
+}
+
+/// Starts `count` workers sending jobs through `conns` (the registry of live connections, by
+/// connection id).
+pub fn spawn_workers(parts: &SinkParts, conns: Arc<dyn Connections>, count: usize) -> Workers {
     let owner = format!(
         "worker-{}-{:08x}",
         std::process::id(),
         rand::random::<u32>()
     );
-    let worker = Worker::new(store.clone(), conns, config.clone(), clock.clone(), owner);
-    let workers = Workers::spawn(&worker, settings.workers, wake.clone());
-    let sink = Arc::new(PipelineSink::new(
-        store.clone(),
-        conn.clone(),
-        CONNECTION_ID,
-        workspace,
-        config,
-        clock,
-        wake,
-    ));
-    Ok(Running { sink, workers })
+    let worker = Worker::new(
+        parts.store.clone(),
+        conns,
+        parts.config.clone(),
+        parts.clock.clone(),
+        owner,
+    );
+    Workers::spawn(&worker, count, parts.wake.clone())
 }
 
 #[cfg(test)]
@@ -146,17 +169,10 @@ mod tests {
     #[tokio::test]
     async fn serve_queues_log_call_and_its_workers_land_it() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let started = serve(ServeConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            api_key: Some("test-key".into()),
-            data_dir: dir.path().to_owned(),
-            mcp: crate::mcp::McpConfig::default(),
-            pipeline: PipelineSettings::default(),
-            alert_webhook: None,
-            calls: crate::api::CallSettings::default(),
-        })
-        .await
-        .expect("starts");
+        let mut config =
+            ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), dir.path().to_owned());
+        config.api_key = Some("test-key".into());
+        let started = serve(config).await.expect("starts");
         let base = format!("http://{}", started.addr);
         let http = reqwest::Client::new();
         let call: Value = http

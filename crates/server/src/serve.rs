@@ -1,12 +1,14 @@
 //! `callforce serve`: the connector service.
 //!
-//! With no org configured it starts the dev org in-process, on its own port with the demo data,
-//! and connects to it over HTTP with OAuth (the client-credentials grant) exactly as it would to a
-//! real org: nothing in the service special-cases the dev org. What runs today is the connection
-//! and `/healthz`, the agent API of [`crate::api`] (`/v1/tools`, `/v1/calls`...) and MCP at
-//! `/mcp` ([`crate::mcp`]) over the same [`crate::api::Api`]. Writes go through the write pipeline
-//! ([`crate::pipeline`]), whose workers start with the service and stop when it shuts down. The
-//! console is built on it next.
+//! It starts the dev org in-process, on its own port with the demo data, and connects the
+//! default workspace to it over HTTP with OAuth (the client-credentials grant) exactly as it
+//! would to a real org: the embedded org is the default workspace's first connection, stored
+//! (sealed) like any other, with environment `embedded` (its address changes at every start, so
+//! that connection is logged in again at start). Other orgs are connected with the flows of
+//! [`crate::connect`]. What runs: `/healthz`, the agent API of [`crate::api`] (`/v1/tools`,
+//! `/v1/calls`...), MCP at `/mcp` ([`crate::mcp`]) over the same [`crate::api::Api`], and
+//! connections and keys ([`crate::connect`]). Writes go through the write pipeline
+//! ([`crate::pipeline`]), whose workers start with the service and stop when it shuts down.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,10 +19,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use callforce_client::{
-    Connection, ConnectionConfig, ExposeSecret, Grant, LoginHost, OAuthApp, SecretString,
-};
+use callforce_client::{ExposeSecret, SecretString};
 use serde_json::json;
+
+use crate::registry::{AppConfig, NewConnection, Registry};
+use crate::vault::{KeySource, Secrets, Vault};
 
 /// What `serve` needs to start.
 #[derive(Debug, Clone)]
@@ -29,8 +32,19 @@ pub struct ServeConfig {
     pub addr: SocketAddr,
     /// An API key agents may send besides the stored ones (`CALLFORCE_API_KEY`).
     pub api_key: Option<String>,
-    /// Where the service keeps its state (`callforce.db`, SQLite).
+    /// Where the service keeps its state (`callforce.db`, SQLite; `master.key`).
     pub data_dir: std::path::PathBuf,
+    /// The vault's master key (`CALLFORCE_MASTER_KEY`); the key file in `data_dir` otherwise.
+    pub master_key: Option<SecretString>,
+    /// The public base URL (`CALLFORCE_PUBLIC_URL`); `http://<listen address>` by default.
+    pub public_url: Option<String>,
+    /// The connected app of the connect flow (`CALLFORCE_SF_CLIENT_ID` and `_SECRET`); the
+    /// embedded dev org's app by default.
+    pub app: Option<(String, Option<SecretString>)>,
+    /// Replaces every environment's login host (`CALLFORCE_LOGIN_HOST_OVERRIDE`).
+    pub login_host_override: Option<String>,
+    /// How long a connect link and a flow's state are accepted (10 minutes).
+    pub connect_ttl: std::time::Duration,
     /// Where `/mcp` may be reached from.
     pub mcp: crate::mcp::McpConfig,
     /// The write pipeline's settings.
@@ -40,6 +54,26 @@ pub struct ServeConfig {
     pub alert_webhook: Option<String>,
     /// How call sessions behave (idle timeout, clock).
     pub calls: crate::api::CallSettings,
+}
+
+impl ServeConfig {
+    /// The defaults around an address and a data directory.
+    pub fn new(addr: SocketAddr, data_dir: std::path::PathBuf) -> Self {
+        Self {
+            addr,
+            api_key: None,
+            data_dir,
+            master_key: None,
+            public_url: None,
+            app: None,
+            login_host_override: None,
+            connect_ttl: std::time::Duration::from_secs(600),
+            mcp: crate::mcp::McpConfig::default(),
+            pipeline: crate::pipeline::PipelineSettings::default(),
+            alert_webhook: None,
+            calls: crate::api::CallSettings::default(),
+        }
+    }
 }
 
 /// A started service: its address and the embedded dev org, if any.
@@ -55,6 +89,10 @@ pub struct Started {
     /// The agent API's state.
     #[cfg_attr(not(test), expect(dead_code, reason = "read by tests"))]
     pub api: Arc<crate::api::Api>,
+    /// The live connections.
+    pub registry: Arc<Registry>,
+    /// The default workspace.
+    pub workspace: callforce_store::WorkspaceId,
 }
 
 /// Aborts a background task when dropped.
@@ -70,8 +108,8 @@ impl Drop for AbortOnDrop {
 const ALERT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 struct Shared {
-    conn: Connection,
-    instance_url: String,
+    registry: Arc<Registry>,
+    workspace: callforce_store::WorkspaceId,
 }
 
 /// Starts the embedded dev org, connects to it and serves the service's routes on `config.addr`.
@@ -79,30 +117,6 @@ struct Shared {
 /// # Errors
 /// When the dev org or the listener cannot start, or the connection cannot log in.
 pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
-    let org = callforce_devorg::DevOrg::new(callforce_devorg::Config::default())
-        .context("building the dev org")?;
-    let running = callforce_devorg::spawn(org, SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .context("starting the embedded dev org")?;
-    let c = running.org.config();
-    let instance_url = running.org.instance_url().to_owned();
-    let app = OAuthApp {
-        client_id: c.client_id.clone(),
-        client_secret: Some(SecretString::from(c.client_secret.clone())),
-        redirect_uri: None,
-    };
-    let conn = Connection::login(
-        ConnectionConfig::new(LoginHost::Url(instance_url.clone()), app),
-        Grant::ClientCredentials,
-    )
-    .await
-    .context("connecting to the embedded dev org")?;
-    // A test call, as after any connect: it proves the token works and reads the API usage.
-    conn.limits()
-        .await
-        .context("reading the embedded dev org's limits")?;
-    tracing::info!(%instance_url, "connected to the embedded dev org");
-
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let db = config.data_dir.join("callforce.db");
@@ -110,6 +124,20 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     let store = callforce_store::Store::open_sqlite(&db)
         .await
         .with_context(|| format!("opening {}", db.display()))?;
+    let source = KeySource::from(
+        config.master_key.as_ref().map(|k| k.expose_secret()),
+        &config.data_dir,
+    )?;
+    let vault = Arc::new(Vault::unlock(&store, &source).await?);
+
+    let org = callforce_devorg::DevOrg::new(callforce_devorg::Config::default())
+        .context("building the dev org")?;
+    let running = callforce_devorg::spawn(org, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("starting the embedded dev org")?;
+    let c = running.org.config();
+    let instance_url = running.org.instance_url().to_owned();
+
     // Every service has a "default" workspace: the one the first key and CALLFORCE_API_KEY open.
     let now = chrono::Utc::now();
     let workspace = match store
@@ -132,16 +160,84 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     } else {
         None
     };
-    let pipeline = crate::pipeline::start(&store, &conn, workspace.id, &config.pipeline)
+
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("listening on {}", config.addr))?;
+    let addr = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let (client_id, client_secret) = config.app.clone().unwrap_or_else(|| {
+        (
+            c.client_id.clone(),
+            Some(SecretString::from(c.client_secret.clone())),
+        )
+    });
+    let app = AppConfig {
+        client_id,
+        client_secret,
+        redirect_uri: format!(
+            "{}/connect/salesforce/callback",
+            public_url.trim_end_matches('/')
+        ),
+        login_host_override: config.login_host_override.clone(),
+    };
+    let sinks = crate::pipeline::prepare(&store, &config.pipeline)
         .context("starting the write pipeline")?;
-    let actions =
-        callforce_actions::Actions::new(conn.clone(), callforce_actions::Catalog::with_examples())
-            .with_sink(pipeline.sink.clone())
-            .with_non_blocking(config.pipeline.non_blocking.iter().cloned());
+    let registry = Registry::load(
+        store.clone(),
+        vault,
+        app,
+        callforce_actions::Catalog::with_examples(),
+        Some(sinks.clone()),
+    )
+    .await?;
+
+    // The embedded dev org: the default workspace's connection, logged in again at every start
+    // (its address is new each time).
+    let embedded = store
+        .list_connections(workspace.id)
+        .await?
+        .into_iter()
+        .find(|c| c.environment == "embedded");
+    let mut secrets = Secrets::default();
+    secrets.client_secret = Some(c.client_secret.clone());
+    registry
+        .connect_grant(NewConnection {
+            id: embedded.map(|e| e.id),
+            workspace: workspace.id,
+            kind: "client_credentials",
+            environment: "embedded".into(),
+            login_url: instance_url.clone(),
+            client_id: Some(c.client_id.clone()),
+            profile: "standard".into(),
+            name: Some("embedded dev org".into()),
+            secrets,
+            jwt_username: None,
+        })
+        .await
+        .context("connecting to the embedded dev org")?;
+    tracing::info!(%instance_url, "connected to the embedded dev org");
+
+    let workers = crate::pipeline::spawn_workers(&sinks, registry.clone(), config.pipeline.workers);
     let alert_store = store.clone();
+    let default_conn = registry
+        .get(workspace.id, None)
+        .context("the default workspace's connection")?
+        .actions
+        .connection()
+        .clone();
     let api = Arc::new(
-        crate::api::Api::new(actions, store, config.api_key.as_deref(), workspace.id)
-            .with_call_settings(config.calls.clone()),
+        crate::api::Api::new(
+            registry.clone(),
+            store,
+            config.api_key.as_deref(),
+            workspace.id,
+            default_conn,
+        )
+        .with_call_settings(config.calls.clone()),
     );
     // Idle calls are swept a few times per idle period (at least every minute).
     let sweep_every = (config.calls.idle_timeout / 4).clamp(
@@ -150,20 +246,25 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     );
     let sweeper = api.spawn_sweeper(sweep_every);
     let api_state = api.clone();
-    let shared = Arc::new(Shared { conn, instance_url });
+    let connect = Arc::new(crate::connect::Connect {
+        registry: registry.clone(),
+        api: api.clone(),
+        public_url,
+        ttl: config.connect_ttl,
+    });
+    let shared = Arc::new(Shared {
+        registry: registry.clone(),
+        workspace: workspace.id,
+    });
     let app = axum::Router::new()
         .route("/healthz", get(healthz))
         .with_state(shared)
         .merge(crate::mcp::router(api.clone(), &config.mcp))
         .merge(crate::metrics::router(api.clone()))
         .merge(crate::intents::router(api.clone()))
-        .merge(crate::api::router(api.clone()));
+        .merge(crate::api::router(api.clone()))
+        .merge(crate::connect::router(connect));
     let app = crate::service::layer(app, api);
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .with_context(|| format!("listening on {}", config.addr))?;
-    let addr = listener.local_addr()?;
-    let workers = pipeline.workers;
     let alerts = match &config.alert_webhook {
         Some(url) => {
             let sender =
@@ -195,21 +296,34 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         task,
         api_key: generated,
         api: api_state,
+        registry,
+        workspace: workspace.id,
     })
 }
 
-/// `GET /healthz`: 200 when the org answers, 503 with the reason when it does not.
+/// `GET /healthz`: 200 when the default workspace's org answers, 503 with the reason when it
+/// does not.
 async fn healthz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    match s.conn.warm().await {
+    let live = match s.registry.get(s.workspace, None) {
+        Ok(l) => l,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "org": {"error": e.to_string()}})),
+            );
+        }
+    };
+    let conn = live.actions.connection().clone();
+    let instance_url = conn.instance_url();
+    match conn.warm().await {
         Ok(()) => {
-            let usage = s
-                .conn
+            let usage = conn
                 .api_usage()
                 .map(|u| json!({"used": u.used, "max": u.max}));
             (
                 StatusCode::OK,
                 Json(
-                    json!({"status": "ok", "org": {"instance_url": s.instance_url, "api_usage": usage}}),
+                    json!({"status": "ok", "org": {"instance_url": instance_url, "api_usage": usage}}),
                 ),
             )
         }
@@ -218,7 +332,7 @@ async fn healthz(State(s): State<Arc<Shared>>) -> impl IntoResponse {
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(
-                    json!({"status": "unavailable", "org": {"instance_url": s.instance_url, "error": e.to_string()}}),
+                    json!({"status": "unavailable", "org": {"instance_url": instance_url, "error": e.to_string()}}),
                 ),
             )
         }
@@ -232,15 +346,10 @@ mod tests {
     #[tokio::test]
     async fn serve_connects_to_the_embedded_dev_org_and_reports_health() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let started = start(ServeConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            api_key: None,
-            data_dir: dir.path().to_owned(),
-            mcp: crate::mcp::McpConfig::default(),
-            pipeline: crate::pipeline::PipelineSettings::default(),
-            alert_webhook: None,
-            calls: crate::api::CallSettings::default(),
-        })
+        let started = start(ServeConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir.path().to_owned(),
+        ))
         .await
         .expect("starts");
         let body: serde_json::Value = reqwest::get(format!("http://{}/healthz", started.addr))
@@ -278,15 +387,7 @@ mod tests {
     #[tokio::test]
     async fn the_example_conversation_through_the_agent_api() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = ServeConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            api_key: None,
-            data_dir: dir.path().to_owned(),
-            mcp: crate::mcp::McpConfig::default(),
-            pipeline: crate::pipeline::PipelineSettings::default(),
-            alert_webhook: None,
-            calls: crate::api::CallSettings::default(),
-        };
+        let config = ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), dir.path().to_owned());
         let first = start(config.clone()).await.expect("starts");
         let key = first
             .api_key

@@ -147,13 +147,11 @@ mod hostile_tests {
     async fn hostile_inputs_get_clear_4xx_and_never_change_a_query() {
         let dir = tempfile::tempdir().expect("tempdir");
         let started = crate::serve::start(crate::serve::ServeConfig {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: Some("k".into()),
-            data_dir: dir.path().to_owned(),
-            mcp: crate::mcp::McpConfig::default(),
-            pipeline: crate::pipeline::PipelineSettings::default(),
-            alert_webhook: None,
-            calls: crate::api::CallSettings::default(),
+            ..crate::serve::ServeConfig::new(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                dir.path().to_owned(),
+            )
         })
         .await
         .expect("starts");

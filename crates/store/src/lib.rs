@@ -4,6 +4,8 @@
 //!
 //! Modules:
 //! - [`keys`]: workspaces and API keys (stored as SHA-256 hashes, shown once).
+//! - [`connections`]: connections to orgs (secrets sealed by the caller's vault), one-time
+//!   tokens of the connect flow, and the vault's key checks.
 //! - [`queue`]: the durable write queue (jobs with leases), connection pauses and dead letters.
 //! - `pending`: [`Store::has_unfinished`] and [`Store::release`], for the write pipeline.
 //! - [`audit`]: the append-only, hash-chained audit log and its verifier.
@@ -64,6 +66,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod connections;
 pub mod definitions;
 pub mod intents;
 pub mod keys;
@@ -82,6 +85,7 @@ use sqlx::sqlite::{
 
 pub use alerts::{Alert, AlertId, AlertStatus, NewAlert};
 pub use audit::{AuditEntry, AuditFilter, BreakReason, ChainBreak, NewAuditEntry, Verdict};
+pub use connections::{ConnectionStatus, OneTimeKind, OneTimeToken, StoredConnection, Taken};
 pub use definitions::{Definition, DefinitionKind};
 pub use intents::StoredIntentMap;
 pub use keys::{ApiKey, ApiKeyId, CreatedApiKey, Workspace, WorkspaceId};

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod audit;
+mod connections;
 mod definitions;
 mod intents;
 mod keys;

@@ -1,0 +1,79 @@
+//! The OAuth scopes an action needs beyond `api`, so a connection that lacks one is refused
+//! before any request is sent.
+//!
+//! The scope profiles (chapter 01 of the connector guide): Standard `api refresh_token
+//! offline_access`; Extended adds `web full` (record-page UI surfaces; no action needs it);
+//! Privileged adds `chatter_api`, which a Chatter post needs (a custom action or a raw API call
+//! whose path is under `/chatter/`).
+
+use serde_json::Value;
+
+use crate::catalog::{Action, Op};
+
+/// The scope `action` needs beyond `api` when run with `arguments`, if any.
+pub fn required_scope(action: &Action, arguments: &Value) -> Option<&'static str> {
+    let path = match action {
+        Action::Custom(c) => c.endpoint.as_str(),
+        Action::Template(t) if t.op == Op::CustomApiCall => {
+            arguments.get("path").and_then(Value::as_str).unwrap_or("")
+        }
+        Action::Template(_) => return None,
+    };
+    is_chatter(path).then_some("chatter_api")
+}
+
+/// The narrowest scope profile that grants `scope`.
+pub fn profile_granting(scope: &str) -> &'static str {
+    match scope {
+        "chatter_api" => "privileged",
+        "web" | "full" => "extended",
+        _ => "standard",
+    }
+}
+
+fn is_chatter(path: &str) -> bool {
+    path.split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .split('/')
+        .any(|seg| seg.eq_ignore_ascii_case("chatter"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Catalog;
+    use serde_json::json;
+
+    #[test]
+    fn chatter_paths_need_chatter_api() {
+        let catalog = Catalog::builtin();
+        let raw = catalog.get("custom_api_call").expect("raw call");
+        let cases = [
+            (
+                "/services/data/v59.0/chatter/feed-elements",
+                Some("chatter_api"),
+            ),
+            ("/services/data/v59.0/CHATTER/users/me", Some("chatter_api")),
+            ("/services/data/v59.0/sobjects/Account", None),
+            ("/services/data/v59.0/query?q=chatter", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(required_scope(raw, &json!({"path": path})), want, "{path}");
+        }
+        let search = catalog.get("search_contact").expect("search");
+        assert_eq!(required_scope(search, &json!({})), None);
+    }
+
+    #[test]
+    fn profiles_granting_scopes() {
+        for (scope, profile) in [
+            ("chatter_api", "privileged"),
+            ("full", "extended"),
+            ("web", "extended"),
+            ("api", "standard"),
+        ] {
+            assert_eq!(profile_granting(scope), profile, "{scope}");
+        }
+    }
+}
