@@ -3,7 +3,9 @@
 //!
 //! Each of `--connections` workers holds one HTTP/1.1 keep-alive connection and sends requests
 //! back to back for `--seconds` (after `--warmup` seconds that are not counted). The body may
-//! carry `{n}`, replaced by a counter unique across workers, so every create is distinct.
+//! carry `{n}`, replaced by a counter unique across workers, so every create is distinct; the
+//! URL's path may carry `{w}`, replaced by the worker's index (0, 1, ...), so that each
+//! connection can drive its own call session.
 //! Only plain `http://` URLs on this machine are supported: it measures our own services.
 
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use hyper_util::rt::TokioIo;
 #[derive(Parser, Clone)]
 #[command(version, about)]
 struct Args {
-    /// Target URL (http://127.0.0.1:PORT/path?query).
+    /// Target URL (http://127.0.0.1:PORT/path?query); `{w}` in it is the worker's index.
     url: String,
     /// HTTP method.
     #[arg(long, short = 'X', default_value = "GET")]
@@ -93,10 +95,10 @@ async fn main() -> anyhow::Result<()> {
     let warm_until = start + Duration::from_secs_f64(args.warmup);
     let end = warm_until + Duration::from_secs_f64(args.seconds);
     let mut workers = Vec::new();
-    for _ in 0..args.connections {
+    for w in 0..args.connections {
         let shared = shared.clone();
         workers.push(tokio::spawn(async move {
-            worker(shared, warm_until, end).await
+            worker(shared, w, warm_until, end).await
         }));
     }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
@@ -141,10 +143,12 @@ async fn main() -> anyhow::Result<()> {
 
 async fn worker(
     shared: Arc<Shared>,
+    index: usize,
     warm_until: Instant,
     end: Instant,
 ) -> anyhow::Result<Histogram<u64>> {
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let path = shared.path.replace("{w}", &index.to_string());
     let mut sender = connect(&shared.host).await?;
     let a = &shared.args;
     loop {
@@ -161,7 +165,7 @@ async fn worker(
         };
         let mut req = Request::builder()
             .method(a.method.as_str())
-            .uri(shared.path.as_str())
+            .uri(path.as_str())
             .header("host", &shared.host);
         if a.data.is_some() {
             req = req.header("content-type", "application/json");
