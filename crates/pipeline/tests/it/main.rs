@@ -1,5 +1,6 @@
 //! Integration tests of the write pipeline: the dev org over real sockets with its fault
 //! injection, the queue on real SQLite and PostgreSQL, time moved by hand.
 
+mod crash;
 mod faults;
 mod support;
