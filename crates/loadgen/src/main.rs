@@ -50,6 +50,12 @@ struct Args {
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Paced load: this many requests per second in all, spread evenly over the connections.
+    /// Latency is counted from when a request is sent (the timer wakes up to a millisecond
+    /// late, which must not count); a connection whose answer comes later than its next turn
+    /// sends at once. Without it, each connection sends as fast as answers come back.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 struct Shared {
@@ -114,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
             "{}",
             serde_json::json!({
                 "requests": n, "errors": errors, "seconds": secs, "rps": n as f64 / secs,
-                "connections": args.connections,
+                "connections": args.connections, "rate": args.rate,
                 "p50_us": us(0.5), "p90_us": us(0.9), "p99_us": us(0.99), "max_us": hist.max(),
             })
         );
@@ -151,7 +157,17 @@ async fn worker(
     let path = shared.path.replace("{w}", &index.to_string());
     let mut sender = connect(&shared.host).await?;
     let a = &shared.args;
+    // With --rate, connection `index` sends at start + (index / connections + k) * interval.
+    let interval = a
+        .rate
+        .map(|r| Duration::from_secs_f64(a.connections as f64 / r.max(0.001)));
+    let mut scheduled =
+        interval.map(|i| Instant::now() + i.mul_f64(index as f64 / a.connections as f64));
     loop {
+        if let (Some(at), Some(i)) = (scheduled.as_mut(), interval) {
+            tokio::time::sleep_until((*at).into()).await;
+            *at += i;
+        }
         let now = Instant::now();
         if now >= end {
             break;

@@ -507,6 +507,13 @@ impl rmcp::ServerHandler for Handler {
                     "The org's objects: API name, label and what may be done with them",
                 )
                 .with_mime_type("application/json"),
+            Resource::new(INTENTS_URI, "intents")
+                .with_title("Intent map")
+                .with_description(
+                    "What the agent may record with record_intent: each intent and the org \
+                     fields it writes, whether the map is active, and its last check",
+                )
+                .with_mime_type("application/json"),
         ]))
     }
 
@@ -538,7 +545,25 @@ impl rmcp::ServerHandler for Handler {
             .api
             .connection(&info.caller)
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        let body = if uri == OBJECTS_URI {
+        let body = if uri == INTENTS_URI {
+            match self.api.store().intent_map(info.caller.workspace).await {
+                Ok(Some(s)) => json!({
+                    "map": serde_json::from_str::<Value>(&s.map).unwrap_or_default(),
+                    "active": s.active,
+                    "report": s.report.and_then(|r| serde_json::from_str::<Value>(&r).ok()),
+                    "updated_at": s.updated_at,
+                }),
+                Ok(None) => json!({
+                    "map": null,
+                    "active": false,
+                    "message": "this workspace has no intent map (an admin PUTs one to /v1/intents)",
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the intent map: the store failed");
+                    return Err(ErrorData::internal_error("internal error", None));
+                }
+            }
+        } else if uri == OBJECTS_URI {
             let global = conn.describe_global().await.map_err(|e| {
                 ErrorData::internal_error(format!("Salesforce did not answer: {e}"), None)
             })?;
@@ -570,7 +595,7 @@ impl rmcp::ServerHandler for Handler {
         } else {
             return Err(ErrorData::resource_not_found(
                 format!(
-                    "no resource '{uri}'; the resources are {OBJECTS_URI} and {OBJECTS_URI}/{{name}}"
+                    "no resource '{uri}'; the resources are {OBJECTS_URI}, {OBJECTS_URI}/{{name}} and {INTENTS_URI}"
                 ),
                 None,
             ));
@@ -637,6 +662,7 @@ impl rmcp::ServerHandler for Handler {
 }
 
 const OBJECTS_URI: &str = "callforce://objects";
+const INTENTS_URI: &str = "callforce://intents";
 const EXAMPLE_CALL: &str = "example_call";
 
 fn objects_json(global: &callforce_client::describe::DescribeGlobal) -> Value {

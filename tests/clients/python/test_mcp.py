@@ -5,6 +5,7 @@ Environment: CALLFORCE_MCP_URL and CALLFORCE_API_KEY (the running service), CALL
 `callforce` binary) and CALLFORCE_DATA_DIR (a directory for the embedded service)."""
 
 import contextlib
+import datetime
 import json
 import os
 
@@ -80,6 +81,16 @@ async def the_example_conversation(session):
     )
     assert not logged.is_error, logged
 
+    # The callback the caller asked for: tomorrow at 10:00.
+    tomorrow = datetime.date.today() + datetime.timedelta(days=1)
+    callback = await session.call_tool(
+        "schedule_event",
+        {"Subject": "Callback: invoice discrepancy", "WhoId": "{{search_contact.Id}}",
+         "StartDateTime": f"{tomorrow}T10:00:00Z", "EndDateTime": f"{tomorrow}T10:30:00Z"},
+    )
+    assert not callback.is_error, callback
+    assert structured(callback)["id"].startswith("00U")
+
     # The case really points at the contact found by the first call.
     read = await session.call_tool(
         "run_query", {"soql": f"SELECT Id, ContactId FROM Case WHERE Id = '{case_id}'"}
@@ -111,6 +122,10 @@ async def the_example_conversation(session):
     objects = await session.read_resource("callforce://objects/Case")
     fields = {f["name"]: f for f in json.loads(objects.contents[0].text)["fields"]}
     assert "High" in fields["Priority"]["values"]
+
+    # The intent map resource: none configured in this workspace yet, and it says so.
+    intents = json.loads((await session.read_resource("callforce://intents")).contents[0].text)
+    assert intents["active"] is False and intents["map"] is None, intents
 
     prompt = await session.get_prompt("example_call", {"caller_phone": "+15551234567"})
     assert "search_contact" in prompt.messages[0].content.text
