@@ -179,6 +179,8 @@ pub(crate) struct Inner {
     pub(crate) tokens: TokenManager,
     pub(crate) usage: UsageTracker,
     pub(crate) describe: crate::describe::DescribeCache,
+    /// Requests sent to the org's REST API (retries and re-sends after a refresh included).
+    pub(crate) round_trips: std::sync::atomic::AtomicU64,
 }
 
 /// A connection to one org; cheap to clone, shared by every request to that org.
@@ -220,6 +222,7 @@ impl Connection {
                 tokens,
                 usage: UsageTracker::default(),
                 describe: crate::describe::DescribeCache::new(config.describe_ttl),
+                round_trips: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -259,6 +262,14 @@ impl Connection {
     /// The org's latest API usage, from the last response that carried `Sforce-Limit-Info`.
     pub fn api_usage(&self) -> Option<ApiUsage> {
         self.inner.usage.latest()
+    }
+
+    /// How many requests this connection has sent to the org's REST API (every retry and every
+    /// re-send after a token refresh counts; OAuth token requests do not).
+    pub fn round_trips(&self) -> u64 {
+        self.inner
+            .round_trips
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `/services/data/vXX.X`.
@@ -339,6 +350,9 @@ impl Connection {
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
             }
+            self.inner
+                .round_trips
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let resp = b
                 .send()
                 .await

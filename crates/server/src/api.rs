@@ -157,6 +157,11 @@ impl Api {
         &self.intents
     }
 
+    /// Requests sent to the orgs' REST APIs by every connection of this process.
+    pub fn round_trips(&self) -> u64 {
+        self.registry.round_trips()
+    }
+
     /// The default workspace's default org connection, if it is usable (the org-wide gauges).
     pub fn default_connection(&self) -> Option<callforce_client::Connection> {
         self.registry

@@ -8,7 +8,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// The service's metrics.
@@ -23,6 +24,9 @@ pub struct Metrics {
     api_used: IntGauge,
     api_max: IntGauge,
     open_calls: IntGauge,
+    round_trips: IntCounter,
+    /// The connections' round-trip count at the last scrape, to add only what is new.
+    round_trips_seen: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
@@ -64,6 +68,11 @@ impl Metrics {
             "The org's daily API request allowance",
         );
         let open_calls = gauge("callforce_open_calls", "Call sessions open now");
+        let round_trips = IntCounter::new(
+            "callforce_salesforce_round_trips_total",
+            "Requests sent to the orgs' REST APIs (retries and re-sends after a refresh included)",
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
         let registry = Registry::new();
         for c in [
             Box::new(action_seconds.clone()) as Box<dyn prometheus::core::Collector>,
@@ -72,6 +81,7 @@ impl Metrics {
             Box::new(api_used.clone()),
             Box::new(api_max.clone()),
             Box::new(open_calls.clone()),
+            Box::new(round_trips.clone()),
         ] {
             // NB: names are distinct constants; registering cannot collide.
             let _ = registry.register(c);
@@ -84,6 +94,8 @@ impl Metrics {
             api_used,
             api_max,
             open_calls,
+            round_trips,
+            round_trips_seen: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -91,6 +103,13 @@ impl Metrics {
     pub fn render(&self, api: &crate::api::Api) -> String {
         self.open_calls
             .set(i64::try_from(api.open_calls()).unwrap_or(i64::MAX));
+        // The connections count; the counter takes what is new since the last scrape (a
+        // disconnected connection's count leaves the sum: nothing is added until it is passed).
+        let now = api.round_trips();
+        let seen = self
+            .round_trips_seen
+            .fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+        self.round_trips.inc_by(now.saturating_sub(seen));
         if let Some(u) = api.default_connection().and_then(|c| c.api_usage()) {
             self.api_used.set(i64::try_from(u.used).unwrap_or(i64::MAX));
             self.api_max.set(i64::try_from(u.max).unwrap_or(i64::MAX));
@@ -195,5 +214,34 @@ mod tests {
             .and_then(|v| v.parse::<u64>().ok())
             .expect("api usage");
         assert!(used > 0, "{text}");
+        let trips = |text: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("callforce_salesforce_round_trips_total "))
+                .and_then(|v| v.parse::<u64>().ok())
+                .expect("round trips")
+        };
+        let first = trips(&text);
+        assert!(
+            first >= 3,
+            "the searches and the get went to the org: {text}"
+        );
+        http.post(format!("{base}/v1/calls/{id}/actions/search_contact"))
+            .bearer_auth("k")
+            .json(&json!({ "arguments": {"search_term": "Acme"} }))
+            .send()
+            .await
+            .expect("action");
+        let again = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            trips(&again) > first,
+            "one more action, more round trips: {again}"
+        );
     }
 }

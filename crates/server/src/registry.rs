@@ -505,6 +505,15 @@ impl Registry {
         Ok(found)
     }
 
+    /// Requests sent to the orgs' REST APIs by every live connection of this process.
+    pub fn round_trips(&self) -> u64 {
+        self.live
+            .read()
+            .values()
+            .map(|l| l.actions.connection().round_trips())
+            .sum()
+    }
+
     /// The live connection `id` of `workspace` whatever its status.
     pub fn get_any(&self, workspace: WorkspaceId, id: &str) -> Option<Arc<Live>> {
         self.live
