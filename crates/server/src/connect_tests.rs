@@ -742,6 +742,20 @@ async fn a_revoked_connection_needs_reauth_and_reconnects() {
     let (status, body) = e.post(&e.key, "/v1/calls", json!({"connection": id})).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "needs_reauth");
+    // The admins are alerted once, through the alert outbox.
+    let (_, alerts) = e.get(&e.key, "/v1/alerts").await;
+    let reauth: Vec<&Value> = alerts["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter(|a| a["kind"] == "connection_needs_reauth")
+        .collect();
+    assert_eq!(reauth.len(), 1, "{alerts}");
+    assert_eq!(
+        reauth[0]["details"]["connection_id"],
+        id.as_str(),
+        "{alerts}"
+    );
 
     // Reconnect: a new link for the same connection.
     let (status, r) = e

@@ -524,7 +524,7 @@ impl Registry {
     }
 
     /// Records what the client learnt: a refused grant marks the connection `needs_reauth`
-    /// (once, with an alert in the log).
+    /// (once, with an alert in the log and in the alert outbox).
     pub async fn observe(&self, live: &Live) {
         let Some(reason) = live.actions.connection().tokens().needs_reauthorization() else {
             return;
@@ -551,6 +551,14 @@ impl Registry {
             .await
         {
             tracing::error!(error = %e, connection = %id, "storing needs_reauth failed");
+        }
+        // The admins hear of it through the alert outbox (the webhook), not only the log.
+        let alert = callforce_store::NewAlert {
+            kind: callforce_store::alerts::KIND_NEEDS_REAUTH.to_owned(),
+            details: serde_json::json!({"connection_id": id, "reason": reason}),
+        };
+        if let Err(e) = self.store.record_alert(ws, &alert, Utc::now()).await {
+            tracing::error!(error = %e, connection = %id, "recording the needs_reauth alert failed");
         }
     }
 
