@@ -255,16 +255,31 @@ async fn delete_agent(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Response {
+    delete_definition(&api, caller, DefinitionKind::Agent, &name, || {
+        no_agent(&name).into_response()
+    })
+    .await
+}
+
+/// Deletes a stored definition of the caller's workspace and drops the workspace's cached
+/// definitions; `missing` answers when there is no such definition.
+async fn delete_definition(
+    api: &Api,
+    caller: Caller,
+    kind: DefinitionKind,
+    name: &str,
+    missing: impl FnOnce() -> Response,
+) -> Response {
     match api
         .store()
-        .delete_definition(DefinitionKind::Agent, caller.workspace, &name)
+        .delete_definition(kind, caller.workspace, name)
         .await
     {
         Ok(()) => {
             api.workspaces().invalidate(caller.workspace);
             Json(json!({"name": name, "deleted": true})).into_response()
         }
-        Err(callforce_store::Error::NotFound) => no_agent(&name).into_response(),
+        Err(callforce_store::Error::NotFound) => missing(),
         Err(e) => store_failed(&e),
     }
 }
@@ -384,24 +399,16 @@ async fn delete_action(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Response {
-    match api
-        .store()
-        .delete_definition(DefinitionKind::CustomAction, caller.workspace, &name)
-        .await
-    {
-        Ok(()) => {
-            api.workspaces().invalidate(caller.workspace);
-            Json(json!({"name": name, "deleted": true})).into_response()
-        }
-        Err(callforce_store::Error::NotFound) => error(
+    delete_definition(&api, caller, DefinitionKind::CustomAction, &name, || {
+        error(
             StatusCode::NOT_FOUND,
             "unknown_action",
             &format!(
                 "this workspace has no custom action '{name}' (built-in actions and shipped examples cannot be deleted)"
             ),
-        ),
-        Err(e) => store_failed(&e),
-    }
+        )
+    })
+    .await
 }
 
 #[cfg(test)]
