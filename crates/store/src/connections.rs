@@ -337,9 +337,13 @@ impl Store {
     }
 
     /// Replaces only the sealed secrets of a connection (a rotated refresh token), atomically.
+    /// Secrets sealed under a key version older than the newest registered one are refused, so
+    /// an instance still running on the old master key after `callforce keys rotate` cannot
+    /// write a row that the new key would not open.
     ///
     /// # Errors
-    /// [`Error::NotFound`] when the workspace has no such connection; database errors.
+    /// [`Error::NotFound`] when the workspace has no such connection; [`Error::InvalidState`]
+    /// when `key_version` is older than the newest vault key; database errors.
     pub async fn save_connection_secrets(
         &self,
         workspace: WorkspaceId,
@@ -351,7 +355,8 @@ impl Store {
         let done = with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE connections SET secrets = $3, key_version = $4, updated_at = $5 \
-                 WHERE workspace_id = $1 AND id = $2",
+                 WHERE workspace_id = $1 AND id = $2 \
+                 AND $4 >= (SELECT COALESCE(MAX(version), 0) FROM vault_keys)",
             )
             .bind(workspace.0)
             .bind(id)
@@ -362,10 +367,14 @@ impl Store {
             .await?
             .rows_affected()
         });
-        if done == 0 {
-            Err(Error::NotFound)
-        } else {
+        if done == 1 {
             Ok(())
+        } else if self.connection(workspace, id).await?.is_some() {
+            Err(Error::InvalidState(
+                "the master key was rotated since this process started; restart it with the new key",
+            ))
+        } else {
+            Err(Error::NotFound)
         }
     }
 

@@ -197,5 +197,15 @@ async fn vault_keys_register_once_and_rotate_atomically(db: &Db) -> Result<()> {
         s.take_one_time(OneTimeKind::State, "h", t(2)).await?,
         Taken::Unknown
     );
+    // An instance still holding the old key cannot write secrets the new key would not open.
+    assert!(matches!(
+        s.save_connection_secrets(ws.id, "con_1", &[5], 1, t(3))
+            .await,
+        Err(Error::InvalidState(_))
+    ));
+    let c = s.connection(ws.id, "con_1").await?.expect("stored");
+    assert_eq!((c.secrets, c.key_version), (vec![8, 8], 2));
+    s.save_connection_secrets(ws.id, "con_1", &[6], 2, t(3))
+        .await?;
     Ok(())
 }
