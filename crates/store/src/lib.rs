@@ -91,7 +91,7 @@ pub use intents::StoredIntentMap;
 pub use keys::{ApiKey, ApiKeyId, CreatedApiKey, Workspace, WorkspaceId};
 pub use queue::{
     AttemptError, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStatus, Enqueued, Job,
-    JobId, JobStatus, NewJob,
+    JobCounts, JobId, JobStatus, NewJob,
 };
 
 /// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.

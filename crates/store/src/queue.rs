@@ -6,7 +6,7 @@
 //! [`Error::LeaseLost`] once another worker has taken it.
 //!
 //! Leasing rule (per-record order): a job is due when `next_run_at <= now`, its connection is not
-//! paused, no earlier job (lower id) with the same workspace and ordering key is `queued` or
+//! paused (and, with [`Store::lease_ready`], is one of the connections the caller holds ready), no earlier job (lower id) with the same workspace and ordering key is `queued` or
 //! `leased`, and no other job with that ordering key holds a live lease. On PostgreSQL the rows
 //! are taken with `FOR UPDATE SKIP LOCKED`, so several instances can lease from one queue.
 //!
@@ -155,6 +155,17 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// How many jobs are in each unfinished or failed state (see [`Store::count_jobs`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct JobCounts {
+    /// Waiting to run (or to run again).
+    pub queued: u64,
+    /// Held by a worker.
+    pub leased: u64,
+    /// Failed for good (their dead letters may since be replayed: those are queued again).
+    pub dead: u64,
 }
 
 /// Where a dead letter is in its life.
@@ -356,10 +367,11 @@ fn is_fk_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_foreign_key_violation())
 }
 
-/// The due-job selection; `{lock}` is `FOR UPDATE OF j SKIP LOCKED` on PostgreSQL.
+/// The due-job selection; `{only}` is the ready-connection filter (or nothing), and on
+/// PostgreSQL `FOR UPDATE OF j SKIP LOCKED` follows.
 const LEASE_SELECT: &str = "SELECT j.id FROM jobs j \
-    WHERE (j.status = 'queued' OR (j.status = 'leased' AND j.lease_until <= $1)) \
-      AND j.next_run_at <= $1 \
+    WHERE j.status IN ('queued', 'leased') AND (j.status = 'queued' OR j.lease_until <= $1) \
+      AND j.next_run_at <= $1 {only}\
       AND NOT EXISTS (SELECT 1 FROM connection_pauses p \
             WHERE p.workspace_id = j.workspace_id AND p.connection_id = j.connection_id \
               AND p.paused_until > $1) \
@@ -461,7 +473,8 @@ impl Store {
     }
 
     /// Leases up to `limit` due jobs to `owner` until `now + lease_for` (see the module doc for
-    /// which jobs are due). Jobs come back oldest due first.
+    /// which jobs are due), whatever their connection. Jobs come back oldest due first. A worker
+    /// that sends through connections uses [`Store::lease_ready`] instead.
     ///
     /// # Errors
     /// Database errors.
@@ -472,9 +485,61 @@ impl Store {
         lease_for: TimeDelta,
         limit: u32,
     ) -> Result<Vec<Job>> {
+        self.lease_impl(owner, now, lease_for, limit, None).await
+    }
+
+    /// As [`Store::lease`], but only jobs of the connections in `ready` (workspace and
+    /// connection id: those the caller can send through now). Every other job is left as it
+    /// is: not leased, no attempt counted. An empty `ready` leases nothing.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn lease_ready(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: u32,
+        ready: &[(WorkspaceId, String)],
+    ) -> Result<Vec<Job>> {
+        if ready.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.lease_impl(owner, now, lease_for, limit, Some(ready))
+            .await
+    }
+
+    async fn lease_impl(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: TimeDelta,
+        limit: u32,
+        ready: Option<&[(WorkspaceId, String)]>,
+    ) -> Result<Vec<Job>> {
+        // The ready set becomes one list of workspaces, one of connection ids (so both backends
+        // can search the `jobs_connection_due` index) and the exact pairs: one statement text
+        // per set size, so prepared statements are reused while the set's size is stable.
+        let only = ready.map_or_else(String::new, |r| {
+            let ws: Vec<String> = (0..r.len()).map(|i| format!("${}", 3 + 2 * i)).collect();
+            let conns: Vec<String> = (0..r.len()).map(|i| format!("${}", 4 + 2 * i)).collect();
+            let pairs: Vec<String> = ws
+                .iter()
+                .zip(&conns)
+                .map(|(w, c)| format!("({w}, {c})"))
+                .collect();
+            format!(
+                "AND j.workspace_id IN ({}) AND j.connection_id IN ({}) \
+                 AND (j.workspace_id, j.connection_id) IN (VALUES {}) ",
+                ws.join(", "),
+                conns.join(", "),
+                pairs.join(", ")
+            )
+        });
+        let base = LEASE_SELECT.replace("{only}", &only);
         let select = match self.backend() {
-            Backend::Sqlite => LEASE_SELECT.to_owned(),
-            Backend::Postgres => format!("{LEASE_SELECT} FOR UPDATE OF j SKIP LOCKED"),
+            Backend::Sqlite => base,
+            Backend::Postgres => format!("{base} FOR UPDATE OF j SKIP LOCKED"),
         };
         let update = format!(
             "UPDATE jobs SET status = 'leased', lease_owner = $2, lease_until = $3, updated_at = $4 \
@@ -483,11 +548,11 @@ impl Store {
         let until = ms(now + lease_for);
         let rows: Vec<JobRow> = with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
-            let ids: Vec<(i64,)> = sqlx::query_as(&select)
-                .bind(ms(now))
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await?;
+            let mut q = sqlx::query_as(&select).bind(ms(now)).bind(i64::from(limit));
+            for (ws, conn) in ready.unwrap_or_default() {
+                q = q.bind(ws.0).bind(conn.as_str());
+            }
+            let ids: Vec<(i64,)> = q.fetch_all(&mut *tx).await?;
             let mut rows = Vec::with_capacity(ids.len());
             for (id,) in ids {
                 let row: JobRow = sqlx::query_as(&update)
@@ -503,6 +568,33 @@ impl Store {
             rows
         });
         rows.into_iter().map(JobRow::into_job).collect()
+    }
+
+    /// How many jobs of every workspace are `queued`, `leased` and `dead` (done jobs are not
+    /// counted), for the metrics.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn count_jobs(&self) -> Result<JobCounts> {
+        let rows: Vec<(String, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT status, COUNT(*) FROM jobs \
+                 WHERE status IN ('queued', 'leased', 'dead') GROUP BY status",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        let mut counts = JobCounts::default();
+        for (status, n) in rows {
+            let n = u64::try_from(n).map_err(|_| Error::Corrupt("job count"))?;
+            match JobStatus::parse(&status)? {
+                JobStatus::Queued => counts.queued = n,
+                JobStatus::Leased => counts.leased = n,
+                JobStatus::Dead => counts.dead = n,
+                JobStatus::Done => {}
+            }
+        }
+        Ok(counts)
     }
 
     /// Marks a leased job done, with an optional result (JSON text).

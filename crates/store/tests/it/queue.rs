@@ -474,3 +474,63 @@ async fn two_instances_on_one_database_never_lease_the_same_job(db: &Db) -> Resu
     );
     Ok(())
 }
+
+both!(only_the_jobs_of_ready_connections_are_leased);
+async fn only_the_jobs_of_ready_connections_are_leased(db: &Db) -> Result<()> {
+    let s = &db.store;
+    let a = s.create_workspace("a", t(0)).await?.id;
+    let b = s.create_workspace("b", t(0)).await?.id;
+    let enqueue = async |ws: WorkspaceId, conn: &str, key: &str| -> Result<JobId> {
+        let mut j = job(ws, key, &format!("Task:{key}"));
+        j.connection_id = conn.into();
+        Ok(s.enqueue(&j, t(0)).await?.id)
+    };
+    let a1 = enqueue(a, "conn-1", "a1").await?;
+    let a2 = enqueue(a, "conn-2", "a2").await?;
+    let b1 = enqueue(b, "conn-1", "b1").await?;
+    let a3 = enqueue(a, "conn-1", "a3").await?;
+
+    // Nothing is ready: nothing is leased.
+    assert!(
+        s.lease_ready("w", t(1), secs(30), 10, &[])
+            .await?
+            .is_empty()
+    );
+    // conn-1 of workspace a only: not conn-2, not workspace b's conn-1 (same id, other tenant).
+    let ready = [(a, "conn-1".to_owned())];
+    assert_eq!(
+        ids(&s.lease_ready("w", t(1), secs(30), 10, &ready).await?),
+        vec![a1, a3]
+    );
+    for (ws, id) in [(a, a2), (b, b1)] {
+        let j = s.job(ws, id).await?.expect("job");
+        assert_eq!(
+            (j.status, j.attempts),
+            (JobStatus::Queued, 0),
+            "left as it was"
+        );
+    }
+    // Once their connections are ready, they are leased too.
+    let ready = [(a, "conn-2".to_owned()), (b, "conn-1".to_owned())];
+    let mut got = ids(&s.lease_ready("w", t(2), secs(30), 10, &ready).await?);
+    got.sort();
+    assert_eq!(got, vec![a2, b1]);
+    Ok(())
+}
+
+both!(job_counts_by_state_span_workspaces);
+async fn job_counts_by_state_span_workspaces(db: &Db) -> Result<()> {
+    let s = &db.store;
+    let a = s.create_workspace("a", t(0)).await?.id;
+    let b = s.create_workspace("b", t(0)).await?.id;
+    for (ws, key) in [(a, "1"), (a, "2"), (a, "3"), (b, "4"), (b, "5")] {
+        s.enqueue(&job(ws, key, &format!("Task:{key}")), t(0))
+            .await?;
+    }
+    let leased = s.lease("w", t(1), secs(30), 3).await?;
+    s.complete(leased[0].id, "w", t(2), None).await?;
+    s.dead(leased[1].id, "w", t(2), "boom").await?;
+    let c = s.count_jobs().await?;
+    assert_eq!((c.queued, c.leased, c.dead), (2, 1, 1));
+    Ok(())
+}
