@@ -199,6 +199,25 @@ pub struct Faults {
     active: Mutex<Active>,
     delayed: AtomicU64,
     injected: [AtomicU64; 5],
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
+}
+
+/// Counts a request in flight until dropped (so a cancelled request is counted out too).
+struct InFlight<'a>(&'a Faults);
+
+impl<'a> InFlight<'a> {
+    fn enter(f: &'a Faults) -> Self {
+        let now = f.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        f.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+        Self(f)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What to do to one request.
@@ -250,6 +269,8 @@ impl Faults {
             }),
             delayed: AtomicU64::new(0),
             injected: Default::default(),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
         }
     }
 
@@ -258,7 +279,7 @@ impl Faults {
         self.active.lock().spec.clone()
     }
 
-    /// Replaces the spec in force.
+    /// Replaces the spec in force (and starts counting the peak of requests in flight again).
     ///
     /// # Errors
     /// The spec is invalid ([`FaultSpec::validate`]); nothing changes.
@@ -267,6 +288,8 @@ impl Faults {
         let mut a = self.active.lock();
         a.rng = rng_for(spec.seed);
         a.spec = spec;
+        self.peak_in_flight
+            .store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
         Ok(())
     }
 
@@ -280,6 +303,7 @@ impl Faults {
             "unable_to_lock_row": n(Kind::UnableToLockRow),
             "drop": n(Kind::Drop),
             "commit_then_drop": n(Kind::CommitThenDrop),
+            "peak_in_flight": self.peak_in_flight.load(Ordering::Relaxed),
         })
     }
 
@@ -405,6 +429,7 @@ pub async fn middleware(State(org): State<DevOrg>, req: Request, next: Next) -> 
         return next.run(req).await;
     }
     let faults = org.faults();
+    let _counted = InFlight::enter(faults);
     let d = faults.decide(req.method(), req.uri().path());
     if let Some(delay) = d.delay {
         faults.delayed.fetch_add(1, Ordering::Relaxed);
