@@ -110,7 +110,8 @@ async fn run(name: &str, store: Store, conn: &Connection, n: u32) {
     println!("{name}: durable enqueue, 32 in flight: {conc_rate:.0}/s");
 
     // 3. Drain everything queued (2n writes) to the dev org.
-    let conns: HashMap<String, Connection> = [("org".to_owned(), conn.clone())].into();
+    let conns: HashMap<(WorkspaceId, String), Connection> =
+        [((ws, "org".to_owned()), conn.clone())].into();
     let conns: Arc<dyn Connections> = Arc::new(conns);
     let worker = Worker::new(store.clone(), conns, config, Arc::new(SystemClock), "bench");
     let t = Instant::now();

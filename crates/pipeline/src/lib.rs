@@ -5,7 +5,8 @@
 //! - [`sink`]: [`PipelineSink`], the [`callforce_actions::WriteSink`] of the service. A blocking
 //!   write is tried at once, retried within the mid-call budget, and queued when the budget
 //!   runs out; a non-blocking write is committed to the queue and acknowledged at once.
-//! - [`worker`]: [`Worker`], which leases due jobs, sends them, and records each outcome:
+//! - [`worker`]: [`Worker`], which leases the due jobs of the connections that are ready
+//!   ([`Connections`]), sends each through its connection's limits, and records each outcome:
 //!   done, retried on the schedule, paused with its connection, or dead-lettered.
 //! - [`schedule`]: the retry schedule and [`schedule::decide`], the one pure function that
 //!   says what follows a failure.
@@ -42,7 +43,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use job::{JobPayload, KIND_WRITE};
 pub use schedule::{Decision, SCHEDULE, decide};
 pub use sink::PipelineSink;
-pub use worker::{Connections, Worker, Workers};
+pub use worker::{Admission, Connections, Worker, Workers};
 
 /// Errors of the pipeline.
 #[derive(Debug, thiserror::Error)]

@@ -1,34 +1,87 @@
 //! Workers: lease due jobs, send them, record each outcome.
 //!
-//! One round ([`Worker::run_once`]) leases up to `batch` due jobs, sends them concurrently,
-//! and for each records: done (with the answer), a retry on the schedule (the attempt
-//! counted), a pause of the connection (the job handed back uncounted), or a dead letter. A
-//! session that expired is renewed by the connection and the request sent again inside the
-//! same attempt, so it never counts. [`Workers::spawn`] runs rounds until stopped.
+//! One round ([`Worker::run_once`]) leases up to `batch` due jobs of the connections that are
+//! ready ([`Connections::ready`]), sends them concurrently, each admitted first by its
+//! connection ([`Connections::admit`]: a concurrency permit held while it is sent, or a refusal),
+//! and for each records: done (with the answer), a retry on the schedule (the attempt counted),
+//! a pause of the connection (the job handed back uncounted), or a dead letter. A session that
+//! expired is renewed by the connection and the request sent again inside the same attempt, so
+//! it never counts. Jobs of a connection that is not ready (unknown to this process, needing
+//! authorisation again, disconnected) are not leased: they wait, uncounted.
+//! [`Workers::spawn`] runs rounds until stopped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use callforce_client::Connection;
-use callforce_store::{Job, Store};
+use callforce_store::{Job, Store, WorkspaceId};
 use chrono::TimeDelta;
-use futures_util::future::join_all;
+use futures_util::future::{BoxFuture, join_all};
 use serde_json::json;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 
 use crate::job::{JobPayload, audit_error};
 use crate::schedule::{Decision, decide, jittered};
 use crate::{Clock, PipelineConfig, Result, Trace};
 
-/// The org connections workers send jobs through, by connection id.
-pub trait Connections: Send + Sync + 'static {
-    /// The connection with this id, if it is known.
-    fn get(&self, connection_id: &str) -> Option<Connection>;
+/// What a connection says to a job about to be sent.
+pub enum Admission {
+    /// Send it through `conn`, holding `permit` (a slot of the connection's concurrency cap,
+    /// if it has one) until the answer is in.
+    Send {
+        /// The connection to send through.
+        conn: Connection,
+        /// Held while the request is in flight.
+        permit: Option<OwnedSemaphorePermit>,
+    },
+    /// The connection cannot be used now (it stopped being ready since the lease): the job is
+    /// handed back uncounted. The text says why.
+    NotReady(String),
+    /// A limit of the connection refuses it (its share of the org's daily allowance is used):
+    /// the job is handed back uncounted and the connection's queue pauses. The text says which.
+    Limited(String),
 }
 
-impl Connections for HashMap<String, Connection> {
-    fn get(&self, connection_id: &str) -> Option<Connection> {
-        HashMap::get(self, connection_id).cloned()
+/// The org connections workers send jobs through, by workspace and connection id.
+pub trait Connections: Send + Sync + 'static {
+    /// The connections this process can send through now: only their jobs are leased.
+    fn ready(&self) -> Vec<(WorkspaceId, String)>;
+
+    /// Admits one send of a job of `workspace` on `connection_id`; may wait for a slot of the
+    /// connection's concurrency cap.
+    fn admit<'a>(
+        &'a self,
+        workspace: WorkspaceId,
+        connection_id: &'a str,
+    ) -> BoxFuture<'a, Admission>;
+
+    /// Called after a send through the connection failed with an authorisation or limit
+    /// error, so its owner can learn from it (a refused grant makes the connection need
+    /// authorising again). Does nothing by default.
+    fn failed<'a>(&'a self, workspace: WorkspaceId, connection_id: &'a str) -> BoxFuture<'a, ()> {
+        let _ = (workspace, connection_id);
+        Box::pin(async {})
+    }
+}
+
+/// A fixed set of connections, all ready, with no limits.
+impl Connections for HashMap<(WorkspaceId, String), Connection> {
+    fn ready(&self) -> Vec<(WorkspaceId, String)> {
+        self.keys().cloned().collect()
+    }
+
+    fn admit<'a>(
+        &'a self,
+        workspace: WorkspaceId,
+        connection_id: &'a str,
+    ) -> BoxFuture<'a, Admission> {
+        let found = self.get(&(workspace, connection_id.to_owned())).cloned();
+        Box::pin(async move {
+            match found {
+                Some(conn) => Admission::Send { conn, permit: None },
+                None => Admission::NotReady(format!("unknown connection '{connection_id}'")),
+            }
+        })
     }
 }
 
@@ -72,13 +125,15 @@ impl Worker {
     /// lease then runs out and it is sent again.
     pub async fn run_once(&self) -> Result<usize> {
         let now = self.clock.now();
+        let ready = self.conns.ready();
         let jobs = self
             .store
-            .lease(
+            .lease_ready(
                 &self.owner,
                 now,
                 delta(self.config.lease_for),
                 self.config.batch,
+                &ready,
             )
             .await?;
         let n = jobs.len();
@@ -111,16 +166,32 @@ impl Worker {
             agent: job.agent.as_deref(),
             request: &payload.request,
         };
-        let Some(conn) = self.conns.get(&job.connection_id) else {
-            let msg = format!("unknown connection '{}'", job.connection_id);
-            let now = self.clock.now();
-            trace
-                .record(now, "write.dead", &json!({"error": msg}), false)
-                .await;
-            store.dead(job.id, &self.owner, now, &msg).await?;
-            return Ok(());
+        let (conn, permit) = match self.conns.admit(job.workspace, &job.connection_id).await {
+            Admission::Send { conn, permit } => (conn, permit),
+            Admission::NotReady(why) => {
+                // NB: not an attempt; the job is not leased again while the connection is not
+                // ready, so this cannot spin.
+                tracing::info!(job = job.id.0, connection = %job.connection_id, %why, "connection not ready; the job waits");
+                let now = self.clock.now();
+                store.release(job.id, &self.owner, now, now).await?;
+                return Ok(());
+            }
+            Admission::Limited(why) => {
+                let now = self.clock.now();
+                let until = now + delta(self.config.pause_for);
+                trace
+                    .record(now, "write.paused", &json!({"error": why}), false)
+                    .await;
+                store
+                    .pause_connection(job.workspace, &job.connection_id, until)
+                    .await?;
+                store.release(job.id, &self.owner, now, now).await?;
+                tracing::warn!(connection = %job.connection_id, %until, %why, "connection's queue paused by its limits");
+                return Ok(());
+            }
         };
         let sent = conn.execute(&payload.request).await;
+        drop(permit);
         let now = self.clock.now();
         let e = match sent {
             Ok(v) => {
@@ -162,6 +233,9 @@ impl Worker {
                     .await?;
             }
             Decision::Pause => {
+                // The connection's owner learns of it first (a refused grant: needs_reauth,
+                // and its jobs stop being leased).
+                self.conns.failed(job.workspace, &job.connection_id).await;
                 let until = now + delta(self.config.pause_for);
                 trace.record(now, "write.paused", &response, false).await;
                 store

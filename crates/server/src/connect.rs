@@ -796,6 +796,12 @@ async fn update(
             }
         })
         .await;
+    if result.is_ok()
+        && (share.is_some() || cap.is_some())
+        && let Err(e) = s.registry.resume_queue(caller.workspace, &id).await
+    {
+        return internal(&format!("{e:#}"));
+    }
     match result {
         Ok(c) => Json(view(&c, &s.registry)).into_response(),
         Err(e) if matches!(e.downcast_ref(), Some(callforce_store::Error::NotFound)) => {

@@ -13,13 +13,13 @@ use crate::serve::{ServeConfig, Started, start};
 use crate::vault::Secrets;
 
 /// A service whose connect flows go to `org`.
-struct Env {
-    started: Started,
+pub(crate) struct Env {
+    pub(crate) started: Started,
     dir: tempfile::TempDir,
-    org: callforce_devorg::Running,
-    base: String,
-    key: String,
-    http: reqwest::Client,
+    pub(crate) org: callforce_devorg::Running,
+    pub(crate) base: String,
+    pub(crate) key: String,
+    pub(crate) http: reqwest::Client,
 }
 
 fn client() -> reqwest::Client {
@@ -54,12 +54,12 @@ async fn env_with(org: callforce_devorg::Config, tweak: impl FnOnce(&mut ServeCo
     }
 }
 
-async fn env() -> Env {
+pub(crate) async fn env() -> Env {
     env_with(callforce_devorg::Config::default(), |_| {}).await
 }
 
 impl Env {
-    async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
@@ -72,7 +72,12 @@ impl Env {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn send(&self, method: reqwest::Method, key: &str, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        key: &str,
+        path: &str,
+    ) -> (StatusCode, Value) {
         let r = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -84,11 +89,11 @@ impl Env {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
         self.send(reqwest::Method::GET, key, path).await
     }
 
-    async fn link(&self, key: &str, body: Value) -> String {
+    pub(crate) async fn link(&self, key: &str, body: Value) -> String {
         let (status, body) = self.post(key, "/v1/connections/link", body).await;
         assert_eq!(status, 201, "{body}");
         body["url"].as_str().expect("url").to_owned()
@@ -109,7 +114,11 @@ impl Env {
     }
 
     /// The plaintext secrets of a stored connection (opened with the service's vault).
-    async fn secrets(&self, key_workspace: callforce_store::WorkspaceId, id: &str) -> Secrets {
+    pub(crate) async fn secrets(
+        &self,
+        key_workspace: callforce_store::WorkspaceId,
+        id: &str,
+    ) -> Secrets {
         let reg = &self.started.registry;
         let c = reg
             .store()
@@ -251,7 +260,7 @@ fn location(from: &str, r: &reqwest::Response) -> String {
 }
 
 /// Runs the whole flow from a link in a fresh browser; returns the final page.
-async fn connect_in_browser(link: &str) -> (StatusCode, String) {
+pub(crate) async fn connect_in_browser(link: &str) -> (StatusCode, String) {
     let mut b = Browser::new();
     let (url, status, page) = b.follow(link, None).await;
     assert_eq!(status, 200, "{page}");
@@ -267,7 +276,7 @@ async fn connect_in_browser(link: &str) -> (StatusCode, String) {
     (status, page)
 }
 
-fn connection_id(page: &str) -> String {
+pub(crate) fn connection_id(page: &str) -> String {
     page.split("class=\"connection-id\">")
         .nth(1)
         .and_then(|r| r.split('<').next())

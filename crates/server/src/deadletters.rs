@@ -10,6 +10,9 @@
 //! GET    /v1/audit?call_id=&record_id=&from=&to=&after=&limit=
 //! GET    /v1/audit/verify                 recompute the chain: intact, or the first bad entry
 //! GET    /v1/alerts?limit=                the alerts recorded and whether they were delivered
+//! GET    /v1/jobs?status=&limit=          queued writes (queued, leased, done, dead), oldest first
+//! GET    /v1/jobs/{id}                    one (`17` or the `job-17` an agent heard): status,
+//!                                         attempts, every attempt's error, result
 //! ```
 //!
 //! Everything is scoped to the caller's workspace: another workspace's dead letter answers 404
@@ -24,7 +27,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use callforce_store::{
-    AuditFilter, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStatus, Store, Verdict,
+    AuditFilter, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStatus, Job, JobId,
+    JobStatus, Store, Verdict,
 };
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -48,6 +52,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> axum::Router<S>
         .route("/v1/audit", get(audit))
         .route("/v1/audit/verify", get(verify))
         .route("/v1/alerts", get(alerts))
+        .route("/v1/jobs", get(list_jobs))
+        .route("/v1/jobs/{id}", get(show_job))
         .with_state(store)
 }
 
@@ -246,6 +252,93 @@ async fn show(
         Ok(Some(dl)) => Ok(Json(full(&dl))),
         Ok(None) => Err(not_found(id.0)),
         Err(e) => Err(store_error(e, Some(id.0))),
+    }
+}
+
+/// A job's id from `17` or `job-17` (the reference a queued write's answer gives).
+fn parse_job_id(raw: &str) -> Result<JobId, ApiError> {
+    raw.strip_prefix("job-")
+        .unwrap_or(raw)
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(JobId)
+        .ok_or_else(|| bad(format!("'{raw}' is not a job id (job-17, or 17)")))
+}
+
+/// A job: where a queued write is. `full` adds its payload, every attempt's error and result.
+fn job_view(j: &Job, full: bool) -> Value {
+    let payload = serde_json::from_str::<Value>(&j.payload)
+        .unwrap_or_else(|_| Value::String(j.payload.clone()));
+    let mut v = json!({
+        "id": j.id,
+        "reference": format!("job-{}", j.id.0),
+        "status": j.status,
+        "kind": j.kind,
+        "action": action_of(&payload),
+        "call_id": j.call_id,
+        "agent": j.agent,
+        "connection_id": j.connection_id,
+        "attempts": j.attempts,
+        "last_error": j.last_error,
+        "next_run_at": j.next_run_at,
+        "created_at": j.created_at,
+        "updated_at": j.updated_at,
+    });
+    if full {
+        v["idempotency_key"] = json!(j.idempotency_key);
+        v["errors"] = json!(j.errors);
+        v["result"] = j
+            .result
+            .as_deref()
+            .map(|r| serde_json::from_str(r).unwrap_or_else(|_| Value::String(r.to_owned())))
+            .unwrap_or(Value::Null);
+        v["payload"] = payload;
+    }
+    v
+}
+
+async fn list_jobs(
+    State(store): State<Store>,
+    Extension(caller): Extension<Caller>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    only(&params, &["status", "limit"])?;
+    let status = match params.get("status").map(String::as_str) {
+        None | Some("") => None,
+        Some("queued") => Some(JobStatus::Queued),
+        Some("leased") => Some(JobStatus::Leased),
+        Some("done") => Some(JobStatus::Done),
+        Some("dead") => Some(JobStatus::Dead),
+        Some(other) => {
+            return Err(bad(format!(
+                "status '{other}' is not one of queued, leased, done, dead"
+            )));
+        }
+    };
+    let jobs = store
+        .list_jobs(caller.workspace, status, limit(&params)?.unwrap_or(100))
+        .await
+        .map_err(|e| store_error(e, None))?;
+    Ok(Json(
+        json!({"jobs": jobs.iter().map(|j| job_view(j, false)).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn show_job(
+    State(store): State<Store>,
+    Extension(caller): Extension<Caller>,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_job_id(&raw)?;
+    match store.job(caller.workspace, id).await {
+        Ok(Some(j)) => Ok(Json(job_view(&j, true))),
+        Ok(None) => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no job {raw} in this workspace"),
+        )),
+        Err(e) => Err(store_error(e, None)),
     }
 }
 
@@ -585,15 +678,9 @@ mod http_tests {
 
         /// A job of `ws` that failed for good; returns the dead letter's id.
         async fn dead(&self, ws: WorkspaceId, key: &str, action: &str, call: &str) -> i64 {
-            // The service's own workers must never take these jobs (they would race the test
-            // and send a made-up payload): their connection is paused for an hour of real time,
-            // and the test works two hours ahead, past the pause.
-            let real_now = chrono::Utc::now();
-            self.store
-                .pause_connection(ws, "conn-1", real_now + TimeDelta::hours(1))
-                .await
-                .expect("pause");
-            let now = real_now + TimeDelta::hours(2);
+            // The service's workers never take these jobs: they lease only the jobs of the
+            // connections they hold, and `conn-1` is not one.
+            let now = chrono::Utc::now();
             let job = NewJob {
                 workspace: ws,
                 connection_id: "conn-1".into(),

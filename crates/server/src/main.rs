@@ -16,6 +16,8 @@ mod mcp;
 mod mcp_stdio;
 mod metrics;
 mod pipeline;
+#[cfg(test)]
+mod queue_tests;
 mod registry;
 mod serve;
 mod service;

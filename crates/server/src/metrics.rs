@@ -1,6 +1,7 @@
 //! Prometheus metrics at `GET /metrics` (text format, no API key: it holds counts and action
 //! names, never record data): per-action latency, API requests by status, Salesforce errors
-//! met by actions, the org's API usage as Salesforce reports it, open calls.
+//! met by actions, the org's API usage as Salesforce reports it, open calls, and the write
+//! queue's jobs by state (read from the store when scraped).
 
 use std::sync::Arc;
 
@@ -8,8 +9,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The service's metrics.
@@ -24,6 +25,7 @@ pub struct Metrics {
     api_used: IntGauge,
     api_max: IntGauge,
     open_calls: IntGauge,
+    queue_jobs: IntGaugeVec,
     round_trips: IntCounter,
     /// The connections' round-trip count at the last scrape, to add only what is new.
     round_trips_seen: std::sync::atomic::AtomicU64,
@@ -68,6 +70,14 @@ impl Metrics {
             "The org's daily API request allowance",
         );
         let open_calls = gauge("callforce_open_calls", "Call sessions open now");
+        let queue_jobs = IntGaugeVec::new(
+            Opts::new(
+                "callforce_queue_jobs",
+                "Jobs in the durable write queue by state (queued, leased, dead), every workspace",
+            ),
+            &["state"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
         let round_trips = IntCounter::new(
             "callforce_salesforce_round_trips_total",
             "Requests sent to the orgs' REST APIs (retries and re-sends after a refresh included)",
@@ -81,6 +91,7 @@ impl Metrics {
             Box::new(api_used.clone()),
             Box::new(api_max.clone()),
             Box::new(open_calls.clone()),
+            Box::new(queue_jobs.clone()),
             Box::new(round_trips.clone()),
         ] {
             // NB: names are distinct constants; registering cannot collide.
@@ -94,13 +105,26 @@ impl Metrics {
             api_used,
             api_max,
             open_calls,
+            queue_jobs,
             round_trips,
             round_trips_seen: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// The metrics in Prometheus text format, after reading the gauges from `api`.
-    pub fn render(&self, api: &crate::api::Api) -> String {
+    /// The metrics in Prometheus text format, after reading the gauges from `api` (and the
+    /// queue's jobs from `queue`, when the store could be read).
+    pub fn render(
+        &self,
+        api: &crate::api::Api,
+        queue: Option<callforce_store::JobCounts>,
+    ) -> String {
+        if let Some(q) = queue {
+            for (state, n) in [("queued", q.queued), ("leased", q.leased), ("dead", q.dead)] {
+                self.queue_jobs
+                    .with_label_values(&[state])
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
         self.open_calls
             .set(i64::try_from(api.open_calls()).unwrap_or(i64::MAX));
         // The connections count; the counter takes what is new since the last scrape (a
@@ -136,10 +160,18 @@ pub fn router(api: Arc<crate::api::Api>) -> axum::Router {
 }
 
 async fn metrics(State(api): State<Arc<crate::api::Api>>) -> Response {
+    let queue = match api.store().count_jobs().await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            // The other metrics still answer; the queue's gauges keep their last values.
+            tracing::error!(error = %e, "reading the queue's job counts failed");
+            None
+        }
+    };
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        api.metrics().render(&api),
+        api.metrics().render(&api, queue),
     )
         .into_response()
 }

@@ -94,6 +94,11 @@ impl SinkParts {
         ))
     }
 
+    /// Wakes the idle workers (the handle [`Workers::wake`] returns).
+    pub fn wake_workers(&self) {
+        self.wake.notify_waiters();
+    }
+
     /// The actions whose writes are queued and acknowledged at once.
     pub fn non_blocking(&self) -> &[String] {
         &self.non_blocking

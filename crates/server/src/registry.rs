@@ -21,8 +21,10 @@ use callforce_client::{
     ApiUsage, ApiVersion, Connection, ConnectionConfig, Grant, JwtKey, LoginHost, OAuthApp,
     OAuthClient, SecretString, Tokens,
 };
+use callforce_pipeline::Admission;
 use callforce_store::{ConnectionStatus, Store, StoredConnection, WorkspaceId};
 use chrono::Utc;
+use futures_util::future::BoxFuture;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -144,7 +146,12 @@ pub struct Live {
     pub actions: Actions,
     secrets: Arc<Mutex<Secrets>>,
     inflight: RwLock<Option<Arc<Semaphore>>>,
+    /// When a write refused by the daily share last read the org's usage again.
+    usage_checked: Mutex<Option<std::time::Instant>>,
 }
+
+/// How often a write refused by the daily share reads the org's usage again.
+const USAGE_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl std::fmt::Debug for Live {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -231,12 +238,11 @@ impl Live {
     }
 
     /// Admits a write from the queue: waits for a concurrency slot; refused (the job stays
-    /// queued) beyond the daily share. The check the durable write queue calls before a job.
+    /// queued) beyond the daily share. The check the durable write queue's workers make before
+    /// each job (the registry's [`callforce_pipeline::Connections::admit`]).
     ///
     /// # Errors
     /// [`LimitError::DailyShare`].
-    // NB: the write queue is its caller; until it lands, only the tests call it.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub async fn admit_write(&self) -> Result<Option<OwnedSemaphorePermit>, LimitError> {
         self.daily_check()?;
         let sem = self.inflight.read().clone();
@@ -244,6 +250,18 @@ impl Live {
             None => Ok(None),
             Some(s) => Ok(s.acquire_owned().await.ok()),
         }
+    }
+
+    /// Whether the org's usage was last read more than a minute ago by a refused write (or
+    /// never): marks it read now, so one refused write in a minute reads it again.
+    fn usage_may_be_stale(&self) -> bool {
+        let mut last = self.usage_checked.lock();
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < USAGE_RECHECK) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     fn set_cap(&self, cap: Option<i64>) {
@@ -319,13 +337,49 @@ pub struct Registry {
     live: RwLock<HashMap<String, Arc<Live>>>,
 }
 
-/// The write queue's workers find a job's connection here, by its id.
+/// The write queue's workers lease only the jobs of connections that are connected here, and
+/// send each through its connection's limits ([`Live::admit_write`]).
 impl callforce_pipeline::Connections for Registry {
-    fn get(&self, connection_id: &str) -> Option<Connection> {
-        self.live
-            .read()
-            .get(connection_id)
-            .map(|l| l.actions.connection().clone())
+    fn ready(&self) -> Vec<(WorkspaceId, String)> {
+        self.ready()
+    }
+
+    fn admit<'a>(
+        &'a self,
+        workspace: WorkspaceId,
+        connection_id: &'a str,
+    ) -> BoxFuture<'a, Admission> {
+        Box::pin(async move {
+            let live = match self.get(workspace, Some(connection_id)) {
+                Ok(l) => l,
+                Err(e) => return Admission::NotReady(e.to_string()),
+            };
+            let mut admitted = live.admit_write().await;
+            if admitted.is_err() && live.usage_may_be_stale() {
+                // The usage is only learnt from answers: read it again (limits) before holding
+                // the queue back, so a pause ends once the org's allowance has come back.
+                if let Err(e) = live.actions.connection().limits().await {
+                    tracing::warn!(connection = %connection_id, error = %e, "reading the org's API usage failed");
+                }
+                self.observe(&live).await;
+                admitted = live.admit_write().await;
+            }
+            match admitted {
+                Ok(permit) => Admission::Send {
+                    conn: live.actions.connection().clone(),
+                    permit,
+                },
+                Err(e) => Admission::Limited(e.to_string()),
+            }
+        })
+    }
+
+    fn failed<'a>(&'a self, workspace: WorkspaceId, connection_id: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(live) = self.get_any(workspace, connection_id) {
+                self.observe(&live).await;
+            }
+        })
     }
 }
 
@@ -466,6 +520,7 @@ impl Registry {
             actions,
             secrets: shared,
             inflight: RwLock::new(None),
+            usage_checked: Mutex::new(None),
             meta: RwLock::new(c),
         });
         live.set_cap(live.meta.read().max_concurrent);
@@ -503,6 +558,32 @@ impl Registry {
         }
         drop(meta);
         Ok(found)
+    }
+
+    /// The connections this process can send through now (connected: not `needs_reauth`, not
+    /// disconnected), as (workspace, id): the write queue's workers lease only their jobs.
+    pub fn ready(&self) -> Vec<(WorkspaceId, String)> {
+        self.live
+            .read()
+            .values()
+            .filter_map(|l| {
+                let m = l.meta.read();
+                (m.status == ConnectionStatus::Connected).then(|| (m.workspace, m.id.clone()))
+            })
+            .collect()
+    }
+
+    /// Lifts any pause of the connection's write queue and wakes the idle workers: after a
+    /// reconnect or a change of its limits, its queued writes are tried at once.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn resume_queue(&self, workspace: WorkspaceId, id: &str) -> anyhow::Result<()> {
+        self.store.resume_connection(workspace, id).await?;
+        if let Some(parts) = &self.sinks {
+            parts.wake_workers();
+        }
+        Ok(())
     }
 
     /// Requests sent to the orgs' REST APIs by every live connection of this process.
@@ -652,7 +733,9 @@ impl Registry {
             None => self.store.insert_connection(&stored).await?,
         };
         *live.meta.write() = stored.clone();
-        self.live.write().insert(id, live);
+        self.live.write().insert(id.clone(), live);
+        // A reconnect: its writes that waited (needs_reauth, a pause) go now.
+        self.resume_queue(stored.workspace, &id).await?;
         Ok(Connected {
             stored,
             usage,

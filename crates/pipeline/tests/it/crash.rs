@@ -166,7 +166,12 @@ async fn drain_child() -> Result<()> {
     let db = std::env::var(DB_URL)?;
     let store = Store::open(&db).await?;
     let conn = connect_to(&addr).await?;
-    let conns: HashMap<String, Connection> = [("org".to_owned(), conn)].into();
+    let ws = store
+        .workspace_by_name("crash")
+        .await?
+        .context("workspace")?
+        .id;
+    let conns: HashMap<(WorkspaceId, String), Connection> = [((ws, "org".to_owned()), conn)].into();
     let conns: Arc<dyn Connections> = Arc::new(conns);
     let owner = format!("child-{}", std::process::id());
     let worker = Worker::new(
@@ -177,11 +182,6 @@ async fn drain_child() -> Result<()> {
         owner,
     );
     let workers = Workers::spawn(&worker, 4, Arc::new(Notify::new()));
-    let ws = store
-        .workspace_by_name("crash")
-        .await?
-        .context("workspace")?
-        .id;
     loop {
         let queued = store.list_jobs(ws, Some(JobStatus::Queued), 1).await?.len();
         let leased = store.list_jobs(ws, Some(JobStatus::Leased), 1).await?.len();

@@ -538,3 +538,53 @@ async fn actions_hand_their_writes_to_the_pipeline() -> Result<()> {
     assert_eq!(jobs[0].call_id.as_deref(), Some("call-x"));
     Ok(())
 }
+
+/// A job of a connection the worker does not hold is never leased: it waits, uncounted and
+/// untouched, while the worker drains the jobs of its own connection.
+#[tokio::test]
+async fn a_job_for_a_connection_not_held_waits_untouched() -> Result<()> {
+    for db in BOTH {
+        let Some(bed) = Bed::new(db, "connection not held", config()).await? else {
+            continue;
+        };
+        let now = bed.clock.now();
+        let stranger = bed
+            .store
+            .enqueue(
+                &callforce_store::NewJob {
+                    workspace: bed.ws,
+                    connection_id: "elsewhere".into(),
+                    idempotency_key: "call-x/log_call/0".into(),
+                    ordering_key: "new:call-x/log_call/0".into(),
+                    kind: callforce_pipeline::KIND_WRITE.into(),
+                    payload: json!({"action": "log_call",
+                        "request": {"op": "create", "sobject": "Task",
+                                    "record": {"Subject": "held-elsewhere"}}})
+                    .to_string(),
+                    call_id: Some("call-x".into()),
+                    agent: None,
+                    run_at: now,
+                },
+                now,
+            )
+            .await?
+            .id;
+        let o = bed
+            .write(write("call-h", "log_call", 0, task("held-here"), false))
+            .await;
+        reference(&o);
+        let mut handled = 0;
+        for _ in 0..5 {
+            handled += bed.worker.run_once().await?;
+            bed.clock.advance(TimeDelta::seconds(10));
+        }
+        assert_eq!(handled, 1, "{db:?}: only the held connection's job");
+        assert_eq!(bed.count("Task", "Subject = 'held-here'").await, 1);
+        let j = bed.store.job(bed.ws, stranger).await?.expect("job");
+        assert_eq!(j.status, JobStatus::Queued, "{db:?}");
+        assert_eq!(j.attempts, 0, "{db:?}");
+        assert_eq!(j.updated_at, now, "{db:?}: never leased");
+        assert_eq!(bed.count("Task", "Subject = 'held-elsewhere'").await, 0);
+    }
+    Ok(())
+}

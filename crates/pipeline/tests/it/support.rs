@@ -139,7 +139,8 @@ impl Bed {
             clock.clone(),
             wake,
         );
-        let conns: HashMap<String, Connection> = [("org".to_owned(), conn.clone())].into();
+        let conns: HashMap<(WorkspaceId, String), Connection> =
+            [((ws, "org".to_owned()), conn.clone())].into();
         let conns: Arc<dyn Connections> = Arc::new(conns);
         let worker = Worker::new(store.clone(), conns, config.clone(), clock.clone(), "w");
         Ok(Some(Bed {
