@@ -166,11 +166,21 @@ impl Worker {
             agent: job.agent.as_deref(),
             request: &payload.request,
         };
-        let (conn, permit) = match self.conns.admit(job.workspace, &job.connection_id).await {
+        // NB: waiting for a slot of the connection's cap must not outlive the lease, or another
+        // worker would take the job meanwhile: past half the lease it goes back, uncounted.
+        let admitted = tokio::time::timeout(
+            self.config.lease_for / 2,
+            self.conns.admit(job.workspace, &job.connection_id),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Admission::NotReady("no slot of the connection's concurrency cap in time".into())
+        });
+        let (conn, permit) = match admitted {
             Admission::Send { conn, permit } => (conn, permit),
             Admission::NotReady(why) => {
-                // NB: not an attempt; the job is not leased again while the connection is not
-                // ready, so this cannot spin.
+                // NB: not an attempt. A connection that is not ready is not leased from again,
+                // so this cannot spin; a job that waited too long for a slot is due again now.
                 tracing::info!(job = job.id.0, connection = %job.connection_id, %why, "connection not ready; the job waits");
                 let now = self.clock.now();
                 store.release(job.id, &self.owner, now, now).await?;

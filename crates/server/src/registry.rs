@@ -166,7 +166,7 @@ impl std::fmt::Debug for Live {
 pub enum LimitError {
     /// The admin-set share of the daily allowance is used up.
     #[error(
-        "connection {id} has used its share of the org's daily API allowance ({used} of {max} requests, share {share}); reads are refused until the usage falls or an admin raises the share"
+        "connection {id} has used its share of the org's daily API allowance ({used} of {max} requests, share {share}); reads are refused and queued writes wait until the usage falls or an admin raises the share"
     )]
     DailyShare {
         /// The connection.

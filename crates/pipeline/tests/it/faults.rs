@@ -588,3 +588,93 @@ async fn a_job_for_a_connection_not_held_waits_untouched() -> Result<()> {
     }
     Ok(())
 }
+
+/// Connections that admit nothing: either never (no slot of a cap frees up) or refused by a
+/// limit.
+struct Refusing {
+    ws: callforce_store::WorkspaceId,
+    limited: bool,
+}
+
+impl callforce_pipeline::Connections for Refusing {
+    fn ready(&self) -> Vec<(callforce_store::WorkspaceId, String)> {
+        vec![(self.ws, "org".into())]
+    }
+
+    fn admit<'a>(
+        &'a self,
+        _workspace: callforce_store::WorkspaceId,
+        _connection_id: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, callforce_pipeline::Admission> {
+        if self.limited {
+            Box::pin(async {
+                callforce_pipeline::Admission::Limited("its share of the allowance is used".into())
+            })
+        } else {
+            Box::pin(std::future::pending())
+        }
+    }
+}
+
+/// A connection's limits hand the job back uncounted: past its share the queue pauses with a
+/// `write.paused` entry; a job that waits for a slot longer than half its lease goes back
+/// instead of outliving the lease.
+#[tokio::test]
+async fn a_job_refused_by_its_connections_limits_goes_back_uncounted() -> Result<()> {
+    let cfg = PipelineConfig {
+        lease_for: Duration::from_secs(1),
+        ..config()
+    };
+    let Some(bed) = Bed::new(Db::Sqlite, "limits", cfg.clone()).await? else {
+        return Ok(());
+    };
+    let cfg = Arc::new(cfg);
+    let worker = |limited: bool| {
+        callforce_pipeline::Worker::new(
+            bed.store.clone(),
+            Arc::new(Refusing {
+                ws: bed.ws,
+                limited,
+            }),
+            cfg.clone(),
+            bed.clock.clone(),
+            "limited",
+        )
+    };
+    let o = bed
+        .write(write("call-l", "log_call", 0, task("limited"), false))
+        .await;
+    let id = callforce_store::JobId(reference(&o).trim_start_matches("job-").parse()?);
+
+    // No slot in time: back in the queue, due now, nothing counted, no pause.
+    assert_eq!(worker(false).run_once().await?, 1);
+    let j = bed.store.job(bed.ws, id).await?.expect("job");
+    assert_eq!((j.status, j.attempts), (JobStatus::Queued, 0));
+    let now = bed.clock.now();
+    assert_eq!(
+        bed.store
+            .connection_paused_until(bed.ws, "org", now)
+            .await?,
+        None
+    );
+
+    // Past a limit: back uncounted, the connection's queue paused, one write.paused entry.
+    assert_eq!(worker(true).run_once().await?, 1);
+    let j = bed.store.job(bed.ws, id).await?.expect("job");
+    assert_eq!((j.status, j.attempts), (JobStatus::Queued, 0));
+    assert!(
+        bed.store
+            .connection_paused_until(bed.ws, "org", now)
+            .await?
+            .is_some()
+    );
+    let audit = bed
+        .store
+        .list_audit(bed.ws, &AuditFilter::default())
+        .await?;
+    let kinds: Vec<&str> = audit.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["write.paused"]);
+    // Paused: the next round leases nothing.
+    assert_eq!(worker(true).run_once().await?, 0);
+    Ok(())
+}
