@@ -11,6 +11,9 @@
 //! DELETE /v1/actions/{name}         a custom action
 //! ```
 //!
+//! Every save and delete is audited (`config.agent.*`, `config.action.*`, see
+//! [`crate::changes`]) in the transaction of the change.
+//!
 //! Each workspace sees the built-in catalog and the shipped custom examples, plus its own custom
 //! actions (one of the same name as an example replaces it). Definitions are validated before
 //! they are stored. The resolved view of a workspace is cached in memory and dropped when this
@@ -32,6 +35,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use crate::api::{Api, ApiError, Caller, error};
+use crate::changes::{self, Actor};
 
 /// How long a workspace's agents and custom actions are cached before being read again.
 pub const WORKSPACE_CACHE_TTL: Duration = Duration::from_secs(10);
@@ -239,9 +243,17 @@ async fn put_agent(
     }
     let def = serde_json::to_value(&agent).unwrap_or_default();
     let now = chrono::Utc::now();
+    let entry = changes::agent_put(Actor::of(&caller), &name, &def);
     if let Err(e) = api
         .store()
-        .put_definition(DefinitionKind::Agent, caller.workspace, &name, &def, now)
+        .put_definition_audited(
+            DefinitionKind::Agent,
+            caller.workspace,
+            &name,
+            &def,
+            now,
+            &entry,
+        )
         .await
     {
         return store_failed(&e);
@@ -270,9 +282,14 @@ async fn delete_definition(
     name: &str,
     missing: impl FnOnce() -> Response,
 ) -> Response {
+    let actor = Actor::of(&caller);
+    let entry = match kind {
+        DefinitionKind::Agent => changes::agent_delete(actor, name),
+        DefinitionKind::CustomAction => changes::action_delete(actor, name),
+    };
     match api
         .store()
-        .delete_definition(kind, caller.workspace, name)
+        .delete_definition_audited(kind, caller.workspace, name, chrono::Utc::now(), &entry)
         .await
     {
         Ok(()) => {
@@ -377,14 +394,16 @@ async fn put_action(
     }
     let stored = serde_json::to_value(&action).unwrap_or_default();
     let now = chrono::Utc::now();
+    let entry = changes::action_put(Actor::of(&caller), &name, &stored);
     if let Err(e) = api
         .store()
-        .put_definition(
+        .put_definition_audited(
             DefinitionKind::CustomAction,
             caller.workspace,
             &name,
             &stored,
             now,
+            &entry,
         )
         .await
     {

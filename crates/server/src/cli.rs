@@ -235,6 +235,9 @@ enum AuditCommand {
         /// Only entries that touched this record.
         #[arg(long)]
         record_id: Option<String>,
+        /// Only entries whose kind starts with this (`config.`, `connection.`, `write.dead`).
+        #[arg(long)]
+        kind: Option<String>,
         /// Only entries after this sequence number.
         #[arg(long)]
         after: Option<u64>,
@@ -433,6 +436,7 @@ async fn audit(args: AuditArgs) -> anyhow::Result<()> {
             workspace,
             call_id,
             record_id,
+            kind,
             after,
             limit,
         } => {
@@ -440,6 +444,7 @@ async fn audit(args: AuditArgs) -> anyhow::Result<()> {
             let filter = callforce_store::AuditFilter {
                 call_id,
                 record_id,
+                kind_prefix: kind.filter(|k| !k.is_empty()),
                 after_seq: after,
                 limit: Some(limit),
                 ..Default::default()
@@ -655,7 +660,9 @@ async fn rotate_keys(data_dir: PathBuf) -> anyhow::Result<()> {
     let new_key = env(crate::env::NEW_MASTER_KEY)
         .map(|k| MasterKey::parse(&k))
         .transpose()?;
-    let version = vault.rotate(&store, &source, new_key).await?;
+    let version = vault
+        .rotate(&store, &source, new_key, crate::changes::Actor::Cli)
+        .await?;
     println!("every stored secret is sealed under key version {version}");
     if matches!(source, KeySource::Env(_)) {
         println!(
@@ -675,8 +682,15 @@ async fn create_workspace(name: String, data_dir: PathBuf) -> anyhow::Result<()>
     }
     let store = open_store(&data_dir).await?;
     let now = chrono::Utc::now();
-    let ws = store.create_workspace(name, now).await?;
-    let key = store.create_api_key(ws.id, "first key", now).await?;
+    let actor = crate::changes::Actor::Cli;
+    let ws = store
+        .create_workspace_audited(name, now, |ws| crate::changes::workspace_create(actor, ws))
+        .await?;
+    let key = store
+        .create_api_key_audited(ws.id, "first key", now, |k| {
+            crate::changes::key_create(actor, k)
+        })
+        .await?;
     println!("workspace {} created (id {})", ws.name, ws.id);
     println!("  API key: {}", key.plaintext.expose_secret());
     println!("           (shown once: only its hash is stored)");

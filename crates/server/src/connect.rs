@@ -22,6 +22,10 @@
 //! stored by its hash with the workspace, the admin's key, the PKCE verifier (sealed) and the
 //! hash of a cookie set on the browser that started it: a callback with a state that is unknown
 //! (forged), used, expired, or from another browser (another workspace's flow) is refused.
+//!
+//! Connects, reconnects, tests, disconnects, settings changes and keys created or revoked are
+//! audited ([`crate::changes`]) with the admin's key as the actor; a browser's connect is
+//! attributed to the key that made its link.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::api::{Api, Caller};
+use crate::changes::{self, Actor};
 use crate::registry::{Connected, LookupError, NewConnection, Registry, profile_scopes};
 use crate::vault::{STATE, Secrets};
 
@@ -448,7 +453,11 @@ async fn callback(
         secrets: Secrets::default(),
         jwt_username: None,
     };
-    match s.registry.finish(new, tokens).await {
+    match s
+        .registry
+        .finish(new, tokens, Actor::of_key(token.api_key))
+        .await
+    {
         Ok(c) => connected_page(&c, token.api_key),
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), "connect: finishing failed");
@@ -709,7 +718,7 @@ async fn create(
         secrets,
         jwt_username: b.username,
     };
-    match s.registry.connect_grant(new).await {
+    match s.registry.connect_grant(new, Actor::of(&caller)).await {
         Ok(c) => (StatusCode::CREATED, Json(view(&c.stored, &s.registry))).into_response(),
         Err(e) => connect_failed(&e),
     }
@@ -781,7 +790,7 @@ async fn update(
     }
     let result = s
         .registry
-        .update_settings(caller.workspace, &id, |c| {
+        .update_settings(caller.workspace, &id, Actor::of(&caller), |c| {
             if let Some(n) = b.name {
                 c.name = n;
             }
@@ -838,6 +847,28 @@ async fn test(
     }
     .await;
     s.registry.observe(&live).await;
+    let usage = live.api_usage();
+    let failure = match &result {
+        Ok(_) => None,
+        Err(callforce_client::Error::NeedsReauthorization { .. }) => Some((
+            "needs_reauth",
+            LookupError::NeedsReauth(id.clone()).to_string(),
+        )),
+        Err(e) => Some(("org_error", e.to_string())),
+    };
+    let outcome = match &failure {
+        None => Ok(usage.as_ref()),
+        Some((code, message)) => Err((*code, message.as_str())),
+    };
+    let entry = changes::tested(Actor::of(&caller), &id, outcome);
+    if let Err(e) = s
+        .registry
+        .store()
+        .append_audit(caller.workspace, Utc::now(), &entry)
+        .await
+    {
+        return internal(&e);
+    }
     match result {
         Ok(user) => {
             let usage = live
@@ -891,7 +922,7 @@ async fn reconnect(
         )
         .await;
     }
-    match s.registry.reconnect_grant(&c).await {
+    match s.registry.reconnect_grant(&c, Actor::of(&caller)).await {
         Ok(c) => Json(view(&c.stored, &s.registry)).into_response(),
         Err(e) => connect_failed(&e),
     }
@@ -902,7 +933,11 @@ async fn disconnect(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
-    match s.registry.disconnect(caller.workspace, &id).await {
+    match s
+        .registry
+        .disconnect(caller.workspace, &id, Actor::of(&caller))
+        .await
+    {
         Ok(revoked) => Json(json!({"id": id, "status": "disconnected", "revoked_at_org": revoked}))
             .into_response(),
         Err(e) if matches!(e.downcast_ref(), Some(callforce_store::Error::NotFound)) => {
@@ -929,10 +964,13 @@ async fn create_key(
         Err(r) => return *r,
     };
     let name = b.name.unwrap_or_else(|| "unnamed".into());
+    let actor = Actor::of(&caller);
     match s
         .registry
         .store()
-        .create_api_key(caller.workspace, &name, Utc::now())
+        .create_api_key_audited(caller.workspace, &name, Utc::now(), |k| {
+            changes::key_create(actor, k)
+        })
         .await
     {
         Ok(k) => (
@@ -969,7 +1007,12 @@ async fn revoke_key(
     match s
         .registry
         .store()
-        .revoke_api_key(caller.workspace, ApiKeyId(id), Utc::now())
+        .revoke_api_key_audited(
+            caller.workspace,
+            ApiKeyId(id),
+            Utc::now(),
+            &changes::key_revoke(Actor::of(&caller), ApiKeyId(id)),
+        )
         .await
     {
         Ok(()) => Json(json!({"id": id, "revoked": true})).into_response(),

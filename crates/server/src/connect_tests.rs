@@ -93,6 +93,25 @@ impl Env {
         self.send(reqwest::Method::GET, key, path).await
     }
 
+    /// `method` with a JSON body and the first key.
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     pub(crate) async fn link(&self, key: &str, body: Value) -> String {
         let (status, body) = self.post(key, "/v1/connections/link", body).await;
         assert_eq!(status, 201, "{body}");
@@ -1089,6 +1108,26 @@ async fn a_workspace_gets_nothing_of_another() {
     assert_eq!(status, 200);
     let (status, _) = e.get(&e.key, "/v1/tools").await;
     assert_eq!(status, 200, "A's key still works");
+    // Each audit log holds its own workspace's changes only; B's refused attempts left none.
+    let b_key_id = keys["keys"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        changes_of(&e, &b).await,
+        [(
+            "connection.connected".to_owned(),
+            format!("api-key:{b_key_id}")
+        )]
+    );
+    let system = |k: &str| (k.to_owned(), "system".to_owned());
+    assert_eq!(
+        changes_of(&e, &e.key).await,
+        [
+            system("config.workspace.create"),
+            system("config.key.create"),
+            system("connection.connected")
+        ]
+    );
+    let (_, b_config) = e.get(&b, "/v1/audit?kind=config.").await;
+    assert_eq!(b_config["entries"], json!([]), "{b_config}");
     // A call id may be reused across workspaces without clashing.
     let (status, _) = e.post(&b, "/v1/calls", json!({"call_id": a_call})).await;
     assert_eq!(status, 201);
@@ -1175,7 +1214,12 @@ async fn no_token_in_plain_text_in_the_database_the_logs_or_the_api() {
     assert!(secrets.len() >= 8, "tokens to look for: {}", secrets.len());
 
     let (_, list) = e.get(&e.key, "/v1/connections").await;
-    let api_text = list.to_string();
+    let (_, audit) = e.get(&e.key, "/v1/audit?limit=1000").await;
+    assert!(
+        audit["entries"].as_array().is_some_and(|a| a.len() >= 4),
+        "the connects and tests are in the audit log: {audit}"
+    );
+    let api_text = format!("{list}{audit}");
     let log_text = String::from_utf8(logs.0.lock().clone()).unwrap();
     assert!(log_text.contains("org connected"), "logs were captured");
     let mut files = Vec::new();
@@ -1228,5 +1272,296 @@ async fn a_wrong_master_key_stops_the_service_at_start() {
     assert!(
         format!("{err:#}").contains("CALLFORCE_MASTER_KEY"),
         "{err:#}"
+    );
+}
+
+/// The kinds and actors of the workspace's configuration and connection entries, in order.
+async fn changes_of(e: &Env, key: &str) -> Vec<(String, String)> {
+    let (status, log) = e.get(key, "/v1/audit?limit=1000").await;
+    assert_eq!(status, 200, "{log}");
+    log["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|x| crate::changes::KINDS.contains(&x["kind"].as_str().unwrap_or("")))
+        .map(|x| {
+            (
+                x["kind"].as_str().unwrap_or("").to_owned(),
+                x["agent"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_change_and_connection_event_is_audited_once_by_its_actor_without_secrets() {
+    let e = env().await;
+    let ws = e.started.workspace;
+    let store = e.started.registry.store().clone();
+    let admin = format!("api-key:{}", store.list_api_keys(ws).await.unwrap()[0].id.0);
+    let mut secrets: Vec<String> = vec![e.key.clone(), "callforce-devorg-secret".into()];
+
+    // Agents and custom actions.
+    let (status, b) = e
+        .send_json(
+            reqwest::Method::PUT,
+            "/v1/agents/aria",
+            json!({"actions": ["search_contact"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{b}");
+    let (status, _) = e
+        .send(reqwest::Method::DELETE, &e.key, "/v1/agents/aria")
+        .await;
+    assert_eq!(status, 200);
+    let action = json!({
+        "description": "Find a contact by email", "method": "GET", "object": "Contact",
+        "endpoint": "/services/data/v59.0/query/?q=SELECT Id FROM Contact WHERE Email = '{{email}}'",
+        "parameters": [{"name": "email", "location": "query", "required": true}]
+    });
+    let (status, b) = e
+        .send_json(reqwest::Method::PUT, "/v1/actions/find_by_email", action)
+        .await;
+    assert_eq!(status, 200, "{b}");
+    let (status, _) = e
+        .send(reqwest::Method::DELETE, &e.key, "/v1/actions/find_by_email")
+        .await;
+    assert_eq!(status, 200);
+    // A refused change is not audited.
+    let (status, _) = e
+        .send(reqwest::Method::DELETE, &e.key, "/v1/agents/nobody")
+        .await;
+    assert_eq!(status, 404);
+
+    // Intents: one activated by the admin, then a broken one deactivated by the service.
+    let (status, b) = e
+        .send_json(
+            reqwest::Method::PUT,
+            "/v1/intents",
+            json!({"qualified": "Lead.Status"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{b}");
+    store
+        .put_intent_map(
+            ws,
+            r#"{"qualified": "Lead.No_Such_Field__c"}"#,
+            true,
+            None,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let (status, b) = e.post(&e.key, "/v1/intents/recheck", json!({})).await;
+    assert_eq!(status, 200, "{b}");
+
+    // Keys.
+    let (status, k) = e.post(&e.key, "/v1/keys", json!({"name": "voice"})).await;
+    assert_eq!(status, 201, "{k}");
+    secrets.push(k["key"].as_str().unwrap().to_owned());
+    let (status, _) = e
+        .send(
+            reqwest::Method::DELETE,
+            &e.key,
+            &format!("/v1/keys/{}", k["id"]),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // A connection: connected, settings changed, refused at the org, reconnected, disconnected.
+    let link = e.link(&e.key, json!({"environment": "sandbox"})).await;
+    let (_, page) = connect_in_browser(&link).await;
+    let id = connection_id(&page);
+    let s = e.secrets(ws, &id).await;
+    secrets.extend(s.access_token.clone());
+    let refresh = s.refresh_token.clone().expect("refresh token");
+    secrets.push(refresh.clone());
+    let (status, b) = e
+        .send_json(
+            reqwest::Method::PATCH,
+            &format!("/v1/connections/{id}"),
+            json!({"daily_share": 0.5, "name": "sales sandbox"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{b}");
+    e.http
+        .post(format!(
+            "{}/services/oauth2/revoke",
+            e.org.org.instance_url()
+        ))
+        .form(&[("token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = e
+        .post(&e.key, &format!("/v1/connections/{id}/test"), json!({}))
+        .await;
+    assert_eq!(status, 409);
+    let (status, r) = e
+        .post(
+            &e.key,
+            &format!("/v1/connections/{id}/reconnect"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201, "{r}");
+    let (status, _) = connect_in_browser(r["url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    let s = e.secrets(ws, &id).await;
+    secrets.extend(s.access_token.clone());
+    secrets.extend(s.refresh_token.clone());
+    let (status, _) = e
+        .send(
+            reqwest::Method::DELETE,
+            &e.key,
+            &format!("/v1/connections/{id}"),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // The master key rotated from the command line.
+    let source = crate::vault::KeySource::from(None, e.dir.path()).unwrap();
+    let old_key = std::fs::read(e.dir.path().join("master.key")).unwrap();
+    let vault = crate::vault::Vault::unlock(&store, &source).await.unwrap();
+    vault
+        .rotate(&store, &source, None, crate::changes::Actor::Cli)
+        .await
+        .unwrap();
+    let new_key = std::fs::read(e.dir.path().join("master.key")).unwrap();
+    assert_ne!(old_key, new_key);
+
+    let (system, cli) = ("system".to_owned(), "cli".to_owned());
+    let want: Vec<(&str, &String)> = vec![
+        ("config.workspace.create", &system),
+        ("config.key.create", &system),
+        ("connection.connected", &system),
+        ("config.agent.put", &admin),
+        ("config.agent.delete", &admin),
+        ("config.action.put", &admin),
+        ("config.action.delete", &admin),
+        ("config.intents.put", &admin),
+        ("config.intents.deactivate", &system),
+        ("config.key.create", &admin),
+        ("config.key.revoke", &admin),
+        ("connection.connected", &admin),
+        ("config.connection.settings", &admin),
+        ("connection.needs_reauth", &system),
+        ("connection.tested", &admin),
+        ("connection.reconnected", &admin),
+        ("connection.disconnected", &admin),
+        ("vault.key_rotated", &cli),
+    ];
+    let got = changes_of(&e, &e.key).await;
+    let got_ref: Vec<(&str, &String)> = got.iter().map(|(k, a)| (k.as_str(), a)).collect();
+    assert_eq!(got_ref, want);
+    // Every kind but the one made at `callforce workspace create` (tests/it/cli.rs) is here.
+    for kind in crate::changes::KINDS {
+        let n = got.iter().filter(|(k, _)| k == kind).count();
+        let expected = match *kind {
+            "config.key.create" | "connection.connected" => 2,
+            _ => 1,
+        };
+        assert_eq!(n, expected, "{kind}");
+    }
+
+    // What the entries say, and what they never say.
+    let (_, log) = e.get(&e.key, "/v1/audit?kind=connection.&limit=1000").await;
+    let entries = log["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .all(|x| x["kind"].as_str().unwrap().starts_with("connection."))
+    );
+    let settings = e.get(&e.key, "/v1/audit?kind=config.connection.").await.1;
+    assert_eq!(
+        settings["entries"][0]["request"]["before"]["daily_share"],
+        Value::Null
+    );
+    assert_eq!(
+        settings["entries"][0]["request"]["after"],
+        json!({"name": "sales sandbox", "default": false, "daily_share": 0.5, "max_concurrent": null})
+    );
+    let tested = &entries
+        .iter()
+        .find(|x| x["kind"] == "connection.tested")
+        .unwrap();
+    assert_eq!(tested["response"]["ok"], false, "{tested}");
+    assert_eq!(tested["response"]["code"], "needs_reauth", "{tested}");
+    let rotated = e.get(&e.key, "/v1/audit?kind=vault.").await.1;
+    assert_eq!(rotated["entries"][0]["request"]["key_version"], 2);
+    assert_eq!(
+        rotated["entries"][0]["request"]["connections"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "the embedded org's connection and the disconnected one: {rotated}"
+    );
+    let (_, all) = e.get(&e.key, "/v1/audit?limit=1000").await;
+    let text = all.to_string();
+    let stored = format!(
+        "{:?}",
+        store.list_audit(ws, &Default::default()).await.unwrap()
+    );
+    secrets.retain(|s| s.len() >= 8);
+    assert!(secrets.len() >= 6, "secrets to look for: {}", secrets.len());
+    for s in secrets
+        .iter()
+        .map(String::as_str)
+        .chain([hex(&old_key).as_str(), hex(&new_key).as_str()])
+    {
+        assert!(!text.contains(s), "a secret in the audit log: {s}");
+        assert!(!stored.contains(s), "a secret in the stored audit log");
+    }
+    for raw in [&old_key, &new_key] {
+        let raw = String::from_utf8_lossy(raw).trim().to_owned();
+        assert!(!text.contains(&raw) && !stored.contains(&raw));
+    }
+
+    // The chain still verifies.
+    let (_, verdict) = e.get(&e.key, "/v1/audit/verify").await;
+    assert_eq!(verdict["verdict"], "intact", "{verdict}");
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[tokio::test]
+async fn a_change_made_with_the_environment_key_is_audited_as_api_key_env() {
+    let env_key = "cf_0123456789abcdef0123456789abcdef0123456789abcdef";
+    let org = spawn_org(callforce_devorg::Config::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), dir.path().to_owned());
+    config.login_host_override = Some(org.org.instance_url().to_owned());
+    config.api_key = Some(env_key.to_owned());
+    let started = start(config).await.expect("serve starts");
+    let e = Env {
+        base: format!("http://{}", started.addr),
+        started,
+        dir,
+        org,
+        key: env_key.to_owned(),
+        http: client(),
+    };
+    let (status, b) = e
+        .send_json(reqwest::Method::PUT, "/v1/agents/aria", json!({}))
+        .await;
+    assert_eq!(status, 200, "{b}");
+    let got = changes_of(&e, env_key).await;
+    assert_eq!(
+        got.last(),
+        Some(&("config.agent.put".to_owned(), "api-key:env".to_owned()))
+    );
+    // No key was made at this first start: the environment's key is the admin's.
+    assert!(
+        !got.iter().any(|(k, _)| k == "config.key.create"),
+        "{got:?}"
+    );
+    assert!(
+        !e.get(env_key, "/v1/audit")
+            .await
+            .1
+            .to_string()
+            .contains(env_key)
     );
 }

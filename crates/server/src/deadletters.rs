@@ -7,7 +7,7 @@
 //! POST   /v1/deadletters/{id}/replay      queue its job again (same idempotency key)
 //! POST   /v1/deadletters/replay           {"all": true} or a filter {call_id, action, connection_id}
 //! POST   /v1/deadletters/{id}/discard     (or DELETE /v1/deadletters/{id})
-//! GET    /v1/audit?call_id=&record_id=&from=&to=&after=&limit=
+//! GET    /v1/audit?call_id=&record_id=&kind=&from=&to=&after=&limit=   (kind: a prefix, `config.`)
 //! GET    /v1/audit/verify                 recompute the chain: intact, or the first bad entry
 //! GET    /v1/alerts?limit=                the alerts recorded and whether they were delivered
 //! GET    /v1/jobs?status=&limit=          queued writes (queued, leased, done, dead), oldest first
@@ -105,10 +105,7 @@ fn store_error(e: callforce_store::Error, id: Option<i64>) -> ApiError {
 
 /// Who did it, as recorded in the audit log.
 fn actor(caller: &Caller) -> String {
-    match caller.key {
-        Some(k) => format!("api-key:{}", k.0),
-        None => "api-key:env".into(),
-    }
+    crate::changes::Actor::of(caller).to_string()
 }
 
 fn parse_id(raw: &str) -> Result<DeadLetterId, ApiError> {
@@ -510,7 +507,15 @@ async fn audit(
 ) -> Result<Json<Value>, ApiError> {
     only(
         &params,
-        &["call_id", "record_id", "from", "to", "after", "limit"],
+        &[
+            "call_id",
+            "record_id",
+            "kind",
+            "from",
+            "to",
+            "after",
+            "limit",
+        ],
     )?;
     let after = params
         .get("after")
@@ -523,6 +528,7 @@ async fn audit(
     let filter = AuditFilter {
         call_id: text(&params, "call_id"),
         record_id: text(&params, "record_id"),
+        kind_prefix: text(&params, "kind"),
         from: parse_time(&params, "from")?,
         to: parse_time(&params, "to")?,
         after_seq: after,
@@ -903,7 +909,7 @@ mod http_tests {
         let _ = d;
 
         // Every edit, replay and discard is in the audit log, which verifies.
-        let (s, log) = svc.get("/v1/audit").await;
+        let (s, log) = svc.get("/v1/audit?kind=deadletter.").await;
         assert_eq!(s, 200, "{log}");
         let kinds: Vec<&str> = log["entries"]
             .as_array()
@@ -931,12 +937,34 @@ mod http_tests {
             log["entries"][0]["request"]["payload_after"]["request"]["body"]["Subject"],
             "Fixed"
         );
-        let (_, page) = svc.get("/v1/audit?limit=2").await;
+        let (_, page) = svc.get("/v1/audit?kind=deadletter.&limit=2").await;
         assert_eq!(page["entries"].as_array().map(Vec::len), Some(2));
-        assert_eq!(page["next_after"], 2);
-        let (_, rest) = svc.get("/v1/audit?after=2&limit=10").await;
-        assert_eq!(rest["entries"][0]["seq"], 3);
+        let second = page["entries"][1]["seq"].as_u64().expect("seq");
+        assert_eq!(page["next_after"], second);
+        let (_, rest) = svc
+            .get(&format!(
+                "/v1/audit?kind=deadletter.&after={second}&limit=10"
+            ))
+            .await;
+        assert_eq!(rest["entries"].as_array().map(Vec::len), Some(3));
+        assert_eq!(rest["entries"][0]["kind"], "deadletter.discard");
         assert_eq!(rest["next_after"], Value::Null);
+        // Before them: the first start's workspace, key and embedded org connection.
+        let (_, start) = svc.get("/v1/audit?limit=3").await;
+        let first: Vec<(&str, &str)> = start["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter_map(|e| Some((e["kind"].as_str()?, e["agent"].as_str()?)))
+            .collect();
+        assert_eq!(
+            first,
+            [
+                ("config.workspace.create", "system"),
+                ("config.key.create", "system"),
+                ("connection.connected", "system")
+            ]
+        );
         let (_, by_call) = svc.get("/v1/audit?call_id=call-3").await;
         assert_eq!(by_call["entries"].as_array().map(Vec::len), Some(1));
         let (_, future) = svc.get("/v1/audit?from=2999-01-01T00:00:00Z").await;
@@ -950,7 +978,7 @@ mod http_tests {
         );
         let (s, verdict) = svc.get("/v1/audit/verify").await;
         assert_eq!(s, 200);
-        assert_eq!(verdict, json!({"verdict": "intact", "entries": 5}));
+        assert_eq!(verdict, json!({"verdict": "intact", "entries": 3 + 5}));
         // Someone edits an entry behind the service's back: verify names it.
         let pool = svc.store.sqlite_pool().expect("sqlite");
         let n = sqlx::query("UPDATE audit_log SET agent = 'someone else' WHERE seq = 2")
@@ -1058,7 +1086,7 @@ mod http_tests {
         assert_eq!(mine["status"], "open");
         assert_eq!(mine["payload"]["x"], 1);
         assert!(mine["payload"].get("stolen").is_none());
-        let (_, audit) = svc.get("/v1/audit").await;
+        let (_, audit) = svc.get("/v1/audit?kind=deadletter.").await;
         assert_eq!(audit["entries"].as_array().map(Vec::len), Some(1));
         // And without a key, nothing at all.
         let resp = svc

@@ -13,6 +13,8 @@
 //! start) and on `POST /v1/intents/recheck` (with fresh describes); if it broke meanwhile it is
 //! deactivated and an `intent_map_broken` alert goes to the alert outbox (the admin's webhook).
 //! Intents write through the org connection directly, not through the write pipeline.
+//! Activating a map (`config.intents.put`) and deactivating a broken one
+//! (`config.intents.deactivate`, by `system`) are audited in the transaction of the change.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,6 +32,7 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use crate::api::{Api, ApiError, Caller};
+use crate::changes::{self, Actor};
 
 /// The alert kind recorded when a live intent map stops passing its check.
 pub const KIND_INTENT_MAP_BROKEN: &str = "intent_map_broken";
@@ -88,19 +91,20 @@ impl Intents {
                 }
                 let text = serde_json::to_string(&report).unwrap_or_default();
                 let now = chrono::Utc::now();
-                if let Err(e) = self
-                    .store
-                    .set_intent_map_state(workspace, false, &text, now)
-                    .await
-                {
-                    tracing::error!(error = %e, "deactivating the intent map: the store failed");
-                }
                 let problems: Vec<String> = report
                     .problems
                     .iter()
                     .filter(|p| p.severity == callforce_intents::Severity::Error)
                     .map(|p| format!("{}: {} (fix: {})", p.path, p.message, p.fix))
                     .collect();
+                let entry = changes::intents_deactivate(Actor::System, &problems);
+                if let Err(e) = self
+                    .store
+                    .set_intent_map_state_audited(workspace, false, &text, now, &entry)
+                    .await
+                {
+                    tracing::error!(error = %e, "deactivating the intent map: the store failed");
+                }
                 let alert = callforce_store::NewAlert {
                     kind: KIND_INTENT_MAP_BROKEN.into(),
                     details: json!({
@@ -279,14 +283,21 @@ async fn put_map(
     }
     let text = serde_json::to_string(&map).unwrap_or_default();
     let report_text = serde_json::to_string(&report).unwrap_or_default();
+    let warnings = report.problems.len() - report.errors();
+    let entry = changes::intents_put(
+        Actor::of(&caller),
+        &serde_json::to_value(&map).unwrap_or_default(),
+        warnings,
+    );
     if let Err(e) = intents
         .store
-        .put_intent_map(
+        .put_intent_map_audited(
             caller.workspace,
             &text,
             true,
             Some(&report_text),
             chrono::Utc::now(),
+            &entry,
         )
         .await
     {

@@ -5,6 +5,7 @@ mod admin;
 mod agents;
 mod alerts;
 mod api;
+mod changes;
 mod cli;
 mod connect;
 #[cfg(test)]

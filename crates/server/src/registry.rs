@@ -7,6 +7,8 @@
 //! - A refused grant (`invalid_grant`: revoked, expired) turns the connection `needs_reauth` in
 //!   the store the first time it is seen, with an alert in the log; its requests fail at once
 //!   until someone connects it again.
+//! - Every connect, reconnect, disconnect, settings change and refused grant is written with its
+//!   audit entry in one transaction ([`crate::changes`]).
 //! - Per-org limits: an admin may cap the share of the org's daily API allowance callforce uses
 //!   and the requests in flight at once. Reads beyond them are refused ([`Live::admit_read`]);
 //!   the write queue waits instead ([`Live::admit_write`]).
@@ -28,6 +30,7 @@ use futures_util::future::BoxFuture;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::changes::{self, Actor};
 use crate::vault::{Secrets, Vault};
 
 /// The service's own connected app and how login hosts are reached.
@@ -620,14 +623,16 @@ impl Registry {
             (meta.workspace, meta.id.clone())
         };
         tracing::error!(connection = %id, workspace = %ws, %reason, "ALERT: the org refused the connection's grant; it needs to be connected again (its writes wait)");
+        let entry = changes::needs_reauth(Actor::System, &id, &reason);
         if let Err(e) = self
             .store
-            .set_connection_status(
+            .set_connection_status_audited(
                 ws,
                 &id,
                 ConnectionStatus::NeedsReauth,
                 Some(&reason),
                 Utc::now(),
+                &entry,
             )
             .await
         {
@@ -645,10 +650,16 @@ impl Registry {
 
     /// Finishes a connect: reads the user (userinfo), makes a test call (limits), stores the
     /// connection (sealed) and makes it live. A reconnect keeps the id and the admin's limits.
+    /// The store records `connection.connected` (or `.reconnected`) by `actor` with the row.
     ///
     /// # Errors
     /// The org refusing the token, or the store failing.
-    pub async fn finish(&self, new: NewConnection, tokens: Tokens) -> anyhow::Result<Connected> {
+    pub async fn finish(
+        &self,
+        new: NewConnection,
+        tokens: Tokens,
+        actor: Actor,
+    ) -> anyhow::Result<Connected> {
         use callforce_client::ExposeSecret;
         let oauth = self.app.oauth(
             &new.login_url,
@@ -717,20 +728,18 @@ impl Registry {
             .await
             .context("the test call (limits) failed")?;
         let usage = live.api_usage();
+        let entry = changes::connected(actor, &stored, previous.is_some(), usage.as_ref());
         let stored = match previous {
             Some(_) => {
                 self.store
-                    .save_connection_secrets(
-                        stored.workspace,
-                        &id,
-                        &stored.secrets,
-                        stored.key_version,
-                        now,
-                    )
-                    .await?;
-                self.store.save_connection(&stored).await?
+                    .replace_connection_audited(&stored, &entry)
+                    .await?
             }
-            None => self.store.insert_connection(&stored).await?,
+            None => {
+                self.store
+                    .insert_connection_audited(&stored, &entry)
+                    .await?
+            }
         };
         *live.meta.write() = stored.clone();
         self.live.write().insert(id.clone(), live);
@@ -744,11 +753,15 @@ impl Registry {
     }
 
     /// Connects (or reconnects) with a grant that needs no person: JWT bearer or client
-    /// credentials.
+    /// credentials; audited as [`Registry::finish`] says.
     ///
     /// # Errors
     /// The org refusing the grant; the store failing.
-    pub async fn connect_grant(&self, new: NewConnection) -> anyhow::Result<Connected> {
+    pub async fn connect_grant(
+        &self,
+        new: NewConnection,
+        actor: Actor,
+    ) -> anyhow::Result<Connected> {
         let oauth = self.app.oauth(
             &new.login_url,
             new.client_id.as_deref(),
@@ -771,46 +784,59 @@ impl Registry {
             .grant(&grant)
             .await
             .context("the org refused the login")?;
-        self.finish(new, tokens).await
+        self.finish(new, tokens, actor).await
     }
 
     /// Reconnects a JWT or client-credentials connection with its stored secrets.
     ///
     /// # Errors
     /// As [`Registry::connect_grant`]; a web-server connection needs a person (the connect flow).
-    pub async fn reconnect_grant(&self, c: &StoredConnection) -> anyhow::Result<Connected> {
+    pub async fn reconnect_grant(
+        &self,
+        c: &StoredConnection,
+        actor: Actor,
+    ) -> anyhow::Result<Connected> {
         let secrets = Secrets::open(&self.vault, c).context("opening the stored secrets")?;
         let kind: &'static str = match c.kind.as_str() {
             "jwt" => "jwt",
             "client_credentials" => "client_credentials",
             _ => anyhow::bail!("a web-server connection is reconnected through the connect flow"),
         };
-        self.connect_grant(NewConnection {
-            id: Some(c.id.clone()),
-            workspace: c.workspace,
-            kind,
-            environment: c.environment.clone(),
-            login_url: c.login_url.clone(),
-            client_id: c.client_id.clone(),
-            profile: c.profile.clone(),
-            name: Some(c.name.clone()),
-            jwt_username: (kind == "jwt").then(|| c.username.clone()),
-            secrets: {
-                let mut s = Secrets::default();
-                s.jwt_key_pem = secrets.jwt_key_pem.clone();
-                s.client_secret = secrets.client_secret.clone();
-                s
+        self.connect_grant(
+            NewConnection {
+                id: Some(c.id.clone()),
+                workspace: c.workspace,
+                kind,
+                environment: c.environment.clone(),
+                login_url: c.login_url.clone(),
+                client_id: c.client_id.clone(),
+                profile: c.profile.clone(),
+                name: Some(c.name.clone()),
+                jwt_username: (kind == "jwt").then(|| c.username.clone()),
+                secrets: {
+                    let mut s = Secrets::default();
+                    s.jwt_key_pem = secrets.jwt_key_pem.clone();
+                    s.client_secret = secrets.client_secret.clone();
+                    s
+                },
             },
-        })
+            actor,
+        )
         .await
     }
 
     /// Disconnects: revokes the token at the org (best effort: an org that cannot be reached
-    /// does not keep a connection alive), forgets the secrets and marks it `disconnected`.
+    /// does not keep a connection alive), forgets the secrets and marks it `disconnected`, with
+    /// `connection.disconnected` by `actor` in the same transaction.
     ///
     /// # Errors
     /// [`callforce_store::Error::NotFound`] for a connection not of this workspace; database errors.
-    pub async fn disconnect(&self, workspace: WorkspaceId, id: &str) -> anyhow::Result<bool> {
+    pub async fn disconnect(
+        &self,
+        workspace: WorkspaceId,
+        id: &str,
+        actor: Actor,
+    ) -> anyhow::Result<bool> {
         let Some(mut c) = self.store.connection(workspace, id).await? else {
             return Err(callforce_store::Error::NotFound.into());
         };
@@ -840,21 +866,15 @@ impl Registry {
         c.status = ConnectionStatus::Disconnected;
         c.status_reason = Some("disconnected by an admin".into());
         c.updated_at = Utc::now();
-        let forgotten = Secrets::default().seal(&self.vault, &c.id);
-        self.store
-            .save_connection_secrets(
-                workspace,
-                id,
-                &forgotten,
-                self.vault.version(),
-                c.updated_at,
-            )
-            .await?;
-        self.store.save_connection(&c).await?;
+        c.secrets = Secrets::default().seal(&self.vault, &c.id);
+        c.key_version = self.vault.version();
+        let entry = changes::disconnected(actor, id, revoked);
+        self.store.replace_connection_audited(&c, &entry).await?;
         Ok(revoked)
     }
 
-    /// Sets a connection's limits, name or default flag.
+    /// Sets a connection's limits, name or default flag, with `config.connection.settings` by
+    /// `actor` (the settings before and after) in the same transaction.
     ///
     /// # Errors
     /// [`callforce_store::Error::NotFound`]; database errors.
@@ -862,18 +882,18 @@ impl Registry {
         &self,
         workspace: WorkspaceId,
         id: &str,
+        actor: Actor,
         f: impl FnOnce(&mut StoredConnection),
     ) -> anyhow::Result<StoredConnection> {
-        let Some(mut c) = self.store.connection(workspace, id).await? else {
+        let Some(before) = self.store.connection(workspace, id).await? else {
             return Err(callforce_store::Error::NotFound.into());
         };
+        let mut c = before.clone();
         f(&mut c);
         c.updated_at = Utc::now();
         let make_default = c.is_default;
-        let saved = self.store.save_connection(&c).await?;
-        if make_default {
-            self.store.set_default_connection(workspace, id).await?;
-        }
+        let entry = changes::connection_settings(actor, &before, &c);
+        let saved = self.store.save_connection_audited(&c, &entry).await?;
         for l in self.live.read().values() {
             let mut m = l.meta.write();
             if m.workspace != workspace {

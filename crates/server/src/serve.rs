@@ -147,13 +147,17 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     {
         Some(ws) => ws,
         None => store
-            .create_workspace("default", now)
+            .create_workspace_audited("default", now, |ws| {
+                crate::changes::workspace_create(crate::changes::Actor::System, ws)
+            })
             .await
             .context("creating the default workspace")?,
     };
     let generated = if first_start && config.api_key.is_none() {
         let key = store
-            .create_api_key(workspace.id, "created at first start", now)
+            .create_api_key_audited(workspace.id, "created at first start", now, |k| {
+                crate::changes::key_create(crate::changes::Actor::System, k)
+            })
             .await
             .context("creating the first API key")?;
         Some(key.plaintext.expose_secret().to_owned())
@@ -205,18 +209,21 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     let mut secrets = Secrets::default();
     secrets.client_secret = Some(c.client_secret.clone());
     registry
-        .connect_grant(NewConnection {
-            id: embedded.map(|e| e.id),
-            workspace: workspace.id,
-            kind: "client_credentials",
-            environment: "embedded".into(),
-            login_url: instance_url.clone(),
-            client_id: Some(c.client_id.clone()),
-            profile: "standard".into(),
-            name: Some("embedded dev org".into()),
-            secrets,
-            jwt_username: None,
-        })
+        .connect_grant(
+            NewConnection {
+                id: embedded.map(|e| e.id),
+                workspace: workspace.id,
+                kind: "client_credentials",
+                environment: "embedded".into(),
+                login_url: instance_url.clone(),
+                client_id: Some(c.client_id.clone()),
+                profile: "standard".into(),
+                name: Some("embedded dev org".into()),
+                secrets,
+                jwt_username: None,
+            },
+            crate::changes::Actor::System,
+        )
         .await
         .context("connecting to the embedded dev org")?;
     tracing::info!(%instance_url, "connected to the embedded dev org");

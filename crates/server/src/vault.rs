@@ -306,7 +306,8 @@ impl Vault {
         )
     }
 
-    /// Re-seals every connection's secrets under a new key (version + 1), in one transaction.
+    /// Re-seals every connection's secrets under a new key (version + 1), in one transaction
+    /// that also appends `vault.key_rotated` by `actor` to every workspace's audit log.
     /// With a key file, the new key replaces it; with `CALLFORCE_MASTER_KEY`, `new_key` must be
     /// given and the environment changed after.
     ///
@@ -318,6 +319,7 @@ impl Vault {
         store: &callforce_store::Store,
         source: &KeySource,
         new_key: Option<MasterKey>,
+        actor: crate::changes::Actor,
     ) -> anyhow::Result<i64> {
         let new_key = match (new_key, source) {
             (Some(k), _) => k,
@@ -330,12 +332,24 @@ impl Vault {
         };
         let next = Vault::new(&new_key, self.version + 1);
         let mut resealed = Vec::new();
+        let mut by_workspace: std::collections::BTreeMap<_, Vec<String>> = store
+            .audit_workspaces()
+            .await?
+            .into_iter()
+            .map(|ws| (ws, Vec::new()))
+            .collect();
         for c in store.all_connections().await? {
             let plain = self
                 .open(CONNECTION, &c.id, c.key_version, &c.secrets)
                 .with_context(|| format!("opening the secrets of connection {}", c.id))?;
             resealed.push((c.id.clone(), next.seal(CONNECTION, &c.id, &plain)));
+            by_workspace.entry(c.workspace).or_default().push(c.id);
         }
+        // Every workspace's log says the key changed, naming its connections re-sealed.
+        let entries: Vec<_> = by_workspace
+            .into_iter()
+            .map(|(ws, ids)| (ws, crate::changes::key_rotated(actor, next.version, &ids)))
+            .collect();
         let new_path = match source {
             KeySource::File(path) => {
                 let new = path.with_file_name(NEW_KEY_FILE);
@@ -346,11 +360,12 @@ impl Vault {
             KeySource::Env(_) => None,
         };
         store
-            .rotate_vault_key(
+            .rotate_vault_key_audited(
                 next.version,
                 &next.check_value(),
                 &resealed,
                 chrono::Utc::now(),
+                &entries,
             )
             .await
             .context("storing the re-sealed secrets")?;
@@ -534,7 +549,12 @@ mod tests {
         };
         store.insert_connection(&c).await.unwrap();
         let old_file = std::fs::read(dir.path().join(KEY_FILE)).unwrap();
-        assert_eq!(v.rotate(&store, &source, None).await.unwrap(), 2);
+        assert_eq!(
+            v.rotate(&store, &source, None, crate::changes::Actor::Cli)
+                .await
+                .unwrap(),
+            2
+        );
         assert_ne!(std::fs::read(dir.path().join(KEY_FILE)).unwrap(), old_file);
         let v2 = Vault::unlock(&store, &source).await.unwrap();
         assert_eq!(v2.version(), 2);

@@ -78,6 +78,8 @@ pub struct AuditFilter {
     pub from: Option<DateTime<Utc>>,
     /// Only entries before this time.
     pub to: Option<DateTime<Utc>>,
+    /// Only entries whose kind starts with this (`config.`, `connection.`, `write.done`).
+    pub kind_prefix: Option<String>,
     /// Only entries after this sequence number (for paging).
     pub after_seq: Option<u64>,
     /// At most this many (default 100).
@@ -226,6 +228,15 @@ fn check_json(s: Option<&str>, what: &'static str) -> Result<()> {
     }
 }
 
+/// Checks that an entry's request and response are JSON, as [`append_in_tx`] expects.
+///
+/// # Errors
+/// [`Error::InvalidJson`].
+pub(crate) fn check_entry(entry: &NewAuditEntry) -> Result<()> {
+    check_json(entry.request.as_deref(), "audit request")?;
+    check_json(entry.response.as_deref(), "audit response")
+}
+
 /// Entries read per round trip while verifying.
 const VERIFY_PAGE: i64 = 1000;
 
@@ -325,8 +336,7 @@ impl Store {
         now: DateTime<Utc>,
         entry: &NewAuditEntry,
     ) -> Result<AuditEntry> {
-        check_json(entry.request.as_deref(), "audit request")?;
-        check_json(entry.response.as_deref(), "audit response")?;
+        check_entry(entry)?;
         let head_sql = head_sql(self.backend());
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
@@ -351,6 +361,7 @@ impl Store {
              AND ($3 IS NULL OR EXISTS (SELECT 1 FROM audit_record_ids r \
                    WHERE r.workspace_id = a.workspace_id AND r.seq = a.seq AND r.record_id = $3)) \
              AND ($4 IS NULL OR a.at >= $4) AND ($5 IS NULL OR a.at < $5) AND a.seq > $6 \
+             AND ($8 IS NULL OR substr(a.kind, 1, length($8)) = $8) \
              ORDER BY a.seq LIMIT $7"
         );
         let after = i64::try_from(filter.after_seq.unwrap_or(0)).unwrap_or(i64::MAX);
@@ -363,6 +374,7 @@ impl Store {
                 .bind(filter.to.map(ms))
                 .bind(after)
                 .bind(i64::from(filter.limit.unwrap_or(100)))
+                .bind(&filter.kind_prefix)
                 .fetch_all(pool)
                 .await?
         });

@@ -6,12 +6,15 @@
 //! it), and a one-time token's secret (a PKCE verifier) likewise. Sealing and opening is the
 //! caller's vault. One-time tokens are looked up by the SHA-256 of their value, so the database
 //! holds nothing a forged callback could replay.
+//!
+//! The `*_audited` variants write the change and its audit entry in one transaction.
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::audit::{NewAuditEntry, append_in_tx, check_entry, head_sql};
 use crate::keys::{ApiKeyId, WorkspaceId};
 use crate::{Error, Result, Store, from_ms, ms, with_pool};
 
@@ -251,6 +254,30 @@ impl Store {
     /// # Errors
     /// [`Error::NotFound`] for an unknown workspace; database errors (a duplicate id).
     pub async fn insert_connection(&self, c: &StoredConnection) -> Result<StoredConnection> {
+        self.insert_connection_impl(c, None).await
+    }
+
+    /// As [`Store::insert_connection`], and appends `entry` (at `c.updated_at`) to the
+    /// workspace's audit log in the same transaction.
+    ///
+    /// # Errors
+    /// As [`Store::insert_connection`]; [`Error::InvalidJson`] for an entry that is not JSON.
+    pub async fn insert_connection_audited(
+        &self,
+        c: &StoredConnection,
+        entry: &NewAuditEntry,
+    ) -> Result<StoredConnection> {
+        self.insert_connection_impl(c, Some(entry)).await
+    }
+
+    async fn insert_connection_impl(
+        &self,
+        c: &StoredConnection,
+        entry: Option<&NewAuditEntry>,
+    ) -> Result<StoredConnection> {
+        if let Some(e) = entry {
+            check_entry(e)?;
+        }
         if self.workspace(c.workspace).await?.is_none() {
             return Err(Error::NotFound);
         }
@@ -261,6 +288,7 @@ impl Store {
                          AND status <> 'disconnected'), \
              $17, $18, $19, $20, $21, $22) RETURNING {CONNECTION_COLUMNS}"
         );
+        let head_sql = head_sql(self.backend());
         let row: ConnectionRow = with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let row = sqlx::query_as(&sql)
@@ -288,6 +316,9 @@ impl Store {
                 .bind(ms(c.updated_at))
                 .fetch_one(&mut *tx)
                 .await?;
+            if let Some(entry) = entry {
+                append_in_tx!(tx, head_sql, c.workspace, c.updated_at, entry);
+            }
             tx.commit().await?;
             row
         });
@@ -301,6 +332,50 @@ impl Store {
     /// # Errors
     /// [`Error::NotFound`] when the workspace has no such connection; database errors.
     pub async fn save_connection(&self, c: &StoredConnection) -> Result<StoredConnection> {
+        self.save_connection_impl(c, false, false, None).await
+    }
+
+    /// An admin's change of a connection's settings: as [`Store::save_connection`], and when
+    /// `c.is_default` it becomes the workspace's only default; `entry` is appended (at
+    /// `c.updated_at`) to the workspace's audit log, all in one transaction.
+    ///
+    /// # Errors
+    /// As [`Store::save_connection`]; [`Error::InvalidJson`] for an entry that is not JSON.
+    pub async fn save_connection_audited(
+        &self,
+        c: &StoredConnection,
+        entry: &NewAuditEntry,
+    ) -> Result<StoredConnection> {
+        self.save_connection_impl(c, false, c.is_default, Some(entry))
+            .await
+    }
+
+    /// A connection connected again or disconnected: every mutable column of
+    /// [`Store::save_connection`] and the sealed secrets (refused as
+    /// [`Store::save_connection_secrets`] refuses them when sealed under an older key), with
+    /// `entry` appended (at `c.updated_at`) to the workspace's audit log, in one transaction.
+    ///
+    /// # Errors
+    /// As [`Store::save_connection`] and [`Store::save_connection_secrets`];
+    /// [`Error::InvalidJson`] for an entry that is not JSON.
+    pub async fn replace_connection_audited(
+        &self,
+        c: &StoredConnection,
+        entry: &NewAuditEntry,
+    ) -> Result<StoredConnection> {
+        self.save_connection_impl(c, true, false, Some(entry)).await
+    }
+
+    async fn save_connection_impl(
+        &self,
+        c: &StoredConnection,
+        with_secrets: bool,
+        only_default: bool,
+        entry: Option<&NewAuditEntry>,
+    ) -> Result<StoredConnection> {
+        if let Some(e) = entry {
+            check_entry(e)?;
+        }
         let sql = format!(
             "UPDATE connections SET name = $3, kind = $4, environment = $5, login_url = $6, \
              client_id = $7, instance_url = $8, org_id = $9, user_id = $10, username = $11, \
@@ -308,8 +383,40 @@ impl Store {
              is_default = $17, daily_share = $18, max_concurrent = $19, updated_at = $20 \
              WHERE workspace_id = $1 AND id = $2 RETURNING {CONNECTION_COLUMNS}"
         );
-        let row: Option<ConnectionRow> = with_pool!(self, pool => {
-            sqlx::query_as(&sql)
+        let head_sql = head_sql(self.backend());
+        with_pool!(self, pool => {
+            let mut tx = crate::WritePool::begin_write(pool).await?;
+            if with_secrets {
+                let done = sqlx::query(
+                    "UPDATE connections SET secrets = $3, key_version = $4 \
+                     WHERE workspace_id = $1 AND id = $2 \
+                     AND $4 >= (SELECT COALESCE(MAX(version), 0) FROM vault_keys)",
+                )
+                .bind(c.workspace.0)
+                .bind(&c.id)
+                .bind(&c.secrets)
+                .bind(c.key_version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done == 0 {
+                    let exists: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM connections WHERE workspace_id = $1 AND id = $2",
+                    )
+                    .bind(c.workspace.0)
+                    .bind(&c.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    return Err(if exists == 0 {
+                        Error::NotFound
+                    } else {
+                        Error::InvalidState(
+                            "the master key was rotated since this process started; restart it with the new key",
+                        )
+                    });
+                }
+            }
+            let row: Option<ConnectionRow> = sqlx::query_as(&sql)
                 .bind(c.workspace.0)
                 .bind(&c.id)
                 .bind(&c.name)
@@ -330,10 +437,24 @@ impl Store {
                 .bind(c.daily_share)
                 .bind(c.max_concurrent)
                 .bind(ms(c.updated_at))
-                .fetch_optional(pool)
-                .await?
-        });
-        row.ok_or(Error::NotFound)?.into_connection()
+                .fetch_optional(&mut *tx)
+                .await?;
+            let row = row.ok_or(Error::NotFound)?;
+            if only_default {
+                sqlx::query(
+                    "UPDATE connections SET is_default = FALSE WHERE workspace_id = $1 AND id <> $2",
+                )
+                .bind(c.workspace.0)
+                .bind(&c.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some(entry) = entry {
+                append_in_tx!(tx, head_sql, c.workspace, c.updated_at, entry);
+            }
+            tx.commit().await?;
+            row.into_connection()
+        })
     }
 
     /// Replaces only the sealed secrets of a connection (a rotated refresh token), atomically.
@@ -390,8 +511,44 @@ impl Store {
         reason: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let done = with_pool!(self, pool => {
-            sqlx::query(
+        self.set_connection_status_impl(workspace, id, status, reason, now, None)
+            .await
+    }
+
+    /// As [`Store::set_connection_status`], and appends `entry` to the workspace's audit log in
+    /// the same transaction.
+    ///
+    /// # Errors
+    /// As [`Store::set_connection_status`]; [`Error::InvalidJson`] for an entry that is not JSON.
+    pub async fn set_connection_status_audited(
+        &self,
+        workspace: WorkspaceId,
+        id: &str,
+        status: ConnectionStatus,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+        entry: &NewAuditEntry,
+    ) -> Result<()> {
+        self.set_connection_status_impl(workspace, id, status, reason, now, Some(entry))
+            .await
+    }
+
+    async fn set_connection_status_impl(
+        &self,
+        workspace: WorkspaceId,
+        id: &str,
+        status: ConnectionStatus,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+        entry: Option<&NewAuditEntry>,
+    ) -> Result<()> {
+        if let Some(e) = entry {
+            check_entry(e)?;
+        }
+        let head_sql = head_sql(self.backend());
+        with_pool!(self, pool => {
+            let mut tx = crate::WritePool::begin_write(pool).await?;
+            let done = sqlx::query(
                 "UPDATE connections SET status = $3, status_reason = $4, updated_at = $5 \
                  WHERE workspace_id = $1 AND id = $2",
             )
@@ -400,15 +557,18 @@ impl Store {
             .bind(status.as_str())
             .bind(reason)
             .bind(ms(now))
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
-        if done == 0 {
-            Err(Error::NotFound)
-        } else {
+            .rows_affected();
+            if done == 0 {
+                return Err(Error::NotFound);
+            }
+            if let Some(entry) = entry {
+                append_in_tx!(tx, head_sql, workspace, now, entry);
+            }
+            tx.commit().await?;
             Ok(())
-        }
+        })
     }
 
     /// A connection of this workspace.
@@ -630,6 +790,28 @@ impl Store {
         resealed: &[(String, Vec<u8>)],
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.rotate_vault_key_audited(version, check_value, resealed, now, &[])
+            .await
+    }
+
+    /// As [`Store::rotate_vault_key`], and appends each of `entries` to its workspace's audit
+    /// log in the same transaction.
+    ///
+    /// # Errors
+    /// As [`Store::rotate_vault_key`]; [`Error::InvalidJson`] for an entry that is not JSON;
+    /// [`Error::NotFound`] for an unknown workspace.
+    pub async fn rotate_vault_key_audited(
+        &self,
+        version: i64,
+        check_value: &[u8],
+        resealed: &[(String, Vec<u8>)],
+        now: DateTime<Utc>,
+        entries: &[(WorkspaceId, NewAuditEntry)],
+    ) -> Result<()> {
+        for (_, e) in entries {
+            check_entry(e)?;
+        }
+        let head_sql = head_sql(self.backend());
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let latest: Option<i64> =
@@ -656,6 +838,9 @@ impl Store {
             sqlx::query("DELETE FROM one_time_tokens WHERE used_at IS NULL")
                 .execute(&mut *tx)
                 .await?;
+            for (workspace, entry) in entries {
+                append_in_tx!(tx, head_sql, *workspace, now, entry);
+            }
             tx.commit().await?;
             Ok(())
         })

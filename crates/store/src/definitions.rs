@@ -1,9 +1,11 @@
 //! Named JSON definitions per workspace: agents (which actions and objects each may use) and
 //! custom actions. The store keeps them as text; the service validates them before saving.
+//! The `*_audited` variants write the change and its audit entry in one transaction.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::audit::{NewAuditEntry, append_in_tx, check_entry, head_sql};
 use crate::{Error, Result, Store, WorkspaceId, from_ms, ms, with_pool};
 
 /// Which kind of definition.
@@ -66,6 +68,41 @@ impl Store {
         definition: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.put_definition_impl(kind, workspace, name, definition, now, None)
+            .await
+    }
+
+    /// As [`Store::put_definition`], and appends `entry` to the workspace's audit log in the
+    /// same transaction: the definition is saved with its entry or not at all.
+    ///
+    /// # Errors
+    /// As [`Store::put_definition`]; [`Error::InvalidJson`] for an entry that is not JSON;
+    /// [`Error::NotFound`] for an unknown workspace.
+    pub async fn put_definition_audited(
+        &self,
+        kind: DefinitionKind,
+        workspace: WorkspaceId,
+        name: &str,
+        definition: &serde_json::Value,
+        now: DateTime<Utc>,
+        entry: &NewAuditEntry,
+    ) -> Result<()> {
+        self.put_definition_impl(kind, workspace, name, definition, now, Some(entry))
+            .await
+    }
+
+    async fn put_definition_impl(
+        &self,
+        kind: DefinitionKind,
+        workspace: WorkspaceId,
+        name: &str,
+        definition: &serde_json::Value,
+        now: DateTime<Utc>,
+        entry: Option<&NewAuditEntry>,
+    ) -> Result<()> {
+        if let Some(e) = entry {
+            check_entry(e)?;
+        }
         let sql = format!(
             "INSERT INTO {} (workspace_id, name, definition, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (workspace_id, name) DO UPDATE SET definition = excluded.definition, \
@@ -73,14 +110,20 @@ impl Store {
             kind.table()
         );
         let text = definition.to_string();
+        let head_sql = head_sql(self.backend());
         with_pool!(self, pool => {
+            let mut tx = crate::WritePool::begin_write(pool).await?;
             sqlx::query(&sql)
                 .bind(workspace.0)
                 .bind(name)
                 .bind(&text)
                 .bind(ms(now))
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
+            if let Some(entry) = entry {
+                append_in_tx!(tx, head_sql, workspace, now, entry);
+            }
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -141,19 +184,56 @@ impl Store {
         workspace: WorkspaceId,
         name: &str,
     ) -> Result<()> {
+        self.delete_definition_impl(kind, workspace, name, None)
+            .await
+    }
+
+    /// As [`Store::delete_definition`], and appends `entry` (at `now`) to the workspace's audit
+    /// log in the same transaction. Nothing is appended when there was nothing to delete.
+    ///
+    /// # Errors
+    /// As [`Store::delete_definition`]; [`Error::InvalidJson`] for an entry that is not JSON.
+    pub async fn delete_definition_audited(
+        &self,
+        kind: DefinitionKind,
+        workspace: WorkspaceId,
+        name: &str,
+        now: DateTime<Utc>,
+        entry: &NewAuditEntry,
+    ) -> Result<()> {
+        self.delete_definition_impl(kind, workspace, name, Some((now, entry)))
+            .await
+    }
+
+    async fn delete_definition_impl(
+        &self,
+        kind: DefinitionKind,
+        workspace: WorkspaceId,
+        name: &str,
+        audit: Option<(DateTime<Utc>, &NewAuditEntry)>,
+    ) -> Result<()> {
+        if let Some((_, e)) = audit {
+            check_entry(e)?;
+        }
         let sql = format!(
             "DELETE FROM {} WHERE workspace_id = $1 AND name = $2",
             kind.table()
         );
+        let head_sql = head_sql(self.backend());
         with_pool!(self, pool => {
+            let mut tx = crate::WritePool::begin_write(pool).await?;
             let done = sqlx::query(&sql)
                 .bind(workspace.0)
                 .bind(name)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 0 {
                 return Err(Error::NotFound);
             }
+            if let Some((now, entry)) = audit {
+                append_in_tx!(tx, head_sql, workspace, now, entry);
+            }
+            tx.commit().await?;
             Ok(())
         })
     }

@@ -1,8 +1,10 @@
 //! Intent maps, one per workspace: the map as JSON text, whether it is active, and the report
 //! of its last check. The map's meaning belongs to `callforce-intents`; the store only keeps it.
+//! The `*_audited` variants write the change and its audit entry in one transaction.
 
 use chrono::{DateTime, Utc};
 
+use crate::audit::{NewAuditEntry, append_in_tx, check_entry, head_sql};
 use crate::keys::WorkspaceId;
 use crate::{Error, Result, Store, from_ms, ms, with_pool};
 
@@ -34,13 +36,50 @@ impl Store {
         report: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.put_intent_map_impl(workspace, map, active, report, now, None)
+            .await
+    }
+
+    /// As [`Store::put_intent_map`], and appends `entry` to the workspace's audit log in the
+    /// same transaction.
+    ///
+    /// # Errors
+    /// As [`Store::put_intent_map`]; [`Error::InvalidJson`] for an entry that is not JSON;
+    /// [`Error::NotFound`] for an unknown workspace.
+    pub async fn put_intent_map_audited(
+        &self,
+        workspace: WorkspaceId,
+        map: &str,
+        active: bool,
+        report: Option<&str>,
+        now: DateTime<Utc>,
+        entry: &NewAuditEntry,
+    ) -> Result<()> {
+        self.put_intent_map_impl(workspace, map, active, report, now, Some(entry))
+            .await
+    }
+
+    async fn put_intent_map_impl(
+        &self,
+        workspace: WorkspaceId,
+        map: &str,
+        active: bool,
+        report: Option<&str>,
+        now: DateTime<Utc>,
+        entry: Option<&NewAuditEntry>,
+    ) -> Result<()> {
         if serde_json::from_str::<serde_json::Value>(map).is_err() {
             return Err(Error::InvalidJson("intent map"));
         }
         if report.is_some_and(|r| serde_json::from_str::<serde_json::Value>(r).is_err()) {
             return Err(Error::InvalidJson("intent map report"));
         }
+        if let Some(e) = entry {
+            check_entry(e)?;
+        }
+        let head_sql = head_sql(self.backend());
         with_pool!(self, pool => {
+            let mut tx = crate::WritePool::begin_write(pool).await?;
             sqlx::query(
                 "INSERT INTO intent_maps (workspace_id, map, active, report, updated_at) \
                  VALUES ($1, $2, $3, $4, $5) \
@@ -52,8 +91,12 @@ impl Store {
             .bind(active)
             .bind(report)
             .bind(ms(now))
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            if let Some(entry) = entry {
+                append_in_tx!(tx, head_sql, workspace, now, entry);
+            }
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -69,7 +112,41 @@ impl Store {
         report: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.set_intent_map_state_impl(workspace, active, report, now, None)
+            .await
+    }
+
+    /// As [`Store::set_intent_map_state`], and appends `entry` to the workspace's audit log in
+    /// the same transaction.
+    ///
+    /// # Errors
+    /// As [`Store::set_intent_map_state`]; [`Error::InvalidJson`] for an entry that is not JSON.
+    pub async fn set_intent_map_state_audited(
+        &self,
+        workspace: WorkspaceId,
+        active: bool,
+        report: &str,
+        now: DateTime<Utc>,
+        entry: &NewAuditEntry,
+    ) -> Result<()> {
+        self.set_intent_map_state_impl(workspace, active, report, now, Some(entry))
+            .await
+    }
+
+    async fn set_intent_map_state_impl(
+        &self,
+        workspace: WorkspaceId,
+        active: bool,
+        report: &str,
+        now: DateTime<Utc>,
+        entry: Option<&NewAuditEntry>,
+    ) -> Result<()> {
+        if let Some(e) = entry {
+            check_entry(e)?;
+        }
+        let head_sql = head_sql(self.backend());
         with_pool!(self, pool => {
+            let mut tx = crate::WritePool::begin_write(pool).await?;
             let done = sqlx::query(
                 "UPDATE intent_maps SET active = $2, report = $3, updated_at = $4 WHERE workspace_id = $1",
             )
@@ -77,11 +154,15 @@ impl Store {
             .bind(active)
             .bind(report)
             .bind(ms(now))
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
                 return Err(Error::NotFound);
             }
+            if let Some(entry) = entry {
+                append_in_tx!(tx, head_sql, workspace, now, entry);
+            }
+            tx.commit().await?;
             Ok(())
         })
     }

@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::audit::{NewAuditEntry, append_in_tx, check_entry, head_sql};
 use crate::{Error, Result, Store, from_ms, from_ms_opt, ms, with_pool};
 
 /// The id of a workspace.
@@ -139,6 +140,31 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn create_workspace(&self, name: &str, now: DateTime<Utc>) -> Result<Workspace> {
+        self.create_workspace_impl(name, now, None::<fn(&Workspace) -> NewAuditEntry>)
+            .await
+    }
+
+    /// As [`Store::create_workspace`], and appends the entry `entry` makes of the new workspace
+    /// as the first of its audit chain, in the same transaction.
+    ///
+    /// # Errors
+    /// As [`Store::create_workspace`]; [`Error::InvalidJson`] for an entry that is not JSON.
+    pub async fn create_workspace_audited(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        entry: impl FnOnce(&Workspace) -> NewAuditEntry,
+    ) -> Result<Workspace> {
+        self.create_workspace_impl(name, now, Some(entry)).await
+    }
+
+    async fn create_workspace_impl(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        entry: Option<impl FnOnce(&Workspace) -> NewAuditEntry>,
+    ) -> Result<Workspace> {
+        let head_sql = head_sql(self.backend());
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let row: WorkspaceRow = sqlx::query_as(
@@ -153,8 +179,14 @@ impl Store {
                 .bind(crate::audit::GENESIS_HEX)
                 .execute(&mut *tx)
                 .await?;
+            let ws = row.into_workspace()?;
+            if let Some(make) = entry {
+                let entry = make(&ws);
+                check_entry(&entry)?;
+                append_in_tx!(tx, head_sql, ws.id, now, &entry);
+            }
             tx.commit().await?;
-            row.into_workspace()
+            Ok(ws)
         })
     }
 
@@ -199,6 +231,33 @@ impl Store {
         name: &str,
         now: DateTime<Utc>,
     ) -> Result<CreatedApiKey> {
+        self.create_api_key_impl(workspace, name, now, None::<fn(&ApiKey) -> NewAuditEntry>)
+            .await
+    }
+
+    /// As [`Store::create_api_key`], and appends the entry `entry` makes of the stored key
+    /// (never given the plaintext) to the workspace's audit log in the same transaction.
+    ///
+    /// # Errors
+    /// As [`Store::create_api_key`]; [`Error::InvalidJson`] for an entry that is not JSON.
+    pub async fn create_api_key_audited(
+        &self,
+        workspace: WorkspaceId,
+        name: &str,
+        now: DateTime<Utc>,
+        entry: impl FnOnce(&ApiKey) -> NewAuditEntry,
+    ) -> Result<CreatedApiKey> {
+        self.create_api_key_impl(workspace, name, now, Some(entry))
+            .await
+    }
+
+    async fn create_api_key_impl(
+        &self,
+        workspace: WorkspaceId,
+        name: &str,
+        now: DateTime<Utc>,
+        entry: Option<impl FnOnce(&ApiKey) -> NewAuditEntry>,
+    ) -> Result<CreatedApiKey> {
         if self.workspace(workspace).await?.is_none() {
             return Err(Error::NotFound);
         }
@@ -210,18 +269,28 @@ impl Store {
             "INSERT INTO api_keys (workspace_id, name, prefix, key_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING {KEY_COLUMNS}"
         );
-        let row: ApiKeyRow = with_pool!(self, pool => {
-            sqlx::query_as(&sql)
+        let head_sql = head_sql(self.backend());
+        let key = with_pool!(self, pool => {
+            let mut tx = crate::WritePool::begin_write(pool).await?;
+            let row: ApiKeyRow = sqlx::query_as(&sql)
                 .bind(workspace.0)
                 .bind(name)
                 .bind(&prefix)
                 .bind(hash_key(&plaintext))
                 .bind(ms(now))
-                .fetch_one(pool)
-                .await?
+                .fetch_one(&mut *tx)
+                .await?;
+            let key = row.into_key()?;
+            if let Some(make) = entry {
+                let entry = make(&key);
+                check_entry(&entry)?;
+                append_in_tx!(tx, head_sql, workspace, now, &entry);
+            }
+            tx.commit().await?;
+            key
         });
         Ok(CreatedApiKey {
-            key: row.into_key()?,
+            key,
             plaintext: SecretString::from(plaintext),
         })
     }
@@ -267,23 +336,57 @@ impl Store {
         id: ApiKeyId,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let done = with_pool!(self, pool => {
-            sqlx::query(
+        self.revoke_api_key_impl(workspace, id, now, None).await
+    }
+
+    /// As [`Store::revoke_api_key`], and appends `entry` to the workspace's audit log in the
+    /// same transaction.
+    ///
+    /// # Errors
+    /// As [`Store::revoke_api_key`]; [`Error::InvalidJson`] for an entry that is not JSON.
+    pub async fn revoke_api_key_audited(
+        &self,
+        workspace: WorkspaceId,
+        id: ApiKeyId,
+        now: DateTime<Utc>,
+        entry: &NewAuditEntry,
+    ) -> Result<()> {
+        self.revoke_api_key_impl(workspace, id, now, Some(entry))
+            .await
+    }
+
+    async fn revoke_api_key_impl(
+        &self,
+        workspace: WorkspaceId,
+        id: ApiKeyId,
+        now: DateTime<Utc>,
+        entry: Option<&NewAuditEntry>,
+    ) -> Result<()> {
+        if let Some(e) = entry {
+            check_entry(e)?;
+        }
+        let head_sql = head_sql(self.backend());
+        with_pool!(self, pool => {
+            let mut tx = crate::WritePool::begin_write(pool).await?;
+            let done = sqlx::query(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) \
                  WHERE workspace_id = $1 AND id = $2",
             )
             .bind(workspace.0)
             .bind(id.0)
             .bind(ms(now))
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
-        if done == 0 {
-            Err(Error::NotFound)
-        } else {
+            .rows_affected();
+            if done == 0 {
+                return Err(Error::NotFound);
+            }
+            if let Some(entry) = entry {
+                append_in_tx!(tx, head_sql, workspace, now, entry);
+            }
+            tx.commit().await?;
             Ok(())
-        }
+        })
     }
 }
 

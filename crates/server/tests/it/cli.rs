@@ -417,3 +417,85 @@ async fn deadletter_and_audit_commands_work_on_postgres() {
         .expect("drop");
     admin.close().await;
 }
+
+/// The JSON lines `callforce audit list` prints for a workspace and a kind prefix.
+fn audit_lines(data: &str, workspace: &str, kind: &str) -> Vec<serde_json::Value> {
+    let out = callforce(&[
+        "audit",
+        "list",
+        "--data-dir",
+        data,
+        "--workspace",
+        workspace,
+        "--kind",
+        kind,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[tokio::test]
+async fn workspace_create_and_keys_rotate_are_audited_as_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let store = open(dir.path()).await;
+    store
+        .create_workspace("default", t(0))
+        .await
+        .expect("default");
+    store.close().await;
+
+    let out = callforce(&["workspace", "create", "acme", "--data-dir", data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = stdout(&out)
+        .split_whitespace()
+        .find(|w| w.starts_with("cf_"))
+        .expect("the key is printed once")
+        .to_owned();
+    let out = callforce(&["keys", "rotate", "--data-dir", data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let config = audit_lines(data, "acme", "config.");
+    let kinds: Vec<(&str, &str)> = config
+        .iter()
+        .filter_map(|e| Some((e["kind"].as_str()?, e["agent"].as_str()?)))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("config.workspace.create", "cli"),
+            ("config.key.create", "cli")
+        ]
+    );
+    let request: serde_json::Value =
+        serde_json::from_str(config[0]["request"].as_str().expect("request")).expect("JSON");
+    assert_eq!(request["name"], "acme");
+    for ws in ["acme", "default"] {
+        let rotated = audit_lines(data, ws, "vault.");
+        assert_eq!(rotated.len(), 1, "{ws}: {rotated:?}");
+        assert_eq!(rotated[0]["kind"], "vault.key_rotated");
+        assert_eq!(rotated[0]["agent"], "cli");
+    }
+    assert!(audit_lines(data, "acme", "write.").is_empty());
+    let everything = audit_lines(data, "acme", "");
+    assert_eq!(everything.len(), 3);
+    let text = serde_json::Value::Array(everything).to_string();
+    assert!(!text.contains(&key), "the key's plaintext is not recorded");
+    let master = std::fs::read_to_string(dir.path().join("master.key")).expect("key file");
+    assert!(!text.contains(master.trim()), "nor the master key");
+
+    let out = callforce(&["audit", "verify", "--data-dir", data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains("workspace acme: intact (3 entries)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("workspace default: intact (1 entries)"),
+        "{report}"
+    );
+}

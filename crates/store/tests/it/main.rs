@@ -4,6 +4,7 @@
 
 mod alerts;
 mod audit;
+mod audited;
 mod connections;
 mod definitions;
 mod intents;
