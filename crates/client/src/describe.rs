@@ -134,6 +134,9 @@ pub struct FieldDescribe {
     /// Whether it is unique.
     #[serde(default)]
     pub unique: bool,
+    /// Whether it can be used in a `WHERE` clause (long text areas, for one, cannot).
+    #[serde(default)]
+    pub filterable: bool,
     /// Whether a picklist refuses values outside its list.
     #[serde(default)]
     pub restricted_picklist: bool,

@@ -258,6 +258,25 @@ impl Connection {
         self.inner.describe.invalidate(sobject);
     }
 
+    /// The id of the user this connection acts as: from the identity URL of the token answer,
+    /// else asked once of the userinfo endpoint and remembered.
+    ///
+    /// # Errors
+    /// The userinfo endpoint's errors.
+    pub async fn user_id(&self) -> Result<Arc<str>> {
+        let tokens = &self.inner.tokens;
+        if let Some(id) = tokens.user_id() {
+            return Ok(id);
+        }
+        let current = tokens.current().await?;
+        let info = tokens
+            .oauth()
+            .userinfo(&current.instance_url, &current.access_token)
+            .await?;
+        tokens.set_user_id(&info.user_id);
+        Ok(info.user_id.into())
+    }
+
     /// The org's limits (`GET /limits`).
     ///
     /// # Errors

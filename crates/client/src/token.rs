@@ -62,6 +62,17 @@ struct State {
     needs_reauth: Option<String>,
     /// A rotated refresh token the hook has not stored yet.
     unpersisted: bool,
+    /// The user's id, from the identity URL of the token answer (or the userinfo endpoint).
+    user_id: Option<Arc<str>>,
+}
+
+/// The user id at the end of an identity URL (`https://login.salesforce.com/id/00D.../005...`),
+/// when it looks like an id (15 or 18 letters and digits).
+fn user_of(identity_url: &str) -> Option<Arc<str>> {
+    let last = identity_url.trim_end_matches('/').rsplit('/').next()?;
+    let looks_like_id =
+        matches!(last.len(), 15 | 18) && last.bytes().all(|b| b.is_ascii_alphanumeric());
+    (identity_url.contains("/id/") && looks_like_id).then(|| last.into())
 }
 
 /// Holds and renews one connection's tokens.
@@ -111,6 +122,7 @@ impl TokenManager {
                 grant,
                 needs_reauth: None,
                 unpersisted: false,
+                user_id: user_of(&tokens.id),
             }),
             refresh_lock: tokio::sync::Mutex::new(()),
             on_rotate,
@@ -126,6 +138,18 @@ impl TokenManager {
     /// The instance URL of the current token.
     pub fn instance_url(&self) -> Arc<str> {
         self.state.read().current.instance_url.clone()
+    }
+
+    /// The id of the user the tokens act as, when the token answer named it (its identity URL
+    /// ends with the user id) or [`TokenManager::set_user_id`] recorded it.
+    pub fn user_id(&self) -> Option<Arc<str>> {
+        self.state.read().user_id.clone()
+    }
+
+    /// Records the id of the user the tokens act as (read from the userinfo endpoint when the
+    /// token answer did not name it).
+    pub fn set_user_id(&self, user_id: &str) {
+        self.state.write().user_id = Some(user_id.into());
     }
 
     /// Why the connection needs re-authorisation, if it does.
@@ -149,6 +173,7 @@ impl TokenManager {
         st.obtained = Instant::now();
         st.needs_reauth = None;
         st.unpersisted = false;
+        st.user_id = user_of(&tokens.id);
     }
 
     /// The token to send now, refreshed first when its known lifetime has passed.
@@ -229,6 +254,9 @@ impl TokenManager {
             persist_error = Some(e);
         }
         let mut st = self.state.write();
+        if let Some(user) = user_of(&tokens.id) {
+            st.user_id = Some(user);
+        }
         if let Some(new) = rotated {
             st.grant = Grant::RefreshToken(new);
             st.unpersisted = persist_error.is_some();
@@ -250,5 +278,33 @@ impl TokenManager {
             tracing::error!(error = %e, "storing the rotated refresh token failed");
             Error::Persist(e)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::user_of;
+
+    #[test]
+    fn user_ids_come_from_identity_urls() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "https://login.salesforce.com/id/00D000000000001AAA/005000000000001AAA",
+                Some("005000000000001AAA"),
+            ),
+            (
+                "http://127.0.0.1:8180/id/00D000000000001/005000000000001/",
+                Some("005000000000001"),
+            ),
+            ("", None),
+            (
+                "https://login.salesforce.com/id/00D000000000001AAA/not-an-id",
+                None,
+            ),
+            ("https://example.com/users/005000000000001AAA", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(user_of(url).as_deref(), *want, "{url}");
+        }
     }
 }

@@ -645,7 +645,27 @@ impl Store {
         next_run_at: DateTime<Utc>,
         error: &str,
     ) -> Result<()> {
-        self.fail(id, owner, now, error, Some(next_run_at))
+        self.fail(id, owner, now, error, Some(next_run_at), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// As [`Store::retry`], and replaces the job's payload in the same transaction (a write
+    /// that keeps what its next attempt must know, such as when an unanswered attempt was sent).
+    ///
+    /// # Errors
+    /// [`Error::InvalidJson`] for a payload that is not JSON; as [`Store::retry`].
+    pub async fn retry_with_payload(
+        &self,
+        id: JobId,
+        owner: &str,
+        now: DateTime<Utc>,
+        next_run_at: DateTime<Utc>,
+        error: &str,
+        payload: &str,
+    ) -> Result<()> {
+        check_json(payload, "payload")?;
+        self.fail(id, owner, now, error, Some(next_run_at), Some(payload))
             .await
             .map(|_| ())
     }
@@ -661,11 +681,32 @@ impl Store {
         now: DateTime<Utc>,
         error: &str,
     ) -> Result<DeadLetterId> {
-        let dl = self.fail(id, owner, now, error, None).await?;
+        let dl = self.fail(id, owner, now, error, None, None).await?;
         dl.ok_or(Error::Corrupt("dead letter not created"))
     }
 
-    /// A failed attempt: requeue at `next_run_at`, or with `None` kill the job.
+    /// As [`Store::dead`], with `payload` replacing the job's payload (the dead letter holds
+    /// it too), in the same transaction.
+    ///
+    /// # Errors
+    /// [`Error::InvalidJson`] for a payload that is not JSON; as [`Store::dead`].
+    pub async fn dead_with_payload(
+        &self,
+        id: JobId,
+        owner: &str,
+        now: DateTime<Utc>,
+        error: &str,
+        payload: &str,
+    ) -> Result<DeadLetterId> {
+        check_json(payload, "payload")?;
+        let dl = self
+            .fail(id, owner, now, error, None, Some(payload))
+            .await?;
+        dl.ok_or(Error::Corrupt("dead letter not created"))
+    }
+
+    /// A failed attempt: requeue at `next_run_at`, or with `None` kill the job; `payload`
+    /// replaces the job's payload when given.
     async fn fail(
         &self,
         id: JobId,
@@ -673,6 +714,7 @@ impl Store {
         now: DateTime<Utc>,
         error: &str,
         next_run_at: Option<DateTime<Utc>>,
+        payload: Option<&str>,
     ) -> Result<Option<DeadLetterId>> {
         let select = format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND status = 'leased' AND lease_owner = $2"
@@ -681,7 +723,10 @@ impl Store {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let row: Option<JobRow> =
                 sqlx::query_as(&select).bind(id.0).bind(owner).fetch_optional(&mut *tx).await?;
-            let job = row.ok_or(Error::LeaseLost)?.into_job()?;
+            let mut job = row.ok_or(Error::LeaseLost)?.into_job()?;
+            if let Some(p) = payload {
+                p.clone_into(&mut job.payload);
+            }
             let mut errors = job.errors.clone();
             errors.push(AttemptError { attempt: job.attempts + 1, at: now, error: error.to_owned() });
             let errors_json =
@@ -695,7 +740,7 @@ impl Store {
             let n = sqlx::query(
                 "UPDATE jobs SET status = $3, attempts = attempts + 1, next_run_at = $4, \
                    last_error = $5, errors = $6, lease_owner = NULL, lease_until = NULL, \
-                   updated_at = $7 \
+                   updated_at = $7, payload = $8 \
                  WHERE id = $1 AND status = 'leased' AND lease_owner = $2",
             )
             .bind(id.0)
@@ -705,6 +750,7 @@ impl Store {
             .bind(error)
             .bind(&errors_json)
             .bind(ms(now))
+            .bind(&job.payload)
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -206,6 +206,30 @@ async fn userinfo_names_the_dev_user_and_revoke_ends_the_token() {
 }
 
 #[tokio::test]
+async fn the_connection_knows_its_user_from_the_token_answer_or_userinfo() {
+    let r = org().await;
+    let dev_user = r.org.dev_user_id().to_string();
+    // From the identity URL of the token answer: no request.
+    let conn = connect(&r).await;
+    let before = conn.round_trips();
+    assert_eq!(&*conn.user_id().await.unwrap(), dev_user);
+    assert_eq!(conn.round_trips(), before);
+    // Stored tokens without the identity URL: asked of userinfo once, then remembered.
+    let oauth = OAuthClient::new(
+        callforce_client::LoginHost::Url(base(&r)),
+        app(&r),
+        &callforce_client::HttpPool::shared(),
+    )
+    .unwrap();
+    let mut tokens: Tokens = oauth.grant(&password_grant(&r)).await.unwrap();
+    tokens.id = String::new();
+    let conn = Connection::new(config(&r), tokens, password_grant(&r)).unwrap();
+    assert!(conn.tokens().user_id().is_none());
+    assert_eq!(&*conn.user_id().await.unwrap(), dev_user);
+    assert_eq!(conn.tokens().user_id().as_deref(), Some(dev_user.as_str()));
+}
+
+#[tokio::test]
 async fn versions_are_discovered_and_warm_opens_the_connection_without_spending_allowance() {
     let r = org().await;
     let conn = connect(&r).await;

@@ -214,6 +214,58 @@ async fn an_expired_lease_makes_the_job_leasable_again(db: &Db) -> Result<()> {
     Ok(())
 }
 
+both!(retry_and_dead_with_a_payload_keep_the_new_payload);
+async fn retry_and_dead_with_a_payload_keep_the_new_payload(db: &Db) -> Result<()> {
+    let s = &db.store;
+    let ws = s.create_workspace("w", t(0)).await?.id;
+    let id = s.enqueue(&job(ws, "k", "new:k"), t(0)).await?.id;
+
+    s.lease("w", t(0), secs(30), 1).await?;
+    assert!(matches!(
+        s.retry_with_payload(id, "w", t(1), t(2), "lost", "not json")
+            .await,
+        Err(Error::InvalidJson(_))
+    ));
+    let first = r#"{"key":"k","ambiguousSince":"2026-03-01T09:00:00Z"}"#;
+    s.retry_with_payload(id, "w", t(1), t(2), "answer lost", first)
+        .await?;
+    let j = s.job(ws, id).await?.expect("job");
+    assert_eq!((j.status, j.attempts), (JobStatus::Queued, 1));
+    assert_eq!(j.payload, first);
+    assert!(
+        matches!(
+            s.retry_with_payload(id, "w", t(1), t(2), "again", first)
+                .await,
+            Err(Error::LeaseLost)
+        ),
+        "only the lease holder changes the payload"
+    );
+
+    assert_eq!(s.lease("w", t(2), secs(30), 1).await?[0].payload, first);
+    let last = r#"{"key":"k","ambiguousSince":"2026-03-01T09:00:00Z","matches":2}"#;
+    let dl_id = s
+        .dead_with_payload(id, "w", t(3), "two records match", last)
+        .await?;
+    let j = s.job(ws, id).await?.expect("job");
+    assert_eq!(
+        (j.status, j.attempts, j.payload.as_str()),
+        (JobStatus::Dead, 2, last)
+    );
+    let dl = s.dead_letter(ws, dl_id).await?.expect("dead letter");
+    assert_eq!(dl.payload, last);
+    assert_eq!(dl.errors.len(), 2);
+
+    // The plain variants leave the payload alone.
+    let other = s.enqueue(&job(ws, "k2", "new:k2"), t(4)).await?.id;
+    s.lease("w", t(4), secs(30), 1).await?;
+    s.retry(other, "w", t(5), t(6), "503").await?;
+    assert_eq!(
+        s.job(ws, other).await?.expect("job").payload,
+        r#"{"key":"k2"}"#
+    );
+    Ok(())
+}
+
 both!(retry_dead_replay_and_discard_move_jobs_through_their_states);
 async fn retry_dead_replay_and_discard_move_jobs_through_their_states(db: &Db) -> Result<()> {
     let s = &db.store;
