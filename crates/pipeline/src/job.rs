@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use callforce_client::{Error as ClientError, Request};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -12,7 +13,8 @@ use sha2::{Digest, Sha256};
 pub const KIND_WRITE: &str = "write";
 
 /// The payload of a write job, as stored in the queue (and shown and edited in a dead letter):
-/// `{"request": <Request>, "action": "log_call"}`.
+/// `{"request": <Request>, "action": "log_call"}`, and `"ambiguousSince"` once an attempt of a
+/// create went unanswered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobPayload {
     /// The request, exactly as it will be sent (see [`callforce_client::Request`]).
@@ -20,6 +22,22 @@ pub struct JobPayload {
     /// The action that made it.
     #[serde(default)]
     pub action: String,
+    /// When the earliest attempt of a create that was sent and got no answer started: the next
+    /// attempt looks the record up first (see [`crate::lookup`]).
+    #[serde(
+        rename = "ambiguousSince",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ambiguous_since: Option<DateTime<Utc>>,
+}
+
+impl JobPayload {
+    /// Notes that an attempt started at `at` was sent and got no answer, keeping the earliest
+    /// such time (the lookup must reach back to the first attempt that may have been applied).
+    pub fn note_ambiguous(&mut self, at: DateTime<Utc>) {
+        self.ambiguous_since = Some(self.ambiguous_since.map_or(at, |t| t.min(at)));
+    }
 }
 
 /// The value an idempotency key is written as in an External ID field: `cf-` and the first 40
@@ -204,5 +222,31 @@ mod tests {
         let comp =
             json!({"compositeResponse": [{"body": {"id": "069x"}}, {"body": {"id": "06Ax"}}]});
         assert_eq!(record_ids(&create, Some(&comp)), vec!["069x", "06Ax"]);
+    }
+
+    #[test]
+    fn the_payload_keeps_the_earliest_unanswered_attempt() {
+        let create = Request::Create {
+            sobject: "Contact".into(),
+            record: rec(json!({"LastName": "Ng"})),
+        };
+        let mut p = JobPayload {
+            request: create,
+            action: "create_contact".into(),
+            ambiguous_since: None,
+        };
+        let plain = serde_json::to_value(&p).expect("json");
+        assert!(plain.get("ambiguousSince").is_none(), "{plain}");
+        let at = |s: &str| s.parse::<DateTime<Utc>>().expect("time");
+        p.note_ambiguous(at("2026-03-01T09:00:05Z"));
+        p.note_ambiguous(at("2026-03-01T09:00:00Z"));
+        p.note_ambiguous(at("2026-03-01T09:01:00Z"));
+        let v = serde_json::to_value(&p).expect("json");
+        assert_eq!(v["ambiguousSince"], "2026-03-01T09:00:00Z");
+        let back: JobPayload = serde_json::from_value(v).expect("payload");
+        assert_eq!(back, p);
+        // A payload written before the field existed still reads.
+        let old: JobPayload = serde_json::from_value(plain).expect("payload");
+        assert_eq!(old.ambiguous_since, None);
     }
 }

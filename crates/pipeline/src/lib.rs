@@ -10,6 +10,7 @@
 //!   done, retried on the schedule, paused with its connection, or dead-lettered.
 //! - [`schedule`]: the retry schedule and [`schedule::decide`], the one pure function that
 //!   says what follows a failure.
+//! - [`lookup`]: a create whose answer was lost, looked up before it is sent again.
 //! - [`job`]: the job payload, the create-to-upsert rewrite on a configured External ID field,
 //!   and what the audit log keeps of a request and its answer.
 //! - [`clock`]: the injected [`Clock`].
@@ -21,8 +22,9 @@
 //!   queue refuses a second job with the same key; where the object has an External ID field
 //!   configured ([`PipelineConfig::external_ids`]), a create is sent as an upsert on that
 //!   field keyed by the write's key, so a create whose answer was lost and that is sent again
-//!   finds the record it made instead of making another. `docs/writes.md` states exactly what
-//!   is guaranteed in each case.
+//!   finds the record it made instead of making another. Any other create whose answer was
+//!   lost is looked up (by its user, time and values) before it is sent again ([`lookup`]).
+//!   `docs/writes.md` states exactly what is guaranteed in each case.
 //! - **Time is injected.** Workers schedule by a [`Clock`]; [`Worker::run_once`] does one
 //!   round, so tests drive the schedule by moving a [`ManualClock`], never by sleeping.
 //! - **One audit entry per attempt**, holding the request and the answer or error, with the
@@ -32,6 +34,7 @@
 
 pub mod clock;
 pub mod job;
+pub mod lookup;
 pub mod schedule;
 pub mod sink;
 pub mod worker;
@@ -85,6 +88,9 @@ pub struct PipelineConfig {
     pub usage_threshold: f64,
     /// Objects whose creates are sent as upserts on this External ID field (object to field).
     pub external_ids: BTreeMap<String, String>,
+    /// How far before an unanswered create's attempt its lookup reaches (5 min), for an org
+    /// clock behind this one: the record's `CreatedDate` is the org's time.
+    pub lookup_skew: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -99,6 +105,7 @@ impl Default for PipelineConfig {
             pause_for: Duration::from_secs(300),
             usage_threshold: 0.95,
             external_ids: BTreeMap::new(),
+            lookup_skew: Duration::from_secs(300),
         }
     }
 }

@@ -6,10 +6,12 @@ use std::time::Duration;
 use callforce_actions::{Write, WriteError, WriteFuture, WriteOutcome, WriteSink};
 use callforce_client::{Class, Connection, Request};
 use callforce_store::{NewJob, Store, WorkspaceId};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::Notify;
 
 use crate::job::{JobPayload, KIND_WRITE, audit_error, make_idempotent};
+use crate::lookup::{Found, look_up, resolvable};
 use crate::{Clock, PipelineConfig, Trace};
 
 /// The first wait between two tries of a blocking write; it doubles after each.
@@ -56,10 +58,12 @@ impl PipelineSink {
         ws: WorkspaceId,
         w: &Write,
         request: &Request,
+        ambiguous_since: Option<DateTime<Utc>>,
     ) -> Result<WriteOutcome, WriteError> {
         let payload = JobPayload {
             request: request.clone(),
             action: w.action.clone(),
+            ambiguous_since,
         };
         let payload =
             serde_json::to_string(&payload).map_err(|e| WriteError::Queue(e.to_string()))?;
@@ -94,7 +98,7 @@ impl PipelineSink {
             &self.config.external_ids,
         );
         if !w.blocking {
-            return self.enqueue(ws, &w, &request).await;
+            return self.enqueue(ws, &w, &request, None).await;
         }
         // Per-record order: a record with writes still queued gets this one queued behind them.
         if self
@@ -103,7 +107,7 @@ impl PipelineSink {
             .await
             .map_err(|e| WriteError::Queue(e.to_string()))?
         {
-            return self.enqueue(ws, &w, &request).await;
+            return self.enqueue(ws, &w, &request, None).await;
         }
         let deadline = tokio::time::Instant::now() + self.config.budget;
         let mut backoff = FIRST_BACKOFF;
@@ -114,8 +118,50 @@ impl PipelineSink {
             agent: w.agent.as_deref(),
             request: &request,
         };
+        // When an attempt of a create started that was sent and got no answer (the earliest).
+        let mut ambiguous_since: Option<DateTime<Utc>> = None;
         loop {
+            if let (Some(since), Request::Create { sobject, record }) = (ambiguous_since, &request)
+            {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let skew = self.config.lookup_skew;
+                let looked =
+                    tokio::time::timeout(left, look_up(&self.conn, sobject, record, since, skew))
+                        .await;
+                match looked {
+                    Ok(Ok((Found::One(id), soql))) => {
+                        let v = json!({"id": id, "success": true, "errors": [],
+                            "foundByLookup": true});
+                        let mut audited = v.clone();
+                        audited["lookup"] = json!(soql);
+                        trace
+                            .record(self.clock.now(), "write.done", &audited, true)
+                            .await;
+                        return Ok(WriteOutcome::Done(v));
+                    }
+                    Ok(Ok((Found::None | Found::Blind(_), _))) => {}
+                    // Several matches, a failed lookup or the budget spent: the queued job
+                    // looks it up again and decides (several is a dead letter).
+                    other => {
+                        let why = match other {
+                            Ok(Ok((Found::Several(ids), _))) => {
+                                json!({"error": "several records match the lost create",
+                                    "matches": ids})
+                            }
+                            Ok(Err(e)) => audit_error(&e),
+                            _ => json!({"error": "mid-call budget spent"}),
+                        };
+                        let mut response = why;
+                        response["queued"] = json!(true);
+                        trace
+                            .record(self.clock.now(), "write.queued", &response, false)
+                            .await;
+                        return self.enqueue(ws, &w, &request, ambiguous_since).await;
+                    }
+                }
+            }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let started = self.clock.now();
             let tried = tokio::time::timeout(left, self.conn.execute(&request)).await;
             let e = match tried {
                 Ok(Ok(v)) => {
@@ -125,7 +171,11 @@ impl PipelineSink {
                 Ok(Err(e)) => e,
                 Err(_) => {
                     // NB: the request may be in flight and applied: the queued job sends it
-                    // again, which is harmless only for idempotent requests (see docs/writes.md).
+                    // again, which is harmless for idempotent requests; a create is looked up
+                    // first (see docs/writes.md).
+                    if resolvable(&request) {
+                        note(&mut ambiguous_since, started);
+                    }
                     trace
                         .record(
                             self.clock.now(),
@@ -134,12 +184,17 @@ impl PipelineSink {
                             false,
                         )
                         .await;
-                    return self.enqueue(ws, &w, &request).await;
+                    return self.enqueue(ws, &w, &request, ambiguous_since).await;
                 }
             };
             let class = match e.class() {
                 // Sending an idempotent request again cannot make a second record.
                 Class::Ambiguous if idempotent(&request) => Class::Retryable,
+                // A create is looked up before it is sent again.
+                Class::Ambiguous if resolvable(&request) => {
+                    note(&mut ambiguous_since, started);
+                    Class::Retryable
+                }
                 c => c,
             };
             let mut response = audit_error(&e);
@@ -165,11 +220,16 @@ impl PipelineSink {
                     trace
                         .record(self.clock.now(), "write.queued", &response, false)
                         .await;
-                    return self.enqueue(ws, &w, &request).await;
+                    return self.enqueue(ws, &w, &request, ambiguous_since).await;
                 }
             }
         }
     }
+}
+
+/// Keeps the earliest start of an unanswered attempt.
+fn note(since: &mut Option<DateTime<Utc>>, at: DateTime<Utc>) {
+    *since = Some(since.map_or(at, |t| t.min(at)));
 }
 
 /// Whether sending `request` twice has the effect of sending it once: updates, deletes and

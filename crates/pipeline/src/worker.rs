@@ -13,14 +13,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use callforce_client::Connection;
+use callforce_client::{Class, Connection, Error as ClientError, Request};
 use callforce_store::{Job, Store, WorkspaceId};
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::future::{BoxFuture, join_all};
 use serde_json::json;
 use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 
 use crate::job::{JobPayload, audit_error};
+use crate::lookup::{self, Found};
 use crate::schedule::{Decision, decide, jittered};
 use crate::{Clock, PipelineConfig, Result, Trace};
 
@@ -200,10 +201,45 @@ impl Worker {
                 return Ok(());
             }
         };
+        // NB: the attempt's time is taken before sending: an unanswered attempt may have been
+        // applied at any moment after it, and its lookup must reach back that far.
+        let started = self.clock.now();
+        if let Some(since) = payload.ambiguous_since
+            && let Request::Create { sobject, record } = &payload.request
+        {
+            let skew = self.config.lookup_skew;
+            match lookup::look_up(&conn, sobject, record, since, skew).await {
+                Ok((Found::One(id), soql)) => {
+                    let now = self.clock.now();
+                    let v = json!({"id": id, "success": true, "errors": [],
+                        "foundByLookup": true, "lookup": soql});
+                    trace.record(now, "write.done", &v, true).await;
+                    store
+                        .complete(job.id, &self.owner, now, Some(&v.to_string()))
+                        .await?;
+                    return Ok(());
+                }
+                Ok((Found::Several(ids), soql)) => {
+                    let now = self.clock.now();
+                    let msg = several_message(sobject, &ids, since);
+                    let v = json!({"error": msg, "matches": ids, "lookup": soql});
+                    trace.record(now, "write.dead", &v, false).await;
+                    store.dead(job.id, &self.owner, now, &msg).await?;
+                    return Ok(());
+                }
+                Ok((Found::None, _)) => {
+                    tracing::debug!(job = job.id.0, "lost create not found; sending it again");
+                }
+                Ok((Found::Blind(why), _)) => {
+                    tracing::warn!(job = job.id.0, reason = %why, "a lost create cannot be looked up; sending it again");
+                }
+                Err(e) => return self.failed(job, &payload, &trace, &e, started).await,
+            }
+        }
         let sent = conn.execute(&payload.request).await;
         drop(permit);
         let now = self.clock.now();
-        let e = match sent {
+        match sent {
             Ok(v) => {
                 trace.record(now, "write.done", &v, true).await;
                 let result = v.to_string();
@@ -211,11 +247,26 @@ impl Worker {
                     .complete(job.id, &self.owner, now, Some(&result))
                     .await?;
                 self.pause_if_near_allowance(job, &conn).await?;
-                return Ok(());
+                Ok(())
             }
-            Err(e) => e,
-        };
-        let response = audit_error(&e);
+            Err(e) => self.failed(job, &payload, &trace, &e, started).await,
+        }
+    }
+
+    /// Records a failed attempt (started at `started`) as [`decide`] says. A create that was
+    /// sent and got no answer keeps that time in its payload, so its next attempt (or a replay
+    /// of its dead letter) looks it up first.
+    async fn failed(
+        &self,
+        job: &Job,
+        payload: &JobPayload,
+        trace: &Trace<'_>,
+        e: &ClientError,
+        started: DateTime<Utc>,
+    ) -> Result<()> {
+        let store = &self.store;
+        let now = self.clock.now();
+        let response = audit_error(e);
         let message = e.to_string();
         let decision = decide(
             e.class(),
@@ -225,15 +276,42 @@ impl Worker {
             &self.config.schedule,
         );
         tracing::debug!(job = job.id.0, attempts = job.attempts, ?decision, error = %message, "write failed");
+        let noted = if e.class() == Class::Ambiguous && lookup::resolvable(&payload.request) {
+            let mut p = payload.clone();
+            p.note_ambiguous(started);
+            serde_json::to_string(&p)
+                .inspect_err(
+                    |e| tracing::error!(job = job.id.0, error = %e, "could not write the payload"),
+                )
+                .ok()
+        } else {
+            None
+        };
         match decision {
             Decision::Retry(wait) => {
                 let at = now + delta(jittered(wait, self.config.jitter));
                 trace.record(now, "write.retry", &response, false).await;
-                store.retry(job.id, &self.owner, now, at, &message).await?;
+                match &noted {
+                    Some(p) => {
+                        store
+                            .retry_with_payload(job.id, &self.owner, now, at, &message, p)
+                            .await?;
+                    }
+                    None => store.retry(job.id, &self.owner, now, at, &message).await?,
+                }
             }
             Decision::Dead => {
                 trace.record(now, "write.dead", &response, false).await;
-                store.dead(job.id, &self.owner, now, &message).await?;
+                match &noted {
+                    Some(p) => {
+                        store
+                            .dead_with_payload(job.id, &self.owner, now, &message, p)
+                            .await?;
+                    }
+                    None => {
+                        store.dead(job.id, &self.owner, now, &message).await?;
+                    }
+                }
             }
             Decision::Done => {
                 let v = json!({"alreadyApplied": true, "error": response});
@@ -275,6 +353,18 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// The dead letter's error when a lost create's lookup finds several records.
+pub(crate) fn several_message(sobject: &str, ids: &[String], since: DateTime<Utc>) -> String {
+    format!(
+        "the answer to this {sobject} create was lost, and {} {sobject} records created by this \
+         connection's user around {since} hold the values it wrote ({}): which one it made \
+         cannot be told. Delete the extra records, then replay this dead letter (its lookup finds \
+         the one kept and sends nothing) or discard it",
+        ids.len(),
+        ids.join(", ")
+    )
 }
 
 /// Running workers; [`Workers::stop`] ends them after their current round.

@@ -277,6 +277,10 @@ struct ServeArgs {
     /// `Callforce_Key__c`, the demo schema's field).
     #[arg(long = "external-id", value_name = "OBJECT=FIELD")]
     external_ids: Vec<String>,
+    /// How far before an unanswered create was sent its lookup reaches, for an org clock
+    /// behind this one (seconds).
+    #[arg(long, default_value_t = 300)]
+    lookup_skew_secs: u64,
     /// Post alerts (dead letters, connections needing re-authorisation) to this webhook as
     /// Slack-compatible JSON.
     #[arg(long, env = crate::env::ALERT_WEBHOOK)]
@@ -527,6 +531,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         budget: Duration::from_millis(args.write_budget_ms),
         non_blocking: args.non_blocking,
         workers: args.workers,
+        lookup_skew: Duration::from_secs(args.lookup_skew_secs),
         ..crate::pipeline::PipelineSettings::default()
     };
     if !args.external_ids.is_empty() {

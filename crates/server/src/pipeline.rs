@@ -26,6 +26,9 @@ pub struct PipelineSettings {
     pub workers: usize,
     /// Objects whose creates are sent as upserts on this External ID field.
     pub external_ids: BTreeMap<String, String>,
+    /// How far before an unanswered create's attempt its lookup reaches (the org's clock may
+    /// be behind).
+    pub lookup_skew: Duration,
 }
 
 impl Default for PipelineSettings {
@@ -42,6 +45,7 @@ impl Default for PipelineSettings {
                 .into_iter()
                 .map(|o| (o.to_owned(), DEMO_KEY_FIELD.to_owned()))
                 .collect(),
+            lookup_skew: PipelineConfig::default().lookup_skew,
         }
     }
 }
@@ -116,6 +120,7 @@ pub fn prepare(store: &Store, settings: &PipelineSettings) -> anyhow::Result<Sin
     let config = PipelineConfig {
         budget: settings.budget,
         external_ids: settings.external_ids.clone(),
+        lookup_skew: settings.lookup_skew,
         ..PipelineConfig::default()
     };
     config.validate()?;
