@@ -322,7 +322,11 @@ async fn several_matching_records_make_a_dead_letter() -> Result<()> {
             .replay_dead_letter(bed.ws, dead[0].id, bed.clock.now())
             .await?;
         bed.drain(50).await;
-        assert_eq!(contacts(&bed, "Lookup-S").await, [kept.clone()], "{db:?}");
+        assert_eq!(
+            contacts(&bed, "Lookup-S").await,
+            vec![kept.clone()],
+            "{db:?}"
+        );
         let result = done_result(&bed).await;
         assert_eq!(result["id"], kept.as_str());
         assert_eq!(result["foundByLookup"], true);
