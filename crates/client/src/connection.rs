@@ -16,7 +16,7 @@ use crate::auth::{Grant, LoginHost, OAuthApp, OAuthClient, Tokens};
 use crate::error::{Error, ErrorBody, Phase, RequestInfo, Result};
 use crate::http::HttpPool;
 use crate::limits::{ApiUsage, UsageTracker};
-use crate::token::{RotationHook, TokenManager};
+use crate::token::{RefreshCoordinator, RotationHook, TokenManager};
 
 /// How to build a [`Connection`].
 #[derive(Clone)]
@@ -34,6 +34,9 @@ pub struct ConnectionConfig {
     pub describe_ttl: Duration,
     /// Stores a rotated refresh token before it is used.
     pub on_rotate: Option<RotationHook>,
+    /// Serialises refreshes with other processes holding the same connection (see
+    /// [`crate::token`]); `None` when this process is the only one.
+    pub coordinator: Option<Arc<dyn RefreshCoordinator>>,
     /// The HTTP pool (the process-wide one when `None`).
     pub pool: Option<Arc<HttpPool>>,
 }
@@ -47,13 +50,17 @@ impl std::fmt::Debug for ConnectionConfig {
             .field("session_lifetime", &self.session_lifetime)
             .field("describe_ttl", &self.describe_ttl)
             .field("on_rotate", &self.on_rotate.as_ref().map(|_| "hook"))
+            .field(
+                "coordinator",
+                &self.coordinator.as_ref().map(|_| "coordinator"),
+            )
             .finish()
     }
 }
 
 impl ConnectionConfig {
     /// A configuration with the defaults: v59.0, no known session lifetime, describe cached for
-    /// 15 minutes, no rotation hook, the shared pool.
+    /// 15 minutes, no rotation hook, no refresh coordinator, the shared pool.
     pub fn new(login_host: LoginHost, app: OAuthApp) -> Self {
         Self {
             login_host,
@@ -62,6 +69,7 @@ impl ConnectionConfig {
             session_lifetime: None,
             describe_ttl: Duration::from_secs(15 * 60),
             on_rotate: None,
+            coordinator: None,
             pool: None,
         }
     }
@@ -208,13 +216,16 @@ impl Connection {
         let pool = config.pool.clone().unwrap_or_else(HttpPool::shared);
         pool.client_for(&tokens.instance_url)?;
         let oauth = OAuthClient::new(config.login_host.clone(), config.app.clone(), &pool)?;
-        let tokens = TokenManager::new(
+        let mut tokens = TokenManager::new(
             oauth,
             tokens,
             grant,
             config.on_rotate.clone(),
             config.session_lifetime,
         );
+        if let Some(c) = &config.coordinator {
+            tokens = tokens.with_coordinator(c.clone());
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,

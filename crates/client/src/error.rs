@@ -200,6 +200,10 @@ pub enum Error {
     /// A rotated refresh token could not be stored, so it will not be used.
     #[error("the rotated refresh token could not be stored: {0}")]
     Persist(String),
+    /// The refresh lock shared with other instances could not be taken (the database that
+    /// holds it failed, or another instance held it too long), so no refresh was made.
+    #[error("the connection's refresh lock could not be taken: {0}")]
+    Coordinate(String),
     /// The request could not be built (bad id, too many subrequests, bad URL...).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
@@ -254,7 +258,7 @@ impl Error {
             ),
             Self::OAuth { status, .. } if *status >= 500 => Class::Retryable,
             Self::NeedsReauthorization { .. } => Class::Auth,
-            Self::Persist(_) => Class::Retryable,
+            Self::Persist(_) | Self::Coordinate(_) => Class::Retryable,
             Self::OAuth { .. } | Self::InvalidRequest(_) | Self::Setup(_) => Class::Permanent,
         }
     }

@@ -11,6 +11,14 @@
 //! in memory but not used for another refresh until a retry of the hook succeeds
 //! ([`Error::Persist`] meanwhile), so a rotated token is always stored before it is used again.
 //!
+//! Across processes: several instances holding the same connection (sharing one database) would
+//! each refresh it, and where the org rotates refresh tokens the second refresh presents a token
+//! the first already spent. A [`RefreshCoordinator`] ([`TokenManager::with_coordinator`]) takes
+//! a lock shared by every instance inside the local single flight and reads the tokens stored
+//! under it: when they differ from the ones this process was refused with, another instance
+//! refreshed meanwhile and its tokens are taken instead of refreshing again; otherwise this
+//! process refreshes and stores its new tokens before the lock is released.
+//!
 //! Re-authorisation: `invalid_grant` from the token endpoint (revoked or expired grant) puts the
 //! connection in a state where every request fails at once with
 //! [`Error::NeedsReauthorization`]; nothing retries until [`TokenManager::set_tokens`].
@@ -33,6 +41,47 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// before the token is used. An `Err` is a message for the logs; it never contains the token.
 pub type RotationHook =
     Arc<dyn Fn(SecretString) -> BoxFuture<'static, std::result::Result<(), String>> + Send + Sync>;
+
+/// A connection's tokens as stored, shared by the instances that hold the connection.
+#[derive(Clone)]
+pub struct StoredTokens {
+    /// The access token.
+    pub access_token: SecretString,
+    /// The refresh token, if the grant has one.
+    pub refresh_token: Option<SecretString>,
+    /// The instance URL the access token belongs to, when known: stored tokens of another
+    /// instance URL are never taken.
+    pub instance_url: Option<String>,
+}
+
+impl std::fmt::Debug for StoredTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredTokens")
+            .field("instance_url", &self.instance_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serialises the refreshes of one connection across processes (a database lock per
+/// connection). Errors are messages for the logs; they never contain a token.
+pub trait RefreshCoordinator: Send + Sync {
+    /// Waits for the connection's lock and reads the tokens stored under it.
+    fn lock(&self) -> BoxFuture<'_, std::result::Result<Box<dyn RefreshTicket>, String>>;
+}
+
+/// A held cross-process refresh lock; dropping it releases the lock without storing anything.
+pub trait RefreshTicket: Send {
+    /// The tokens stored when the lock was taken (`None` when none are).
+    fn stored(&self) -> Option<StoredTokens>;
+    /// Stores the tokens of a refresh this process made, then releases the lock.
+    fn save(
+        self: Box<Self>,
+        tokens: StoredTokens,
+    ) -> BoxFuture<'static, std::result::Result<(), String>>;
+    /// Releases the lock without storing anything; `took_stored` says whether this process
+    /// now uses the stored tokens.
+    fn release(self: Box<Self>, took_stored: bool) -> BoxFuture<'static, ()>;
+}
 
 /// The current access token and its generation (bumped by every refresh).
 #[derive(Clone)]
@@ -81,6 +130,7 @@ pub struct TokenManager {
     state: RwLock<State>,
     refresh_lock: tokio::sync::Mutex<()>,
     on_rotate: Option<RotationHook>,
+    coordinator: Option<Arc<dyn RefreshCoordinator>>,
     lifetime: Option<Duration>,
 }
 
@@ -91,6 +141,7 @@ impl std::fmt::Debug for TokenManager {
             .field("generation", &st.current.generation)
             .field("grant", &st.grant)
             .field("needs_reauth", &st.needs_reauth)
+            .field("coordinated", &self.coordinator.is_some())
             .finish()
     }
 }
@@ -126,8 +177,18 @@ impl TokenManager {
             }),
             refresh_lock: tokio::sync::Mutex::new(()),
             on_rotate,
+            coordinator: None,
             lifetime,
         }
+    }
+
+    /// Serialises this connection's refreshes with other processes through `coordinator`
+    /// (see the module doc): a refresh another instance already made is taken from the store
+    /// instead of being made again.
+    #[must_use]
+    pub fn with_coordinator(mut self, coordinator: Arc<dyn RefreshCoordinator>) -> Self {
+        self.coordinator = Some(coordinator);
+        self
     }
 
     /// The OAuth endpoints used to renew tokens.
@@ -224,6 +285,21 @@ impl TokenManager {
             self.persist(token.clone()).await?;
             self.state.write().unpersisted = false;
         }
+        let ticket = match &self.coordinator {
+            Some(c) => Some(c.lock().await.map_err(|e| {
+                tracing::warn!(error = %e, "taking the connection's refresh lock failed");
+                Error::Coordinate(e)
+            })?),
+            None => None,
+        };
+        if let Some(t) = &ticket
+            && let Some(current) = self.adopt_stored(t.as_ref(), seen)
+        {
+            if let Some(t) = ticket {
+                t.release(true).await;
+            }
+            return Ok(current);
+        }
         tracing::debug!(generation = seen, grant = ?grant, "refreshing the access token");
         let tokens = match self.oauth.grant(&grant).await {
             Ok(t) => t,
@@ -233,13 +309,18 @@ impl TokenManager {
                 let reason = format!("{error}: {description}");
                 tracing::warn!(%reason, "grant refused; the connection needs re-authorisation");
                 self.state.write().needs_reauth = Some(reason.clone());
+                release(ticket).await;
                 return Err(Error::NeedsReauthorization { reason });
             }
             Err(e @ Error::NeedsReauthorization { .. }) => {
                 self.state.write().needs_reauth = Some(e.to_string());
+                release(ticket).await;
                 return Err(e);
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                release(ticket).await;
+                return Err(e);
+            }
         };
         let rotated = match (&grant, &tokens.refresh_token) {
             (Grant::RefreshToken(old), Some(new)) if old.expose_secret() != new.expose_secret() => {
@@ -248,7 +329,25 @@ impl TokenManager {
             _ => None,
         };
         let mut persist_error = None;
-        if let Some(new) = &rotated
+        if let Some(t) = ticket {
+            // Stored under the lock, so an instance waiting for it finds these tokens.
+            let refresh_token = match (&rotated, &grant) {
+                (Some(new), _) => Some(new.clone()),
+                (None, Grant::RefreshToken(old)) => Some(old.clone()),
+                _ => None,
+            };
+            let stored = StoredTokens {
+                access_token: tokens.access_token.clone(),
+                refresh_token,
+                instance_url: Some(tokens.instance_url.trim_end_matches('/').to_owned()),
+            };
+            if let Err(e) = t.save(stored).await {
+                tracing::error!(error = %e, "storing the refreshed tokens failed");
+                if rotated.is_some() {
+                    persist_error = Some(Error::Persist(e));
+                }
+            }
+        } else if let Some(new) = &rotated
             && let Err(e) = self.persist(new.clone()).await
         {
             persist_error = Some(e);
@@ -270,6 +369,39 @@ impl TokenManager {
         Ok(st.current.clone())
     }
 
+    /// Takes the tokens under `ticket` when another process stored new ones since this one
+    /// was refused with generation `seen`.
+    fn adopt_stored(&self, ticket: &dyn RefreshTicket, seen: u64) -> Option<Current> {
+        let stored = ticket.stored()?;
+        let mut st = self.state.write();
+        let same_instance = stored
+            .instance_url
+            .as_deref()
+            .is_none_or(|u| u.trim_end_matches('/') == &*st.current.instance_url);
+        if st.current.generation != seen
+            || !same_instance
+            || stored.access_token.expose_secret().is_empty()
+            || stored.access_token.expose_secret() == st.current.access_token.expose_secret()
+        {
+            return None;
+        }
+        tracing::debug!(
+            generation = seen,
+            "another instance refreshed the connection: taking its stored tokens"
+        );
+        if let (Grant::RefreshToken(_), Some(r)) = (&st.grant, stored.refresh_token) {
+            st.grant = Grant::RefreshToken(r);
+            st.unpersisted = false;
+        }
+        st.current = Current {
+            access_token: stored.access_token,
+            generation: st.current.generation + 1,
+            instance_url: st.current.instance_url.clone(),
+        };
+        st.obtained = Instant::now();
+        Some(st.current.clone())
+    }
+
     async fn persist(&self, token: SecretString) -> Result<()> {
         let Some(hook) = &self.on_rotate else {
             return Ok(());
@@ -278,6 +410,13 @@ impl TokenManager {
             tracing::error!(error = %e, "storing the rotated refresh token failed");
             Error::Persist(e)
         })
+    }
+}
+
+/// Releases a cross-process refresh lock, if one is held.
+async fn release(ticket: Option<Box<dyn RefreshTicket>>) {
+    if let Some(t) = ticket {
+        t.release(false).await;
     }
 }
 

@@ -19,6 +19,7 @@ mod metrics;
 mod pipeline;
 #[cfg(test)]
 mod queue_tests;
+mod refresh;
 mod registry;
 mod serve;
 mod service;

@@ -4,6 +4,8 @@
 //!
 //! - A rotated refresh token reaches the store (sealed) before it is used: the client awaits the
 //!   rotation hook, which seals and writes it.
+//! - On PostgreSQL, refreshes of one connection are serialised across instances
+//!   ([`crate::refresh`]): an instance that waited for another's refresh takes its stored tokens.
 //! - A refused grant (`invalid_grant`: revoked, expired) turns the connection `needs_reauth` in
 //!   the store the first time it is seen, with an alert in the log; its requests fail at once
 //!   until someone connects it again.
@@ -510,6 +512,17 @@ impl Registry {
                         .map_err(|e| format!("storing the rotated refresh token of {id}: {e}"))
                 })
             }));
+        }
+        // Several instances may share a PostgreSQL database: one refresh per connection at a
+        // time across all of them (SQLite has one process; the client's single flight is enough).
+        if self.store.backend() == callforce_store::Backend::Postgres {
+            config.coordinator = Some(Arc::new(crate::refresh::StoreCoordinator::new(
+                self.store.clone(),
+                self.vault.clone(),
+                shared.clone(),
+                c.workspace,
+                c.id.clone(),
+            )));
         }
         let conn = Connection::new(config, tokens, grant)
             .map_err(|e| anyhow::anyhow!("connection {}: {e}", c.id))?;

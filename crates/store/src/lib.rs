@@ -13,6 +13,8 @@
 //!   in the transaction of the event and delivered by the service's webhook sender.
 //! - [`definitions`]: agents and custom actions per workspace (JSON definitions).
 //! - [`intents`]: each workspace's intent map and the report of its last check.
+//! - [`refresh_lock`]: one token refresh at a time per connection across the instances sharing
+//!   a PostgreSQL database (an advisory lock held in a transaction).
 //!
 //! One [`Store`] handle fronts either backend; every operation is written once and runs on both
 //! (the SQL uses `$n` placeholders, which SQLite accepts too), with per-backend statements only
@@ -72,6 +74,7 @@ pub mod intents;
 pub mod keys;
 mod pending;
 pub mod queue;
+pub mod refresh_lock;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -93,6 +96,7 @@ pub use queue::{
     AttemptError, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStatus, Enqueued, Job,
     JobCounts, JobId, JobStatus, NewJob,
 };
+pub use refresh_lock::RefreshLock;
 
 /// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
 macro_rules! with_pool {

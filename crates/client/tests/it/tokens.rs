@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use callforce_client::token::RotationHook;
+use callforce_client::token::{
+    BoxFuture, RefreshCoordinator, RefreshTicket, RotationHook, StoredTokens,
+};
 use callforce_client::{Class, Connection, Error, ExposeSecret, Grant, SecretString};
 use callforce_devorg::Config;
 use parking_lot::Mutex;
@@ -190,4 +192,90 @@ async fn api_usage_follows_the_limit_header_and_a_spent_allowance_is_a_limit() {
     // Never a re-authentication for a limit.
     assert_eq!(stats(&r).await["logins"].as_u64(), Some(1));
     assert_eq!(refreshes(&r).await, 0);
+}
+
+/// What two processes share in these tests: the stored tokens behind one lock (the service uses
+/// a PostgreSQL advisory lock and the connection's row).
+#[derive(Clone)]
+struct SharedStore(Arc<tokio::sync::Mutex<Option<StoredTokens>>>);
+
+struct Held(tokio::sync::OwnedMutexGuard<Option<StoredTokens>>);
+
+impl RefreshCoordinator for SharedStore {
+    fn lock(&self) -> BoxFuture<'_, Result<Box<dyn RefreshTicket>, String>> {
+        Box::pin(async move {
+            let guard = self.0.clone().lock_owned().await;
+            Ok(Box::new(Held(guard)) as Box<dyn RefreshTicket>)
+        })
+    }
+}
+
+impl RefreshTicket for Held {
+    fn stored(&self) -> Option<StoredTokens> {
+        self.0.clone()
+    }
+    fn save(mut self: Box<Self>, tokens: StoredTokens) -> BoxFuture<'static, Result<(), String>> {
+        *self.0 = Some(tokens);
+        Box::pin(async { Ok(()) })
+    }
+    fn release(self: Box<Self>, _took_stored: bool) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Two connections ("two processes") holding the same grant of an org that rotates refresh
+/// tokens, both refused at once after the org expired its sessions.
+async fn two_holders_refresh_at_once(coordinated: bool) -> (u64, Vec<Result<(), Error>>) {
+    let r = org_with(Config {
+        rotate_refresh_tokens: true,
+        ..Config::default()
+    })
+    .await;
+    let tokens = web_server_tokens(&r).await;
+    let shared = SharedStore(Arc::new(tokio::sync::Mutex::new(Some(StoredTokens {
+        access_token: tokens.access_token.clone(),
+        refresh_token: tokens.refresh_token.clone(),
+        instance_url: Some(tokens.instance_url.clone()),
+    }))));
+    let conns: Vec<Connection> = (0..2)
+        .map(|_| {
+            let mut cfg = config(&r);
+            if coordinated {
+                cfg.coordinator = Some(Arc::new(shared.clone()));
+            }
+            Connection::new(cfg, tokens.clone(), Grant::None).unwrap()
+        })
+        .collect();
+    let mut results = Vec::new();
+    for round in 0..3 {
+        expire_sessions(&r).await;
+        let (a, b) = tokio::join!(get(&conns[0], "/limits"), get(&conns[1], "/limits"));
+        results.push(a.map(|_| ()));
+        results.push(b.map(|_| ()));
+        if !coordinated && round == 0 {
+            break;
+        }
+    }
+    (refreshes(&r).await, results)
+}
+
+#[tokio::test]
+async fn a_coordinator_makes_one_refresh_for_two_processes_and_rotation_survives() {
+    let (refreshed, results) = two_holders_refresh_at_once(true).await;
+    for (i, r) in results.iter().enumerate() {
+        assert!(r.is_ok(), "request {i}: {r:?}");
+    }
+    assert_eq!(refreshed, 3, "one refresh per expiry for both");
+}
+
+#[tokio::test]
+async fn without_a_coordinator_two_processes_spend_one_rotated_token_twice() {
+    // The race the coordinator exists for: the second refresh presents a spent token.
+    let (refreshed, results) = two_holders_refresh_at_once(false).await;
+    assert_eq!(refreshed, 1);
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(Error::NeedsReauthorization { .. })))
+        .count();
+    assert_eq!(refused, 1, "{results:?}");
 }
