@@ -255,9 +255,13 @@ struct ServeArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// Where the service keeps its state (SQLite database `callforce.db`).
+    /// Where the service keeps its state (SQLite database `callforce.db`, `master.key`).
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
+    /// The database instead of `callforce.db` in the data directory: `postgres://...` (several
+    /// instances may share it) or `sqlite:PATH`.
+    #[arg(long, env = crate::env::DATABASE_URL, hide_env_values = true)]
+    database_url: Option<String>,
     /// End a call after this many seconds without a request.
     #[arg(long, default_value_t = 900)]
     call_idle_timeout: u64,
@@ -540,6 +544,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config =
         crate::serve::ServeConfig::new(SocketAddr::new(args.bind, args.port), args.data_dir);
     config.api_key = api_key;
+    config.database_url = args.database_url.filter(|u| !u.trim().is_empty());
     config.mcp = args.mcp.config();
     config.pipeline = pipeline;
     config.alert_webhook = args.alert_webhook.filter(|u| !u.trim().is_empty());
@@ -568,6 +573,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "  connections:      {} in the default workspace (GET /v1/connections; docs/connections.md)",
         connections.len()
     );
+    match started.registry.store().backend() {
+        callforce_store::Backend::Postgres => {
+            println!("  database:         PostgreSQL (shared by the instances on it)")
+        }
+        callforce_store::Backend::Sqlite => println!("  database:         SQLite"),
+    }
     println!("  health:           http://{}/healthz", started.addr);
     println!("  MCP:              http://{}/mcp", started.addr);
     started.task.await??;

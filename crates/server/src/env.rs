@@ -21,8 +21,9 @@ pub const ALLOWED_ORIGINS: &str = "CALLFORCE_ALLOWED_ORIGINS";
 /// The webhook alerts are posted to (Slack-compatible JSON), like `--alert-webhook`.
 pub const ALERT_WEBHOOK: &str = "CALLFORCE_ALERT_WEBHOOK";
 
-/// The database of `callforce deadletter` and `callforce audit` (`sqlite:PATH` or
-/// `postgres://...`), like `--database-url`; without it, `callforce.db` in the data directory.
+/// The database of `callforce serve`, `callforce deadletter` and `callforce audit`
+/// (`postgres://...` or `sqlite:PATH`), like `--database-url`; without it, `callforce.db` in the
+/// data directory. Instances of `serve` sharing one PostgreSQL database share its write queue.
 pub const DATABASE_URL: &str = "CALLFORCE_DATABASE_URL";
 
 /// The vault's master key (32 bytes, base64 or hex). Without it, `<data dir>/master.key` is used

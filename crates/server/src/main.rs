@@ -16,6 +16,8 @@ mod intents;
 mod mcp;
 mod mcp_stdio;
 mod metrics;
+#[cfg(test)]
+mod multi_instance_tests;
 mod pipeline;
 #[cfg(test)]
 mod queue_tests;

@@ -32,8 +32,12 @@ pub struct ServeConfig {
     pub addr: SocketAddr,
     /// An API key agents may send besides the stored ones (`CALLFORCE_API_KEY`).
     pub api_key: Option<String>,
-    /// Where the service keeps its state (`callforce.db`, SQLite; `master.key`).
+    /// Where the service keeps its state (`callforce.db`, SQLite, unless `database_url` names
+    /// another database; `master.key`).
     pub data_dir: std::path::PathBuf,
+    /// The database (`postgres://...` or `sqlite:PATH`; `CALLFORCE_DATABASE_URL`) instead of
+    /// `callforce.db` in `data_dir`. Several instances may share one PostgreSQL database.
+    pub database_url: Option<String>,
     /// The vault's master key (`CALLFORCE_MASTER_KEY`); the key file in `data_dir` otherwise.
     pub master_key: Option<SecretString>,
     /// The public base URL (`CALLFORCE_PUBLIC_URL`); `http://<listen address>` by default.
@@ -63,6 +67,7 @@ impl ServeConfig {
             addr,
             api_key: None,
             data_dir,
+            database_url: None,
             master_key: None,
             public_url: None,
             app: None,
@@ -119,11 +124,21 @@ struct Shared {
 pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-    let db = config.data_dir.join("callforce.db");
-    let first_start = !db.exists();
-    let store = callforce_store::Store::open_sqlite(&db)
-        .await
-        .with_context(|| format!("opening {}", db.display()))?;
+    let store = match &config.database_url {
+        // NB: the URL may hold a password: it is never part of an error or a log line.
+        Some(url) => callforce_store::Store::open(url).await.with_context(|| {
+            format!(
+                "opening the database of --database-url ({})",
+                crate::env::DATABASE_URL
+            )
+        })?,
+        None => {
+            let db = config.data_dir.join("callforce.db");
+            callforce_store::Store::open_sqlite(&db)
+                .await
+                .with_context(|| format!("opening {}", db.display()))?
+        }
+    };
     let source = KeySource::from(
         config.master_key.as_ref().map(|k| k.expose_secret()),
         &config.data_dir,
@@ -140,18 +155,26 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
 
     // Every service has a "default" workspace: the one the first key and CALLFORCE_API_KEY open.
     let now = chrono::Utc::now();
-    let workspace = match store
+    // The first start is the one that creates it (on a shared database, the first instance's).
+    let (workspace, first_start) = match store
         .workspace_by_name("default")
         .await
         .context("reading the default workspace")?
     {
-        Some(ws) => ws,
-        None => store
+        Some(ws) => (ws, false),
+        None => match store
             .create_workspace_audited("default", now, |ws| {
                 crate::changes::workspace_create(crate::changes::Actor::System, ws)
             })
             .await
-            .context("creating the default workspace")?,
+        {
+            Ok(ws) => (ws, true),
+            // Another instance on the same database created it first.
+            Err(e) => match store.workspace_by_name("default").await? {
+                Some(ws) => (ws, false),
+                None => return Err(e).context("creating the default workspace"),
+            },
+        },
     };
     let generated = if first_start && config.api_key.is_none() {
         let key = store
