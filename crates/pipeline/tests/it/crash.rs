@@ -1,6 +1,8 @@
-//! Crash test: a child process draining 10,000 queued writes is killed with SIGKILL, started
+//! Crash tests: a child process draining 10,000 queued writes is killed with SIGKILL, started
 //! again, and every write lands exactly once, counted in the dev org (which lives in this test
-//! process and so survives the kill).
+//! process and so survives the kill). Then two child processes ("instances") drain one queue on
+//! one database; one is killed while it holds leases, the other takes those jobs once the leases
+//! run out, and again every write lands exactly once.
 //!
 //! The child is this same test binary running [`drain_child`] (ignored in normal runs), told
 //! where the org and the database are through environment variables.
@@ -23,6 +25,8 @@ const CHILD: &str = "CALLFORCE_TEST_CRASH_CHILD";
 const ORG_ADDR: &str = "CALLFORCE_TEST_CRASH_ORG";
 const DB_URL: &str = "CALLFORCE_TEST_CRASH_DB";
 const WRITES: u32 = 10_000;
+/// The writes two instances drain together.
+const PAIR_WRITES: u32 = 2_000;
 
 fn child_config() -> PipelineConfig {
     PipelineConfig {
@@ -52,12 +56,10 @@ async fn count_done(store: &Store, ws: WorkspaceId) -> Result<usize> {
         .len())
 }
 
-async fn crash_and_restart(db: Db) -> Result<()> {
-    let test = "kill -9 while draining";
-    let Some((store, dir)) = store(db, test).await? else {
-        return Ok(());
-    };
-    let url = match (&dir, db) {
+/// The URL a child opens the test's database with (the same SQLite file, or the same
+/// PostgreSQL schema).
+async fn child_url(store: &Store, dir: Option<&tempfile::TempDir>, db: Db) -> Result<String> {
+    Ok(match (dir, db) {
         (Some(d), Db::Sqlite) => format!("sqlite:{}", d.path().join("queue.db").display()),
         _ => {
             let base = std::env::var("DATABASE_URL")?;
@@ -67,10 +69,17 @@ async fn crash_and_restart(db: Db) -> Result<()> {
             let sep = if base.contains('?') { '&' } else { '?' };
             format!("{base}{sep}options=-c%20search_path%3D{}", schema.0)
         }
-    };
-    let org = org().await?;
-    let conn = connect(&org).await?;
-    let ws = store.create_workspace("crash", Utc::now()).await?.id;
+    })
+}
+
+/// Enqueues `n` Task creates with subjects `<prefix>-<i>`, 32 at a time as many calls would.
+async fn enqueue(
+    store: &Store,
+    conn: &Connection,
+    ws: WorkspaceId,
+    n: u32,
+    prefix: &str,
+) -> Result<()> {
     let sink = PipelineSink::new(
         store.clone(),
         conn.clone(),
@@ -80,16 +89,14 @@ async fn crash_and_restart(db: Db) -> Result<()> {
         Arc::new(SystemClock),
         Arc::new(Notify::new()),
     );
-    // Enqueued 32 at a time, as many calls would.
     let sink = &sink;
-    let t = std::time::Instant::now();
-    futures_util::stream::iter(0..WRITES)
+    futures_util::stream::iter(0..n)
         .map(|i| async move {
             let w = write(
-                "call-crash",
+                &format!("call-{prefix}"),
                 "log_call",
                 i,
-                task(&format!("crash-{i}")),
+                task(&format!("{prefix}-{i}")),
                 false,
             );
             callforce_actions::WriteSink::write(sink, w).await
@@ -97,6 +104,20 @@ async fn crash_and_restart(db: Db) -> Result<()> {
         .buffer_unordered(32)
         .try_collect::<Vec<_>>()
         .await?;
+    Ok(())
+}
+
+async fn crash_and_restart(db: Db) -> Result<()> {
+    let test = "kill -9 while draining";
+    let Some((store, dir)) = store(db, test).await? else {
+        return Ok(());
+    };
+    let url = child_url(&store, dir.as_ref(), db).await?;
+    let org = org().await?;
+    let conn = connect(&org).await?;
+    let ws = store.create_workspace("crash", Utc::now()).await?.id;
+    let t = std::time::Instant::now();
+    enqueue(&store, &conn, ws, WRITES, "crash").await?;
     eprintln!("{db:?}: enqueued {WRITES} in {:?}", t.elapsed());
     let addr = org.addr.to_string();
     let mut child = spawn_child(&addr, &url)?;
@@ -141,6 +162,131 @@ async fn crash_and_restart(db: Db) -> Result<()> {
         .await?;
     assert!(dead.is_empty(), "{db:?}: {dead:?}");
     Ok(())
+}
+
+/// Sends `sig` (`-STOP`, `-CONT`) to process `pid`.
+fn signal(pid: u32, sig: &str) -> Result<()> {
+    let status = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill {sig} {pid}: {status}");
+    Ok(())
+}
+
+/// The jobs leased now by the workers of `owner` (a child's workers are `<owner>-<i>`).
+async fn leased_by(
+    store: &Store,
+    ws: WorkspaceId,
+    owner: &str,
+) -> Result<Vec<callforce_store::JobId>> {
+    let prefix = format!("{owner}-");
+    Ok(store
+        .list_jobs(ws, Some(JobStatus::Leased), 100_000)
+        .await?
+        .into_iter()
+        .filter(|j| {
+            j.lease_owner
+                .as_deref()
+                .is_some_and(|o| o.starts_with(&prefix))
+        })
+        .map(|j| j.id)
+        .collect())
+}
+
+/// Two instances drain one queue; one is killed with SIGKILL while it holds leases.
+async fn two_instances_one_killed(db: Db) -> Result<()> {
+    let test = "two instances, one killed";
+    let Some((store, dir)) = store(db, test).await? else {
+        return Ok(());
+    };
+    let url = child_url(&store, dir.as_ref(), db).await?;
+    let org = org().await?;
+    let conn = connect(&org).await?;
+    let ws = store.create_workspace("crash", Utc::now()).await?.id;
+    enqueue(&store, &conn, ws, PAIR_WRITES, "pair").await?;
+    let addr = org.addr.to_string();
+    let mut victim = spawn_child(&addr, &url)?;
+    let mut survivor = spawn_child(&addr, &url)?;
+    let victim_owner = format!("child-{}", victim.id());
+    let survivor_owner = format!("child-{}", survivor.id());
+    // Kill the victim mid-drain, while both instances hold leases: it is frozen (SIGSTOP) so
+    // its leases cannot finish between the look and the kill.
+    loop {
+        let done = count_done(&store, ws).await?;
+        let survivor_busy = !leased_by(&store, ws, &survivor_owner).await?.is_empty();
+        if done >= 200 && survivor_busy {
+            signal(victim.id(), "-STOP")?;
+            if !leased_by(&store, ws, &victim_owner).await?.is_empty() {
+                break;
+            }
+            signal(victim.id(), "-CONT")?;
+        }
+        for child in [&mut victim, &mut survivor] {
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("{db:?}: a child exited before the kill: {status}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    victim.kill()?; // SIGKILL (a stopped process dies too), leases held
+    victim.wait()?;
+    let orphaned = leased_by(&store, ws, &victim_owner).await?;
+    let done_at_kill = count_done(&store, ws).await?;
+    assert!(
+        !orphaned.is_empty(),
+        "{db:?}: the killed instance held leases when it died"
+    );
+    assert!(
+        done_at_kill < PAIR_WRITES as usize,
+        "{db:?}: killed mid-drain ({done_at_kill} done)"
+    );
+    eprintln!(
+        "{db:?}: killed one instance holding {} leases, {done_at_kill} done",
+        orphaned.len()
+    );
+    let status = tokio::task::spawn_blocking(move || survivor.wait()).await??;
+    assert!(
+        status.success(),
+        "{db:?}: the other instance drained the queue"
+    );
+
+    assert_eq!(
+        count_done(&store, ws).await?,
+        PAIR_WRITES as usize,
+        "{db:?}"
+    );
+    for id in &orphaned {
+        let job = store.job(ws, *id).await?.context("job")?;
+        assert_eq!(
+            job.status,
+            JobStatus::Done,
+            "{db:?}: a job the killed instance held was finished by the other"
+        );
+    }
+    let r = conn
+        .query::<callforce_client::Record>("SELECT Id FROM Task WHERE Subject LIKE 'pair-%'")
+        .await?;
+    assert_eq!(
+        r.total_size,
+        u64::from(PAIR_WRITES),
+        "{db:?}: no write lost or doubled"
+    );
+    let dead = store
+        .list_dead_letters(ws, &callforce_store::DeadLetterFilter::default())
+        .await?;
+    assert!(dead.is_empty(), "{db:?}: {dead:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_database_one_killed_loses_and_doubles_nothing_postgres() -> Result<()>
+{
+    two_instances_one_killed(Db::Postgres).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_wal_file_one_killed_loses_and_doubles_nothing_sqlite() -> Result<()> {
+    two_instances_one_killed(Db::Sqlite).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
