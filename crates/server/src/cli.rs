@@ -64,9 +64,13 @@ enum KeysCommand {
     /// Re-seal every stored secret under a new master key (a new key file, or the key in
     /// CALLFORCE_NEW_MASTER_KEY when the current one comes from CALLFORCE_MASTER_KEY).
     Rotate {
-        /// The service's data directory.
+        /// The service's data directory (its `master.key`, and `callforce.db` unless
+        /// --database-url names the database).
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
+        /// The database instead (`postgres://...` or `sqlite:PATH`).
+        #[arg(long, env = crate::env::DATABASE_URL, hide_env_values = true)]
+        database_url: Option<String>,
     },
 }
 
@@ -76,9 +80,12 @@ enum WorkspaceCommand {
     Create {
         /// Its name.
         name: String,
-        /// The service's data directory.
+        /// The service's data directory (its `callforce.db`).
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
+        /// The database instead (`postgres://...` or `sqlite:PATH`).
+        #[arg(long, env = crate::env::DATABASE_URL, hide_env_values = true)]
+        database_url: Option<String>,
     },
 }
 
@@ -376,11 +383,20 @@ impl Cli {
                 }
             }
             Command::Keys {
-                command: KeysCommand::Rotate { data_dir },
-            } => rotate_keys(data_dir).await,
+                command:
+                    KeysCommand::Rotate {
+                        data_dir,
+                        database_url,
+                    },
+            } => rotate_keys(data_dir, database_url).await,
             Command::Workspace {
-                command: WorkspaceCommand::Create { name, data_dir },
-            } => create_workspace(name, data_dir).await,
+                command:
+                    WorkspaceCommand::Create {
+                        name,
+                        data_dir,
+                        database_url,
+                    },
+            } => create_workspace(name, data_dir, database_url).await,
             Command::Deadletter(args) => deadletter(args).await,
             Command::Audit(args) => audit(args).await,
         }
@@ -656,21 +672,19 @@ fn with_env(mut config: crate::serve::ServeConfig) -> crate::serve::ServeConfig 
     config
 }
 
-async fn open_store(data_dir: &std::path::Path) -> anyhow::Result<callforce_store::Store> {
-    let db = data_dir.join("callforce.db");
-    if !db.exists() {
-        anyhow::bail!(
-            "no database at {} (start 'callforce serve --data-dir {}' once first)",
-            db.display(),
-            data_dir.display()
-        );
-    }
-    Ok(callforce_store::Store::open_sqlite(&db).await?)
+/// The store of `--database-url` (or `CALLFORCE_DATABASE_URL`), else `callforce.db` in
+/// `data_dir`, which must exist.
+async fn open_store(
+    data_dir: &std::path::Path,
+    database_url: Option<String>,
+) -> anyhow::Result<callforce_store::Store> {
+    let url = database_url.filter(|u| !u.trim().is_empty());
+    crate::admin::open_store(data_dir, url.as_deref()).await
 }
 
-async fn rotate_keys(data_dir: PathBuf) -> anyhow::Result<()> {
+async fn rotate_keys(data_dir: PathBuf, database_url: Option<String>) -> anyhow::Result<()> {
     use crate::vault::{KeySource, MasterKey, Vault};
-    let store = open_store(&data_dir).await?;
+    let store = open_store(&data_dir, database_url).await?;
     let source = KeySource::from(env(crate::env::MASTER_KEY).as_deref(), &data_dir)?;
     let vault = Vault::unlock(&store, &source).await?;
     let new_key = env(crate::env::NEW_MASTER_KEY)
@@ -690,13 +704,17 @@ async fn rotate_keys(data_dir: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create_workspace(name: String, data_dir: PathBuf) -> anyhow::Result<()> {
+async fn create_workspace(
+    name: String,
+    data_dir: PathBuf,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
     use secrecy::ExposeSecret;
     let name = name.trim();
     if name.is_empty() {
         anyhow::bail!("give the workspace a name");
     }
-    let store = open_store(&data_dir).await?;
+    let store = open_store(&data_dir, database_url).await?;
     let now = chrono::Utc::now();
     let actor = crate::changes::Actor::Cli;
     let ws = store

@@ -499,3 +499,87 @@ async fn workspace_create_and_keys_rotate_are_audited_as_the_cli() {
         "{report}"
     );
 }
+
+/// `workspace create` and `keys rotate` on PostgreSQL, named by `--database-url` (the database
+/// `callforce serve --database-url` uses).
+#[tokio::test]
+async fn workspace_create_and_keys_rotate_work_on_postgres() {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        println!(
+            "SKIPPED: workspace_create_and_keys_rotate_work_on_postgres: DATABASE_URL not set"
+        );
+        eprintln!(
+            "SKIPPED: workspace_create_and_keys_rotate_work_on_postgres: DATABASE_URL not set"
+        );
+        return;
+    };
+    let schema = format!(
+        "cliws_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos()
+    );
+    let admin = sqlx::postgres::PgPool::connect(&url)
+        .await
+        .expect("postgres");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("schema");
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8 path");
+
+    let out = callforce(&[
+        "workspace",
+        "create",
+        "acme",
+        "--data-dir",
+        data,
+        "--database-url",
+        &scoped,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = stdout(&out)
+        .split_whitespace()
+        .find(|w| w.starts_with("cf_"))
+        .expect("the key is printed once")
+        .to_owned();
+    assert!(
+        !dir.path().join("callforce.db").exists(),
+        "nothing is written to SQLite"
+    );
+    let store = Store::open(&scoped).await.expect("scoped store");
+    let ws = store
+        .workspace_by_name("acme")
+        .await
+        .expect("read")
+        .expect("the workspace is in PostgreSQL");
+    let (opened, _) = store
+        .authenticate(&key)
+        .await
+        .expect("authenticate")
+        .expect("the printed key opens it");
+    assert_eq!(opened, ws.id);
+    // The master key file sits in the data directory; the secrets in PostgreSQL.
+    let out = callforce(&[
+        "keys",
+        "rotate",
+        "--data-dir",
+        data,
+        "--database-url",
+        &scoped,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("key version"), "{}", stdout(&out));
+    let (versions,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM vault_keys")
+        .fetch_one(store.pg_pool().expect("postgres"))
+        .await
+        .expect("vault keys");
+    assert!(
+        versions >= 1,
+        "the rotation registered its key in PostgreSQL"
+    );
+}
