@@ -271,8 +271,13 @@ pub(crate) fn render(
 /// Salesforce's refusal.
 pub(crate) async fn send(conn: &Connection, request: RawRequest) -> Result<Value, ActionError> {
     let r = conn.raw(request).await?;
-    let body = r.json().unwrap_or(Value::Null);
-    Ok(match body {
+    Ok(present(r.json().unwrap_or(Value::Null)))
+}
+
+/// What the model reads of a custom action's answer: `{"success": true}` for no body, query
+/// records compacted, a save result as its id.
+pub(crate) fn present(body: Value) -> Value {
+    match body {
         Value::Null => json!({"success": true}),
         Value::Object(mut m) if m.contains_key("records") => {
             let total = m.get("totalSize").and_then(Value::as_u64).unwrap_or(0);
@@ -286,7 +291,7 @@ pub(crate) async fn send(conn: &Connection, request: RawRequest) -> Result<Value
             json!({"id": m.get("id"), "success": true})
         }
         other => compact::compact(other, MAX_LIST, false),
-    })
+    }
 }
 
 /// The template context of `action` with `args` over the `session` context, after checking

@@ -69,6 +69,44 @@ struct WriteCtx<'a> {
     action: &'a str,
     /// The action's place in the call (0 for the first action run).
     place: u32,
+    /// A create queued with no id yet and the key it will be found by, to remember in the
+    /// call once the action is done (see [`CallSession::remember_pending`]).
+    pending: std::sync::Mutex<Option<Pending>>,
+}
+
+/// A queued create: its object and where it will be found once it has run.
+struct Pending {
+    sobject: String,
+    field: String,
+    value: String,
+    record_key: String,
+}
+
+impl WriteCtx<'_> {
+    /// The idempotency key of this action's write: `<call>/<action>/<place>`.
+    fn idempotency_key(&self) -> String {
+        format!("{}/{}/{}", self.call_id, self.action, self.place)
+    }
+}
+
+/// The record key of a write with no record of its own: `<Object>:new:<key>` for a create or
+/// upsert, `write:new:<key>` for anything else.
+fn new_record_key(request: &Request, idempotency_key: &str) -> String {
+    let object = match request {
+        Request::Create { sobject, .. } | Request::Upsert { sobject, .. } => sobject.as_str(),
+        _ => "write",
+    };
+    format!("{object}:new:{idempotency_key}")
+}
+
+/// The record a raw request's path names (`/sobjects/Account/001...` is `Account:001...`), for
+/// per-record order.
+fn raw_record_key(path: &str) -> Option<String> {
+    let mut parts = path.trim_end_matches('/').rsplit('/');
+    let id = parts.next()?;
+    let sobject = parts.next()?;
+    (parts.next()? == "sobjects" && Id::parse(id).is_ok() && is_api_name(sobject))
+        .then(|| format!("{sobject}:{id}"))
 }
 
 type Args = Map<String, Value>;
@@ -280,6 +318,7 @@ impl Actions {
             workspace: session.vars.workspace,
             action: name,
             place,
+            pending: std::sync::Mutex::new(None),
         };
         let (result, object) = match action {
             Action::Template(t) => {
@@ -287,15 +326,63 @@ impl Actions {
                 (r, t.object.clone())
             }
             Action::Custom(c) => {
-                let r = match rendered {
-                    Some(req) => crate::custom::send(&self.conn, req).await?,
-                    None => crate::custom::run(c, &self.conn, &self.templating, args, &ctx).await?,
+                let req = match rendered {
+                    Some(req) => req,
+                    None => crate::custom::render(c, &self.templating, args, &ctx)?,
+                };
+                let r = if c.effect() == crate::catalog::Effect::Read {
+                    crate::custom::send(&self.conn, req).await?
+                } else {
+                    // A write: through the sink like every other, so it is retried, queued
+                    // and audited.
+                    let key = raw_record_key(&req.path);
+                    match self.write(&wctx, Request::Raw(req), key).await? {
+                        WriteOutcome::Done(v) => crate::custom::present(v),
+                        WriteOutcome::Queued { reference } => queued_result(&reference),
+                    }
                 };
                 (r, c.object())
             }
         };
+        let pending = wctx.pending.lock().map(|mut p| p.take()).unwrap_or(None);
         session.record(name, object.as_deref(), &result);
+        if let Some(p) = pending {
+            session.remember_pending(&p.sobject, &p.field, &p.value, &p.record_key);
+        }
         Ok(result)
+    }
+
+    /// Hands `request`, a write that is not one of the catalog's actions (an intent's), to the
+    /// sink as the call's next action named `action`: its idempotency key is
+    /// `<call>/<action>/<place>` and it is blocking unless `action` is non-blocking.
+    /// `record_key` orders it behind earlier writes to the same record (`Task:001...`, or the
+    /// key of a queued create); by default it is a new record of its own.
+    ///
+    /// # Errors
+    /// [`WriteError::Org`] when the org refused it; [`WriteError::Queue`] when it could not be
+    /// queued.
+    pub async fn write_in_call(
+        &self,
+        session: &mut CallSession,
+        action: &str,
+        request: Request,
+        record_key: Option<String>,
+    ) -> Result<WriteOutcome, WriteError> {
+        let place = session.next_place();
+        let idempotency_key = format!("{}/{action}/{place}", session.vars.call_id);
+        let record_key = record_key.unwrap_or_else(|| new_record_key(&request, &idempotency_key));
+        self.sink
+            .write(Write {
+                request,
+                idempotency_key,
+                call_id: session.vars.call_id.clone(),
+                agent: session.vars.agent.clone(),
+                workspace: session.vars.workspace,
+                action: action.to_owned(),
+                record_key,
+                blocking: !self.non_blocking.contains(action),
+            })
+            .await
     }
 
     /// Hands one write to the sink.
@@ -305,16 +392,8 @@ impl Actions {
         request: Request,
         record_key: Option<String>,
     ) -> Result<WriteOutcome, ActionError> {
-        let idempotency_key = format!("{}/{}/{}", w.call_id, w.action, w.place);
-        let record_key = record_key.unwrap_or_else(|| {
-            let object = match &request {
-                Request::Create { sobject, .. } | Request::Upsert { sobject, .. } => {
-                    sobject.as_str()
-                }
-                _ => "write",
-            };
-            format!("{object}:new:{idempotency_key}")
-        });
+        let idempotency_key = w.idempotency_key();
+        let record_key = record_key.unwrap_or_else(|| new_record_key(&request, &idempotency_key));
         let write = Write {
             request,
             idempotency_key,
@@ -353,7 +432,22 @@ impl Actions {
                 let r: SaveResult = decode(v)?;
                 Ok(json!({"id": r.id.map(|i| i.to_string()), "success": r.success}))
             }
-            WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
+            WriteOutcome::Queued { reference } => {
+                // No id yet: remember the key the record will be found by, so a later write
+                // of the call (an intent's) can reach it, queued behind this one.
+                let key = w.idempotency_key();
+                if let Some((field, value)) = self.sink.upsert_key(sobject, &key)
+                    && let Ok(mut p) = w.pending.lock()
+                {
+                    *p = Some(Pending {
+                        sobject: sobject.to_owned(),
+                        field,
+                        value,
+                        record_key: format!("{sobject}:new:{key}"),
+                    });
+                }
+                Ok(queued_result(&reference))
+            }
         }
     }
 
@@ -534,7 +628,7 @@ impl Actions {
                 }
             }
             Op::BulkCreate | Op::BulkUpdate => self.bulk(t.op, &args, w).await,
-            Op::CustomApiCall => self.custom_api_call(&args).await,
+            Op::CustomApiCall => self.custom_api_call(&args, w).await,
             Op::CreateTask => {
                 let mut rec = Record::new();
                 for (from, to) in [
@@ -823,7 +917,7 @@ impl Actions {
         )
     }
 
-    async fn custom_api_call(&self, args: &Args) -> Result<Value, ActionError> {
+    async fn custom_api_call(&self, args: &Args, w: &WriteCtx<'_>) -> Result<Value, ActionError> {
         let method = match str_arg(args, "method")?.to_ascii_uppercase().as_str() {
             "GET" => Method::Get,
             "POST" => Method::Post,
@@ -858,16 +952,24 @@ impl Actions {
                 headers.push((k.clone(), v));
             }
         }
-        let r = self
-            .conn
-            .raw(RawRequest {
-                method,
-                path,
-                query,
-                headers,
-                body: args.get("body").cloned(),
-            })
-            .await?;
+        let request = RawRequest {
+            method,
+            path,
+            query,
+            headers,
+            body: args.get("body").cloned(),
+        };
+        if method != Method::Get {
+            // A write: through the sink (budget, retries, queue, dead letters, audit).
+            let key = raw_record_key(&request.path);
+            return match self.write(w, Request::Raw(request), key).await? {
+                WriteOutcome::Done(body) => {
+                    Ok(json!({"success": true, "body": compact::compact(body, MAX_LIST, true)}))
+                }
+                WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
+            };
+        }
+        let r = self.conn.raw(request).await?;
         let body = r.json().unwrap_or(Value::Null);
         Ok(json!({"status": r.status, "body": compact::compact(body, MAX_LIST, true)}))
     }

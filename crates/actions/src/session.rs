@@ -108,6 +108,22 @@ impl CallSession {
         self.results.insert(action.to_owned(), Value::Object(view));
     }
 
+    /// Remembers a create of `sobject` that was queued and has no id yet: `last.<sobject>`
+    /// becomes `{"pending": <value>, "pending_field": <field>, "pending_order": <record key>}`,
+    /// where `value` is what the queued create is sent as an upsert on (`field`, an External
+    /// ID) and `record_key` its per-record order key. A later write of the call can then
+    /// reach the record by that key, queued behind the create (see `docs/intents.md`).
+    pub fn remember_pending(&mut self, sobject: &str, field: &str, value: &str, record_key: &str) {
+        self.last.insert(
+            sobject.to_owned(),
+            serde_json::json!({
+                "pending": value,
+                "pending_field": field,
+                "pending_order": record_key,
+            }),
+        );
+    }
+
     /// The template context: the call variables (`caller_phone`, `call_id`, `agent` and its
     /// alias `employee_id`, `metadata`), every action's last result by name, and `last`
     /// (`{{last.Contact.Id}}`).

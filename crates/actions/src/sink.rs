@@ -72,6 +72,15 @@ pub trait WriteSink: Send + Sync {
     /// [`WriteError::Org`] when the org refused it (nothing to retry) or it failed and was not
     /// queued; [`WriteError::Queue`] when it could not be queued.
     fn write(&self, write: Write) -> WriteFuture<'_>;
+
+    /// Where a create of `sobject` queued under `idempotency_key` will be found once it has
+    /// run: the External ID field and the value the sink sends it as an upsert on, when the
+    /// sink makes creates of that object idempotent that way (`None` otherwise, the default).
+    /// A later write can then reach the record before its id is known.
+    fn upsert_key(&self, sobject: &str, idempotency_key: &str) -> Option<(String, String)> {
+        let _ = (sobject, idempotency_key);
+        None
+    }
 }
 
 /// Sends every write to the connection at once (blocking or not) and returns the answer.

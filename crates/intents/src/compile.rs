@@ -25,6 +25,55 @@ pub struct Step {
     pub id: Option<Id>,
     /// The composite reference id (`w0`, or the write's `ref`).
     pub reference: String,
+    /// A record of the call that was created by a queued write and has no id yet: the write
+    /// is an upsert on its key, ordered behind that create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingRecord>,
+}
+
+/// A record created by a queued write of the call (`log_call`), known by the External ID it
+/// is upserted on until its id is known: the call variables `last.<Object>.pending`,
+/// `pending_field` and `pending_order` (see `CallSession::remember_pending`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRecord {
+    /// The External ID field.
+    pub field: String,
+    /// Its value on the record.
+    pub value: String,
+    /// The per-record order key of the queued create, so this write runs after it.
+    pub order: String,
+}
+
+impl Compiled {
+    /// The per-record order key of the compiled write: a pending record's (so it runs after
+    /// the queued create), else the first record it updates (`Lead:00Q...`); `None` when it
+    /// only creates.
+    pub fn record_key(&self) -> Option<String> {
+        self.steps
+            .iter()
+            .find_map(|s| s.pending.as_ref().map(|p| p.order.clone()))
+            .or_else(|| {
+                self.steps
+                    .iter()
+                    .find_map(|s| s.id.map(|id| format!("{}:{id}", s.object)))
+            })
+    }
+}
+
+/// The pending record at `path` (`last.Task.Id`): `last.Task.pending` and its siblings, when
+/// the call created the Task through a queued write.
+fn pending_at(context: &Map<String, Value>, path: &str) -> Option<PendingRecord> {
+    let prefix = path.strip_suffix(".Id")?;
+    let text = |k: &str| {
+        lookup(context, &format!("{prefix}.{k}"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    Some(PendingRecord {
+        value: text("pending")?,
+        field: text("pending_field")?,
+        order: text("pending_order")?,
+    })
 }
 
 /// An intent ready to send: the request and what each of its writes does.
@@ -121,7 +170,7 @@ pub fn compile(
             ));
         }
     }
-    let mut records: Vec<(Record, Option<Id>)> = Vec::new();
+    let mut records: Vec<(Record, Option<Id>, Option<PendingRecord>)> = Vec::new();
     let mut steps = Vec::new();
     for (i, w) in intent.writes.iter().enumerate() {
         let Some(obj) = describes.object(&w.object) else {
@@ -131,8 +180,15 @@ pub fn compile(
             ));
             continue;
         };
+        let mut pending = None;
         let id = match &w.record {
             Target::Create => None,
+            Target::Var(path)
+                if lookup(context, path).is_none() && pending_at(context, path).is_some() =>
+            {
+                pending = pending_at(context, path);
+                None
+            }
             Target::Var(path) | Target::Arg(path) => {
                 let (v, what) = match &w.record {
                     Target::Var(_) => (lookup(context, path), format!("call variable {path}")),
@@ -240,28 +296,38 @@ pub fn compile(
             object: obj.name.clone(),
             id,
             reference: steps_ref(w.reference.as_deref(), i),
+            pending: pending.clone(),
         });
-        records.push((rec, id));
+        records.push((rec, id, pending));
     }
     if !refused.is_empty() {
         return Err(Error::Refused(refused));
     }
     let request = if steps.len() == 1 {
-        let (record, id) = records.pop().unwrap_or_default();
+        let (record, id, pending) = records.pop().unwrap_or_default();
         let sobject = steps[0].object.clone();
-        match id {
-            Some(id) => Request::Update {
+        match (id, pending) {
+            (Some(id), _) => Request::Update {
                 sobject,
                 id,
                 record,
             },
-            None => Request::Create { sobject, record },
+            (None, Some(p)) => Request::Upsert {
+                sobject,
+                field: p.field,
+                value: p.value,
+                record,
+            },
+            (None, None) => Request::Create { sobject, record },
         }
     } else {
         let mut b = CompositeBuilder::new(version, true);
-        for (step, (record, id)) in steps.iter().zip(records) {
-            match id {
-                Some(id) => {
+        for (step, (record, id, pending)) in steps.iter().zip(records) {
+            match (id, pending) {
+                (None, Some(p)) => {
+                    b.upsert(&step.reference, &step.object, &p.field, &p.value, record);
+                }
+                (Some(id), _) => {
                     b.update(
                         &step.reference,
                         &step.object,
@@ -269,7 +335,7 @@ pub fn compile(
                         record,
                     );
                 }
-                None => {
+                (None, None) => {
                     b.create(&step.reference, &step.object, record);
                 }
             }
@@ -294,6 +360,14 @@ fn steps_ref(reference: Option<&str>, i: usize) -> String {
 /// [`Error::Refused`] with Salesforce's messages when a composite request was rolled back.
 pub async fn execute(conn: &Connection, compiled: &Compiled) -> Result<Outcome> {
     let answer = conn.execute(&compiled.request).await?;
+    outcome(compiled, answer)
+}
+
+/// The records a compiled intent wrote, from the org's `answer` to its request.
+///
+/// # Errors
+/// [`Error::Refused`] with Salesforce's messages when a composite request was rolled back.
+pub fn outcome(compiled: &Compiled, answer: Value) -> Result<Outcome> {
     let mut records = Vec::new();
     match &compiled.request {
         Request::Composite(_) => {
@@ -310,15 +384,16 @@ pub async fn execute(conn: &Connection, compiled: &Compiled) -> Result<Outcome> 
                 return Err(Error::Refused(msgs));
             }
             for step in &compiled.steps {
+                let sub = resp.get(&step.reference);
                 let id = match step.id {
                     Some(id) => Some(id),
-                    None => resp.get(&step.reference).and_then(|s| s.id()),
+                    None => sub.and_then(|s| s.id()),
                 };
                 if let Some(id) = id {
                     records.push(Written {
                         object: step.object.clone(),
                         id,
-                        created: step.id.is_none(),
+                        created: created(step, sub.map(|s| &s.body)),
                     });
                 }
             }
@@ -336,7 +411,7 @@ pub async fn execute(conn: &Connection, compiled: &Compiled) -> Result<Outcome> 
                 records.push(Written {
                     object: step.object.clone(),
                     id,
-                    created: step.id.is_none(),
+                    created: created(step, Some(&answer)),
                 });
             }
         }
@@ -345,6 +420,16 @@ pub async fn execute(conn: &Connection, compiled: &Compiled) -> Result<Outcome> 
         intent: compiled.intent.clone(),
         records,
     })
+}
+
+/// Whether a step made its record: a create did; an upsert says so in its answer (a create
+/// sent as an upsert on its key, or a pending record the queued create has not made yet).
+fn created(step: &Step, answer: Option<&Value>) -> bool {
+    step.id.is_none()
+        && answer
+            .and_then(|a| a.get("created"))
+            .and_then(Value::as_bool)
+            .unwrap_or(step.pending.is_none())
 }
 
 fn describe_errors(body: &Value) -> String {

@@ -26,6 +26,10 @@ pub enum Error {
     /// Salesforce refused the write or could not be reached.
     #[error(transparent)]
     Client(#[from] callforce_client::Error),
+    /// The write could be neither made nor queued (the queue's database failed); nothing was
+    /// acknowledged. The text is for logs.
+    #[error("the write could not be queued: {0}")]
+    Unavailable(String),
 }
 
 /// `Result` with [`Error`].

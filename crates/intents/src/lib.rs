@@ -47,7 +47,7 @@ use serde_json::{Map, Value};
 
 pub use automap::{Mapping, Proposal, Unmapped, automap};
 pub use check::{Code, Problem, Report, Severity, check};
-pub use compile::{Compiled, Outcome, Written, compile, execute};
+pub use compile::{Compiled, Outcome, PendingRecord, Step, Written, compile, execute, outcome};
 pub use describes::Describes;
 pub use error::{Error, Result};
 pub use map::{Intent, IntentMap, Source, Target, VarDecl, VarType, Write};
@@ -61,6 +61,20 @@ pub async fn check_live(conn: &Connection, map: &IntentMap) -> Result<(Report, D
     let objects = map.objects();
     let d = Describes::fetch(conn, objects.iter().map(String::as_str)).await?;
     Ok((check(map, &d), d))
+}
+
+/// What became of an intent handed to the write pipeline ([`Active::record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// The org applied it: the records written.
+    Done(Outcome),
+    /// It is committed to the durable queue and will be sent; `reference` names the job.
+    Queued {
+        /// The intent.
+        intent: String,
+        /// The job's reference (`job-17`).
+        reference: String,
+    },
 }
 
 /// An intent map that passed the check, with the describes it was checked against.
@@ -172,6 +186,54 @@ impl Active {
     ) -> Result<Outcome> {
         let compiled = self.compile(conn, args, context, now)?;
         execute(conn, &compiled).await
+    }
+
+    /// Compiles a `record_intent` call in `call` and hands its one request to the write
+    /// pipeline through `actions` (its sink): a blocking write with the idempotency key
+    /// `<call>/record_intent/<place>`, so it gets the mid-call budget, retries, the queue, dead
+    /// letters and the audit log like every action's write. An intent that writes several
+    /// records is one all-or-none composite job. A write to a record the call created through
+    /// a queued write (`last.Task.pending`) is an upsert on that record's key, ordered behind
+    /// the queued create. The records written are remembered in the call
+    /// (`record_intent.Id`, `last.<Object>`).
+    ///
+    /// # Errors
+    /// See [`Active::compile`]; [`Error::Client`] when the org refused the write (for a
+    /// rolled-back composite, the subrequest that failed); [`Error::Unavailable`] when it
+    /// could be neither made nor queued.
+    pub async fn record(
+        &self,
+        actions: &callforce_actions::Actions,
+        call: &mut callforce_actions::CallSession,
+        args: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded> {
+        use callforce_actions::{WriteError, WriteOutcome};
+        let context = call.context();
+        let compiled = self.compile(actions.connection(), args, &context, now)?;
+        let key = compiled.record_key();
+        let written = actions
+            .write_in_call(call, TOOL_NAME, compiled.request.clone(), key)
+            .await;
+        match written {
+            Ok(WriteOutcome::Done(answer)) => {
+                let outcome = outcome(&compiled, answer)?;
+                for r in &outcome.records {
+                    call.record(
+                        TOOL_NAME,
+                        Some(&r.object),
+                        &serde_json::json!({"id": r.id.to_string(), "success": true}),
+                    );
+                }
+                Ok(Recorded::Done(outcome))
+            }
+            Ok(WriteOutcome::Queued { reference }) => Ok(Recorded::Queued {
+                intent: compiled.intent,
+                reference,
+            }),
+            Err(WriteError::Org(e)) => Err(Error::Client(e)),
+            Err(e) => Err(Error::Unavailable(e.to_string())),
+        }
     }
 
     /// Re-checks the map after the org's schema changed: forgets the cached describes of its

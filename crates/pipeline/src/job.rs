@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use callforce_client::{Error as ClientError, Request};
+use callforce_client::{Error as ClientError, ErrorBody, Request, RequestInfo};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -73,8 +73,85 @@ pub fn make_idempotent(
             }
             None => Request::Create { sobject, record },
         },
+        Request::Composite(mut c) => {
+            for sub in &mut c.composite_request {
+                upsert_subrequest(sub, idempotency_key, external_ids);
+            }
+            Request::Composite(c)
+        }
         other => other,
     }
+}
+
+/// Rewrites one composite subrequest that creates a record of a mapped object
+/// (`POST .../sobjects/<Object>`) as an upsert on the object's key field, keyed by the job's
+/// idempotency key and the subrequest's reference id (stable across retries and replays).
+/// Later subrequests still read `@{ref.id}`: an upsert answers with the record's id whether it
+/// created it or found it.
+fn upsert_subrequest(
+    sub: &mut callforce_client::composite::Subrequest,
+    idempotency_key: &str,
+    external_ids: &BTreeMap<String, String>,
+) {
+    if !sub.method.eq_ignore_ascii_case("POST") || sub.url.contains('?') {
+        return;
+    }
+    let Some((base, sobject)) = sub.url.rsplit_once('/') else {
+        return;
+    };
+    if !base.ends_with("/sobjects") {
+        return;
+    }
+    let Some(field) = external_ids.get(sobject) else {
+        return;
+    };
+    let key = external_key(&format!("{idempotency_key}/{}", sub.reference_id));
+    if let Some(Value::Object(body)) = &mut sub.body {
+        // The key is in the URL; the same field in the body would be refused.
+        body.remove(field);
+    }
+    sub.url = format!("{}/{field}/{key}", sub.url);
+    sub.method = "PATCH".into();
+}
+
+/// The failure of an all-or-none composite request that the org rolled back: it answers
+/// HTTP 200 with an error per subrequest, so the send itself looks like a success. The error
+/// returned is the subrequest that failed (not the `PROCESSING_HALTED` of the others), with
+/// its status and Salesforce's error body, so it classifies like the same failure of a
+/// single request (`UNABLE_TO_LOCK_ROW`: retry; a validation rule: dead letter). `None` when
+/// the request is not an all-or-none composite or every subrequest succeeded.
+pub fn rolled_back(request: &Request, answer: &Value) -> Option<ClientError> {
+    let Request::Composite(c) = request else {
+        return None;
+    };
+    if !c.all_or_none {
+        return None;
+    }
+    let resp: callforce_client::CompositeResponse = serde_json::from_value(answer.clone()).ok()?;
+    if resp.all_succeeded() {
+        return None;
+    }
+    let failed =
+        |s: &&callforce_client::composite::SubResponse| !(200..300).contains(&s.http_status_code);
+    let sub = resp
+        .composite_response
+        .iter()
+        .filter(failed)
+        .find(|s| s.error_code() != Some("PROCESSING_HALTED"))
+        .or_else(|| resp.composite_response.iter().find(failed))?;
+    let (method, url) = c
+        .composite_request
+        .iter()
+        .find(|r| r.reference_id == sub.reference_id)
+        .map_or(("POST", "/composite"), |r| {
+            (r.method.as_str(), r.url.as_str())
+        });
+    let bytes = serde_json::to_vec(&sub.body).unwrap_or_default();
+    Some(ClientError::Api {
+        status: sub.http_status_code,
+        body: ErrorBody::parse(sub.http_status_code, &bytes),
+        request: RequestInfo::new(method, url),
+    })
 }
 
 /// The request as the audit log keeps it: the request's JSON with header values of raw
@@ -174,6 +251,107 @@ mod tests {
             record: rec(json!({"LastName": "Ng"})),
         };
         assert_eq!(make_idempotent(contact.clone(), "k", &map), contact);
+    }
+
+    fn composite(all_or_none: bool) -> Request {
+        let mut b = callforce_client::CompositeBuilder::new(
+            callforce_client::ApiVersion::DEFAULT,
+            all_or_none,
+        );
+        let lead = Id::parse("00Q000000000001").expect("id");
+        b.update("w0", "Lead", lead, rec(json!({"Status": "Qualified"})));
+        let case = b.create(
+            "case",
+            "Case",
+            rec(json!({"Subject": "x", "Callforce_Key__c": "y"})),
+        );
+        b.create(
+            "task",
+            "Task",
+            rec(json!({"Subject": "Call", "WhatId": case.id()})),
+        );
+        b.create("acct", "Account", rec(json!({"Name": "A"})));
+        Request::Composite(b.build().expect("composite"))
+    }
+
+    #[test]
+    fn composite_creates_of_mapped_objects_become_upserts_keyed_per_subrequest() {
+        let map: BTreeMap<String, String> = [
+            ("Task".to_owned(), "Callforce_Key__c".to_owned()),
+            ("Case".to_owned(), "Callforce_Key__c".to_owned()),
+        ]
+        .into();
+        let Request::Composite(got) =
+            make_idempotent(composite(true), "call-1/record_intent/4", &map)
+        else {
+            panic!("composite")
+        };
+        let subs = &got.composite_request;
+        let base = "/services/data/v59.0/sobjects";
+        let case_key = external_key("call-1/record_intent/4/case");
+        let task_key = external_key("call-1/record_intent/4/task");
+        assert_ne!(case_key, task_key);
+        #[rustfmt::skip]
+        let want = [
+            ("PATCH", format!("{base}/Lead/{}", Id::parse("00Q000000000001").expect("id"))),
+            ("PATCH", format!("{base}/Case/Callforce_Key__c/{case_key}")),
+            ("PATCH", format!("{base}/Task/Callforce_Key__c/{task_key}")),
+            ("POST", format!("{base}/Account")),
+        ];
+        for (sub, (method, url)) in subs.iter().zip(want) {
+            assert_eq!(
+                (sub.method.as_str(), sub.url.as_str()),
+                (method, url.as_str())
+            );
+        }
+        assert_eq!(subs[1].body, Some(json!({"Subject": "x"})));
+        assert_eq!(
+            subs[2].body,
+            Some(json!({"Subject": "Call", "WhatId": "@{case.id}"}))
+        );
+        // The same job gets the same request again (a retry or a replay finds its records).
+        assert_eq!(
+            make_idempotent(composite(true), "call-1/record_intent/4", &map),
+            Request::Composite(got)
+        );
+    }
+
+    #[test]
+    fn a_rolled_back_composite_is_the_failure_of_its_failing_subrequest() {
+        let halted = json!([{"errorCode": "PROCESSING_HALTED", "message": "rolled back"}]);
+        let answer = |code: &str, status: u16| {
+            json!({"compositeResponse": [
+                {"body": halted, "httpHeaders": {}, "httpStatusCode": 400, "referenceId": "w0"},
+                {"body": [{"errorCode": code, "message": "no", "fields": ["Subject"]}],
+                 "httpHeaders": {}, "httpStatusCode": status, "referenceId": "case"},
+                {"body": halted, "httpHeaders": {}, "httpStatusCode": 400, "referenceId": "task"},
+                {"body": halted, "httpHeaders": {}, "httpStatusCode": 400, "referenceId": "acct"},
+            ]})
+        };
+        let e = rolled_back(&composite(true), &answer("REQUIRED_FIELD_MISSING", 400))
+            .expect("rolled back");
+        assert_eq!(e.status(), Some(400));
+        assert_eq!(e.error_code(), Some("REQUIRED_FIELD_MISSING"));
+        assert_eq!(e.class(), callforce_client::Class::Permanent);
+        assert_eq!(
+            e.request().map(|r| r.path.as_str()),
+            Some("/services/data/v59.0/sobjects/Case")
+        );
+        let e = rolled_back(&composite(true), &answer("UNABLE_TO_LOCK_ROW", 400)).expect("lock");
+        assert_eq!(e.class(), callforce_client::Class::Retryable);
+        // Not all-or-none: partial success is the answer, not a failure.
+        assert!(rolled_back(&composite(false), &answer("REQUIRED_FIELD_MISSING", 400)).is_none());
+        let ok = json!({"compositeResponse": [
+            {"body": null, "httpHeaders": {}, "httpStatusCode": 204, "referenceId": "w0"}]});
+        assert!(rolled_back(&composite(true), &ok).is_none());
+        assert!(rolled_back(&task_create(), &answer("X", 400)).is_none());
+    }
+
+    fn task_create() -> Request {
+        Request::Create {
+            sobject: "Task".into(),
+            record: Record::new(),
+        }
     }
 
     #[test]

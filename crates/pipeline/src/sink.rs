@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::job::{JobPayload, KIND_WRITE, audit_error, make_idempotent};
+use crate::job::{JobPayload, KIND_WRITE, audit_error, external_key, make_idempotent, rolled_back};
 use crate::lookup::{Found, look_up, resolvable};
 use crate::{Clock, PipelineConfig, Trace};
 
@@ -163,6 +163,13 @@ impl PipelineSink {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let started = self.clock.now();
             let tried = tokio::time::timeout(left, self.conn.execute(&request)).await;
+            // NB: an all-or-none composite the org rolled back answers 200; it failed.
+            let tried = tried.map(|r| {
+                r.and_then(|v| match rolled_back(&request, &v) {
+                    Some(e) => Err(e),
+                    None => Ok(v),
+                })
+            });
             let e = match tried {
                 Ok(Ok(v)) => {
                     trace.record(self.clock.now(), "write.done", &v, true).await;
@@ -233,16 +240,27 @@ fn note(since: &mut Option<DateTime<Utc>>, at: DateTime<Utc>) {
 }
 
 /// Whether sending `request` twice has the effect of sending it once: updates, deletes and
-/// upserts (a create on a configured External ID field is one).
+/// upserts (a create on a configured External ID field is one), and composite requests made
+/// only of updates, upserts and reads (creates of mapped objects rewritten as upserts).
 fn idempotent(request: &Request) -> bool {
-    matches!(
-        request,
-        Request::Update { .. } | Request::Delete { .. } | Request::Upsert { .. }
-    )
+    match request {
+        Request::Update { .. } | Request::Delete { .. } | Request::Upsert { .. } => true,
+        Request::Composite(c) => c.composite_request.iter().all(|s| {
+            s.method.eq_ignore_ascii_case("PATCH") || s.method.eq_ignore_ascii_case("GET")
+        }),
+        _ => false,
+    }
 }
 
 impl WriteSink for PipelineSink {
     fn write(&self, write: Write) -> WriteFuture<'_> {
         Box::pin(self.run(write))
+    }
+
+    fn upsert_key(&self, sobject: &str, idempotency_key: &str) -> Option<(String, String)> {
+        self.config
+            .external_ids
+            .get(sobject)
+            .map(|field| (field.clone(), external_key(idempotency_key)))
     }
 }

@@ -20,7 +20,7 @@ use futures_util::future::{BoxFuture, join_all};
 use serde_json::json;
 use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 
-use crate::job::{JobPayload, audit_error};
+use crate::job::{JobPayload, audit_error, rolled_back};
 use crate::lookup::{self, Found};
 use crate::schedule::{Decision, decide, jittered};
 use crate::{Clock, PipelineConfig, Result, Trace};
@@ -238,6 +238,13 @@ impl Worker {
         }
         let sent = conn.execute(&payload.request).await;
         drop(permit);
+        // NB: an all-or-none composite the org rolled back answers 200 with an error per
+        // subrequest: nothing was written, so it is classified from the failing subrequest
+        // (retry or dead letter), never marked done.
+        let sent = sent.and_then(|v| match rolled_back(&payload.request, &v) {
+            Some(e) => Err(e),
+            None => Ok(v),
+        });
         let now = self.clock.now();
         match sent {
             Ok(v) => {

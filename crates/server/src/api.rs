@@ -418,9 +418,6 @@ impl Api {
     ) -> Result<Value, ActionError> {
         // Its writes are queued and audited in the caller's workspace.
         call.vars.workspace = Some(caller.workspace.0);
-        if name == callforce_intents::TOOL_NAME {
-            return self.intents.run(caller, call, arguments).await;
-        }
         let bound = self
             .call_connections
             .lock()
@@ -430,6 +427,15 @@ impl Api {
             .registry
             .get(caller.workspace, bound.as_deref())
             .map_err(|e| ActionError::new(ErrorCode::Unavailable, e.to_string()))?;
+        if name == callforce_intents::TOOL_NAME {
+            // The intent's write goes through the call connection's write pipeline.
+            let r = self
+                .intents
+                .run(caller, call, arguments, &live.actions)
+                .await;
+            self.registry.observe(&live).await;
+            return r;
+        }
         // Refused before any request: a scope the connection lacks, a read beyond its limits.
         let mut _permit = None;
         let view = self.workspaces.view(caller.workspace).await.map_err(|e| {

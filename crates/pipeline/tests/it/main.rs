@@ -4,4 +4,5 @@
 mod crash;
 mod faults;
 mod lookup;
+mod routed;
 mod support;
