@@ -13,11 +13,14 @@
 //! - [`faults`]: latency and injected failures, set by flags or at run time under `/devorg/`.
 //! - [`tls`]: the local CA and server certificate for `--tls`.
 //! - [`limits`]: the daily API allowance, `Sforce-Limit-Info` and `/limits`.
+//! - [`alter`]: schema changes at run time (a field deleted or made read-only) and when each
+//!   object's describe last changed (`Last-Modified`, `If-Modified-Since`).
 //!
 //! The design decision to know: every request sees the org through one [`DevOrg`] handle, and
 //! writes take the store's write lock for the whole request, so an all-or-none request that
 //! fails is undone before any reader can see a partial result.
 
+pub mod alter;
 pub mod config;
 pub mod error;
 pub mod faults;
@@ -46,7 +49,9 @@ pub struct DevOrg {
 
 struct Inner {
     config: Config,
-    schema: Arc<schema::Schema>,
+    /// Swapped whole by [`DevOrg::alter_field`]; readers take a snapshot.
+    schema: parking_lot::RwLock<Arc<schema::Schema>>,
+    changes: alter::Changes,
     store: store::Store,
     oauth: oauth::OAuth,
     faults: faults::Faults,
@@ -85,6 +90,7 @@ impl DevOrg {
     fn build(config: Config, schema: schema::Schema, seed: bool) -> Result<Self> {
         let schema = Arc::new(schema);
         let store = store::Store::open_with(schema.clone(), &config, dev_user_id(), seed)?;
+        store::seed::record_types(&store)?;
         if config.synthetic_contacts > 0 {
             synthetic::add_contacts(&store, config.synthetic_contacts)?;
         }
@@ -94,7 +100,8 @@ impl DevOrg {
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
-                schema,
+                schema: parking_lot::RwLock::new(schema),
+                changes: alter::Changes::new(chrono::Utc::now()),
                 store,
                 oauth,
                 faults,
@@ -110,9 +117,14 @@ impl DevOrg {
         &self.inner.config
     }
 
-    /// The schema.
-    pub fn schema(&self) -> &Arc<schema::Schema> {
-        &self.inner.schema
+    /// The schema as it is now (a snapshot: [`DevOrg::alter_field`] replaces it).
+    pub fn schema(&self) -> Arc<schema::Schema> {
+        self.inner.schema.read().clone()
+    }
+
+    /// When each object's describe last changed.
+    pub fn schema_changes(&self) -> &alter::Changes {
+        &self.inner.changes
     }
 
     /// The record store.
@@ -203,6 +215,7 @@ impl DevOrg {
             .merge(oauth::router(self.clone()))
             .merge(faults::router(self.clone()))
             .merge(limits::admin_router(self.clone()))
+            .merge(alter::admin_router(self.clone()))
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 faults::middleware,

@@ -567,7 +567,7 @@ impl Compiler<'_> {
                         "The SOQL FIELDS function must have a LIMIT of at most 200",
                     ));
                 }
-                for (i, f) in def.fields.iter().enumerate() {
+                for (i, f) in def.live_fields() {
                     let take = match kind {
                         FieldsKind::All => true,
                         FieldsKind::Custom => f.custom,

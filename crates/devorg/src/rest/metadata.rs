@@ -26,6 +26,14 @@ pub fn routes() -> axum::Router<DevOrg> {
         .route("/sobjects", get(describe_global))
         .route("/sobjects/{sobject}", get(basic_info))
         .route("/sobjects/{sobject}/describe", get(describe_sobject))
+        .route(
+            "/ui-api/object-info/{object}/picklist-values/{record_type}",
+            get(picklist_values),
+        )
+        .route(
+            "/ui-api/object-info/{object}/picklist-values/{record_type}/{field}",
+            get(picklist_field_values),
+        )
 }
 
 /// Routes outside the version prefix: `GET /services/data` (the versions list).
@@ -128,22 +136,190 @@ pub async fn basic_info(
     Path(params): Path<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let name = sobject_param(&params)?;
-    let o = org.schema().object(name).ok_or_else(ApiError::not_found)?;
+    let schema = org.schema();
+    let o = schema.object(name).ok_or_else(ApiError::not_found)?;
     Ok(json_response(StatusCode::OK, &describe::basic_info(o, v)))
 }
 
 /// `GET /sobjects/{sobject}/describe`: the full describe, or 404 NOT_FOUND for an unknown type.
+///
+/// It carries `Last-Modified` (when the object's describe last changed, see [`crate::alter`]);
+/// with an `If-Modified-Since` at or after that date the answer is `304 Not Modified` with no
+/// body, as Salesforce answers.
 pub async fn describe_sobject(
     State(org): State<DevOrg>,
     Version(v): Version,
     Path(params): Path<Vec<(String, String)>>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let name = sobject_param(&params)?;
-    let bytes = org
-        .schema()
+    let schema = org.schema();
+    let o = schema.object(name).ok_or_else(ApiError::not_found)?;
+    let modified = org.schema_changes().last_modified(&o.name);
+    let last_modified = crate::alter::http_date(modified);
+    let since = headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|h| h.to_str().ok())
+        .and_then(crate::alter::parse_http_date);
+    if since.is_some_and(|s| modified <= s) {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::LAST_MODIFIED, last_modified)],
+        )
+            .into_response());
+    }
+    let bytes = schema
         .describe_bytes(name, v)
         .ok_or_else(ApiError::not_found)?;
-    Ok(json_bytes(bytes))
+    let mut resp = json_bytes(bytes);
+    if let Ok(h) = header::HeaderValue::from_str(&last_modified) {
+        resp.headers_mut().insert(header::LAST_MODIFIED, h);
+    }
+    Ok(resp)
+}
+
+/// The picklist values of `field` under `record_type` (`None`: the master list), UI API shape.
+fn picklist_json(
+    f: &crate::schema::FieldDef,
+    record_type: Option<&crate::schema::RecordTypeDef>,
+    url: String,
+) -> Value {
+    let allowed = record_type.and_then(|r| r.values(&f.name));
+    let entries: Vec<&crate::schema::PicklistValue> = f
+        .picklist
+        .iter()
+        .filter(|e| allowed.is_none_or(|a| a.contains(&e.value)))
+        .collect();
+    let value = |e: &crate::schema::PicklistValue| json!({"attributes": null, "label": e.label, "validFor": [], "value": e.value});
+    let default = entries.iter().find(|e| e.default).map(|e| value(e));
+    json!({
+        "controllerValues": {},
+        "defaultValue": default,
+        "eTag": format!("{:x}", entries.len() * 31 + f.name.len()),
+        "url": url,
+        "values": entries.iter().map(|e| value(e)).collect::<Vec<_>>(),
+    })
+}
+
+/// Resolves the object and record type of a UI API picklist request: the master record type id
+/// (`012000000000000AAA`) means the master lists.
+fn object_and_record_type(
+    schema: &crate::schema::Schema,
+    object: &str,
+    record_type: &str,
+) -> Result<
+    (
+        std::sync::Arc<crate::schema::ObjectDef>,
+        Option<crate::schema::RecordTypeDef>,
+    ),
+    ApiError,
+> {
+    let o = schema.object(object).cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("The requested resource does not exist: object {object}"),
+        )
+    })?;
+    if record_type == describe::MASTER_RECORD_TYPE {
+        return Ok((o, None));
+    }
+    let rt = callforce_types::Id::parse(record_type)
+        .ok()
+        .and_then(|id| o.record_types.iter().find(|r| r.id == id).cloned())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!(
+                    "The requested resource does not exist: record type {record_type} of {}",
+                    o.name
+                ),
+            )
+        })?;
+    Ok((o, Some(rt)))
+}
+
+/// `GET /ui-api/object-info/{object}/picklist-values/{recordTypeId}`: the values of every
+/// picklist of the object under that record type.
+pub async fn picklist_values(
+    State(org): State<DevOrg>,
+    Version(v): Version,
+    Path(params): Path<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let param = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let schema = org.schema();
+    let (o, rt) = object_and_record_type(&schema, param("object"), param("record_type"))?;
+    let rt_id = param("record_type");
+    let mut fields = Map::new();
+    for (_, f) in o.live_fields() {
+        if matches!(
+            f.ty,
+            crate::schema::FieldType::Picklist | crate::schema::FieldType::MultiPicklist
+        ) {
+            let url = format!(
+                "/services/data/{v}/ui-api/object-info/{}/picklist-values/{rt_id}/{}",
+                o.name, f.name
+            );
+            fields.insert(f.name.clone(), picklist_json(f, rt.as_ref(), url));
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"eTag": format!("{:x}", fields.len()), "picklistFieldValues": fields}),
+    ))
+}
+
+/// `GET /ui-api/object-info/{object}/picklist-values/{recordTypeId}/{field}`: one picklist.
+pub async fn picklist_field_values(
+    State(org): State<DevOrg>,
+    Version(v): Version,
+    Path(params): Path<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let param = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let schema = org.schema();
+    let (o, rt) = object_and_record_type(&schema, param("object"), param("record_type"))?;
+    let field = param("field");
+    let f = o
+        .field(field)
+        .filter(|f| {
+            matches!(
+                f.ty,
+                crate::schema::FieldType::Picklist | crate::schema::FieldType::MultiPicklist
+            )
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!(
+                    "The requested resource does not exist: picklist {field} of {}",
+                    o.name
+                ),
+            )
+        })?;
+    let url = format!(
+        "/services/data/{v}/ui-api/object-info/{}/picklist-values/{}/{}",
+        o.name,
+        param("record_type"),
+        f.name
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        &picklist_json(f, rt.as_ref(), url),
+    ))
 }
 
 fn sobject_param(params: &[(String, String)]) -> Result<&str, ApiError> {

@@ -169,6 +169,9 @@ fn basic(o: &ObjectDef, version: ApiVersion) -> Value {
     ])
 }
 
+/// The id of the master record type, the same in every org.
+pub const MASTER_RECORD_TYPE: &str = "012000000000000AAA";
+
 /// The full describe of an object (`GET /sobjects/{Type}/describe`).
 pub fn sobject(o: &ObjectDef, version: ApiVersion) -> Value {
     let t = traits(o);
@@ -191,21 +194,37 @@ pub fn sobject(o: &ObjectDef, version: ApiVersion) -> Value {
             ("name", json!("team")),
         ]));
     }
-    const MASTER: &str = "012000000000000AAA";
-    let record_types = if t.layoutable {
-        json!([obj([
+    let record_type = |id: &str, name: &str, developer: &str, master: bool, default: bool| {
+        obj([
             ("active", json!(true)),
-            ("available", json!(true)),
-            ("defaultRecordTypeMapping", json!(true)),
-            ("developerName", json!("Master")),
-            ("master", json!(true)),
-            ("name", json!("Master")),
-            ("recordTypeId", json!(MASTER)),
+            // NB: with record types of its own, the master is not offered to users.
+            ("available", json!(!master || o.record_types.is_empty())),
+            ("defaultRecordTypeMapping", json!(default)),
+            ("developerName", json!(developer)),
+            ("master", json!(master)),
+            ("name", json!(name)),
+            ("recordTypeId", json!(id)),
             (
                 "urls",
-                obj([("layout", json!(format!("{base}/describe/layouts/{MASTER}")))]),
+                obj([("layout", json!(format!("{base}/describe/layouts/{id}")))]),
             ),
-        ])])
+        ])
+    };
+    let record_types = if t.layoutable {
+        let mut v: Vec<Value> = o
+            .record_types
+            .iter()
+            .map(|r| record_type(r.id.as_str(), &r.name, &r.developer_name, false, r.default))
+            .collect();
+        let default_master = !o.record_types.iter().any(|r| r.default);
+        v.push(record_type(
+            MASTER_RECORD_TYPE,
+            "Master",
+            "Master",
+            true,
+            default_master,
+        ));
+        Value::Array(v)
     } else {
         json!([])
     };
@@ -225,7 +244,7 @@ pub fn sobject(o: &ObjectDef, version: ApiVersion) -> Value {
             ])
         })
         .collect();
-    let fields: Vec<Value> = o.fields.iter().map(|f| field(o, f)).collect();
+    let fields: Vec<Value> = o.live_fields().map(|(_, f)| field(o, f)).collect();
     obj([
         ("actionOverrides", json!([])),
         ("activateable", json!(false)),

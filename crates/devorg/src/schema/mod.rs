@@ -102,6 +102,10 @@ pub struct FieldDef {
     pub compound_field_name: Option<String>,
     /// Whether the field holds HTML.
     pub html_formatted: bool,
+    /// Whether the field was deleted from the org at run time ([`crate::DevOrg::alter_field`]):
+    /// it keeps its position (stored records are laid out by position) but is no longer found
+    /// by name, described, read or written.
+    pub deleted: bool,
 }
 
 impl FieldDef {
@@ -132,6 +136,7 @@ impl FieldDef {
             relationship_name: None,
             compound_field_name: None,
             html_formatted: false,
+            deleted: false,
         }
     }
 
@@ -189,7 +194,38 @@ pub struct ObjectDef {
     pub fields: Vec<FieldDef>,
     /// Relationships from child objects, filled in when the schema is assembled.
     pub child_relationships: Vec<ChildRelationship>,
+    /// Record types (none on most objects); see [`RecordTypeDef`].
+    pub record_types: Vec<RecordTypeDef>,
     field_index: HashMap<String, usize>,
+}
+
+/// A record type of an object: a named subset of each picklist's values.
+///
+/// Records choose one with `RecordTypeId`; a restricted picklist of a record with a record type
+/// takes only that record type's values. A record without one takes the master list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordTypeDef {
+    /// The record type's id (`012...`).
+    pub id: callforce_types::Id,
+    /// The label (`Inbound`).
+    pub name: String,
+    /// The API name (`Inbound`).
+    pub developer_name: String,
+    /// Whether it is the default record type of new records in the UI.
+    pub default: bool,
+    /// Per picklist field (by API name), the values this record type offers, in order.
+    pub picklists: Vec<(String, Vec<String>)>,
+}
+
+impl RecordTypeDef {
+    /// The values `field` takes under this record type; `None` when the record type does not
+    /// restrict it (every value of the master list).
+    pub fn values(&self, field: &str) -> Option<&[String]> {
+        self.picklists
+            .iter()
+            .find(|(f, _)| f.eq_ignore_ascii_case(field))
+            .map(|(_, v)| v.as_slice())
+    }
 }
 
 impl ObjectDef {
@@ -214,20 +250,35 @@ impl ObjectDef {
             searchable: true,
             fields,
             child_relationships: Vec::new(),
+            record_types: Vec::new(),
             field_index: HashMap::new(),
         };
         o.reindex();
         o
     }
 
-    /// Rebuilds the name index after `fields` changed.
+    /// Rebuilds the name index after `fields` changed; deleted fields are left out.
     pub fn reindex(&mut self) {
         self.field_index = self
             .fields
             .iter()
             .enumerate()
+            .filter(|(_, f)| !f.deleted)
             .map(|(i, f)| (f.name.to_ascii_lowercase(), i))
             .collect();
+    }
+
+    /// The fields that were not deleted, with their positions, in describe order.
+    pub fn live_fields(&self) -> impl Iterator<Item = (usize, &FieldDef)> {
+        self.fields.iter().enumerate().filter(|(_, f)| !f.deleted)
+    }
+
+    /// The record type with id `id`, or whose API name is `id` (case-insensitively).
+    pub fn record_type(&self, id: &str) -> Option<&RecordTypeDef> {
+        self.record_types.iter().find(|r| {
+            r.developer_name.eq_ignore_ascii_case(id)
+                || callforce_types::Id::parse(id).is_ok_and(|i| i == r.id)
+        })
     }
 
     /// The position of a field by name, case-insensitively.
@@ -244,9 +295,10 @@ impl ObjectDef {
     /// `AccountId`), case-insensitively.
     pub fn field_by_relationship(&self, rel: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|f| {
-            f.relationship_name
-                .as_deref()
-                .is_some_and(|r| r.eq_ignore_ascii_case(rel))
+            !f.deleted
+                && f.relationship_name
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(rel))
         })
     }
 
@@ -275,7 +327,7 @@ impl Schema {
     pub fn new(mut objects: Vec<ObjectDef>) -> Self {
         let mut children: HashMap<String, Vec<ChildRelationship>> = HashMap::new();
         for o in &objects {
-            for f in &o.fields {
+            for f in o.fields.iter().filter(|f| !f.deleted) {
                 for target in &f.reference_to {
                     children
                         .entry(target.to_ascii_lowercase())
@@ -326,6 +378,25 @@ impl Schema {
         self.by_name
             .get(&name.to_ascii_lowercase())
             .map(|&i| &self.objects[i])
+    }
+
+    /// A copy of the schema with `object` replaced (by name); child relationships are derived
+    /// again, rendered describes are not carried over.
+    pub fn with_object(&self, object: ObjectDef) -> Self {
+        let key = object.name.to_ascii_lowercase();
+        let mut object = Some(object);
+        let objects = self
+            .objects
+            .iter()
+            .map(|o| {
+                if o.name.to_ascii_lowercase() == key {
+                    object.take().unwrap_or_else(|| (**o).clone())
+                } else {
+                    (**o).clone()
+                }
+            })
+            .collect();
+        Self::new(objects)
     }
 
     /// The object whose ids carry this key prefix.

@@ -20,8 +20,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::{FieldDef, FieldType, ObjectDef, PicklistValue, Schema};
+use super::{FieldDef, FieldType, ObjectDef, PicklistValue, RecordTypeDef, Schema};
 use crate::Result;
+use callforce_types::{Id, KeyPrefix};
 
 /// What an opportunity stage implies for the fields the org fills from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -646,7 +647,13 @@ fn lead() -> ObjectDef {
         email("Email", "Email"),
         url("Website", "Website"),
         textarea("Description", "Description", 32000),
-        picklist("LeadSource", "Lead Source", LEAD_SOURCES),
+        picklist("LeadSource", "Lead Source", LEAD_SOURCES).restricted(),
+        reference(
+            "RecordTypeId",
+            "Record Type ID",
+            &["RecordType"],
+            "RecordType",
+        ),
         with_default(
             picklist(
                 "Status",
@@ -702,7 +709,61 @@ fn lead() -> ObjectDef {
         string("EmailBouncedReason", "Email Bounced Reason", 255),
         datetime("EmailBouncedDate", "Email Bounced Date"),
     ]);
-    object("Lead", "Lead", "Leads", "00Q", Owner::UserOrQueue, f)
+    let mut o = object("Lead", "Lead", "Leads", "00Q", Owner::UserOrQueue, f);
+    o.record_types = lead_record_types();
+    o
+}
+
+/// The id of the `n`th record type of the schema (`0120D...`).
+pub(crate) fn record_type_id(n: u64) -> Id {
+    Id::mint(KeyPrefix::new("012").expect("a constant valid prefix"), n)
+}
+
+/// Lead's record types: inbound leads (every status, the sources a lead comes in by) and
+/// partner leads (no "Closed - Not Converted": a partner's lead is handed back instead; sources
+/// a partner brings).
+fn lead_record_types() -> Vec<RecordTypeDef> {
+    let list = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    vec![
+        RecordTypeDef {
+            id: record_type_id(1),
+            name: "Inbound".into(),
+            developer_name: "Inbound".into(),
+            default: true,
+            picklists: vec![
+                (
+                    "Status".into(),
+                    list(&[
+                        "Open - Not Contacted",
+                        "Working - Contacted",
+                        "Closed - Converted",
+                        "Closed - Not Converted",
+                    ]),
+                ),
+                (
+                    "LeadSource".into(),
+                    list(&["Web", "Phone Inquiry", "Purchased List", "Other"]),
+                ),
+            ],
+        },
+        RecordTypeDef {
+            id: record_type_id(2),
+            name: "Partner".into(),
+            developer_name: "Partner".into(),
+            default: false,
+            picklists: vec![
+                (
+                    "Status".into(),
+                    list(&[
+                        "Open - Not Contacted",
+                        "Working - Contacted",
+                        "Closed - Converted",
+                    ]),
+                ),
+                ("LeadSource".into(), list(&["Partner Referral", "Other"])),
+            ],
+        },
+    ]
 }
 
 fn opportunity() -> ObjectDef {
@@ -1921,6 +1982,7 @@ mod tests {
             ("Opportunity", "StageName", false),
             ("Opportunity", "ForecastCategoryName", true),
             ("Lead", "Status", false),
+            ("Lead", "LeadSource", true),
             ("Case", "Status", false),
             ("Case", "Priority", false),
             ("Task", "CallType", true),

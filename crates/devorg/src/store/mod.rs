@@ -36,7 +36,7 @@
 //! journal when the org has a data directory.
 
 mod journal;
-mod seed;
+pub(crate) mod seed;
 mod write;
 
 use std::sync::Arc;
@@ -536,7 +536,7 @@ impl Table {
         let fields = match fields {
             Some(f) => f,
             None => {
-                all = (0..self.def.fields.len()).collect();
+                all = self.def.live_fields().map(|(i, _)| i).collect();
                 &all
             }
         };
@@ -717,6 +717,20 @@ impl Store {
             seed::load(&store, config.seed)?;
         }
         Ok(store)
+    }
+
+    /// Makes the tables follow `schema` from now on (a field deleted or made read-only at run
+    /// time). Field positions must be the same as before: stored records are laid out by them.
+    pub fn replace_schema(&self, schema: Arc<Schema>) {
+        let mut data = self.data.write();
+        for t in &mut data.tables {
+            if let Some(o) = schema.object(&t.def.name)
+                && o.fields.len() == t.def.fields.len()
+            {
+                t.def = o.clone();
+            }
+        }
+        data.schema = schema;
     }
 
     /// A read guard on the data: see the module docs for what it offers.

@@ -37,6 +37,49 @@ pub(super) fn load(store: &Store, seed: Seed) -> crate::Result<()> {
     txn.commit().map_err(crate::Error::Data)
 }
 
+/// Adds a `RecordType` record for every record type the schema defines that the store does not
+/// hold yet (a replayed journal may already have them), so `RecordTypeId` values resolve and
+/// SOQL on `RecordType` finds them.
+///
+/// # Errors
+/// [`crate::Error::Seed`] when one does not load; [`crate::Error::Data`] from the journal.
+pub(crate) fn record_types(store: &Store) -> crate::Result<()> {
+    let mut txn = store.write();
+    let Some(table) = txn.data().table_index("RecordType") else {
+        return Ok(());
+    };
+    let schema = txn.data().schema().clone();
+    let mut added = false;
+    for o in schema.objects() {
+        for rt in &o.record_types {
+            if txn.data().tables()[table].row_of(rt.id).is_some() {
+                continue;
+            }
+            let mut body = Map::new();
+            body.insert("Id".into(), J::String(rt.id.to_string()));
+            body.insert("Name".into(), J::String(rt.name.clone()));
+            body.insert("DeveloperName".into(), J::String(rt.developer_name.clone()));
+            body.insert("SobjectType".into(), J::String(o.name.clone()));
+            body.insert("IsActive".into(), J::Bool(true));
+            txn.create_trusted(table, &body).map_err(|e| {
+                err(format!(
+                    "record type {}.{}: {}",
+                    o.name,
+                    rt.developer_name,
+                    e.code()
+                ))
+            })?;
+            added = true;
+        }
+    }
+    if added {
+        txn.commit().map_err(crate::Error::Data)
+    } else {
+        txn.settle();
+        Ok(())
+    }
+}
+
 /// Loads one seed document into `txn`, resolving `@` references through `refs`.
 pub(super) fn load_file(
     txn: &mut super::Txn<'_>,

@@ -74,6 +74,60 @@ fn entity_is_deleted() -> ApiError {
     )
 }
 
+/// A record's record type and its restricted picklists: a `RecordTypeId` must be one of the
+/// object's record types, and a restricted picklist value given in this write must be one the
+/// record's record type offers (a record without a record type takes the master list, already
+/// checked with the value).
+fn check_record_type(def: &ObjectDef, draft: &Draft, given: &[u16]) -> Result<(), ApiError> {
+    if def.record_types.is_empty() {
+        return Ok(());
+    }
+    let Some(rt_field) = def
+        .field_index("RecordTypeId")
+        .and_then(|i| u16::try_from(i).ok())
+    else {
+        return Ok(());
+    };
+    let Some(rt_id) = draft.get(rt_field).and_then(Value::as_id) else {
+        return Ok(());
+    };
+    let Some(rt) = def.record_types.iter().find(|r| r.id == rt_id) else {
+        return Err(ApiError::with_fields(
+            StatusCode::BAD_REQUEST,
+            "INVALID_CROSS_REFERENCE_KEY",
+            format!("Record Type ID: this ID value isn't valid for the user: {rt_id}"),
+            vec!["RecordTypeId".into()],
+        ));
+    };
+    for &p in given {
+        let f = &def.fields[usize::from(p)];
+        if !f.restricted_picklist {
+            continue;
+        }
+        let (Some(allowed), Some(v)) = (rt.values(&f.name), draft.get(p).and_then(Value::as_str))
+        else {
+            continue;
+        };
+        let parts: Vec<&str> = if f.ty == FieldType::MultiPicklist {
+            v.split(';').map(str::trim).collect()
+        } else {
+            vec![v]
+        };
+        if let Some(bad) = parts.iter().find(|p| !allowed.iter().any(|a| a == *p)) {
+            return Err(ApiError::with_fields(
+                StatusCode::BAD_REQUEST,
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                format!(
+                    "{}: bad value for restricted picklist field: {bad}",
+                    f.label
+                ),
+                vec![f.name.clone()],
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `No such column 'X' on sobject of type Contact`.
 pub(crate) fn no_such_column(field: &str, object: &str) -> ApiError {
     bad_request(
@@ -310,7 +364,7 @@ impl<'a> Txn<'a> {
             draft.set_if_absent(f, user.clone());
         }
         // Defaults: the field's default value, else its default picklist entry.
-        for (i, f) in def.fields.iter().enumerate() {
+        for (i, f) in def.live_fields() {
             let Ok(p) = u16::try_from(i) else { continue };
             if draft.get(p).is_some() || given.contains(&p) {
                 continue;
@@ -354,6 +408,9 @@ impl<'a> Txn<'a> {
             compose_name(*name, parts, &mut draft);
         }
         self.check_required(&def, &draft, None)?;
+        if !trusted {
+            check_record_type(&def, &draft, &given)?;
+        }
         self.check_references(&def, &draft, &given)?;
         self.check_unique(table, &draft, None)?;
         let record = Record {
@@ -607,6 +664,7 @@ impl<'a> Txn<'a> {
             compose_name(*name, parts, &mut draft);
         }
         self.check_required(&def, &draft, Some(&given))?;
+        check_record_type(&def, &draft, &given)?;
         self.check_references(&def, &draft, &given)?;
         self.check_unique(table, &draft, Some(row))?;
         self.replace(
