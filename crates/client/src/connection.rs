@@ -152,6 +152,8 @@ pub struct RawResponse {
     pub status: u16,
     /// The body (empty for 204).
     pub body: Vec<u8>,
+    /// The `Last-Modified` header, when the answer carried one (describes do).
+    pub last_modified: Option<String>,
     /// The request it answers.
     pub request: RequestInfo,
 }
@@ -328,6 +330,7 @@ impl Connection {
         RawResponse {
             status,
             body: body.to_vec(),
+            last_modified: None,
             request,
         }
         .parse()
@@ -376,6 +379,11 @@ impl Connection {
             {
                 self.inner.usage.observe(v);
             }
+            let last_modified = resp
+                .headers()
+                .get(reqwest::header::LAST_MODIFIED)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let bytes = resp
                 .bytes()
                 .await
@@ -384,6 +392,7 @@ impl Connection {
                 return Ok(RawResponse {
                     status,
                     body: bytes.to_vec(),
+                    last_modified,
                     request,
                 });
             }

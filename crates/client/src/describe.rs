@@ -83,6 +83,77 @@ pub struct SObjectDescribe {
     /// Child relationships (`Contacts` on Account...).
     #[serde(default)]
     pub child_relationships: Vec<ChildRelationship>,
+    /// Record types (the master one included, `master: true`).
+    #[serde(default)]
+    pub record_type_infos: Vec<RecordTypeInfo>,
+}
+
+/// One record type of a describe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordTypeInfo {
+    /// The id (`012...`; the master's is `012000000000000AAA`).
+    pub record_type_id: String,
+    /// The label.
+    #[serde(default)]
+    pub name: String,
+    /// The API name.
+    #[serde(default)]
+    pub developer_name: String,
+    /// Whether it is the master record type.
+    #[serde(default)]
+    pub master: bool,
+    /// Whether it is active.
+    #[serde(default)]
+    pub active: bool,
+    /// Whether the connected user may use it.
+    #[serde(default)]
+    pub available: bool,
+    /// Whether it is the user's default for new records.
+    #[serde(default)]
+    pub default_record_type_mapping: bool,
+}
+
+impl SObjectDescribe {
+    /// The record type whose API name, label or id is `name` (case-insensitive), master
+    /// excluded.
+    pub fn record_type(&self, name: &str) -> Option<&RecordTypeInfo> {
+        self.record_type_infos.iter().find(|r| {
+            !r.master
+                && (r.developer_name.eq_ignore_ascii_case(name)
+                    || r.name.eq_ignore_ascii_case(name)
+                    || r.record_type_id == name
+                    || (name.len() == 15 && r.record_type_id.starts_with(name)))
+        })
+    }
+}
+
+/// `GET /ui-api/object-info/{object}/picklist-values/{recordTypeId}`: every picklist's values
+/// under one record type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordTypePicklists {
+    /// Field API name to its values.
+    pub picklist_field_values: std::collections::BTreeMap<String, UiPicklist>,
+}
+
+/// One field's values in [`RecordTypePicklists`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UiPicklist {
+    /// The values, in order.
+    #[serde(default)]
+    pub values: Vec<UiPicklistValue>,
+}
+
+/// One value of a [`UiPicklist`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UiPicklistValue {
+    /// The API value.
+    pub value: String,
+    /// The label.
+    #[serde(default)]
+    pub label: String,
 }
 
 impl SObjectDescribe {
@@ -181,6 +252,21 @@ pub struct ChildRelationship {
     pub relationship_name: Option<String>,
 }
 
+/// The answer of [`crate::Connection::describe_if_modified`].
+#[derive(Debug, Clone)]
+pub enum Described {
+    /// `304 Not Modified`: the describe is the one held.
+    NotModified,
+    /// The describe changed (or no date was given).
+    Modified {
+        /// The new describe.
+        describe: Arc<SObjectDescribe>,
+        /// Its `Last-Modified`, to send as `If-Modified-Since` next time (absent when the org
+        /// sent none).
+        last_modified: Option<String>,
+    },
+}
+
 /// Cached describes of one connection.
 #[derive(Debug)]
 pub struct DescribeCache {
@@ -261,6 +347,7 @@ mod tests {
             deletable: true,
             fields: vec![],
             child_relationships: vec![],
+            record_type_infos: vec![],
         })
     }
 

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::composite::{BatchRequest, BatchResponse, CompositeRequest, CompositeResponse};
 use crate::connection::{Connection, RawResponse};
-use crate::describe::{DescribeGlobal, SObjectDescribe};
+use crate::describe::{DescribeGlobal, Described, SObjectDescribe};
 use crate::error::{Error, ErrorBody, Result};
 use crate::request::{
     OrgLimits, QueryResult, RawRequest, Record, Request, SaveResult, SearchResult, TreeResult,
@@ -251,6 +251,68 @@ impl Connection {
         );
         self.inner.describe.put(d.clone());
         Ok(d)
+    }
+
+    /// One object's describe if it changed since `since` (the `Last-Modified` of an earlier
+    /// answer, sent as `If-Modified-Since`); with `None`, always. A changed describe replaces
+    /// the cached one. Bypasses the cache's TTL: this is how a poller learns of schema changes
+    /// for the price of a bodiless `304` when there are none.
+    ///
+    /// # Errors
+    /// [`Error::Api`] 404 `NOT_FOUND` for an object that no longer exists; transport errors.
+    pub async fn describe_if_modified(
+        &self,
+        sobject: &str,
+        since: Option<&str>,
+    ) -> Result<Described> {
+        let mut req = Request::Describe {
+            sobject: sobject.to_owned(),
+        }
+        .to_http(self.version())?;
+        if let Some(s) = since {
+            req.headers.push(("If-Modified-Since".into(), s.to_owned()));
+        }
+        match self.send(&req).await {
+            Ok(resp) => {
+                let describe: Arc<SObjectDescribe> = Arc::new(resp.parse()?);
+                self.inner.describe.put(describe.clone());
+                Ok(Described::Modified {
+                    describe,
+                    last_modified: resp.last_modified,
+                })
+            }
+            Err(Error::Api { status: 304, .. }) => Ok(Described::NotModified),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The values of every picklist of `sobject` under the record type `record_type_id`
+    /// (`GET /ui-api/object-info/{object}/picklist-values/{recordTypeId}`), not cached.
+    ///
+    /// # Errors
+    /// [`Error::Api`] 404 for an unknown object or record type; transport errors.
+    pub async fn picklist_values(
+        &self,
+        sobject: &str,
+        record_type_id: &str,
+    ) -> Result<crate::describe::RecordTypePicklists> {
+        let valid =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid(sobject) || !valid(record_type_id) {
+            return Err(Error::InvalidRequest(format!(
+                "not an object and record type id: {sobject} {record_type_id}"
+            )));
+        }
+        let resp = self
+            .raw(RawRequest {
+                method: crate::connection::Method::Get,
+                path: format!("ui-api/object-info/{sobject}/picklist-values/{record_type_id}"),
+                query: vec![],
+                headers: vec![],
+                body: None,
+            })
+            .await?;
+        resp.parse()
     }
 
     /// Forgets cached describes: one object's, or all (`None`), after a schema change.

@@ -71,6 +71,7 @@ fn big_map(d: &Describes) -> IntentMap {
                         object: (*o).to_owned(),
                         record: Target::Var(format!("last.{o}.Id")),
                         reference: None,
+                        record_type: None,
                         fields,
                     }],
                 },

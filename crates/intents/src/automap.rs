@@ -71,6 +71,7 @@ impl Proposal {
                         object: m.object.clone(),
                         record: Target::Var(format!("last.{}.Id", m.object)),
                         reference: None,
+                        record_type: None,
                         fields,
                     }],
                 },

@@ -65,6 +65,8 @@ pub enum Code {
     UncheckedType,
     /// The field's type cannot be written by an intent (address, location, time, base64).
     UnsupportedField,
+    /// A write names a record type the object does not have.
+    UnknownRecordType,
 }
 
 /// One problem, where it is, and how to fix it.
@@ -145,6 +147,8 @@ struct Checker<'a> {
     fields: usize,
     // A fixed instant: constants are coerced only to see whether they fit.
     now: DateTime<Utc>,
+    // The record type of the write being checked.
+    record_type: Option<String>,
 }
 
 impl<'a> Checker<'a> {
@@ -290,6 +294,42 @@ impl<'a> Checker<'a> {
         if let Target::Var(path) = &w.record {
             self.target_var(wpath, obj, path);
         }
+        self.record_type = None;
+        if let Some(rt) = &w.record_type {
+            match obj.record_type(rt) {
+                Some(r) => self.record_type = Some(r.developer_name.clone()),
+                None => {
+                    let names: Vec<&str> = obj
+                        .record_type_infos
+                        .iter()
+                        .filter(|r| !r.master && r.active)
+                        .map(|r| r.developer_name.as_str())
+                        .collect();
+                    let fix = if names.is_empty() {
+                        format!("remove \"record_type\": {} has no record types", obj.name)
+                    } else {
+                        match closest(rt, names.iter().copied()) {
+                            Some(c) => format!(
+                                "use \"record_type\": {c:?} (record types of {}: {})",
+                                obj.name,
+                                names.join(", ")
+                            ),
+                            None => format!(
+                                "use one of {}'s record types: {}",
+                                obj.name,
+                                names.join(", ")
+                            ),
+                        }
+                    };
+                    self.push(
+                        Code::UnknownRecordType,
+                        &format!("{wpath}.record_type"),
+                        format!("{} has no record type {rt:?}", obj.name),
+                        fix,
+                    );
+                }
+            }
+        }
         for (name, src) in &w.fields {
             let fpath = format!("{wpath}.fields.{name}");
             let Some(f) = obj.field(name) else {
@@ -320,7 +360,9 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             };
-            self.field(&fpath, obj, f, src, create, refs);
+            let d = self.d;
+            let f = d.field_in(obj, f, self.record_type.as_deref());
+            self.field(&fpath, obj, &f, src, create, refs);
         }
         if create {
             let missing: Vec<&str> = obj
@@ -430,7 +472,24 @@ impl<'a> Checker<'a> {
                         "reference" | "id" => Code::MalformedId,
                         _ => Code::TypeMismatch,
                     };
-                    self.push(code, fpath, e, "change the constant to a value the field takes".into());
+                    let picklist = code == Code::InvalidPicklistValue;
+                    match self.record_type.clone() {
+                        Some(rt) if picklist => self.push(
+                            code,
+                            fpath,
+                            format!("under record type {rt}, {e}"),
+                            format!(
+                                "change the constant to a value record type {rt} offers, or write \
+                                 the record with another \"record_type\""
+                            ),
+                        ),
+                        _ => self.push(
+                            code,
+                            fpath,
+                            e,
+                            "change the constant to a value the field takes".into(),
+                        ),
+                    }
                 }
             }
             Source::Now => {
@@ -503,6 +562,7 @@ pub fn check(map: &IntentMap, describes: &Describes) -> Report {
         problems: Vec::new(),
         fields: 0,
         now: DateTime::UNIX_EPOCH,
+        record_type: None,
     };
     if map.intents.is_empty() {
         c.push(

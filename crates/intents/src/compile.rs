@@ -233,6 +233,23 @@ pub fn compile(
             }
         };
         let mut rec = Record::new();
+        let record_type = w.record_type.as_deref();
+        if let Some(rt) = record_type {
+            match obj.record_type(rt) {
+                // A create is made with the record type; an update only checks against it.
+                Some(r) if w.record == Target::Create => {
+                    rec.insert(
+                        "RecordTypeId".into(),
+                        Value::String(r.record_type_id.clone()),
+                    );
+                }
+                Some(_) => {}
+                None => refused.push(format!(
+                    "{} has no record type {rt:?}; the intent map needs fixing",
+                    obj.name
+                )),
+            }
+        }
         for (field, src) in &w.fields {
             let Some(f) = obj.field(field) else {
                 refused.push(format!(
@@ -241,6 +258,7 @@ pub fn compile(
                 ));
                 continue;
             };
+            let f = &*describes.field_in(obj, f, record_type);
             let raw = match src {
                 Source::Const(v) => v.clone(),
                 Source::Now => Value::String("now".into()),

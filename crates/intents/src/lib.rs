@@ -59,7 +59,8 @@ pub use tools::{TOOL_NAME, tool};
 /// Transport and API errors while describing; problems with the map are in the [`Report`].
 pub async fn check_live(conn: &Connection, map: &IntentMap) -> Result<(Report, Describes)> {
     let objects = map.objects();
-    let d = Describes::fetch(conn, objects.iter().map(String::as_str)).await?;
+    let mut d = Describes::fetch(conn, objects.iter().map(String::as_str)).await?;
+    d.fetch_record_types(conn, &map.record_types()).await?;
     Ok((check(map, &d), d))
 }
 

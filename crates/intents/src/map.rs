@@ -115,6 +115,21 @@ impl IntentMap {
         })
     }
 
+    /// The `(object, record type)` pairs the map's writes name, without repeats.
+    pub fn record_types(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for w in self.intents.values().flat_map(|i| &i.writes) {
+            if let Some(rt) = &w.record_type
+                && !out
+                    .iter()
+                    .any(|(o, r)| o.eq_ignore_ascii_case(&w.object) && r.eq_ignore_ascii_case(rt))
+            {
+                out.push((w.object.clone(), rt.clone()));
+            }
+        }
+        out
+    }
+
     /// Every object the map writes, in order of first appearance, without duplicates.
     pub fn objects(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -177,6 +192,8 @@ struct IntentFull {
     #[serde(default, rename = "ref")]
     reference: Option<String>,
     #[serde(default)]
+    record_type: Option<String>,
+    #[serde(default)]
     fields: Option<BTreeMap<String, Source>>,
 }
 
@@ -186,7 +203,10 @@ impl Intent {
             Value::String(s) => Self::short(&s),
             Value::Object(_) => {
                 let f: IntentFull = serde_json::from_value(v).map_err(|e| e.to_string())?;
-                let inline = f.object.is_some() || f.fields.is_some() || f.record.is_some();
+                let inline = f.object.is_some()
+                    || f.fields.is_some()
+                    || f.record.is_some()
+                    || f.record_type.is_some();
                 let writes = match (f.writes, inline) {
                     (Some(_), true) => {
                         return Err("give either \"writes\" or one inline write \
@@ -200,6 +220,7 @@ impl Intent {
                             .ok_or("an inline write needs \"object\" (such as \"Lead\")")?,
                         record: f.record.unwrap_or_default(),
                         reference: f.reference,
+                        record_type: f.record_type,
                         fields: f.fields.unwrap_or_default(),
                     }],
                     (None, false) => {
@@ -234,6 +255,7 @@ impl Intent {
                 object: object.to_owned(),
                 record: Target::Var(format!("last.{object}.Id")),
                 reference: None,
+                record_type: None,
                 fields,
             }],
         })
@@ -273,6 +295,11 @@ pub struct Write {
     /// (`{"ref": "task"}`).
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// The record type the record has (its API name, such as `Partner`, or its id): picklist
+    /// constants are checked, and values coerced, against that record type's values; a create
+    /// sets `RecordTypeId` to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_type: Option<String>,
     /// Field API name to the source of its value.
     pub fields: BTreeMap<String, Source>,
 }

@@ -161,3 +161,48 @@ async fn a_live_map_rechecked_after_a_field_is_deleted_reports_it_broke() {
     // The active map keeps the describes it was checked with.
     assert!(active.report().ok);
 }
+
+#[tokio::test]
+async fn a_picklist_constant_is_checked_against_the_write_record_type() {
+    let r = org().await;
+    let conn = connect(&r).await;
+    let map = |rt: &str| {
+        IntentMap::from_value(json!({
+            "disqualified": {"object": "Lead", "record": {"var": "last.Lead.Id"}, "record_type": rt,
+                             "fields": {"Status": {"const": "closed - not converted"}}}
+        }))
+        .expect("map")
+    };
+    // Inbound leads may be closed as not converted.
+    let (report, _) = check_live(&conn, &map("Inbound")).await.expect("check");
+    assert!(report.ok, "{:#?}", report.problems);
+    // Partner leads may not: refused, with the record type's values and the fix.
+    let (report, _) = check_live(&conn, &map("Partner")).await.expect("check");
+    assert!(!report.ok);
+    let p = &report.problems[0];
+    assert_eq!(p.code, Code::InvalidPicklistValue);
+    assert_eq!(p.path, "intents.disqualified.writes[0].fields.Status");
+    assert!(
+        p.message
+            .starts_with("under record type Partner, Lead.Status does not take")
+            && p.message.contains(
+                "valid values: Open - Not Contacted, Working - Contacted, Closed - Converted"
+            )
+            && !p.message.contains("Closed - Not Converted;"),
+        "{}",
+        p.message
+    );
+    assert!(p.fix.contains("record type Partner offers"), "{}", p.fix);
+    // The same map without a record type takes the object's full list.
+    let mut plain = map("Partner");
+    for i in plain.intents.values_mut() {
+        i.writes[0].record_type = None;
+    }
+    assert!(check_live(&conn, &plain).await.expect("check").0.ok);
+
+    let (report, _) = check_live(&conn, &map("Partners")).await.expect("check");
+    let p = &report.problems[0];
+    assert_eq!(p.code, Code::UnknownRecordType);
+    assert_eq!(p.path, "intents.disqualified.writes[0].record_type");
+    assert!(p.fix.contains("\"Partner\""), "{}", p.fix);
+}

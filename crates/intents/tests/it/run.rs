@@ -272,3 +272,53 @@ async fn an_intent_over_several_objects_is_one_composite_request() {
     .await;
     assert_eq!(parse_sf_datetime(&a["Last_Call_At__c"]), now());
 }
+
+#[tokio::test]
+async fn a_partner_lead_takes_only_the_partner_record_type_values() {
+    let r = org().await;
+    let conn = connect(&r).await;
+    let map = IntentMap::from_value(json!({
+        "partner_lead": {"object": "Lead", "record_type": "Partner",
+                         "fields": {"LastName": {"arg": "name"}, "Company": {"const": "Oak Partners"},
+                                    "LeadSource": {"arg": "source"}}}
+    }))
+    .expect("map");
+    let active = Active::activate(&conn, map).await.expect("activates");
+    let context = serde_json::Map::new();
+    // A value of the master list the Partner record type does not offer is refused before
+    // anything is sent, with the Partner values.
+    let refused = active
+        .run(
+            &conn,
+            &json!({"intent": "partner_lead", "name": "Ng", "source": "web"}),
+            &context,
+            now(),
+        )
+        .await;
+    match refused {
+        Err(Error::Refused(m)) => assert!(
+            m[0].contains("valid values: Partner Referral, Other"),
+            "{m:?}"
+        ),
+        other => panic!("not refused: {other:?}"),
+    }
+    // Matched case-insensitively to the record type's exact value; the create carries the
+    // record type.
+    let out = active
+        .run(
+            &conn,
+            &json!({"intent": "partner_lead", "name": "Ng", "source": "partner referral"}),
+            &context,
+            now(),
+        )
+        .await
+        .expect("written");
+    let id = out.records[0].id;
+    let lead = first(
+        &conn,
+        &format!("SELECT LeadSource, RecordType.DeveloperName FROM Lead WHERE Id = '{id}'"),
+    )
+    .await;
+    assert_eq!(lead["LeadSource"], "Partner Referral");
+    assert_eq!(lead["RecordType"]["DeveloperName"], "Partner", "{lead:?}");
+}
