@@ -296,6 +296,10 @@ struct ServeArgs {
     /// Slack-compatible JSON.
     #[arg(long, env = crate::env::ALERT_WEBHOOK)]
     alert_webhook: Option<String>,
+    /// Seconds between re-checks of live intent maps against the org's describes
+    /// (If-Modified-Since; a schema error on an intent write re-checks at once).
+    #[arg(long, default_value_t = 60)]
+    intents_poll_secs: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -564,6 +568,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.mcp = args.mcp.config();
     config.pipeline = pipeline;
     config.alert_webhook = args.alert_webhook.filter(|u| !u.trim().is_empty());
+    config.intents_poll = Duration::from_secs(args.intents_poll_secs.max(1));
     config.calls = crate::api::CallSettings {
         idle_timeout: Duration::from_secs(args.call_idle_timeout.max(1)),
         ..crate::api::CallSettings::default()

@@ -9,9 +9,15 @@
 //! ```
 //!
 //! A map that fails the check is refused (422 with the report) and the previous map stays
-//! active. An active map is checked again when the service loads it (at the first use after a
-//! start) and on `POST /v1/intents/recheck` (with fresh describes); if it broke meanwhile it is
-//! deactivated and an `intent_map_broken` alert goes to the alert outbox (the admin's webhook).
+//! active. An active map is checked again when the service loads it (at start, or at the first
+//! use), on `POST /v1/intents/recheck` (with fresh describes), and by the poller
+//! ([`Intents::tick`], every `ServeConfig::intents_poll`): it asks for the describe of each
+//! object a live map writes with `If-Modified-Since`, so an unchanged org costs one bodiless
+//! `304` per object, and re-checks the maps whose objects changed. A schema error on an intent
+//! write at call time (`INVALID_FIELD`...) wakes the poller at once, with full describes. A map
+//! that broke is deactivated as a whole (the `record_intent` tool disappears; partial maps would
+//! let a model write half of what the admin meant) and ONE `intent_map_broken` alert goes to the
+//! alert outbox (the admin's webhook): an inactive map is not polled again until it is fixed.
 //! An intent's write goes through the call connection's write pipeline like every action's
 //! (a blocking write: budget, retries, queue, dead letters, audit).
 //! Activating a map (`config.intents.put`) and deactivating a broken one
@@ -43,6 +49,39 @@ pub struct Intents {
     store: Store,
     conn: Connection,
     active: Mutex<HashMap<WorkspaceId, Option<Arc<Active>>>>,
+    /// The `Last-Modified` of each object's describe (lowercase name), as the org sent it.
+    seen: Mutex<HashMap<String, String>>,
+    /// Set by a schema error at call time: the next tick describes everything afresh.
+    forced: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
+    /// One tick at a time, so a broken map is deactivated (and alerted) once.
+    ticking: tokio::sync::Mutex<()>,
+}
+
+/// What one poll found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Poll {
+    /// Objects whose describe came back (changed, or asked without a date).
+    pub described: Vec<String>,
+    /// Objects the org answered `304 Not Modified` for.
+    pub not_modified: Vec<String>,
+    /// Workspaces whose map was checked again (and still passes, unless in `deactivated`).
+    pub rechecked: Vec<WorkspaceId>,
+    /// Workspaces whose map broke and was deactivated, with one alert each.
+    pub deactivated: Vec<WorkspaceId>,
+}
+
+/// Whether a Salesforce error code on a write means the org's schema no longer fits the map
+/// (a field gone or read-only, a picklist value removed, a new required field, an object gone).
+pub fn schema_error(code: &str) -> bool {
+    matches!(
+        code,
+        "INVALID_FIELD"
+            | "INVALID_FIELD_FOR_INSERT_UPDATE"
+            | "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+            | "INVALID_TYPE"
+            | "REQUIRED_FIELD_MISSING"
+    )
 }
 
 impl Intents {
@@ -52,6 +91,179 @@ impl Intents {
             store,
             conn,
             active: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
+            forced: std::sync::atomic::AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
+            ticking: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Wakes the poller now, with full describes (a write met a schema error).
+    pub fn wake(&self) {
+        self.forced.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Polls every `every`, or at once when [`Intents::wake`] is called, until the task is
+    /// aborted; `workspace`'s map is loaded (and checked) first.
+    pub fn spawn_poller(
+        api: Arc<crate::api::Api>,
+        workspace: WorkspaceId,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let intents = api.intents();
+            intents.active(workspace).await;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    () = intents.wake.notified() => {}
+                }
+                intents.tick().await;
+            }
+        })
+    }
+
+    /// One poll: describes each object a live map writes with `If-Modified-Since` (the date
+    /// the org gave last time), re-checks the maps whose objects changed, and deactivates (with
+    /// one alert) those that broke. Transport errors are logged and left for the next tick.
+    pub async fn tick(&self) -> Poll {
+        let _one = self.ticking.lock().await;
+        let mut poll = Poll::default();
+        if self.forced.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.seen.lock().clear();
+            self.conn.invalidate_describe(None);
+        }
+        let live: Vec<(WorkspaceId, Arc<Active>)> = self
+            .active
+            .lock()
+            .iter()
+            .filter_map(|(w, a)| a.clone().map(|a| (*w, a)))
+            .collect();
+        let mut objects: Vec<String> = Vec::new();
+        for (_, a) in &live {
+            for o in a.map().objects() {
+                if !objects.iter().any(|x| x.eq_ignore_ascii_case(&o)) {
+                    objects.push(o);
+                }
+            }
+        }
+        let mut changed: Vec<String> = Vec::new();
+        for o in &objects {
+            let key = o.to_ascii_lowercase();
+            let since = self.seen.lock().get(&key).cloned();
+            match self.conn.describe_if_modified(o, since.as_deref()).await {
+                Ok(callforce_client::describe::Described::NotModified) => {
+                    poll.not_modified.push(o.clone());
+                }
+                Ok(callforce_client::describe::Described::Modified { last_modified, .. }) => {
+                    match last_modified {
+                        Some(lm) => self.seen.lock().insert(key.clone(), lm),
+                        None => self.seen.lock().remove(&key),
+                    };
+                    poll.described.push(o.clone());
+                    changed.push(key);
+                }
+                Err(callforce_client::Error::Api { status: 404, .. }) => {
+                    // The object is gone: the check reports it.
+                    self.seen.lock().remove(&key);
+                    self.conn.invalidate_describe(Some(o));
+                    poll.described.push(o.clone());
+                    changed.push(key);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, object = %o, "intent poller: describing failed; trying again next time");
+                }
+            }
+        }
+        if changed.is_empty() {
+            return poll;
+        }
+        // The global describe may name objects that came or went.
+        self.conn.invalidate_describe(None);
+        for (workspace, active) in live {
+            let touched = active
+                .map()
+                .objects()
+                .iter()
+                .any(|o| changed.contains(&o.to_ascii_lowercase()));
+            if !touched {
+                continue;
+            }
+            let (report, describes) = match callforce_intents::check_live(&self.conn, active.map())
+                .await
+            {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, %workspace, "intent poller: re-checking failed; trying again next time");
+                    // Describe again next time, so the change is not missed.
+                    self.seen.lock().clear();
+                    continue;
+                }
+            };
+            poll.rechecked.push(workspace);
+            let still_current = |m: &HashMap<WorkspaceId, Option<Arc<Active>>>| {
+                m.get(&workspace)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|a| Arc::ptr_eq(a, &active))
+            };
+            if report.ok {
+                match Active::from_checked(active.map().clone(), describes, report) {
+                    Ok(a) => {
+                        let mut m = self.active.lock();
+                        if still_current(&m) {
+                            m.insert(workspace, Some(Arc::new(a)));
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "re-activating a checked intent map"),
+                }
+                continue;
+            }
+            // NB: a map replaced meanwhile (PUT) is not the one that broke.
+            if !still_current(&self.active.lock()) {
+                continue;
+            }
+            self.active.lock().insert(workspace, None);
+            self.deactivate(workspace, &report).await;
+            poll.deactivated.push(workspace);
+        }
+        poll
+    }
+
+    /// Marks `workspace`'s map inactive with `report` and records one `intent_map_broken`
+    /// alert listing its problems.
+    async fn deactivate(&self, workspace: WorkspaceId, report: &Report) {
+        for p in &report.problems {
+            tracing::error!(
+                target: "callforce::alert", %workspace, path = %p.path, fix = %p.fix,
+                "live intent map broken by a change in the org: {}", p.message
+            );
+        }
+        let text = serde_json::to_string(report).unwrap_or_default();
+        let now = chrono::Utc::now();
+        let problems: Vec<String> = report
+            .problems
+            .iter()
+            .filter(|p| p.severity == callforce_intents::Severity::Error)
+            .map(|p| format!("{}: {} (fix: {})", p.path, p.message, p.fix))
+            .collect();
+        let entry = changes::intents_deactivate(Actor::System, &problems);
+        if let Err(e) = self
+            .store
+            .set_intent_map_state_audited(workspace, false, &text, now, &entry)
+            .await
+        {
+            tracing::error!(error = %e, "deactivating the intent map: the store failed");
+        }
+        let alert = callforce_store::NewAlert {
+            kind: KIND_INTENT_MAP_BROKEN.into(),
+            details: json!({
+                "message": "the intent map no longer passes its check and was deactivated; fix it and PUT it to /v1/intents",
+                "problems": problems,
+            }),
+        };
+        if let Err(e) = self.store.record_alert(workspace, &alert, now).await {
+            tracing::error!(error = %e, "recording the intent map alert: the store failed");
         }
     }
 
@@ -61,8 +273,12 @@ impl Intents {
             return a.clone();
         }
         let loaded = self.load(workspace).await;
-        self.active.lock().insert(workspace, loaded.clone());
-        loaded
+        // NB: a map PUT while this one loaded wins.
+        self.active
+            .lock()
+            .entry(workspace)
+            .or_insert(loaded)
+            .clone()
     }
 
     async fn load(&self, workspace: WorkspaceId) -> Option<Arc<Active>> {
@@ -84,38 +300,7 @@ impl Intents {
         match Active::activate(&self.conn, map).await {
             Ok(a) => Some(Arc::new(a)),
             Err(IntentError::CheckFailed(report)) => {
-                for p in &report.problems {
-                    tracing::error!(
-                        target: "callforce::alert", %workspace, path = %p.path, fix = %p.fix,
-                        "live intent map broken by a change in the org: {}", p.message
-                    );
-                }
-                let text = serde_json::to_string(&report).unwrap_or_default();
-                let now = chrono::Utc::now();
-                let problems: Vec<String> = report
-                    .problems
-                    .iter()
-                    .filter(|p| p.severity == callforce_intents::Severity::Error)
-                    .map(|p| format!("{}: {} (fix: {})", p.path, p.message, p.fix))
-                    .collect();
-                let entry = changes::intents_deactivate(Actor::System, &problems);
-                if let Err(e) = self
-                    .store
-                    .set_intent_map_state_audited(workspace, false, &text, now, &entry)
-                    .await
-                {
-                    tracing::error!(error = %e, "deactivating the intent map: the store failed");
-                }
-                let alert = callforce_store::NewAlert {
-                    kind: KIND_INTENT_MAP_BROKEN.into(),
-                    details: json!({
-                        "message": "the intent map no longer passes its check and was deactivated; fix it and PUT it to /v1/intents",
-                        "problems": problems,
-                    }),
-                };
-                if let Err(e) = self.store.record_alert(workspace, &alert, now).await {
-                    tracing::error!(error = %e, "recording the intent map alert: the store failed");
-                }
+                self.deactivate(workspace, &report).await;
                 None
             }
             Err(e) => {
@@ -153,6 +338,22 @@ impl Intents {
         let recorded = active
             .record(actions, call, &arguments, chrono::Utc::now())
             .await
+            .inspect_err(|e| {
+                let schema = match e {
+                    IntentError::Client(c) => c.error_code().is_some_and(schema_error),
+                    // A rolled-back composite: its messages end with "(<errorCode>)".
+                    IntentError::Refused(msgs) => msgs.iter().any(|m| {
+                        m.rsplit_once('(')
+                            .and_then(|(_, c)| c.strip_suffix(')'))
+                            .is_some_and(schema_error)
+                    }),
+                    _ => false,
+                };
+                if schema {
+                    tracing::warn!(workspace = %caller.workspace, "an intent write met a schema error: re-checking the map now");
+                    self.wake();
+                }
+            })
             .map_err(|e| match e {
                 IntentError::UnknownIntent { .. } => {
                     ActionError::new(ErrorCode::InvalidArgument, e.to_string()).field("intent")
@@ -692,5 +893,196 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
         assert_eq!(task["Description"], "Wants a demo next week.");
+    }
+
+    /// A started service with the seed's map live, and helpers to reach it.
+    struct Live {
+        started: crate::serve::Started,
+        http: reqwest::Client,
+        base: String,
+    }
+
+    impl Live {
+        async fn start(dir: &std::path::Path) -> Self {
+            let started = start(ServeConfig {
+                api_key: Some("test-key".into()),
+                // The test drives the poller's tick itself.
+                intents_poll: std::time::Duration::from_secs(3600),
+                ..ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), dir.to_owned())
+            })
+            .await
+            .expect("starts");
+            let base = format!("http://{}", started.addr);
+            let live = Self {
+                started,
+                http: reqwest::Client::new(),
+                base,
+            };
+            let put = live
+                .send(
+                    reqwest::Method::PUT,
+                    "/v1/intents",
+                    Some(json!({
+                        "demo_requested": "Opportunity.Demo_Requested_At__c",
+                        "qualified": "Lead.Status",
+                    })),
+                )
+                .await;
+            assert_eq!(put.0, 200, "{}", put.1);
+            live
+        }
+
+        async fn send(
+            &self,
+            method: reqwest::Method,
+            path: &str,
+            body: Option<serde_json::Value>,
+        ) -> (u16, serde_json::Value) {
+            let mut r = self
+                .http
+                .request(method, format!("{}{path}", self.base))
+                .bearer_auth("test-key");
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            let resp = r.send().await.expect("send");
+            let status = resp.status().as_u16();
+            (status, resp.json().await.unwrap_or_default())
+        }
+
+        async fn delete_field(&self, object: &str, field: &str) {
+            let org = self.started.devorg.as_ref().expect("embedded org");
+            let resp = self
+                .http
+                .post(format!(
+                    "{}/devorg/schema/{object}/fields/{field}",
+                    org.org.instance_url()
+                ))
+                .json(&json!({"change": "delete"}))
+                .send()
+                .await
+                .expect("alter");
+            assert_eq!(resp.status(), 200);
+        }
+
+        async fn broken_alerts(&self) -> Vec<callforce_store::Alert> {
+            self.started
+                .api
+                .store()
+                .list_alerts(self.started.workspace, 100)
+                .await
+                .expect("alerts")
+                .into_iter()
+                .filter(|a| a.kind == super::KIND_INTENT_MAP_BROKEN)
+                .collect()
+        }
+
+        async fn offers_record_intent(&self) -> bool {
+            let (_, tools) = self.send(reqwest::Method::GET, "/v1/tools", None).await;
+            tools["tools"]
+                .as_array()
+                .expect("tools")
+                .iter()
+                .any(|t| t["name"] == "record_intent")
+        }
+    }
+
+    /// A field a live map writes is deleted in the org: within one poll the map is deactivated,
+    /// and exactly one alert is in the outbox however many polls follow.
+    #[tokio::test]
+    async fn a_mapped_field_deleted_in_the_org_deactivates_the_map_with_one_alert() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let live = Live::start(dir.path()).await;
+        let intents = live.started.api.intents();
+        let ws = live.started.workspace;
+
+        // The first poll learns each describe's date; the map still passes.
+        let first = intents.tick().await;
+        assert_eq!(first.described.len(), 2, "{first:?}");
+        assert!(first.deactivated.is_empty(), "{first:?}");
+        // Nothing changed: the org answers 304 for each object, nothing is re-checked.
+        let calm = intents.tick().await;
+        assert_eq!(calm.not_modified.len(), 2, "{calm:?}");
+        assert!(
+            calm.described.is_empty() && calm.rechecked.is_empty(),
+            "{calm:?}"
+        );
+        assert!(live.broken_alerts().await.is_empty());
+        assert!(live.offers_record_intent().await);
+
+        live.delete_field("Opportunity", "Demo_Requested_At__c")
+            .await;
+        let poll = intents.tick().await;
+        assert_eq!(poll.described, ["Opportunity"], "{poll:?}");
+        assert_eq!(poll.not_modified, ["Lead"], "{poll:?}");
+        assert_eq!(poll.deactivated, [ws], "{poll:?}");
+        for _ in 0..3 {
+            let later = intents.tick().await;
+            assert!(later.deactivated.is_empty(), "{later:?}");
+        }
+        let alerts = live.broken_alerts().await;
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        let problems = alerts[0].details["problems"].to_string();
+        assert!(problems.contains("Demo_Requested_At__c"), "{problems}");
+
+        let (_, got) = live.send(reqwest::Method::GET, "/v1/intents", None).await;
+        assert_eq!(got["active"], false, "{got}");
+        assert_eq!(
+            got["report"]["problems"][0]["code"], "unknown_field",
+            "{got}"
+        );
+        assert!(!live.offers_record_intent().await);
+    }
+
+    /// A schema error on an intent write wakes the poller, which deactivates the map without
+    /// waiting for its interval (an hour here).
+    #[tokio::test]
+    async fn a_schema_error_on_an_intent_write_wakes_the_poller() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let live = Live::start(dir.path()).await;
+        let (_, call) = live
+            .send(
+                reqwest::Method::POST,
+                "/v1/calls",
+                Some(json!({"agent": "aria"})),
+            )
+            .await;
+        let id = call["call_id"].as_str().expect("id").to_owned();
+        let act = |name: &str, args: serde_json::Value| {
+            let path = format!("/v1/calls/{id}/actions/{name}");
+            let live = &live;
+            async move {
+                live.send(
+                    reqwest::Method::POST,
+                    &path,
+                    Some(json!({"arguments": args})),
+                )
+                .await
+            }
+        };
+        let (status, body) = act(
+            "search_opportunity",
+            json!({"search_term": "Northwind - Chat Agent"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+
+        live.delete_field("Opportunity", "Demo_Requested_At__c")
+            .await;
+        // The live map still holds the describe it was checked with, so the write goes out and
+        // the org refuses it.
+        let (status, body) = act("record_intent", json!({"intent": "demo_requested"})).await;
+        assert_ne!(status, 200, "{body}");
+        let mut waited = 0;
+        while live.broken_alerts().await.is_empty() {
+            assert!(waited < 200, "the poller did not wake");
+            waited += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (_, got) = live.send(reqwest::Method::GET, "/v1/intents", None).await;
+        assert_eq!(got["active"], false, "{got}");
+        assert_eq!(live.broken_alerts().await.len(), 1);
+        let (status, body) = act("record_intent", json!({"intent": "demo_requested"})).await;
+        assert_eq!(body["error"]["code"], "not_available", "{status} {body}");
     }
 }

@@ -58,6 +58,9 @@ pub struct ServeConfig {
     pub alert_webhook: Option<String>,
     /// How call sessions behave (idle timeout, clock).
     pub calls: crate::api::CallSettings,
+    /// How often live intent maps are re-checked against the org's describes (60 s); a schema
+    /// error on an intent write re-checks at once.
+    pub intents_poll: std::time::Duration,
 }
 
 impl ServeConfig {
@@ -77,6 +80,7 @@ impl ServeConfig {
             pipeline: crate::pipeline::PipelineSettings::default(),
             alert_webhook: None,
             calls: crate::api::CallSettings::default(),
+            intents_poll: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -275,6 +279,11 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         std::time::Duration::from_secs(60),
     );
     let sweeper = api.spawn_sweeper(sweep_every);
+    let poller = crate::intents::Intents::spawn_poller(
+        api.clone(),
+        workspace.id,
+        config.intents_poll.max(std::time::Duration::from_secs(1)),
+    );
     let api_state = api.clone();
     let connect = Arc::new(crate::connect::Connect {
         registry: registry.clone(),
@@ -318,6 +327,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         // The sender stops with the service, also when this task is aborted.
         drop(alerts);
         sweeper.abort();
+        poller.abort();
         served
     });
     Ok(Started {
