@@ -186,22 +186,6 @@ pub fn examples() -> Vec<CustomAction> {
     serde_json::from_str(include_str!("custom_examples.json")).unwrap_or_default()
 }
 
-/// Runs a custom action: arguments checked against its parameters, the endpoint and body
-/// rendered for the call, sent through `conn`.
-///
-/// # Errors
-/// Unknown or missing parameters, template problems, or Salesforce's refusal.
-pub async fn run(
-    action: &CustomAction,
-    conn: &Connection,
-    templating: &Templating,
-    args: Map<String, Value>,
-    session: &Map<String, Value>,
-) -> Result<Value, ActionError> {
-    let request = render(action, templating, args, session)?;
-    send(conn, request).await
-}
-
 /// The request `action` sends with `args` in a call whose template context is `session`.
 ///
 /// # Errors
