@@ -127,18 +127,17 @@ pub struct Caller {
 
 impl Api {
     /// An API over the connections of `registry`, accepting the keys of `store`, and `env_key`
-    /// if given (which opens `default_workspace`); intent maps are checked against
-    /// `intents_conn`'s org (the default workspace's).
+    /// if given (which opens `default_workspace`); each workspace's intent map is checked
+    /// against its own default connection.
     pub fn new(
         registry: Arc<crate::registry::Registry>,
         store: callforce_store::Store,
         env_key: Option<&str>,
         default_workspace: WorkspaceId,
-        intents_conn: callforce_client::Connection,
     ) -> Self {
         let workspaces = crate::agents::Workspaces::new(registry.catalog().clone(), store.clone());
         Self {
-            intents: crate::intents::Intents::new(store.clone(), intents_conn),
+            intents: crate::intents::Intents::new(store.clone(), registry.clone()),
             registry,
             call_connections: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
@@ -714,14 +713,19 @@ async fn start_call(
     }
 }
 
-fn lookup_error(e: &crate::registry::LookupError) -> Response {
+/// The status and code of a connection that cannot be used.
+pub(crate) fn lookup_status(e: &crate::registry::LookupError) -> (StatusCode, &'static str) {
     use crate::registry::LookupError as L;
-    let (status, code) = match e {
+    match e {
         L::NoConnection => (StatusCode::CONFLICT, "no_connection"),
         L::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_connection"),
         L::NeedsReauth(_) => (StatusCode::SERVICE_UNAVAILABLE, "needs_reauth"),
         L::Disconnected(_) => (StatusCode::CONFLICT, "disconnected"),
-    };
+    }
+}
+
+fn lookup_error(e: &crate::registry::LookupError) -> Response {
+    let (status, code) = lookup_status(e);
     error(status, code, &e.to_string())
 }
 

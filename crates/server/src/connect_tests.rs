@@ -36,7 +36,10 @@ async fn spawn_org(config: callforce_devorg::Config) -> callforce_devorg::Runnin
         .expect("org starts")
 }
 
-async fn env_with(org: callforce_devorg::Config, tweak: impl FnOnce(&mut ServeConfig)) -> Env {
+pub(crate) async fn env_with(
+    org: callforce_devorg::Config,
+    tweak: impl FnOnce(&mut ServeConfig),
+) -> Env {
     let org = spawn_org(org).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), dir.path().to_owned());
@@ -119,7 +122,7 @@ impl Env {
     }
 
     /// A second workspace and its key.
-    async fn workspace(&self, name: &str) -> String {
+    pub(crate) async fn workspace(&self, name: &str) -> String {
         let store = self.started.registry.store();
         let ws = store
             .create_workspace(name, chrono::Utc::now())

@@ -8,22 +8,30 @@
 //! POST /v1/calls/{id}/actions/record_intent   {"arguments": {"intent": ..., ...}}
 //! ```
 //!
-//! A map that fails the check is refused (422 with the report) and the previous map stays
-//! active. An active map is checked again when the service loads it (at start, or at the first
-//! use), on `POST /v1/intents/recheck` (with fresh describes), and by the poller
-//! ([`Intents::tick`], every `ServeConfig::intents_poll`): it asks for the describe of each
-//! object a live map writes with `If-Modified-Since`, so an unchanged org costs one bodiless
-//! `304` per object, and re-checks the maps whose objects changed. A schema error on an intent
-//! write at call time (`INVALID_FIELD`...) wakes the poller at once, with full describes. A map
-//! that broke is deactivated as a whole (the `record_intent` tool disappears; partial maps would
-//! let a model write half of what the admin meant) and ONE `intent_map_broken` alert goes to the
-//! alert outbox (the admin's webhook): an inactive map is not polled again until it is fixed.
+//! Each workspace's map is checked against its own org: the workspace's default connection in
+//! the [`Registry`], the one its calls write through unless a call names another. A workspace
+//! with no usable connection gets an error saying to connect one; nothing is checked, stored or
+//! activated. A map that fails the check is refused (422 with the report) and the previous map
+//! stays active. An active map is checked again when the service loads it (at start, or at the
+//! first use), on `POST /v1/intents/recheck` (with fresh describes), and by the poller
+//! ([`Intents::tick`], every `ServeConfig::intents_poll`): for each connection it asks for the
+//! describe of each object that connection's live maps write with `If-Modified-Since`, so an
+//! unchanged org costs one bodiless `304` per object, and re-checks the maps whose objects
+//! changed. The `Last-Modified` dates are kept per connection, as are describe caches: a change
+//! in one org re-checks only the maps of the workspaces connected to it. A schema error on an
+//! intent write at call time (`INVALID_FIELD`...) wakes the poller at once, with full describes
+//! of that workspace's connection. A map that broke is deactivated as a whole (the
+//! `record_intent` tool disappears; partial maps would let a model write half of what the admin
+//! meant) and ONE `intent_map_broken` alert goes to the alert outbox (the admin's webhook): an
+//! inactive map is not polled again until it is fixed. The map of a workspace whose connection
+//! is gone or needs to be connected again is left as it is, and polled again once it is back
+//! (a map checked against another connection than the workspace's default now is re-checked).
 //! An intent's write goes through the call connection's write pipeline like every action's
 //! (a blocking write: budget, retries, queue, dead letters, audit).
 //! Activating a map (`config.intents.put`) and deactivating a broken one
 //! (`config.intents.deactivate`, by `system`) are audited in the transaction of the change.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::Json;
@@ -33,42 +41,67 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use callforce_actions::{ActionError, CallSession, ErrorCode, Tool};
 use callforce_client::Connection;
-use callforce_intents::{Active, Error as IntentError, IntentMap, Recorded, Report};
+use callforce_client::describe::Described;
+use callforce_intents::{Active, Describes, Error as IntentError, IntentMap, Recorded, Report};
 use callforce_store::{Store, WorkspaceId};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
 use crate::api::{Api, ApiError, Caller};
 use crate::changes::{self, Actor};
+use crate::registry::{Live, LookupError, Registry};
 
 /// The alert kind recorded when a live intent map stops passing its check.
 pub const KIND_INTENT_MAP_BROKEN: &str = "intent_map_broken";
 
-/// The active intent maps of each workspace, loaded from the store on first use.
+/// The active intent maps of each workspace, loaded from the store on first use, each checked
+/// against its workspace's own org.
 pub struct Intents {
     store: Store,
-    conn: Connection,
-    active: Mutex<HashMap<WorkspaceId, Option<Arc<Active>>>>,
-    /// The `Last-Modified` of each object's describe (lowercase name), as the org sent it.
-    seen: Mutex<HashMap<String, String>>,
-    /// Set by a schema error at call time: the next tick describes everything afresh.
-    forced: std::sync::atomic::AtomicBool,
+    registry: Arc<Registry>,
+    active: Mutex<HashMap<WorkspaceId, Option<Checked>>>,
+    /// By connection id: the `Last-Modified` of each object's describe (lowercase name), as
+    /// that connection's org sent it.
+    seen: Mutex<HashMap<String, HashMap<String, String>>>,
+    /// Connections whose next poll describes everything afresh (a write met a schema error).
+    forced: Mutex<HashSet<String>>,
     wake: tokio::sync::Notify,
     /// One tick at a time, so a broken map is deactivated (and alerted) once.
     ticking: tokio::sync::Mutex<()>,
 }
 
+/// An active map and the connection it was checked against.
+#[derive(Clone)]
+struct Checked {
+    active: Arc<Active>,
+    connection: String,
+}
+
+/// What loading a stored map found.
+enum Load {
+    /// It passed its check against the workspace's org.
+    Active(Checked),
+    /// No map, an inactive one, or one that failed its check (now deactivated).
+    Inactive,
+    /// It could not be checked now (no usable connection, the org did not answer): asked
+    /// again at the next use.
+    Later,
+}
+
 /// What one poll found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Poll {
-    /// Objects whose describe came back (changed, or asked without a date).
+    /// Objects whose describe came back (changed, or asked without a date), once per
+    /// connection that asked.
     pub described: Vec<String>,
-    /// Objects the org answered `304 Not Modified` for.
+    /// Objects the org answered `304 Not Modified` for, once per connection that asked.
     pub not_modified: Vec<String>,
     /// Workspaces whose map was checked again (and still passes, unless in `deactivated`).
     pub rechecked: Vec<WorkspaceId>,
     /// Workspaces whose map broke and was deactivated, with one alert each.
     pub deactivated: Vec<WorkspaceId>,
+    /// Workspaces with a live map but no usable connection: left as they are until it is back.
+    pub waiting: Vec<WorkspaceId>,
 }
 
 /// Whether a Salesforce error code on a write means the org's schema no longer fits the map
@@ -85,22 +118,31 @@ pub fn schema_error(code: &str) -> bool {
 }
 
 impl Intents {
-    /// Intent maps kept in `store`, checked and written through `conn`.
-    pub fn new(store: Store, conn: Connection) -> Self {
+    /// Intent maps kept in `store`, each checked against its workspace's default connection in
+    /// `registry`.
+    pub fn new(store: Store, registry: Arc<Registry>) -> Self {
         Self {
             store,
-            conn,
+            registry,
             active: Mutex::new(HashMap::new()),
             seen: Mutex::new(HashMap::new()),
-            forced: std::sync::atomic::AtomicBool::new(false),
+            forced: Mutex::new(HashSet::new()),
             wake: tokio::sync::Notify::new(),
             ticking: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Wakes the poller now, with full describes (a write met a schema error).
-    pub fn wake(&self) {
-        self.forced.store(true, std::sync::atomic::Ordering::SeqCst);
+    /// Wakes the poller now, with full describes of the connection `workspace`'s map was
+    /// checked against (one of its writes met a schema error).
+    pub fn wake(&self, workspace: WorkspaceId) {
+        let checked_on = self
+            .active
+            .lock()
+            .get(&workspace)
+            .and_then(|c| c.as_ref().map(|c| c.connection.clone()));
+        if let Some(id) = checked_on {
+            self.forced.lock().insert(id);
+        }
         self.wake.notify_one();
     }
 
@@ -124,95 +166,149 @@ impl Intents {
         })
     }
 
-    /// One poll: describes each object a live map writes with `If-Modified-Since` (the date
-    /// the org gave last time), re-checks the maps whose objects changed, and deactivates (with
-    /// one alert) those that broke. Transport errors are logged and left for the next tick.
+    /// One poll: for each connection with live maps, describes each object its maps write
+    /// with `If-Modified-Since` (the date that org gave last time), re-checks the maps whose
+    /// objects changed (and those whose workspace now writes through another connection), and
+    /// deactivates (with one alert) those that broke. A workspace without a usable connection
+    /// is skipped; transport errors are logged and left for the next tick.
     pub async fn tick(&self) -> Poll {
         let _one = self.ticking.lock().await;
         let mut poll = Poll::default();
-        if self.forced.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            self.seen.lock().clear();
-            self.conn.invalidate_describe(None);
-        }
-        let live: Vec<(WorkspaceId, Arc<Active>)> = self
+        let forced = std::mem::take(&mut *self.forced.lock());
+        let live: Vec<(WorkspaceId, Checked)> = self
             .active
             .lock()
             .iter()
-            .filter_map(|(w, a)| a.clone().map(|a| (*w, a)))
+            .filter_map(|(w, c)| c.clone().map(|c| (*w, c)))
             .collect();
-        let mut objects: Vec<String> = Vec::new();
-        for (_, a) in &live {
-            for o in a.map().objects() {
+        // Each live map with the connection its workspace writes through now.
+        let mut targets: Vec<(WorkspaceId, Checked, Arc<Live>)> = Vec::new();
+        for (workspace, checked) in live {
+            match self.registry.get(workspace, None) {
+                Ok(conn) => targets.push((workspace, checked, conn)),
+                Err(e) => {
+                    tracing::info!(%workspace, reason = %e, "intent poller: the map waits for the workspace's connection");
+                    poll.waiting.push(workspace);
+                }
+            }
+        }
+        // The objects to describe, per connection.
+        let mut per_conn: Vec<(Arc<Live>, Vec<String>)> = Vec::new();
+        for (_, checked, conn) in &targets {
+            let i = match per_conn.iter().position(|(c, _)| Arc::ptr_eq(c, conn)) {
+                Some(i) => i,
+                None => {
+                    per_conn.push((conn.clone(), Vec::new()));
+                    per_conn.len() - 1
+                }
+            };
+            let objects = &mut per_conn[i].1;
+            for o in checked.active.map().objects() {
                 if !objects.iter().any(|x| x.eq_ignore_ascii_case(&o)) {
                     objects.push(o);
                 }
             }
         }
-        let mut changed: Vec<String> = Vec::new();
-        for o in &objects {
-            let key = o.to_ascii_lowercase();
-            let since = self.seen.lock().get(&key).cloned();
-            match self.conn.describe_if_modified(o, since.as_deref()).await {
-                Ok(callforce_client::describe::Described::NotModified) => {
-                    poll.not_modified.push(o.clone());
-                }
-                Ok(callforce_client::describe::Described::Modified { last_modified, .. }) => {
-                    match last_modified {
-                        Some(lm) => self.seen.lock().insert(key.clone(), lm),
-                        None => self.seen.lock().remove(&key),
-                    };
-                    poll.described.push(o.clone());
-                    changed.push(key);
-                }
-                Err(callforce_client::Error::Api { status: 404, .. }) => {
-                    // The object is gone: the check reports it.
-                    self.seen.lock().remove(&key);
-                    self.conn.invalidate_describe(Some(o));
-                    poll.described.push(o.clone());
-                    changed.push(key);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, object = %o, "intent poller: describing failed; trying again next time");
+        {
+            // Dates of connections no longer polled are forgotten: a connection that comes
+            // back is described in full once.
+            let ids: HashSet<String> = per_conn.iter().map(|(c, _)| c.id()).collect();
+            self.seen.lock().retain(|id, _| ids.contains(id));
+        }
+        // (connection id, lowercase object) of each describe that changed.
+        let mut changed: HashSet<(String, String)> = HashSet::new();
+        for (live, objects) in &per_conn {
+            let id = live.id();
+            let conn = live.actions.connection();
+            if forced.contains(&id) {
+                self.seen.lock().remove(&id);
+                conn.invalidate_describe(None);
+            }
+            let mut any = false;
+            for o in objects {
+                let key = o.to_ascii_lowercase();
+                let since = self.seen.lock().get(&id).and_then(|m| m.get(&key)).cloned();
+                match conn.describe_if_modified(o, since.as_deref()).await {
+                    Ok(Described::NotModified) => poll.not_modified.push(o.clone()),
+                    Ok(Described::Modified { last_modified, .. }) => {
+                        let mut seen = self.seen.lock();
+                        let dates = seen.entry(id.clone()).or_default();
+                        match last_modified {
+                            Some(lm) => dates.insert(key.clone(), lm),
+                            None => dates.remove(&key),
+                        };
+                        poll.described.push(o.clone());
+                        changed.insert((id.clone(), key));
+                        any = true;
+                    }
+                    Err(callforce_client::Error::Api { status: 404, .. }) => {
+                        // The object is gone: the check reports it.
+                        if let Some(dates) = self.seen.lock().get_mut(&id) {
+                            dates.remove(&key);
+                        }
+                        conn.invalidate_describe(Some(o));
+                        poll.described.push(o.clone());
+                        changed.insert((id.clone(), key));
+                        any = true;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, object = %o, connection = %id, "intent poller: describing failed; trying again next time");
+                    }
                 }
             }
+            if any {
+                // The global describe may name objects that came or went.
+                conn.invalidate_describe(None);
+            }
+            // A grant the org refused turns the connection `needs_reauth` (its map waits).
+            self.registry.observe(live).await;
         }
-        if changed.is_empty() {
-            return poll;
-        }
-        // The global describe may name objects that came or went.
-        self.conn.invalidate_describe(None);
-        for (workspace, active) in live {
-            let touched = active
-                .map()
-                .objects()
-                .iter()
-                .any(|o| changed.contains(&o.to_ascii_lowercase()));
+        for (workspace, checked, live) in targets {
+            let id = live.id();
+            let moved = checked.connection != id;
+            let touched = moved
+                || checked
+                    .active
+                    .map()
+                    .objects()
+                    .iter()
+                    .any(|o| changed.contains(&(id.clone(), o.to_ascii_lowercase())));
             if !touched {
                 continue;
             }
-            let (report, describes) = match callforce_intents::check_live(&self.conn, active.map())
-                .await
+            let conn = live.actions.connection();
+            let (report, describes) = match callforce_intents::check_live(
+                conn,
+                checked.active.map(),
+            )
+            .await
             {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, %workspace, "intent poller: re-checking failed; trying again next time");
-                    // Describe again next time, so the change is not missed.
-                    self.seen.lock().clear();
+                    // Describe this org again next time, so the change is not missed.
+                    self.seen.lock().remove(&id);
                     continue;
                 }
             };
             poll.rechecked.push(workspace);
-            let still_current = |m: &HashMap<WorkspaceId, Option<Arc<Active>>>| {
+            let still_current = |m: &HashMap<WorkspaceId, Option<Checked>>| {
                 m.get(&workspace)
                     .and_then(Option::as_ref)
-                    .is_some_and(|a| Arc::ptr_eq(a, &active))
+                    .is_some_and(|c| Arc::ptr_eq(&c.active, &checked.active))
             };
             if report.ok {
-                match Active::from_checked(active.map().clone(), describes, report) {
+                match Active::from_checked(checked.active.map().clone(), describes, report) {
                     Ok(a) => {
                         let mut m = self.active.lock();
                         if still_current(&m) {
-                            m.insert(workspace, Some(Arc::new(a)));
+                            m.insert(
+                                workspace,
+                                Some(Checked {
+                                    active: Arc::new(a),
+                                    connection: id,
+                                }),
+                            );
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "re-activating a checked intent map"),
@@ -267,45 +363,63 @@ impl Intents {
         }
     }
 
-    /// The active map of `workspace`: loaded and checked again at first use.
+    /// The active map of `workspace`: loaded and checked against the workspace's org at first
+    /// use (and at each use while it cannot be checked: no usable connection, no answer).
     pub async fn active(&self, workspace: WorkspaceId) -> Option<Arc<Active>> {
-        if let Some(a) = self.active.lock().get(&workspace) {
-            return a.clone();
+        if let Some(c) = self.active.lock().get(&workspace) {
+            return c.as_ref().map(|c| c.active.clone());
         }
-        let loaded = self.load(workspace).await;
+        let loaded = match self.load(workspace).await {
+            Load::Active(c) => Some(c),
+            Load::Inactive => None,
+            Load::Later => return None,
+        };
         // NB: a map PUT while this one loaded wins.
         self.active
             .lock()
             .entry(workspace)
             .or_insert(loaded)
-            .clone()
+            .as_ref()
+            .map(|c| c.active.clone())
     }
 
-    async fn load(&self, workspace: WorkspaceId) -> Option<Arc<Active>> {
+    async fn load(&self, workspace: WorkspaceId) -> Load {
         let stored = match self.store.intent_map(workspace).await {
             Ok(Some(s)) if s.active => s,
-            Ok(_) => return None,
+            Ok(_) => return Load::Inactive,
             Err(e) => {
                 tracing::error!(error = %e, "loading the intent map: the store failed");
-                return None;
+                return Load::Later;
             }
         };
         let map = match IntentMap::from_json(&stored.map) {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(target: "callforce::alert", %workspace, "stored intent map unreadable: {e}");
-                return None;
+                return Load::Inactive;
             }
         };
-        match Active::activate(&self.conn, map).await {
-            Ok(a) => Some(Arc::new(a)),
+        let live = match self.registry.get(workspace, None) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::info!(%workspace, reason = %e, "the intent map waits for the workspace's connection");
+                return Load::Later;
+            }
+        };
+        let checked = Active::activate(live.actions.connection(), map).await;
+        self.registry.observe(&live).await;
+        match checked {
+            Ok(a) => Load::Active(Checked {
+                active: Arc::new(a),
+                connection: live.id(),
+            }),
             Err(IntentError::CheckFailed(report)) => {
                 self.deactivate(workspace, &report).await;
-                None
+                Load::Inactive
             }
             Err(e) => {
-                tracing::error!(error = %e, "checking the stored intent map");
-                None
+                tracing::error!(error = %e, %workspace, "checking the stored intent map; trying again at the next use");
+                Load::Later
             }
         }
     }
@@ -351,7 +465,7 @@ impl Intents {
                 };
                 if schema {
                     tracing::warn!(workspace = %caller.workspace, "an intent write met a schema error: re-checking the map now");
-                    self.wake();
+                    self.wake(caller.workspace);
                 }
             })
             .map_err(|e| match e {
@@ -381,19 +495,42 @@ impl Intents {
         })
     }
 
-    async fn check(&self, map: &IntentMap) -> Result<Report, ApiError> {
-        callforce_intents::check_live(&self.conn, map)
-            .await
-            .map(|(r, _)| r)
-            .map_err(|e| {
-                tracing::error!(error = %e, "checking an intent map against the org");
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "org_unavailable",
-                    "the org could not be described; try again",
-                )
-            })
+    /// The connection `workspace`'s map is checked against: its default one.
+    ///
+    /// # Errors
+    /// The answer for a workspace without a usable connection: connect one first.
+    fn connection(&self, workspace: WorkspaceId) -> Result<Arc<Live>, ApiError> {
+        self.registry.get(workspace, None).map_err(|e| no_org(&e))
     }
+
+    /// Checks `map` against `live`'s org.
+    ///
+    /// # Errors
+    /// 502 when the org could not be described.
+    async fn check(&self, live: &Live, map: &IntentMap) -> Result<(Report, Describes), ApiError> {
+        let checked = callforce_intents::check_live(live.actions.connection(), map).await;
+        self.registry.observe(live).await;
+        checked.map_err(|e| {
+            tracing::error!(error = %e, "checking an intent map against the org");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "org_unavailable",
+                "the org could not be described; try again",
+            )
+        })
+    }
+}
+
+/// A workspace without a usable connection: the map cannot be checked, so nothing is stored.
+fn no_org(e: &LookupError) -> ApiError {
+    let (status, code) = crate::api::lookup_status(e);
+    ApiError::new(
+        status,
+        code,
+        format!(
+            "{e}; an intent map is checked against the workspace's org, so nothing was checked or stored"
+        ),
+    )
 }
 
 /// The intent map routes, behind the API key check.
@@ -469,16 +606,13 @@ async fn put_map(
         Ok(m) => m,
         Err(r) => return r.into_response(),
     };
-    let (report, describes) = match callforce_intents::check_live(&intents.conn, &map).await {
+    let live = match intents.connection(caller.workspace) {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
+    let (report, describes) = match intents.check(&live, &map).await {
         Ok(x) => x,
-        Err(e) => {
-            tracing::error!(error = %e, "checking an intent map against the org");
-            return error(
-                StatusCode::BAD_GATEWAY,
-                "org_unavailable",
-                "the org could not be described; try again",
-            );
-        }
+        Err(e) => return e.into_response(),
     };
     if !report.ok {
         return (
@@ -521,10 +655,13 @@ async fn put_map(
     let rep = report_json(&report);
     match Active::from_checked(map, describes, report) {
         Ok(a) => {
-            intents
-                .active
-                .lock()
-                .insert(caller.workspace, Some(Arc::new(a)));
+            intents.active.lock().insert(
+                caller.workspace,
+                Some(Checked {
+                    active: Arc::new(a),
+                    connection: live.id(),
+                }),
+            );
         }
         Err(e) => tracing::error!(error = %e, "activating a checked intent map"),
     }
@@ -536,9 +673,25 @@ async fn recheck_map(
     Extension(caller): Extension<Caller>,
 ) -> Response {
     let intents = api.intents();
-    intents.conn.invalidate_describe(None);
-    intents.active.lock().remove(&caller.workspace);
-    let active = intents.active(caller.workspace).await.is_some();
+    let live = match intents.connection(caller.workspace) {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
+    // Fresh describes of this workspace's org only.
+    live.actions.connection().invalidate_describe(None);
+    let loaded = match intents.load(caller.workspace).await {
+        Load::Active(c) => Some(c),
+        Load::Inactive => None,
+        Load::Later => {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "org_unavailable",
+                "the org could not be described; the map stays as it was; try again",
+            );
+        }
+    };
+    let active = loaded.is_some();
+    intents.active.lock().insert(caller.workspace, loaded);
     let report = match intents.store.intent_map(caller.workspace).await {
         Ok(Some(s)) => s
             .report
@@ -592,8 +745,12 @@ async fn check_map(
             Err(r) => return r.into_response(),
         }
     };
-    match intents.check(&map).await {
-        Ok(r) => Json(json!({"report": report_json(&r)})).into_response(),
+    let live = match intents.connection(caller.workspace) {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
+    match intents.check(&live, &map).await {
+        Ok((r, _)) => Json(json!({"report": report_json(&r)})).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -1084,5 +1241,274 @@ mod tests {
         assert_eq!(live.broken_alerts().await.len(), 1);
         let (status, body) = act("record_intent", json!({"intent": "demo_requested"})).await;
         assert_eq!(body["error"]["code"], "not_available", "{status} {body}");
+    }
+
+    /// Two workspaces of one service on two orgs, for the tests below: the default workspace
+    /// (key `a`) on the embedded org, workspace `b` on its own org (`org_b`, with `b_schema` or
+    /// the demo schema), connected with client credentials.
+    struct TwoOrgs {
+        e: crate::connect_tests::Env,
+        b: String,
+        ws_b: callforce_store::WorkspaceId,
+        _schema: tempfile::TempDir,
+    }
+
+    impl TwoOrgs {
+        async fn start(b_schema: Option<serde_json::Value>) -> Self {
+            let schema = tempfile::tempdir().expect("tempdir");
+            let mut org = callforce_devorg::Config::default();
+            if let Some(s) = b_schema {
+                let file = schema.path().join("schema.json");
+                std::fs::write(&file, s.to_string()).expect("schema file");
+                org.schema_file = Some(file);
+                org.seed = callforce_devorg::Seed::None;
+            }
+            let e = crate::connect_tests::env_with(org, |c| {
+                // The tests drive the poller's tick themselves.
+                c.intents_poll = std::time::Duration::from_secs(3600);
+            })
+            .await;
+            let b = e.workspace("b").await;
+            let ws_b = e
+                .started
+                .registry
+                .store()
+                .workspace_by_name("b")
+                .await
+                .expect("read")
+                .expect("workspace b")
+                .id;
+            let two = Self {
+                e,
+                b,
+                ws_b,
+                _schema: schema,
+            };
+            two.connect_b().await;
+            two
+        }
+
+        /// Connects workspace b to its org; the connection's id.
+        async fn connect_b(&self) -> String {
+            let (status, c) = self
+                .e
+                .post(
+                    &self.b,
+                    "/v1/connections",
+                    json!({"kind": "client_credentials"}),
+                )
+                .await;
+            assert_eq!(status, 201, "{c}");
+            c["id"].as_str().expect("id").to_owned()
+        }
+
+        fn a(&self) -> &str {
+            &self.e.key
+        }
+
+        fn ws_a(&self) -> callforce_store::WorkspaceId {
+            self.e.started.workspace
+        }
+
+        async fn put(&self, key: &str, map: serde_json::Value) -> (u16, serde_json::Value) {
+            let r = self
+                .e
+                .http
+                .put(format!("{}/v1/intents", self.e.base))
+                .bearer_auth(key)
+                .json(&map)
+                .send()
+                .await
+                .expect("put");
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or_default())
+        }
+
+        async fn alerts(&self, ws: callforce_store::WorkspaceId) -> usize {
+            self.e
+                .started
+                .api
+                .store()
+                .list_alerts(ws, 100)
+                .await
+                .expect("alerts")
+                .iter()
+                .filter(|a| a.kind == super::KIND_INTENT_MAP_BROKEN)
+                .count()
+        }
+
+        async fn active(&self, key: &str) -> serde_json::Value {
+            let (_, got) = self.e.get(key, "/v1/intents").await;
+            got
+        }
+
+        /// Deletes `object.field` in workspace b's org.
+        async fn delete_in_b(&self, object: &str, field: &str) {
+            let r = self
+                .e
+                .http
+                .post(format!(
+                    "{}/devorg/schema/{object}/fields/{field}",
+                    self.e.org.org.instance_url()
+                ))
+                .json(&json!({"change": "delete"}))
+                .send()
+                .await
+                .expect("alter");
+            assert_eq!(r.status(), 200);
+        }
+    }
+
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
+    /// Org A is the demo org (the demo timestamp is `Opportunity.Demo_Requested_At__c`); org B
+    /// keeps it on the lead (`Lead.Demo_Date__c`). Each workspace's map is checked against its
+    /// own org; a field deleted in org B deactivates workspace b's map with one alert, and
+    /// workspace a's map, polled against org A, stays active.
+    #[tokio::test]
+    async fn each_workspace_map_is_checked_and_polled_against_its_own_org() {
+        let two = TwoOrgs::start(Some(json!({"fields": {"Lead": [
+            {"name": "Demo_Date__c", "label": "Demo Date", "type": "date"}
+        ]}})))
+        .await;
+        let (a, b, ws_a, ws_b) = (two.a(), two.b.as_str(), two.ws_a(), two.ws_b);
+        let a_map = json!({"demo_requested": "Opportunity.Demo_Requested_At__c", "qualified": "Lead.Status"});
+        let b_map = json!({"demo_requested": "Lead.Demo_Date__c", "qualified": "Lead.Status"});
+
+        // Each org refuses the other's map, naming the field it lacks.
+        let (status, body) = two.put(b, a_map.clone()).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["report"]["problems"][0]["code"], "unknown_field");
+        assert_eq!(
+            body["report"]["problems"][0]["path"],
+            "intents.demo_requested.writes[0].fields.Demo_Requested_At__c"
+        );
+        let (status, body) = two.e.post(a, "/v1/intents/check", b_map.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["report"]["ok"], false, "{body}");
+        assert_eq!(
+            body["report"]["problems"][0]["path"],
+            "intents.demo_requested.writes[0].fields.Demo_Date__c"
+        );
+        // And takes its own.
+        let (status, body) = two.put(a, a_map).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = two.put(b, b_map).await;
+        assert_eq!(status, 200, "{body}");
+        // A recheck loads b's map again, against org B.
+        let (status, body) = two.e.post(b, "/v1/intents/recheck", json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["active"], true, "{body}");
+
+        let intents = two.e.started.api.intents();
+        // The first poll learns each org's dates: Opportunity and Lead in A, Lead in B.
+        let first = intents.tick().await;
+        assert_eq!(
+            sorted(first.described.clone()),
+            ["Lead", "Lead", "Opportunity"],
+            "{first:?}"
+        );
+        assert!(first.deactivated.is_empty(), "{first:?}");
+        let calm = intents.tick().await;
+        assert_eq!(calm.not_modified.len(), 3, "{calm:?}");
+        assert!(calm.described.is_empty(), "{calm:?}");
+
+        two.delete_in_b("Lead", "Demo_Date__c").await;
+        let poll = intents.tick().await;
+        // Only org B's Lead changed; org A answered 304 for both of its objects.
+        assert_eq!(poll.described, ["Lead"], "{poll:?}");
+        assert_eq!(
+            sorted(poll.not_modified.clone()),
+            ["Lead", "Opportunity"],
+            "{poll:?}"
+        );
+        assert_eq!(poll.rechecked, [ws_b], "{poll:?}");
+        assert_eq!(poll.deactivated, [ws_b], "{poll:?}");
+        for _ in 0..2 {
+            let later = intents.tick().await;
+            assert!(later.deactivated.is_empty(), "{later:?}");
+        }
+        assert_eq!(two.alerts(ws_b).await, 1);
+        assert_eq!(two.alerts(ws_a).await, 0);
+        let got_b = two.active(b).await;
+        assert_eq!(got_b["active"], false, "{got_b}");
+        assert_eq!(
+            got_b["report"]["problems"][0]["path"],
+            "intents.demo_requested.writes[0].fields.Demo_Date__c",
+            "{got_b}"
+        );
+        assert_eq!(two.active(a).await["active"], true);
+        assert!(intents.active(ws_a).await.is_some());
+        assert!(intents.active(ws_b).await.is_none());
+    }
+
+    /// Workspace b's connection is disconnected: its map is left active and not polled, and a
+    /// new map cannot be checked (409, connect one first). A field deleted meanwhile is found
+    /// once b is connected again: the map is re-checked against the new connection and
+    /// deactivated with one alert.
+    #[tokio::test]
+    async fn a_map_waits_for_its_workspace_connection_and_is_rechecked_when_it_is_back() {
+        let two = TwoOrgs::start(None).await;
+        let (b, ws_b) = (two.b.as_str(), two.ws_b);
+        let seed = json!({"demo_requested": "Opportunity.Demo_Requested_At__c", "qualified": "Lead.Status"});
+        let (status, body) = two.put(b, seed.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        let intents = two.e.started.api.intents();
+        let first = intents.tick().await;
+        assert_eq!(first.described.len(), 2, "{first:?}");
+
+        let (_, list) = two.e.get(b, "/v1/connections").await;
+        let id = list["connections"][0]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let (status, body) = two
+            .e
+            .send(reqwest::Method::DELETE, b, &format!("/v1/connections/{id}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        two.delete_in_b("Opportunity", "Demo_Requested_At__c").await;
+        let poll = intents.tick().await;
+        assert_eq!(poll.waiting, [ws_b], "{poll:?}");
+        assert!(
+            poll.described.is_empty() && poll.deactivated.is_empty(),
+            "{poll:?}"
+        );
+        assert_eq!(two.active(b).await["active"], true);
+        // Nothing can be checked against no org: a clear error, nothing stored.
+        for path in ["/v1/intents/check", "/v1/intents/recheck"] {
+            let (status, body) = two.e.post(b, path, seed.clone()).await;
+            assert_eq!(status, 409, "{path}: {body}");
+            assert_eq!(body["error"]["code"], "no_connection", "{body}");
+        }
+        let (status, body) = two.put(b, json!({"qualified": "Lead.Status"})).await;
+        assert_eq!(status, 409, "{body}");
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(
+            message.contains("connect one") && message.contains("nothing was checked or stored"),
+            "{message}"
+        );
+        assert_eq!(
+            two.active(b).await["map"]["intents"]
+                .as_object()
+                .expect("intents")
+                .len(),
+            2,
+            "the stored map is unchanged"
+        );
+        assert_eq!(two.alerts(ws_b).await, 0);
+
+        // Connected again (a new connection, now b's default): checked against the org as it is.
+        two.connect_b().await;
+        let poll = intents.tick().await;
+        assert!(poll.waiting.is_empty(), "{poll:?}");
+        assert_eq!(poll.rechecked, [ws_b], "{poll:?}");
+        assert_eq!(poll.deactivated, [ws_b], "{poll:?}");
+        assert_eq!(intents.tick().await.deactivated.len(), 0);
+        assert_eq!(two.alerts(ws_b).await, 1);
+        assert_eq!(two.active(b).await["active"], false);
     }
 }

@@ -257,19 +257,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
 
     let workers = crate::pipeline::spawn_workers(&sinks, registry.clone(), config.pipeline.workers);
     let alert_store = store.clone();
-    let default_conn = registry
-        .get(workspace.id, None)
-        .context("the default workspace's connection")?
-        .actions
-        .connection()
-        .clone();
     let api = Arc::new(
         crate::api::Api::new(
             registry.clone(),
             store,
             config.api_key.as_deref(),
             workspace.id,
-            default_conn,
         )
         .with_call_settings(config.calls.clone()),
     );

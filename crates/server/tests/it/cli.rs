@@ -583,3 +583,57 @@ async fn workspace_create_and_keys_rotate_work_on_postgres() {
         "the rotation registered its key in PostgreSQL"
     );
 }
+
+/// `callforce config check` checks a map against a dev org with the given schema (the demo
+/// schema by default): 0 and `ok` for a good map, 1 and every problem with its fix for a bad
+/// one; the same map passes against the schema that has its field.
+#[test]
+fn config_check_reports_every_problem_against_the_given_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let map = dir.path().join("intents.json");
+    let good = dir.path().join("good.json");
+    std::fs::write(
+        &map,
+        r#"{"demo_requested": "Lead.Demo_Date__c", "qualified": "Lead.Status"}"#,
+    )
+    .expect("map");
+    std::fs::write(
+        &good,
+        r#"{"demo_requested": "Opportunity.Demo_Requested_At__c", "qualified": "Lead.Status"}"#,
+    )
+    .expect("map");
+    let check = |map: &Path, schema: Option<&Path>| {
+        let mut args = vec!["config", "check", "--intents", map.to_str().expect("path")];
+        if let Some(s) = schema {
+            args.extend(["--schema", s.to_str().expect("path")]);
+        }
+        callforce(&args)
+    };
+
+    let demo = check(&good, None);
+    assert_eq!(demo.status.code(), Some(0), "{}", stderr(&demo));
+    assert!(
+        stdout(&demo).starts_with("ok: 2 intent(s)"),
+        "{}",
+        stdout(&demo)
+    );
+
+    let demo = check(&map, None);
+    assert_eq!(demo.status.code(), Some(1), "{}", stderr(&demo));
+    let out = stdout(&demo);
+    assert!(
+        out.contains("error: intents.demo_requested.writes[0].fields.Demo_Date__c:")
+            && out.contains("  fix: ")
+            && out.contains("FAILED: 2 intent(s)"),
+        "{out}"
+    );
+
+    let schema = dir.path().join("schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"fields": {"Lead": [{"name": "Demo_Date__c", "label": "Demo Date", "type": "date"}]}}"#,
+    )
+    .expect("schema");
+    let own = check(&map, Some(&schema));
+    assert_eq!(own.status.code(), Some(0), "{}", stdout(&own));
+}
