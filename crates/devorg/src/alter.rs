@@ -9,13 +9,19 @@
 //! field keeps its position (records are stored by field position) but is no longer found by
 //! name, so describe leaves it out and a write or query naming it gets `INVALID_FIELD`; a
 //! read-only field is described with `createable` and `updateable` false and a write to it gets
-//! `INVALID_FIELD_FOR_INSERT_UPDATE`. Changes live in memory: a restart brings back the schema
-//! the org was built with.
+//! `INVALID_FIELD_FOR_INSERT_UPDATE`. With a data directory each change is also appended to its
+//! `schema-changes.jsonl` (one `{"object", "field", "change"}` line, written and flushed before the
+//! change is made) and replayed onto the schema at the next start, before the journal's records,
+//! so a deleted field stays deleted (its values in older journal lines are dropped at replay, as
+//! Salesforce drops a deleted field's data). Without one, changes live in memory: a restart brings
+//! back the schema the org was built with.
 //!
 //! Each object's describe carries `Last-Modified` (when the org started, or when the object was
 //! last changed) and honours `If-Modified-Since` with `304 Not Modified`, as Salesforce does.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+
 use std::sync::Arc;
 
 use axum::Json;
@@ -27,6 +33,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::Mutex;
 use serde_json::json;
 
+use crate::schema::{ObjectDef, Schema};
 use crate::{ApiError, DevOrg};
 
 /// A change to one field.
@@ -106,13 +113,127 @@ pub fn parse_http_date(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// The file of a data directory that keeps the schema changes, one JSON line each.
+const CHANGES_FILE: &str = "schema-changes.jsonl";
+
+/// One line of [`CHANGES_FILE`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+struct Applied {
+    object: String,
+    field: String,
+    change: FieldChange,
+}
+
+/// `schema`'s `object` with `change` made to `field`, and the field's position.
+///
+/// # Errors
+/// As [`DevOrg::alter_field`].
+fn altered(
+    schema: &Schema,
+    object: &str,
+    field: &str,
+    change: FieldChange,
+) -> Result<(ObjectDef, usize), ApiError> {
+    let o = schema.object(object).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("sObject type '{object}' is not supported."),
+        )
+    })?;
+    let i = o.field_index(field).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("No such column '{field}' on sobject of type {}", o.name),
+        )
+    })?;
+    let f = &o.fields[i];
+    if f.ty == crate::schema::FieldType::Id || f.name_field {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_OPERATION",
+            format!("{}.{} cannot be changed", o.name, f.name),
+        ));
+    }
+    let mut changed = (**o).clone();
+    let f = &mut changed.fields[i];
+    match change {
+        FieldChange::Delete => f.deleted = true,
+        FieldChange::ReadOnly => {
+            f.createable = false;
+            f.updateable = false;
+        }
+    }
+    changed.reindex();
+    Ok((changed, i))
+}
+
+/// `schema` with the changes kept in `dir` made again, in order. A change that no longer
+/// applies (the schema file no longer has the field) is skipped with a warning; a last line cut
+/// short by a crash is ignored, as in the journal.
+///
+/// # Errors
+/// [`crate::Error::Data`] when the file cannot be read or a line (not the last) is not a change.
+pub(crate) fn replay(dir: &std::path::Path, mut schema: Schema) -> crate::Result<Schema> {
+    let path = dir.join(CHANGES_FILE);
+    if !path.exists() {
+        return Ok(schema);
+    }
+    let lines: Vec<String> = BufReader::new(std::fs::File::open(&path)?)
+        .lines()
+        .collect::<std::io::Result<_>>()?;
+    for (n, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let a: Applied = match serde_json::from_str(line) {
+            Ok(a) => a,
+            Err(_) if n + 1 == lines.len() => {
+                tracing::warn!(line = n + 1, "ignoring a schema change line cut short");
+                break;
+            }
+            Err(e) => {
+                return Err(crate::Error::Data(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{CHANGES_FILE} line {}: {e}", n + 1),
+                )));
+            }
+        };
+        match altered(&schema, &a.object, &a.field, a.change) {
+            Ok((o, _)) => schema = schema.with_object(o),
+            Err(e) => tracing::warn!(
+                object = %a.object, field = %a.field, change = ?a.change,
+                "a stored schema change no longer applies: {}",
+                e.errors.first().map_or("", |b| b.message.as_str())
+            ),
+        }
+    }
+    Ok(schema)
+}
+
+/// Appends `a` to the changes kept in `dir` and flushes it.
+fn append(dir: &std::path::Path, a: &Applied) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(CHANGES_FILE))?;
+    let mut line = serde_json::to_vec(a)?;
+    line.push(b'\n');
+    file.write_all(&line)?;
+    file.flush()
+}
+
 impl DevOrg {
     /// Changes a field of the schema now: see [`FieldChange`]. Clients holding a describe see
-    /// the change at their next `If-Modified-Since`.
+    /// the change at their next `If-Modified-Since`. With a data directory the change is kept
+    /// there first, and made again at the next start.
     ///
     /// # Errors
     /// 404 `NOT_FOUND` when the object or field does not exist (or was already deleted);
-    /// 400 `INVALID_OPERATION` for `Id` or the object's name field.
+    /// 400 `INVALID_OPERATION` for `Id` or the object's name field; 500 when the change cannot
+    /// be written to the data directory (it is then not made).
     pub fn alter_field(
         &self,
         object: &str,
@@ -121,38 +242,22 @@ impl DevOrg {
     ) -> Result<(), ApiError> {
         let _altering = self.inner.changes.altering.lock();
         let schema = self.schema();
-        let o = schema.object(object).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("sObject type '{object}' is not supported."),
-            )
-        })?;
-        let i = o.field_index(field).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("No such column '{field}' on sobject of type {}", o.name),
-            )
-        })?;
-        let f = &o.fields[i];
-        if f.ty == crate::schema::FieldType::Id || f.name_field {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_OPERATION",
-                format!("{}.{} cannot be changed", o.name, f.name),
-            ));
+        let (changed, i) = altered(&schema, object, field, change)?;
+        if let Some(dir) = &self.config().data_dir {
+            let a = Applied {
+                object: changed.name.clone(),
+                field: changed.fields[i].name.clone(),
+                change,
+            };
+            append(dir, &a).map_err(|e| {
+                tracing::error!(error = %e, "writing a schema change to the data directory");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN_EXCEPTION",
+                    "the schema change could not be saved in the data directory; nothing changed",
+                )
+            })?;
         }
-        let mut changed = (**o).clone();
-        let f = &mut changed.fields[i];
-        match change {
-            FieldChange::Delete => f.deleted = true,
-            FieldChange::ReadOnly => {
-                f.createable = false;
-                f.updateable = false;
-            }
-        }
-        changed.reindex();
         let name = changed.name.clone();
         let new = Arc::new(schema.with_object(changed));
         // The tables first: a write that starts after this finds the field gone (or read-only)
@@ -259,7 +364,11 @@ mod route_tests {
 
     impl Org {
         fn new() -> Self {
-            let org = DevOrg::new(Config::default()).expect("org builds");
+            Self::with(Config::default())
+        }
+
+        fn with(config: Config) -> Self {
+            let org = DevOrg::new(config).expect("org builds");
             let token = org.dev_access_token();
             Self { org, token }
         }
@@ -577,5 +686,132 @@ mod route_tests {
         assert_eq!(status, StatusCode::OK, "{v}");
         assert_eq!(v["totalSize"], 2, "{v}");
         assert_eq!(v["records"][1]["DeveloperName"], "Partner");
+    }
+
+    /// With a data directory, a deleted field stays deleted and a read-only field read-only
+    /// after a restart, and the records written before and after the change come back.
+    #[tokio::test]
+    async fn schema_changes_in_a_data_directory_survive_a_restart() {
+        let dir = crate::store::tests::tempdir();
+        let config = Config {
+            data_dir: Some(dir.clone()),
+            ..Config::default()
+        };
+        let url = {
+            let o = Org::with(config.clone());
+            for (path, change) in [
+                (
+                    "/devorg/schema/opportunity/fields/demo_requested_at__c",
+                    "delete",
+                ),
+                ("/devorg/schema/Lead/fields/Title", "read_only"),
+            ] {
+                let (status, _, v) = o
+                    .send("POST", path, &[], Some(json!({"change": change})))
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{v}");
+            }
+            let (_, v) = o.query("SELECT Id FROM Opportunity LIMIT 1").await;
+            let id = v["records"][0]["Id"].as_str().expect("an opportunity");
+            let url = format!("/services/data/v59.0/sobjects/Opportunity/{id}");
+            let (status, _, v) = o
+                .send(
+                    "PATCH",
+                    &url,
+                    &[],
+                    Some(json!({"StageName": "Negotiation/Review"})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{v}");
+            url
+        };
+        // The changes as the org spells the names, one line each.
+        let kept = std::fs::read_to_string(dir.join("schema-changes.jsonl")).expect("kept");
+        let lines: Vec<Value> = kept
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                json!({"object": "Opportunity", "field": "Demo_Requested_At__c", "change": "delete"}),
+                json!({"object": "Lead", "field": "Title", "change": "read_only"}),
+            ]
+        );
+
+        let o = Org::with(config);
+        let (_, _, d) = o.send("GET", DESCRIBE, &[], None).await;
+        assert!(!has_field(&d, "Demo_Requested_At__c"));
+        let (_, _, lead) = o
+            .send(
+                "GET",
+                "/services/data/v59.0/sobjects/Lead/describe",
+                &[],
+                None,
+            )
+            .await;
+        let title = lead["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .find(|f| f["name"] == "Title")
+            .expect("Title");
+        assert_eq!(title["createable"], false, "{title}");
+        assert_eq!(title["updateable"], false, "{title}");
+        let (status, v) = o
+            .query("SELECT Demo_Requested_At__c FROM Opportunity")
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(v[0]["errorCode"], "INVALID_FIELD", "{v}");
+        let (status, _, rec) = o.send("GET", &url, &[], None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(rec["StageName"], "Negotiation/Review", "{rec}");
+        assert!(rec.get("Demo_Requested_At__c").is_none(), "{rec}");
+        let (status, _, _) = o
+            .send(
+                "POST",
+                "/devorg/schema/Opportunity/fields/Demo_Requested_At__c",
+                &[],
+                Some(json!({"change": "delete"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "already deleted");
+
+        // Without a data directory the org is built with its schema as it was.
+        let fresh = Org::new();
+        let (_, _, d) = fresh.send("GET", DESCRIBE, &[], None).await;
+        assert!(has_field(&d, "Demo_Requested_At__c"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A kept change that is not JSON stops the org at start, naming the file and line; a last
+    /// line cut short (a crash while writing) is ignored.
+    #[test]
+    fn a_corrupt_schema_change_line_is_named() {
+        let dir = crate::store::tests::tempdir();
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("schema-changes.jsonl");
+        let config = Config {
+            data_dir: Some(dir.clone()),
+            ..Config::default()
+        };
+        std::fs::write(
+            &file,
+            "{\"object\": \"Lead\", \"field\": \"Title\", \"change\": \"read_only\"}\n{\"object\": \"Le",
+        )
+        .expect("write");
+        let org = DevOrg::new(config.clone()).expect("a cut-short last line is ignored");
+        let lead = org.schema().object("Lead").cloned().expect("Lead");
+        let title = &lead.fields[lead.field_index("Title").expect("Title")];
+        assert!(!title.createable && !title.updateable);
+        drop(org);
+        std::fs::write(
+            &file,
+            "nonsense\n{\"object\": \"Lead\", \"field\": \"Title\", \"change\": \"delete\"}\n",
+        )
+        .expect("write");
+        let err = DevOrg::new(config).err().expect("refused").to_string();
+        assert!(err.contains("schema-changes.jsonl line 1"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

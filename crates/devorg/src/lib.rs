@@ -88,6 +88,11 @@ impl DevOrg {
     }
 
     fn build(config: Config, schema: schema::Schema, seed: bool) -> Result<Self> {
+        // The schema changes kept in the data directory come before its records.
+        let schema = match &config.data_dir {
+            Some(dir) => alter::replay(dir, schema)?,
+            None => schema,
+        };
         let schema = Arc::new(schema);
         let store = store::Store::open_with(schema.clone(), &config, dev_user_id(), seed)?;
         store::seed::record_types(&store)?;
