@@ -688,6 +688,70 @@ mod route_tests {
         assert_eq!(v["records"][1]["DeveloperName"], "Partner");
     }
 
+    /// A Lead created without `RecordTypeId` gets the default record type (Inbound), as
+    /// Salesforce gives the profile's default, and its restricted picklists follow it: a
+    /// source only Partner offers is refused.
+    #[tokio::test]
+    async fn a_lead_created_without_a_record_type_gets_the_default_one() {
+        let o = Org::new();
+        let (_, v) = o
+            .query("SELECT Id, DeveloperName FROM RecordType WHERE SobjectType = 'Lead'")
+            .await;
+        let id = |name: &str| {
+            v["records"]
+                .as_array()
+                .expect("records")
+                .iter()
+                .find(|r| r["DeveloperName"] == name)
+                .and_then(|r| r["Id"].as_str())
+                .expect("record type")
+                .to_owned()
+        };
+        let (inbound, partner) = (id("Inbound"), id("Partner"));
+        let url = "/services/data/v59.0/sobjects/Lead";
+
+        let (status, _, created) = o
+            .send(
+                "POST",
+                url,
+                &[],
+                Some(json!({"LastName": "Ng", "Company": "Ng Ltd", "LeadSource": "Web"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let lead = created["id"].as_str().expect("id");
+        let (_, _, rec) = o.send("GET", &format!("{url}/{lead}"), &[], None).await;
+        assert_eq!(rec["RecordTypeId"], inbound.as_str(), "{rec}");
+
+        let (status, _, v) = o
+            .send(
+                "POST",
+                url,
+                &[],
+                Some(json!({"LastName": "Ng", "Company": "Ng Ltd", "LeadSource": "Partner Referral"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(
+            v[0]["errorCode"], "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            "{v}"
+        );
+        assert_eq!(v[0]["fields"], json!(["LeadSource"]));
+        // Given, the record type is kept.
+        let (status, _, created) = o
+            .send(
+                "POST",
+                url,
+                &[],
+                Some(json!({"LastName": "Ng", "Company": "Ng Ltd", "LeadSource": "Partner Referral", "RecordTypeId": partner})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let lead = created["id"].as_str().expect("id");
+        let (_, _, rec) = o.send("GET", &format!("{url}/{lead}"), &[], None).await;
+        assert_eq!(rec["RecordTypeId"], partner.as_str(), "{rec}");
+    }
+
     /// With a data directory, a deleted field stays deleted and a read-only field read-only
     /// after a restart, and the records written before and after the change come back.
     #[tokio::test]

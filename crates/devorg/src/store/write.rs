@@ -76,8 +76,9 @@ fn entity_is_deleted() -> ApiError {
 
 /// A record's record type and its restricted picklists: a `RecordTypeId` must be one of the
 /// object's record types, and a restricted picklist value given in this write must be one the
-/// record's record type offers (a record without a record type takes the master list, already
-/// checked with the value).
+/// record's record type offers (a record created without one has the default record type; a
+/// record without any, such as a seeded one, takes the master list, already checked with the
+/// value).
 fn check_record_type(def: &ObjectDef, draft: &Draft, given: &[u16]) -> Result<(), ApiError> {
     if def.record_types.is_empty() {
         return Ok(());
@@ -362,6 +363,18 @@ impl<'a> Txn<'a> {
             .flatten()
         {
             draft.set_if_absent(f, user.clone());
+        }
+        // A record created through the API without a record type gets the user's default one,
+        // as Salesforce gives it the profile's default, and its restricted picklists follow it.
+        // Seeded records keep what their file says (records older than the record types).
+        if !trusted
+            && let Some(rt) = def.record_types.iter().find(|r| r.default)
+            && let Some(p) = def
+                .field_index("RecordTypeId")
+                .and_then(|i| u16::try_from(i).ok())
+            && draft.get(p).is_none()
+        {
+            draft.set(p, Value::Id(rt.id));
         }
         // Defaults: the field's default value, else its default picklist entry.
         for (i, f) in def.live_fields() {
