@@ -167,16 +167,45 @@ impl Trace<'_> {
         response: &serde_json::Value,
         ok: bool,
     ) {
-        let entry = callforce_store::NewAuditEntry {
+        let entry = self.entry(kind, response, ok);
+        if let Err(e) = self.store.append_audit(self.workspace, now, &entry).await {
+            tracing::error!(error = %e, kind, "could not append to the audit log");
+        }
+    }
+
+    /// The audit entry of an attempt, as [`Trace::record`] appends it.
+    fn entry(
+        &self,
+        kind: &str,
+        response: &serde_json::Value,
+        ok: bool,
+    ) -> callforce_store::NewAuditEntry {
+        callforce_store::NewAuditEntry {
             kind: kind.to_owned(),
             call_id: self.call_id.map(str::to_owned),
             agent: self.agent.map(str::to_owned),
             record_ids: job::record_ids(self.request, ok.then_some(response)),
             request: Some(job::audit_request(self.request).to_string()),
             response: Some(response.to_string()),
-        };
-        if let Err(e) = self.store.append_audit(self.workspace, now, &entry).await {
-            tracing::error!(error = %e, kind, "could not append to the audit log");
+        }
+    }
+
+    /// `job` done at `now` with the answer `response` (its result), and the attempt's audit
+    /// entry, to be recorded together by [`callforce_store::Store::complete_all`].
+    pub(crate) fn completion(
+        &self,
+        job: &callforce_store::Job,
+        now: chrono::DateTime<chrono::Utc>,
+        kind: &str,
+        response: &serde_json::Value,
+        ok: bool,
+    ) -> callforce_store::Completion {
+        callforce_store::Completion {
+            id: job.id,
+            workspace: self.workspace,
+            at: now,
+            result: Some(response.to_string()),
+            audit: self.entry(kind, response, ok),
         }
     }
 }

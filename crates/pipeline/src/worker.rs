@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use callforce_client::{Class, Connection, Error as ClientError, Request};
-use callforce_store::{Job, Store, WorkspaceId};
+use callforce_store::{Completion, Job, Store, WorkspaceId};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::future::{BoxFuture, join_all};
 use serde_json::json;
@@ -138,17 +138,41 @@ impl Worker {
             )
             .await?;
         let n = jobs.len();
-        join_all(jobs.into_iter().map(|j| self.handle(j))).await;
+        let done: Vec<Completion> = join_all(jobs.into_iter().map(|j| self.handle(j)))
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        // NB: the round's successes commit together (their audit entries and their jobs), so
+        // a round costs one commit however many jobs it sent. Should it fail, their leases run
+        // out and they are sent again: upserts on their keys, or creates looked up first.
+        if !done.is_empty() {
+            match self.store.complete_all(&self.owner, &done).await {
+                Ok(lost) if lost.is_empty() => {}
+                Ok(lost) => {
+                    tracing::warn!(jobs = ?lost, "leases ran out before the jobs were recorded done; they run again");
+                }
+                Err(e) => {
+                    tracing::warn!(jobs = done.len(), error = %e, "could not record the jobs done; they run again when their leases run out");
+                }
+            }
+        }
         Ok(n)
     }
 
-    async fn handle(&self, job: Job) {
-        if let Err(e) = self.try_handle(&job).await {
-            tracing::warn!(job = job.id.0, error = %e, "could not record a job's outcome");
-        }
+    /// Sends one job; a success is returned to be recorded with the round's, anything else is
+    /// recorded here.
+    async fn handle(&self, job: Job) -> Option<Completion> {
+        self.try_handle(&job)
+            .await
+            .inspect_err(
+                |e| tracing::warn!(job = job.id.0, error = %e, "could not record a job's outcome"),
+            )
+            .ok()
+            .flatten()
     }
 
-    async fn try_handle(&self, job: &Job) -> Result<()> {
+    async fn try_handle(&self, job: &Job) -> Result<Option<Completion>> {
         let store = &self.store;
         let payload: JobPayload = match serde_json::from_str(&job.payload) {
             Ok(p) => p,
@@ -157,7 +181,7 @@ impl Worker {
                 store
                     .dead(job.id, &self.owner, self.clock.now(), &msg)
                     .await?;
-                return Ok(());
+                return Ok(None);
             }
         };
         let trace = Trace {
@@ -185,7 +209,7 @@ impl Worker {
                 tracing::info!(job = job.id.0, connection = %job.connection_id, %why, "connection not ready; the job waits");
                 let now = self.clock.now();
                 store.release(job.id, &self.owner, now, now).await?;
-                return Ok(());
+                return Ok(None);
             }
             Admission::Limited(why) => {
                 let now = self.clock.now();
@@ -198,13 +222,15 @@ impl Worker {
                     .await?;
                 store.release(job.id, &self.owner, now, now).await?;
                 tracing::warn!(connection = %job.connection_id, %until, %why, "connection's queue paused by its limits");
-                return Ok(());
+                return Ok(None);
             }
         };
         // NB: the attempt's time is taken before sending: an unanswered attempt may have been
         // applied at any moment after it, and its lookup must reach back that far.
         let started = self.clock.now();
-        if let Some(since) = payload.ambiguous_since
+        // A create may have reached the org unanswered: an attempt that got no answer, or a
+        // worker that stopped while holding the job (its lease ran out).
+        if let Some(since) = payload.ambiguous_since.or(job.abandoned_lease_from)
             && let Request::Create { sobject, record } = &payload.request
         {
             let skew = self.config.lookup_skew;
@@ -213,11 +239,7 @@ impl Worker {
                     let now = self.clock.now();
                     let v = json!({"id": id, "success": true, "errors": [],
                         "foundByLookup": true, "lookup": soql});
-                    trace.record(now, "write.done", &v, true).await;
-                    store
-                        .complete(job.id, &self.owner, now, Some(&v.to_string()))
-                        .await?;
-                    return Ok(());
+                    return Ok(Some(trace.completion(job, now, "write.done", &v, true)));
                 }
                 Ok((Found::Several(ids), soql)) => {
                     let now = self.clock.now();
@@ -225,7 +247,7 @@ impl Worker {
                     let v = json!({"error": msg, "matches": ids, "lookup": soql});
                     trace.record(now, "write.dead", &v, false).await;
                     store.dead(job.id, &self.owner, now, &msg).await?;
-                    return Ok(());
+                    return Ok(None);
                 }
                 Ok((Found::None, _)) => {
                     tracing::debug!(job = job.id.0, "lost create not found; sending it again");
@@ -248,21 +270,17 @@ impl Worker {
         let now = self.clock.now();
         match sent {
             Ok(v) => {
-                trace.record(now, "write.done", &v, true).await;
-                let result = v.to_string();
-                store
-                    .complete(job.id, &self.owner, now, Some(&result))
-                    .await?;
                 self.pause_if_near_allowance(job, &conn).await?;
-                Ok(())
+                Ok(Some(trace.completion(job, now, "write.done", &v, true)))
             }
             Err(e) => self.failed(job, &payload, &trace, &e, started).await,
         }
     }
 
-    /// Records a failed attempt (started at `started`) as [`decide`] says. A create that was
-    /// sent and got no answer keeps that time in its payload, so its next attempt (or a replay
-    /// of its dead letter) looks it up first.
+    /// Records a failed attempt (started at `started`) as [`decide`] says, except a write found
+    /// already applied, which is returned to be recorded done. A create that was sent and got
+    /// no answer keeps that time in its payload, so its next attempt (or a replay of its dead
+    /// letter) looks it up first.
     async fn failed(
         &self,
         job: &Job,
@@ -270,7 +288,7 @@ impl Worker {
         trace: &Trace<'_>,
         e: &ClientError,
         started: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<Option<Completion>> {
         let store = &self.store;
         let now = self.clock.now();
         let response = audit_error(e);
@@ -322,10 +340,7 @@ impl Worker {
             }
             Decision::Done => {
                 let v = json!({"alreadyApplied": true, "error": response});
-                trace.record(now, "write.done", &v, false).await;
-                store
-                    .complete(job.id, &self.owner, now, Some(&v.to_string()))
-                    .await?;
+                return Ok(Some(trace.completion(job, now, "write.done", &v, false)));
             }
             Decision::Pause => {
                 // The connection's owner learns of it first (a refused grant: needs_reauth,
@@ -340,7 +355,7 @@ impl Worker {
                 tracing::warn!(connection = %job.connection_id, %until, error = %message, "connection's queue paused");
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Pauses the connection's queue when its API usage has reached the threshold, leaving

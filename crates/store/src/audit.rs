@@ -249,77 +249,100 @@ pub(crate) fn head_sql(backend: Backend) -> &'static str {
     }
 }
 
-/// Appends `$entry` (a `&NewAuditEntry` whose JSON was checked) to `$workspace`'s chain at
-/// `$now` inside the open write transaction `$tx`, evaluating to the [`AuditEntry`]. Written as a
-/// macro so that it compiles once per backend inside [`with_pool`] bodies, and so that another
-/// operation (a dead-letter replay, say) and its audit entry commit together or not at all.
-/// Uses `?`: the enclosing function returns [`crate::Result`].
-macro_rules! append_in_tx {
-    ($tx:ident, $head_sql:expr, $workspace:expr, $now:expr, $entry:expr) => {{
+/// Appends `$entries` (`(DateTime<Utc>, &NewAuditEntry)` pairs whose JSON was checked, in chain
+/// order) to `$workspace`'s chain inside the open write transaction `$tx`, reading and moving the
+/// chain head once, evaluating to the appended [`AuditEntry`]s. Written as a macro so that it
+/// compiles once per backend inside [`with_pool`] bodies, and so that another operation (a
+/// dead-letter replay, a worker's finished jobs) and its audit entries commit together or not
+/// at all. Uses `?`: the enclosing function returns [`crate::Result`].
+macro_rules! append_all_in_tx {
+    ($tx:ident, $head_sql:expr, $workspace:expr, $entries:expr) => {{
         let workspace: $crate::keys::WorkspaceId = $workspace;
-        let entry: &$crate::audit::NewAuditEntry = $entry;
-        let at = $crate::ms($now);
-        let record_ids_json = serde_json::to_string(&entry.record_ids)
-            .map_err(|_| $crate::Error::Corrupt("record ids"))?;
         let head: Option<(i64, String)> = sqlx::query_as($head_sql)
             .bind(workspace.0)
             .fetch_optional(&mut *$tx)
             .await?;
-        let (head_seq, head_hash) = head.ok_or($crate::Error::NotFound)?;
-        let prev =
-            $crate::audit::unhex32(&head_hash).ok_or($crate::Error::Corrupt("audit head hash"))?;
-        let seq =
-            u64::try_from(head_seq).map_err(|_| $crate::Error::Corrupt("audit head seq"))? + 1;
-        let hash = $crate::keys::hex(&$crate::audit::entry_hash(&prev, workspace, seq, at, entry));
-        let seq_i = head_seq + 1;
-        sqlx::query(
-            "INSERT INTO audit_log (workspace_id, seq, at, kind, call_id, agent, record_ids, \
-               request, response, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(workspace.0)
-        .bind(seq_i)
-        .bind(at)
-        .bind(&entry.kind)
-        .bind(&entry.call_id)
-        .bind(&entry.agent)
-        .bind(&record_ids_json)
-        .bind(&entry.request)
-        .bind(&entry.response)
-        .bind(&head_hash)
-        .bind(&hash)
-        .execute(&mut *$tx)
-        .await?;
-        for id in &entry.record_ids {
+        let (mut head_seq, mut head_hash) = head.ok_or($crate::Error::NotFound)?;
+        let mut appended = Vec::new();
+        for &(now, entry) in $entries {
+            let now: chrono::DateTime<chrono::Utc> = now;
+            let entry: &$crate::audit::NewAuditEntry = entry;
+            let at = $crate::ms(now);
+            let record_ids_json = serde_json::to_string(&entry.record_ids)
+                .map_err(|_| $crate::Error::Corrupt("record ids"))?;
+            let prev = $crate::audit::unhex32(&head_hash)
+                .ok_or($crate::Error::Corrupt("audit head hash"))?;
+            let seq =
+                u64::try_from(head_seq).map_err(|_| $crate::Error::Corrupt("audit head seq"))? + 1;
+            let hash =
+                $crate::keys::hex(&$crate::audit::entry_hash(&prev, workspace, seq, at, entry));
+            let seq_i = head_seq + 1;
             sqlx::query(
-                "INSERT INTO audit_record_ids (workspace_id, seq, record_id) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO audit_log (workspace_id, seq, at, kind, call_id, agent, record_ids, \
+                   request, response, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(workspace.0)
             .bind(seq_i)
-            .bind(id)
-            .execute(&mut *$tx)
-            .await?;
-        }
-        sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE workspace_id = $1")
-            .bind(workspace.0)
-            .bind(seq_i)
+            .bind(at)
+            .bind(&entry.kind)
+            .bind(&entry.call_id)
+            .bind(&entry.agent)
+            .bind(&record_ids_json)
+            .bind(&entry.request)
+            .bind(&entry.response)
+            .bind(&head_hash)
             .bind(&hash)
             .execute(&mut *$tx)
             .await?;
-        $crate::audit::AuditEntry {
-            workspace,
-            seq,
-            at: $crate::from_ms(at)?,
-            kind: entry.kind.clone(),
-            call_id: entry.call_id.clone(),
-            agent: entry.agent.clone(),
-            record_ids: entry.record_ids.clone(),
-            request: entry.request.clone(),
-            response: entry.response.clone(),
-            prev_hash: head_hash,
-            hash,
+            for id in &entry.record_ids {
+                sqlx::query(
+                    "INSERT INTO audit_record_ids (workspace_id, seq, record_id) \
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(workspace.0)
+                .bind(seq_i)
+                .bind(id)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            let prev_hash = std::mem::replace(&mut head_hash, hash.clone());
+            appended.push($crate::audit::AuditEntry {
+                workspace,
+                seq,
+                at: $crate::from_ms(at)?,
+                kind: entry.kind.clone(),
+                call_id: entry.call_id.clone(),
+                agent: entry.agent.clone(),
+                record_ids: entry.record_ids.clone(),
+                request: entry.request.clone(),
+                response: entry.response.clone(),
+                prev_hash,
+                hash,
+            });
+            head_seq = seq_i;
         }
+        if !appended.is_empty() {
+            sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE workspace_id = $1")
+                .bind(workspace.0)
+                .bind(head_seq)
+                .bind(&head_hash)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        appended
+    }};
+}
+pub(crate) use append_all_in_tx;
+
+/// Appends one entry (`$entry`, a checked `&NewAuditEntry`) at `$now`, as [`append_all_in_tx`]
+/// does, evaluating to the [`AuditEntry`].
+macro_rules! append_in_tx {
+    ($tx:ident, $head_sql:expr, $workspace:expr, $now:expr, $entry:expr) => {{
+        let entry: &$crate::audit::NewAuditEntry = $entry;
+        $crate::audit::append_all_in_tx!($tx, $head_sql, $workspace, &[($now, entry)])
+            .pop()
+            .ok_or($crate::Error::Corrupt("audit entry not appended"))?
     }};
 }
 pub(crate) use append_in_tx;

@@ -93,8 +93,8 @@ pub use definitions::{Definition, DefinitionKind};
 pub use intents::StoredIntentMap;
 pub use keys::{ApiKey, ApiKeyId, CreatedApiKey, Workspace, WorkspaceId};
 pub use queue::{
-    AttemptError, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStatus, Enqueued, Job,
-    JobCounts, JobId, JobStatus, NewJob,
+    AttemptError, Completion, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStatus,
+    Enqueued, Job, JobCounts, JobId, JobStatus, NewJob,
 };
 pub use refresh_lock::RefreshLock;
 

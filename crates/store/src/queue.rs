@@ -21,7 +21,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::append_in_tx;
+use crate::audit::{NewAuditEntry, append_all_in_tx, append_in_tx, check_entry, head_sql};
 use crate::keys::WorkspaceId;
 use crate::{Backend, Error, Result, Store, from_ms, from_ms_opt, ms, with_pool};
 
@@ -155,6 +155,26 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Only on a job just leased from a worker whose lease ran out (it stopped, or was killed,
+    /// without recording an outcome): when that worker leased it. Its write may have reached
+    /// the org at any time since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub abandoned_lease_from: Option<DateTime<Utc>>,
+}
+
+/// A leased job that succeeded, for [`Store::complete_all`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The job.
+    pub id: JobId,
+    /// Its workspace (whose audit chain gets the entry).
+    pub workspace: WorkspaceId,
+    /// When the attempt's answer came.
+    pub at: DateTime<Utc>,
+    /// The result to keep (JSON text).
+    pub result: Option<String>,
+    /// The attempt's audit entry.
+    pub audit: NewAuditEntry,
 }
 
 /// How many jobs are in each unfinished or failed state (see [`Store::count_jobs`]).
@@ -308,6 +328,7 @@ impl JobRow {
             agent: self.agent,
             created_at: from_ms(self.created_at)?,
             updated_at: from_ms(self.updated_at)?,
+            abandoned_lease_from: None,
         })
     }
 }
@@ -362,6 +383,14 @@ fn check_json(s: &str, what: &'static str) -> Result<()> {
         .map_err(|_| Error::InvalidJson(what))
 }
 
+/// `count` numbered placeholders from `$first`: `$4, $5, $6`.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn is_fk_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_foreign_key_violation())
@@ -369,7 +398,7 @@ fn is_fk_violation(e: &sqlx::Error) -> bool {
 
 /// The due-job selection; `{only}` is the ready-connection filter (or nothing), and on
 /// PostgreSQL `FOR UPDATE OF j SKIP LOCKED` follows.
-const LEASE_SELECT: &str = "SELECT j.id FROM jobs j \
+const LEASE_SELECT: &str = "SELECT j.id, j.status, j.updated_at FROM jobs j \
     WHERE j.status IN ('queued', 'leased') AND (j.status = 'queued' OR j.lease_until <= $1) \
       AND j.next_run_at <= $1 {only}\
       AND NOT EXISTS (SELECT 1 FROM connection_pauses p \
@@ -541,33 +570,45 @@ impl Store {
             Backend::Sqlite => base,
             Backend::Postgres => format!("{base} FOR UPDATE OF j SKIP LOCKED"),
         };
-        let update = format!(
-            "UPDATE jobs SET status = 'leased', lease_owner = $2, lease_until = $3, updated_at = $4 \
-             WHERE id = $1 RETURNING {JOB_COLUMNS}"
-        );
         let until = ms(now + lease_for);
-        let rows: Vec<JobRow> = with_pool!(self, pool => {
+        let (picked, mut rows): (Vec<(i64, String, i64)>, Vec<JobRow>) = with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let mut q = sqlx::query_as(&select).bind(ms(now)).bind(i64::from(limit));
             for (ws, conn) in ready.unwrap_or_default() {
                 q = q.bind(ws.0).bind(conn.as_str());
             }
-            let ids: Vec<(i64,)> = q.fetch_all(&mut *tx).await?;
-            let mut rows = Vec::with_capacity(ids.len());
-            for (id,) in ids {
-                let row: JobRow = sqlx::query_as(&update)
-                    .bind(id)
-                    .bind(owner)
-                    .bind(until)
-                    .bind(ms(now))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                rows.push(row);
+            let picked: Vec<(i64, String, i64)> = q.fetch_all(&mut *tx).await?;
+            if picked.is_empty() {
+                return Ok(Vec::new());
             }
+            let update = format!(
+                "UPDATE jobs SET status = 'leased', lease_owner = $1, lease_until = $2, \
+                   updated_at = $3 WHERE id IN ({}) RETURNING {JOB_COLUMNS}",
+                placeholders(4, picked.len())
+            );
+            let mut u = sqlx::query_as(&update).bind(owner).bind(until).bind(ms(now));
+            for (id, _, _) in &picked {
+                u = u.bind(id);
+            }
+            let rows = u.fetch_all(&mut *tx).await?;
             tx.commit().await?;
-            rows
+            (picked, rows)
         });
-        rows.into_iter().map(JobRow::into_job).collect()
+        // NB: RETURNING has no defined order; the selection's is due time, then id.
+        rows.sort_by_key(|r| (r.next_run_at, r.id));
+        let abandoned: std::collections::HashMap<i64, i64> = picked
+            .into_iter()
+            .filter(|(_, status, _)| status == JobStatus::Leased.as_str())
+            .map(|(id, _, leased_at)| (id, leased_at))
+            .collect();
+        rows.into_iter()
+            .map(|row| {
+                let from = abandoned.get(&row.id).copied();
+                let mut job = row.into_job()?;
+                job.abandoned_lease_from = from.map(from_ms).transpose()?;
+                Ok(job)
+            })
+            .collect()
     }
 
     /// How many jobs of every workspace are `queued`, `leased` and `dead` (done jobs are not
@@ -631,6 +672,60 @@ impl Store {
         } else {
             Ok(())
         }
+    }
+
+    /// Marks leased jobs done and appends each one's audit entry, all in one transaction: a
+    /// worker's round commits once, not twice per job. Entries are appended in the order given
+    /// (per workspace), even for a job whose lease was lost meanwhile, since its attempt did
+    /// happen; those jobs are left as they are and their ids returned.
+    ///
+    /// # Errors
+    /// [`Error::InvalidJson`] for a result or entry that is not JSON (nothing is recorded);
+    /// [`Error::NotFound`] for an unknown workspace; database errors.
+    pub async fn complete_all(&self, owner: &str, done: &[Completion]) -> Result<Vec<JobId>> {
+        for c in done {
+            if let Some(r) = &c.result {
+                check_json(r, "result")?;
+            }
+            check_entry(&c.audit)?;
+        }
+        // NB: workspaces' chain heads are locked in id order, so two workers' rounds cannot
+        // deadlock on them.
+        let mut by_workspace: std::collections::BTreeMap<WorkspaceId, Vec<_>> =
+            std::collections::BTreeMap::new();
+        for c in done {
+            by_workspace
+                .entry(c.workspace)
+                .or_default()
+                .push((c.at, &c.audit));
+        }
+        let head_sql = head_sql(self.backend());
+        with_pool!(self, pool => {
+            let mut tx = crate::WritePool::begin_write(pool).await?;
+            for (workspace, entries) in &by_workspace {
+                append_all_in_tx!(tx, head_sql, *workspace, entries);
+            }
+            let mut lost = Vec::new();
+            for c in done {
+                let n = sqlx::query(
+                    "UPDATE jobs SET status = 'done', result = $3, lease_owner = NULL, \
+                       lease_until = NULL, updated_at = $4 \
+                     WHERE id = $1 AND status = 'leased' AND lease_owner = $2",
+                )
+                .bind(c.id.0)
+                .bind(owner)
+                .bind(&c.result)
+                .bind(ms(c.at))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    lost.push(c.id);
+                }
+            }
+            tx.commit().await?;
+            Ok(lost)
+        })
     }
 
     /// Records a failed attempt and queues the job again at `next_run_at` (attempts + 1).

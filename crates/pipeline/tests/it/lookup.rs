@@ -164,6 +164,50 @@ async fn a_lost_create_answer_without_a_key_field_is_looked_up_not_sent_again() 
 }
 
 #[tokio::test]
+async fn a_create_sent_by_a_worker_that_died_is_looked_up_not_sent_again() -> Result<()> {
+    for db in BOTH {
+        let Some(bed) = Bed::new(db, "worker died after the org applied", config()).await? else {
+            continue;
+        };
+        bed.write(write(
+            "call-k",
+            "create_contact",
+            0,
+            contact("Lookup-K", "k@ex.example"),
+            false,
+        ))
+        .await;
+        // A worker leases the job, the org applies its create, and the worker dies before it
+        // records anything: the job stays leased until the lease runs out.
+        let lease_for = TimeDelta::seconds(30);
+        let held = bed
+            .store
+            .lease("dead-worker", bed.clock.now(), lease_for, 10)
+            .await?;
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].abandoned_lease_from, None, "a first lease");
+        let payload: Value = serde_json::from_str(&held[0].payload)?;
+        let request: Request = serde_json::from_value(payload["request"].clone())?;
+        bed.conn.execute(&request).await?;
+        assert_eq!(contacts(&bed, "Lookup-K").await.len(), 1);
+
+        // Before the lease runs out, nobody takes the job; after, the next worker looks the
+        // create up and finds the record instead of making a second one.
+        assert_eq!(bed.worker.run_once().await?, 0, "{db:?}: still leased");
+        bed.clock.advance(lease_for + TimeDelta::seconds(1));
+        assert_eq!(bed.worker.run_once().await?, 1, "{db:?}: taken over");
+        let ids = contacts(&bed, "Lookup-K").await;
+        assert_eq!(ids.len(), 1, "{db:?}: one record, not two");
+        let result = done_result(&bed).await;
+        assert_eq!(result["id"], ids[0].as_str(), "{db:?}");
+        assert_eq!(result["foundByLookup"], true, "{db:?}: {result}");
+        let job = &bed.store.list_jobs(bed.ws, None, 10).await?[0];
+        assert_eq!((job.status, job.attempts), (JobStatus::Done, 0), "{db:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_lost_create_the_org_did_not_apply_is_sent_again() -> Result<()> {
     let Some(bed) = Bed::new(Db::Sqlite, "lost create not applied", config()).await? else {
         return Ok(());

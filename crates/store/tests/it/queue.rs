@@ -4,7 +4,8 @@ use std::collections::HashSet;
 
 use anyhow::Result;
 use callforce_store::{
-    DeadLetterFilter, DeadLetterStatus, Error, JobId, JobStatus, NewJob, WorkspaceId,
+    AuditFilter, Completion, DeadLetterFilter, DeadLetterStatus, Error, JobId, JobStatus,
+    NewAuditEntry, NewJob, Verdict, WorkspaceId,
 };
 use chrono::TimeDelta;
 
@@ -182,10 +183,16 @@ async fn an_expired_lease_makes_the_job_leasable_again(db: &Db) -> Result<()> {
     let id = s.enqueue(&job(ws, "k", "Case:1"), t(0)).await?.id;
     let first = s.lease("w1", t(0), secs(10), 1).await?;
     assert_eq!(first[0].lease_until, Some(t(10)));
+    assert_eq!(first[0].abandoned_lease_from, None);
     assert!(s.lease("w2", t(9), secs(10), 1).await?.is_empty());
     let second = s.lease("w2", t(10), secs(10), 1).await?;
     assert_eq!(ids(&second), vec![id]);
     assert_eq!(second[0].lease_owner.as_deref(), Some("w2"));
+    assert_eq!(
+        second[0].abandoned_lease_from,
+        Some(t(0)),
+        "the taker learns when the abandoned lease began"
+    );
     assert!(matches!(
         s.complete(id, "w1", t(11), None).await,
         Err(Error::LeaseLost)
@@ -584,5 +591,90 @@ async fn job_counts_by_state_span_workspaces(db: &Db) -> Result<()> {
     s.dead(leased[1].id, "w", t(2), "boom").await?;
     let c = s.count_jobs().await?;
     assert_eq!((c.queued, c.leased, c.dead), (2, 1, 1));
+    Ok(())
+}
+
+both!(complete_all_records_a_rounds_jobs_and_audit_entries_in_one_go);
+async fn complete_all_records_a_rounds_jobs_and_audit_entries_in_one_go(db: &Db) -> Result<()> {
+    let s = &db.store;
+    let a = s.create_workspace("a", t(0)).await?.id;
+    let b = s.create_workspace("b", t(0)).await?.id;
+    let a1 = s.enqueue(&job(a, "a1", "Case:1"), t(0)).await?.id;
+    let b1 = s.enqueue(&job(b, "b1", "Case:2"), t(0)).await?.id;
+    let a2 = s.enqueue(&job(a, "a2", "Case:3"), t(0)).await?.id;
+    let lost = s.enqueue(&job(a, "lost", "Case:4"), t(0)).await?.id;
+    assert_eq!(s.lease("w1", t(0), secs(10), 10).await?.len(), 4);
+    // `lost`'s lease runs out and another worker takes it before w1 records the round.
+    assert_eq!(ids(&s.lease("w2", t(11), secs(10), 10).await?).len(), 4);
+    s.complete(lost, "w2", t(12), None).await?;
+    for id in [a1, b1, a2] {
+        s.release(id, "w2", t(12), t(12)).await?;
+    }
+    let again = s.lease("w1", t(13), secs(10), 10).await?;
+    assert_eq!(ids(&again), vec![a1, b1, a2]);
+
+    let entry = |kind: &str, id: &str| NewAuditEntry {
+        kind: kind.into(),
+        call_id: Some("call-1".into()),
+        agent: None,
+        record_ids: vec![id.into()],
+        request: Some("{}".into()),
+        response: Some(format!(r#"{{"id":"{id}"}}"#)),
+    };
+    let done = |id: JobId, ws: WorkspaceId, rec: &str| Completion {
+        id,
+        workspace: ws,
+        at: t(14),
+        result: Some(format!(r#"{{"id":"{rec}"}}"#)),
+        audit: entry("write.done", rec),
+    };
+    let recorded = s
+        .complete_all(
+            "w1",
+            &[
+                done(a1, a, "003A1"),
+                done(b1, b, "003B1"),
+                done(a2, a, "003A2"),
+                done(lost, a, "003L"),
+            ],
+        )
+        .await?;
+    assert_eq!(recorded, vec![lost], "the job w1 no longer held is named");
+    for (id, ws, rec) in [(a1, a, "003A1"), (b1, b, "003B1"), (a2, a, "003A2")] {
+        let j = s.job(ws, id).await?.expect("job");
+        assert_eq!(j.status, JobStatus::Done);
+        assert_eq!(j.result, Some(format!(r#"{{"id":"{rec}"}}"#)));
+    }
+    assert_eq!(
+        s.job(a, lost).await?.expect("job").result,
+        None,
+        "left as w2 left it"
+    );
+    // Every attempt is audited, in order, and each workspace's chain still verifies.
+    let kinds = |ws| async move {
+        s.list_audit(ws, &AuditFilter::default())
+            .await
+            .map(|v| v.into_iter().flat_map(|e| e.record_ids).collect::<Vec<_>>())
+    };
+    assert_eq!(kinds(a).await?, ["003A1", "003A2", "003L"]);
+    assert_eq!(kinds(b).await?, ["003B1"]);
+    for ws in [a, b] {
+        let verdict = s.verify_audit(ws).await?;
+        assert!(
+            matches!(verdict, Verdict::Intact { .. }),
+            "{ws:?}: {verdict:?}"
+        );
+    }
+
+    // Bad JSON anywhere records nothing.
+    let id = s.enqueue(&job(a, "bad", "Case:5"), t(20)).await?.id;
+    s.lease("w1", t(20), secs(10), 10).await?;
+    let mut bad = done(id, a, "003X");
+    bad.audit.response = Some("not json".into());
+    assert!(matches!(
+        s.complete_all("w1", &[bad]).await,
+        Err(Error::InvalidJson(_))
+    ));
+    assert_eq!(s.job(a, id).await?.expect("job").status, JobStatus::Leased);
     Ok(())
 }
