@@ -147,8 +147,10 @@ struct Checker<'a> {
     fields: usize,
     // A fixed instant: constants are coerced only to see whether they fit.
     now: DateTime<Utc>,
-    // The record type of the write being checked.
+    // The record type of the write being checked, and whether it is the default one a create
+    // without `record_type` gets.
     record_type: Option<String>,
+    default_record_type: bool,
 }
 
 impl<'a> Checker<'a> {
@@ -294,7 +296,10 @@ impl<'a> Checker<'a> {
         if let Target::Var(path) = &w.record {
             self.target_var(wpath, obj, path);
         }
-        self.record_type = None;
+        self.record_type = crate::describes::write_record_type(obj, w)
+            .filter(|_| w.record_type.is_none())
+            .map(str::to_owned);
+        self.default_record_type = self.record_type.is_some();
         if let Some(rt) = &w.record_type {
             match obj.record_type(rt) {
                 Some(r) => self.record_type = Some(r.developer_name.clone()),
@@ -474,6 +479,18 @@ impl<'a> Checker<'a> {
                     };
                     let picklist = code == Code::InvalidPicklistValue;
                     match self.record_type.clone() {
+                        Some(rt) if picklist && self.default_record_type => self.push(
+                            code,
+                            fpath,
+                            format!(
+                                "under record type {rt} (the one a new {} gets when none is given), {e}",
+                                obj.name
+                            ),
+                            format!(
+                                "change the constant to a value record type {rt} offers, or give \
+                                 the write the \"record_type\" the record should have"
+                            ),
+                        ),
                         Some(rt) if picklist => self.push(
                             code,
                             fpath,
@@ -563,6 +580,7 @@ pub fn check(map: &IntentMap, describes: &Describes) -> Report {
         fields: 0,
         now: DateTime::UNIX_EPOCH,
         record_type: None,
+        default_record_type: false,
     };
     if map.intents.is_empty() {
         c.push(

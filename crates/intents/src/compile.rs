@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::coerce::coerce;
-use crate::describes::Describes;
+use crate::describes::{Describes, write_record_type};
 use crate::error::{Error, Result};
 use crate::map::{IntentMap, Source, Target};
 
@@ -258,7 +258,8 @@ pub fn compile(
                 ));
                 continue;
             };
-            let f = &*describes.field_in(obj, f, record_type);
+            // A create without a record type gets the default one: its values apply.
+            let f = &*describes.field_in(obj, f, write_record_type(obj, w));
             let raw = match src {
                 Source::Const(v) => v.clone(),
                 Source::Now => Value::String("now".into()),

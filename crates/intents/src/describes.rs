@@ -11,6 +11,26 @@ use callforce_client::describe::{
 use callforce_client::{Connection, Error as ClientError};
 
 use crate::error::Result;
+use crate::map::{Target, Write};
+
+/// The record type the record `w` writes has, as far as the map can know it: its
+/// `record_type`, else for a create the connected user's default record type of the object (the
+/// one the org gives a record created without `RecordTypeId`). `None` for an update without
+/// `record_type` (the record's own, unknown until call time) and for objects without record
+/// types.
+pub fn write_record_type<'a>(object: &'a SObjectDescribe, w: &'a Write) -> Option<&'a str> {
+    if let Some(rt) = &w.record_type {
+        return Some(rt);
+    }
+    if w.record != Target::Create {
+        return None;
+    }
+    object
+        .record_type_infos
+        .iter()
+        .find(|r| !r.master && r.default_record_type_mapping)
+        .map(|r| r.developer_name.as_str())
+}
 
 /// Describes of the objects a map touches, the global describe, and the objects the org does
 /// not have.

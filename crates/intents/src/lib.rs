@@ -60,7 +60,22 @@ pub use tools::{TOOL_NAME, tool};
 pub async fn check_live(conn: &Connection, map: &IntentMap) -> Result<(Report, Describes)> {
     let objects = map.objects();
     let mut d = Describes::fetch(conn, objects.iter().map(String::as_str)).await?;
-    d.fetch_record_types(conn, &map.record_types()).await?;
+    // The record types the writes name, and the default one of each object a write creates
+    // without naming one.
+    let mut pairs = map.record_types();
+    for w in map.intents.values().flat_map(|i| &i.writes) {
+        if w.record_type.is_none()
+            && let Some(rt) = d
+                .object(&w.object)
+                .and_then(|o| describes::write_record_type(o, w))
+            && !pairs
+                .iter()
+                .any(|(o, r)| o.eq_ignore_ascii_case(&w.object) && r.eq_ignore_ascii_case(rt))
+        {
+            pairs.push((w.object.clone(), rt.to_owned()));
+        }
+    }
+    d.fetch_record_types(conn, &pairs).await?;
     Ok((check(map, &d), d))
 }
 

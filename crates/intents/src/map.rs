@@ -297,7 +297,8 @@ pub struct Write {
     pub reference: Option<String>,
     /// The record type the record has (its API name, such as `Partner`, or its id): picklist
     /// constants are checked, and values coerced, against that record type's values; a create
-    /// sets `RecordTypeId` to it.
+    /// sets `RecordTypeId` to it. A create without one is checked against the user's default
+    /// record type, which the org gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_type: Option<String>,
     /// Field API name to the source of its value.

@@ -322,3 +322,72 @@ async fn a_partner_lead_takes_only_the_partner_record_type_values() {
     assert_eq!(lead["LeadSource"], "Partner Referral");
     assert_eq!(lead["RecordType"]["DeveloperName"], "Partner", "{lead:?}");
 }
+
+/// A Lead created without `record_type` gets the org's default record type (Inbound), so the
+/// check and call time take Inbound's values: a Partner-only source is refused before anything
+/// is sent (the org would refuse it too), an Inbound one is written.
+#[tokio::test]
+async fn a_lead_created_without_a_record_type_takes_the_default_record_type_values() {
+    let r = org().await;
+    let conn = connect(&r).await;
+    let map = |source: Value| {
+        IntentMap::from_value(json!({
+            "new_lead": {"object": "Lead",
+                         "fields": {"LastName": {"arg": "name"}, "Company": {"const": "Oak Partners"},
+                                    "LeadSource": source}}
+        }))
+        .expect("map")
+    };
+    match Active::activate(&conn, map(json!({"const": "Partner Referral"}))).await {
+        Err(Error::CheckFailed(report)) => {
+            let p = &report.problems[0];
+            assert_eq!(p.path, "intents.new_lead.writes[0].fields.LeadSource");
+            assert!(
+                p.message.starts_with(
+                    "under record type Inbound (the one a new Lead gets when none is given)"
+                ),
+                "{}",
+                p.message
+            );
+            assert!(p.fix.contains("\"record_type\""), "{}", p.fix);
+        }
+        other => panic!("activated: {other:?}"),
+    }
+
+    let active = Active::activate(&conn, map(json!({"arg": "source"})))
+        .await
+        .expect("activates");
+    let context = serde_json::Map::new();
+    let refused = active
+        .run(
+            &conn,
+            &json!({"intent": "new_lead", "name": "Ng", "source": "partner referral"}),
+            &context,
+            now(),
+        )
+        .await;
+    match refused {
+        Err(Error::Refused(m)) => assert!(
+            m[0].contains("valid values: Web, Phone Inquiry, Purchased List, Other"),
+            "{m:?}"
+        ),
+        other => panic!("not refused: {other:?}"),
+    }
+    let out = active
+        .run(
+            &conn,
+            &json!({"intent": "new_lead", "name": "Ng", "source": "phone inquiry"}),
+            &context,
+            now(),
+        )
+        .await
+        .expect("written");
+    let id = out.records[0].id;
+    let lead = first(
+        &conn,
+        &format!("SELECT LeadSource, RecordType.DeveloperName FROM Lead WHERE Id = '{id}'"),
+    )
+    .await;
+    assert_eq!(lead["LeadSource"], "Phone Inquiry");
+    assert_eq!(lead["RecordType"]["DeveloperName"], "Inbound", "{lead:?}");
+}
