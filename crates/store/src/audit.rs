@@ -237,6 +237,9 @@ pub(crate) fn check_entry(entry: &NewAuditEntry) -> Result<()> {
     check_json(entry.response.as_deref(), "audit response")
 }
 
+/// Audit rows written per `INSERT` (11 bound values each).
+pub(crate) const ROWS_PER_INSERT: usize = 500;
+
 /// Entries read per round trip while verifying.
 const VERIFY_PAGE: i64 = 1000;
 
@@ -262,51 +265,21 @@ macro_rules! append_all_in_tx {
             .bind(workspace.0)
             .fetch_optional(&mut *$tx)
             .await?;
-        let (mut head_seq, mut head_hash) = head.ok_or($crate::Error::NotFound)?;
+        let (head_seq, head_hash) = head.ok_or($crate::Error::NotFound)?;
+        let mut seq_i = head_seq;
+        let mut prev_hash = head_hash;
         let mut appended = Vec::new();
         for &(now, entry) in $entries {
             let now: chrono::DateTime<chrono::Utc> = now;
             let entry: &$crate::audit::NewAuditEntry = entry;
             let at = $crate::ms(now);
-            let record_ids_json = serde_json::to_string(&entry.record_ids)
-                .map_err(|_| $crate::Error::Corrupt("record ids"))?;
-            let prev = $crate::audit::unhex32(&head_hash)
+            let prev = $crate::audit::unhex32(&prev_hash)
                 .ok_or($crate::Error::Corrupt("audit head hash"))?;
             let seq =
-                u64::try_from(head_seq).map_err(|_| $crate::Error::Corrupt("audit head seq"))? + 1;
+                u64::try_from(seq_i).map_err(|_| $crate::Error::Corrupt("audit head seq"))? + 1;
             let hash =
                 $crate::keys::hex(&$crate::audit::entry_hash(&prev, workspace, seq, at, entry));
-            let seq_i = head_seq + 1;
-            sqlx::query(
-                "INSERT INTO audit_log (workspace_id, seq, at, kind, call_id, agent, record_ids, \
-                   request, response, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(workspace.0)
-            .bind(seq_i)
-            .bind(at)
-            .bind(&entry.kind)
-            .bind(&entry.call_id)
-            .bind(&entry.agent)
-            .bind(&record_ids_json)
-            .bind(&entry.request)
-            .bind(&entry.response)
-            .bind(&head_hash)
-            .bind(&hash)
-            .execute(&mut *$tx)
-            .await?;
-            for id in &entry.record_ids {
-                sqlx::query(
-                    "INSERT INTO audit_record_ids (workspace_id, seq, record_id) \
-                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .bind(workspace.0)
-                .bind(seq_i)
-                .bind(id)
-                .execute(&mut *$tx)
-                .await?;
-            }
-            let prev_hash = std::mem::replace(&mut head_hash, hash.clone());
+            seq_i += 1;
             appended.push($crate::audit::AuditEntry {
                 workspace,
                 seq,
@@ -317,16 +290,58 @@ macro_rules! append_all_in_tx {
                 record_ids: entry.record_ids.clone(),
                 request: entry.request.clone(),
                 response: entry.response.clone(),
-                prev_hash,
+                prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
                 hash,
             });
-            head_seq = seq_i;
+        }
+        // NB: multi-row statements, a few hundred rows each (well within both databases'
+        // limits on bound values): a worker's round appends dozens of entries at once.
+        for chunk in appended.chunks($crate::audit::ROWS_PER_INSERT) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for e in chunk {
+                let seq = i64::try_from(e.seq).map_err(|_| $crate::Error::Corrupt("audit seq"))?;
+                let ids = serde_json::to_string(&e.record_ids)
+                    .map_err(|_| $crate::Error::Corrupt("record ids"))?;
+                rows.push((e, seq, ids));
+            }
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_log (workspace_id, seq, at, kind, call_id, agent, record_ids, \
+                   request, response, prev_hash, hash) ",
+            );
+            q.push_values(&rows, |mut b, (e, seq, ids)| {
+                b.push_bind(workspace.0)
+                    .push_bind(*seq)
+                    .push_bind($crate::ms(e.at))
+                    .push_bind(e.kind.as_str())
+                    .push_bind(e.call_id.as_deref())
+                    .push_bind(e.agent.as_deref())
+                    .push_bind(ids.as_str())
+                    .push_bind(e.request.as_deref())
+                    .push_bind(e.response.as_deref())
+                    .push_bind(e.prev_hash.as_str())
+                    .push_bind(e.hash.as_str());
+            });
+            q.build().execute(&mut *$tx).await?;
+            let ids: Vec<(i64, &str)> = rows
+                .iter()
+                .flat_map(|(e, seq, _)| e.record_ids.iter().map(move |id| (*seq, id.as_str())))
+                .collect();
+            if !ids.is_empty() {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO audit_record_ids (workspace_id, seq, record_id) ",
+                );
+                q.push_values(&ids, |mut b, (seq, id)| {
+                    b.push_bind(workspace.0).push_bind(*seq).push_bind(*id);
+                });
+                q.push(" ON CONFLICT DO NOTHING");
+                q.build().execute(&mut *$tx).await?;
+            }
         }
         if !appended.is_empty() {
             sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE workspace_id = $1")
                 .bind(workspace.0)
-                .bind(head_seq)
-                .bind(&head_hash)
+                .bind(seq_i)
+                .bind(&prev_hash)
                 .execute(&mut *$tx)
                 .await?;
         }
