@@ -15,14 +15,24 @@
 //! One match is the record the lost attempt made ([`Found::One`]); none means it was not
 //! applied and the create is sent again; several cannot be told apart ([`Found::Several`]).
 //! The query is built with `callforce-soql`'s builder, so no written value can change its shape.
+//!
+//! [`resolve`] applies this to every write that creates records without a key
+//! ([`resolvable`]): a single create, a raw `POST` that is one ([`raw_create`]), each record of
+//! an sObject Collections create (the ones found are not sent again; the answer still has one
+//! result per record), and a note with its link ([`Note`]: the note by its title, then its
+//! link among the notes found). It says what follows ([`Resolution`]): done with the answer
+//! made of what was found, send what was not found ([`Plan`]), or a dead letter when which
+//! records are the write's cannot be told.
 
 use std::time::Duration;
 
+use callforce_client::composite::{CompositeRequest, Subrequest};
 use callforce_client::describe::{FieldDescribe, SObjectDescribe};
-use callforce_client::{Connection, Error as ClientError, Record, Request};
+use callforce_client::request::COLLECTION_CHUNK;
+use callforce_client::{Connection, Error as ClientError, Method, RawRequest, Record, Request};
 use callforce_soql::{Cond, Direction, Number, QueryBuilder, Value as Soql};
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, Utc};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The most matching ids a lookup reads: enough to say "several" and name them.
 pub const MAX_MATCHES: u64 = 10;
@@ -38,12 +48,6 @@ pub enum Found {
     Several(Vec<String>),
     /// No lookup was possible (the text says why): the create is sent again, at least once.
     Blind(String),
-}
-
-/// Whether a lost answer to `request` is resolved by a lookup: a single create (a create on a
-/// configured External ID field is an upsert by then, and needs none).
-pub fn resolvable(request: &Request) -> bool {
-    matches!(request, Request::Create { .. })
 }
 
 /// The lookup query of a create of `record`, for records created by `user_id` from `from` on,
@@ -62,6 +66,17 @@ pub fn lookup_query(
     record: &Record,
     from: DateTime<Utc>,
 ) -> Result<String, String> {
+    build(describe, user_id, record, from, MAX_MATCHES).map(|(soql, _)| soql)
+}
+
+/// The lookup query reading at most `limit` ids, and how many written fields it compares.
+fn build(
+    describe: &SObjectDescribe,
+    user_id: &str,
+    record: &Record,
+    from: DateTime<Utc>,
+    limit: u64,
+) -> Result<(String, usize), String> {
     for system in ["CreatedById", "CreatedDate"] {
         if !describe.field(system).is_some_and(|f| f.filterable) {
             return Err(format!(
@@ -95,8 +110,9 @@ pub fn lookup_query(
         .select(["Id"])
         .filter(cond)
         .order_by("CreatedDate", Direction::Asc)
-        .limit(MAX_MATCHES)
+        .limit(limit)
         .to_soql()
+        .map(|soql| (soql, compared))
         .map_err(|e| format!("the lookup query could not be built: {e}"))
 }
 
@@ -175,6 +191,506 @@ pub async fn look_up(
         _ => Found::Several(ids),
     };
     Ok((found, Some(soql)))
+}
+
+/// Whether a lost answer to `request` is resolved by a lookup: a single create (a create on a
+/// configured External ID field is an upsert by then, and needs none), a raw `POST` that is a
+/// create of one record ([`raw_create`]), an sObject Collections create, and a note with its
+/// link ([`Note::of`]).
+pub fn resolvable(request: &Request) -> bool {
+    match request {
+        Request::Create { .. } | Request::CollectionsCreate { .. } => true,
+        Request::Raw(r) => raw_create(r).is_some(),
+        Request::Composite(c) => Note::of(c).is_some(),
+        _ => false,
+    }
+}
+
+/// The object and record of a raw request that is a create of one record:
+/// `POST [/services/data/vXX.X]/sobjects/<Object>` with no query string and a JSON object body.
+pub fn raw_create(r: &RawRequest) -> Option<(&str, &Record)> {
+    if r.method != Method::Post || !r.query.is_empty() {
+        return None;
+    }
+    let path = r.path.trim_end_matches('/');
+    let rest = match path.strip_prefix("/services/data/") {
+        Some(versioned) => versioned.split_once('/')?.1,
+        None => path.trim_start_matches('/'),
+    };
+    let sobject = rest.strip_prefix("sobjects/")?;
+    let named = sobject
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && sobject
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    match &r.body {
+        Some(Value::Object(record)) if named => Some((sobject, record)),
+        _ => None,
+    }
+}
+
+/// A note as `create_note` sends it: a `/composite` request creating a `ContentNote`, and
+/// optionally a `ContentDocumentLink` from it (`ContentDocumentId: "@{<note>.id}"`) to a record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note<'a> {
+    /// The note's subrequest reference id.
+    pub reference: &'a str,
+    /// The note's fields.
+    pub record: &'a Record,
+    /// The link's subrequest reference id, its fields and the record it links to.
+    pub link: Option<(&'a str, &'a Record, &'a str)>,
+    /// Whether the composite is all or none (the note and its link are made together or not).
+    pub all_or_none: bool,
+}
+
+impl<'a> Note<'a> {
+    /// The note a composite request makes, when it is exactly one (and its link).
+    pub fn of(c: &'a CompositeRequest) -> Option<Self> {
+        let create = |s: &'a Subrequest, object: &str| -> Option<&'a Record> {
+            let (base, name) = s.url.rsplit_once('/')?;
+            let ok = s.method.eq_ignore_ascii_case("POST")
+                && base.ends_with("/sobjects")
+                && name == object;
+            match &s.body {
+                Some(Value::Object(r)) if ok => Some(r),
+                _ => None,
+            }
+        };
+        let (first, link) = match c.composite_request.as_slice() {
+            [first] => (first, None),
+            [first, link] => (first, Some(link)),
+            _ => return None,
+        };
+        let record = create(first, "ContentNote")?;
+        let link = match link {
+            None => None,
+            Some(s) => {
+                let r = create(s, "ContentDocumentLink")?;
+                let from_note = format!("@{{{}.id}}", first.reference_id);
+                if r.get("ContentDocumentId").and_then(Value::as_str) != Some(from_note.as_str()) {
+                    return None;
+                }
+                let entity = r.get("LinkedEntityId").and_then(Value::as_str)?;
+                if entity.contains('@') {
+                    return None;
+                }
+                Some((s.reference_id.as_str(), r, entity))
+            }
+        };
+        Some(Self {
+            reference: &first.reference_id,
+            record,
+            link,
+            all_or_none: c.all_or_none,
+        })
+    }
+}
+
+/// What follows a lookup of a write whose answer was lost.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution {
+    /// Everything the write makes was found: it is done with this answer, nothing is sent.
+    Done(Value),
+    /// Send [`Plan::request`] (the write, or what of it was not found) and answer with
+    /// [`Plan::answer`].
+    Send(Plan),
+    /// Which records are this write's cannot be told: a dead letter with this message.
+    Unsure {
+        /// What was found and what to do about it.
+        message: String,
+        /// The ids that match.
+        matches: Vec<String>,
+        /// The queries run.
+        lookup: Vec<String>,
+    },
+}
+
+/// What to send after a lookup, and how to make the write's whole answer from its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// What to send.
+    pub request: Request,
+    fill: Fill,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Fill {
+    /// The answer is the request's own.
+    Whole,
+    /// One result per record of the collection: found (`Some`), or the next of the answer.
+    Slots(Vec<Option<Value>>),
+    /// A note found without its link: the note's result, then the link create's answer.
+    Link {
+        note: Value,
+        reference: String,
+        lookup: Vec<String>,
+    },
+}
+
+impl Plan {
+    fn whole(request: &Request) -> Self {
+        Self {
+            request: request.clone(),
+            fill: Fill::Whole,
+        }
+    }
+
+    /// The write's answer, given the answer to [`Plan::request`]: for a collection one result
+    /// per record of the write, in order (the found ones with `foundByLookup`); for a note
+    /// whose link alone was sent, the composite answer of both.
+    pub fn answer(&self, sent: Value) -> Value {
+        match &self.fill {
+            Fill::Whole => sent,
+            Fill::Slots(slots) => {
+                let mut sent = match sent {
+                    Value::Array(v) => v.into_iter(),
+                    other => vec![other].into_iter(),
+                };
+                let all = slots
+                    .iter()
+                    .map(|s| match s {
+                        Some(found) => found.clone(),
+                        None => sent.next().unwrap_or(Value::Null),
+                    })
+                    .collect();
+                Value::Array(all)
+            }
+            Fill::Link {
+                note,
+                reference,
+                lookup,
+            } => json!({"compositeResponse": [note, sub(reference, sent)],
+                "foundByLookup": true, "lookup": lookup}),
+        }
+    }
+}
+
+/// A composite subresponse of a create.
+fn sub(reference: &str, body: Value) -> Value {
+    json!({"body": body, "httpHeaders": {}, "httpStatusCode": 201, "referenceId": reference})
+}
+
+/// The result of a record found by a lookup.
+fn saved(id: &str) -> Value {
+    json!({"id": id, "success": true, "errors": []})
+}
+
+/// Looks up what a write whose answer was lost (an attempt sent at `since`) made, and says
+/// what follows. See `docs/writes.md` for each kind of write.
+///
+/// # Errors
+/// A describe, the user id or a query failing (classified as any request is).
+pub async fn resolve(
+    conn: &Connection,
+    request: &Request,
+    since: DateTime<Utc>,
+    skew: Duration,
+) -> Result<Resolution, ClientError> {
+    let from = since - TimeDelta::from_std(skew).unwrap_or(TimeDelta::zero());
+    match request {
+        Request::Create { sobject, record } => single(conn, request, sobject, record, from).await,
+        Request::Raw(r) => match raw_create(r) {
+            Some((sobject, record)) => single(conn, request, sobject, record, from).await,
+            None => Ok(Resolution::Send(Plan::whole(request))),
+        },
+        Request::CollectionsCreate {
+            all_or_none,
+            records,
+        } => collection(conn, *all_or_none, records, from).await,
+        Request::Composite(c) => match Note::of(c) {
+            Some(note) => self::note(conn, request, &note, from).await,
+            None => Ok(Resolution::Send(Plan::whole(request))),
+        },
+        _ => Ok(Resolution::Send(Plan::whole(request))),
+    }
+}
+
+async fn single(
+    conn: &Connection,
+    request: &Request,
+    sobject: &str,
+    record: &Record,
+    from: DateTime<Utc>,
+) -> Result<Resolution, ClientError> {
+    let (found, soql) = look_up(conn, sobject, record, from, Duration::ZERO).await?;
+    Ok(match found {
+        Found::One(id) => {
+            let mut v = saved(&id);
+            v["foundByLookup"] = json!(true);
+            v["lookup"] = json!(soql);
+            Resolution::Done(v)
+        }
+        Found::Several(ids) => Resolution::Unsure {
+            message: several_message(sobject, &ids, from),
+            matches: ids,
+            lookup: soql.into_iter().collect(),
+        },
+        Found::None => Resolution::Send(Plan::whole(request)),
+        Found::Blind(why) => {
+            tracing::warn!(reason = %why, "a lost create cannot be looked up; sending it again");
+            Resolution::Send(Plan::whole(request))
+        }
+    })
+}
+
+/// The dead letter's error when a lost create's lookup finds several records.
+fn several_message(sobject: &str, ids: &[String], from: DateTime<Utc>) -> String {
+    format!(
+        "the answer to this {sobject} create was lost, and {} {sobject} records created by this \
+         connection's user since {from} hold the values it wrote ({}): which one it made \
+         cannot be told. Delete the extra records, then replay this dead letter (its lookup finds \
+         the one kept and sends nothing) or discard it",
+        ids.len(),
+        ids.join(", ")
+    )
+}
+
+/// Records of one collection with the same lookup query (the same object and values).
+struct Group {
+    soql: String,
+    compared: usize,
+    members: Vec<usize>,
+}
+
+/// Each record of a collection looked up as a single create is. Records with the same values
+/// share one query and take its matches in order; records comparing more fields take their
+/// matches first, so a record whose values include another's does not lose its match to it.
+async fn collection(
+    conn: &Connection,
+    all_or_none: bool,
+    records: &[Record],
+    from: DateTime<Utc>,
+) -> Result<Resolution, ClientError> {
+    let user = conn.user_id().await?;
+    // Enough to tell "more matches than records with these values".
+    let limit = records.len() as u64 + MAX_MATCHES;
+    let mut groups: Vec<Group> = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        let sobject = record
+            .get("attributes")
+            .and_then(|a| a.get("type"))
+            .and_then(Value::as_str);
+        let Some(sobject) = sobject else {
+            tracing::warn!(
+                record = i,
+                "a record of a lost collection has no attributes.type; sending it again"
+            );
+            continue;
+        };
+        let describe = conn.describe(sobject).await?;
+        match build(&describe, &user, record, from, limit) {
+            Ok((soql, compared)) => match groups.iter_mut().find(|g| g.soql == soql) {
+                Some(g) => g.members.push(i),
+                None => groups.push(Group {
+                    soql,
+                    compared,
+                    members: vec![i],
+                }),
+            },
+            Err(why) => {
+                tracing::warn!(record = i, reason = %why, "a record of a lost collection cannot be looked up; sending it again");
+            }
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.compared));
+    let mut slots: Vec<Option<Value>> = vec![None; records.len()];
+    let mut claimed = std::collections::HashSet::new();
+    let mut unsure: Vec<String> = Vec::new();
+    let mut matches = Vec::new();
+    let mut lookup = Vec::new();
+    for g in &groups {
+        let rows = conn.query::<Record>(&g.soql).await?;
+        let ids: Vec<String> = rows
+            .records
+            .iter()
+            .filter_map(|r| r.get("Id")?.as_str().map(str::to_owned))
+            .filter(|id| !claimed.contains(id))
+            .collect();
+        lookup.push(g.soql.clone());
+        if ids.len() > g.members.len() {
+            let places: Vec<String> = g.members.iter().map(usize::to_string).collect();
+            unsure.push(format!(
+                "records {} match {} ({})",
+                places.join(", "),
+                ids.len(),
+                ids.join(", ")
+            ));
+            matches.extend(ids);
+            continue;
+        }
+        for (&place, id) in g.members.iter().zip(ids) {
+            let mut v = saved(&id);
+            v["foundByLookup"] = json!(true);
+            v["lookup"] = json!(g.soql);
+            slots[place] = Some(v);
+            claimed.insert(id);
+        }
+    }
+    if !unsure.is_empty() {
+        let message = format!(
+            "the answer to this collection create was lost, and more records created by this \
+             connection's user since {from} hold its values than it has records with them: {}. \
+             Which ones it made cannot be told. Delete the extra records, then replay this dead \
+             letter (its lookup finds the ones kept and sends only the missing ones) or discard it",
+            unsure.join("; ")
+        );
+        return Ok(Resolution::Unsure {
+            message,
+            matches,
+            lookup,
+        });
+    }
+    // NB: all or none applies per chunk of 200; a chunk is applied whole or not at all, so a
+    // chunk found in part means the lookup is wrong about some record: sending the rest could
+    // make a second copy of a record the org changed, so a person decides.
+    if all_or_none {
+        for (c, chunk) in slots.chunks(COLLECTION_CHUNK).enumerate() {
+            let n = chunk.iter().filter(|s| s.is_some()).count();
+            if n > 0 && n < chunk.len() {
+                let missing: Vec<String> = chunk
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.is_none())
+                    .map(|(i, _)| (c * COLLECTION_CHUNK + i).to_string())
+                    .collect();
+                let message = format!(
+                    "the answer to this all-or-none collection create was lost, and its lookup \
+                     found {n} of {} records, not records {}: the org saves all or none, so some \
+                     were saved with other values (a trigger, a rule) or the found ones are not \
+                     this write's. Check the records; remove \"ambiguousSince\" from the payload \
+                     and replay to send them all again, or discard it",
+                    chunk.len(),
+                    missing.join(", ")
+                );
+                let matches = chunk
+                    .iter()
+                    .flatten()
+                    .filter_map(|v| v["id"].as_str().map(str::to_owned))
+                    .collect();
+                return Ok(Resolution::Unsure {
+                    message,
+                    matches,
+                    lookup,
+                });
+            }
+        }
+    }
+    if slots.iter().all(Option::is_some) {
+        return Ok(Resolution::Done(Value::Array(
+            slots.into_iter().flatten().collect(),
+        )));
+    }
+    let missing = records
+        .iter()
+        .zip(&slots)
+        .filter(|(_, s)| s.is_none())
+        .map(|(r, _)| r.clone())
+        .collect();
+    Ok(Resolution::Send(Plan {
+        request: Request::CollectionsCreate {
+            all_or_none,
+            records: missing,
+        },
+        fill: Fill::Slots(slots),
+    }))
+}
+
+/// The note looked up by its title (its content cannot be compared in a query), then its link
+/// to the record among the notes found.
+async fn note(
+    conn: &Connection,
+    request: &Request,
+    note: &Note<'_>,
+    from: DateTime<Utc>,
+) -> Result<Resolution, ClientError> {
+    let (found, soql) = look_up(conn, "ContentNote", note.record, from, Duration::ZERO).await?;
+    let mut lookup: Vec<String> = soql.into_iter().collect();
+    let notes = match found {
+        Found::None => return Ok(Resolution::Send(Plan::whole(request))),
+        Found::Blind(why) => {
+            tracing::warn!(reason = %why, "a lost note cannot be looked up; sending it again");
+            return Ok(Resolution::Send(Plan::whole(request)));
+        }
+        Found::One(id) => vec![id],
+        Found::Several(ids) => ids,
+    };
+    let note_result = |id: &str| sub(note.reference, saved(id));
+    let Some((link_ref, link, entity)) = note.link else {
+        return Ok(match notes.as_slice() {
+            [id] => Resolution::Done(json!({"compositeResponse": [note_result(id)],
+                "foundByLookup": true, "lookup": lookup})),
+            _ => Resolution::Unsure {
+                message: several_message("ContentNote", &notes, from),
+                matches: notes,
+                lookup,
+            },
+        });
+    };
+    let soql = QueryBuilder::new("ContentDocumentLink")
+        .select(["Id", "ContentDocumentId"])
+        .filter(
+            Cond::eq("LinkedEntityId", entity)
+                .and(Cond::is_in("ContentDocumentId", notes.iter().cloned())),
+        )
+        .order_by("ContentDocumentId", Direction::Asc)
+        .to_soql()
+        .map_err(|e| ClientError::InvalidRequest(format!("the link lookup: {e}")))?;
+    let rows = conn.query::<Record>(&soql).await?;
+    lookup.push(soql);
+    let links: Vec<(String, String)> = rows
+        .records
+        .iter()
+        .filter_map(|r| {
+            let id = r.get("Id")?.as_str()?;
+            let doc = r.get("ContentDocumentId")?.as_str()?;
+            Some((id.to_owned(), doc.to_owned()))
+        })
+        .collect();
+    match (links.as_slice(), notes.as_slice()) {
+        ([(link_id, doc)], _) => Ok(Resolution::Done(json!({"compositeResponse": [
+                note_result(doc), sub(link_ref, saved(link_id))],
+            "foundByLookup": true, "lookup": lookup}))),
+        // NB: an all-or-none note and link are saved together: a note found without its link
+        // is not this write's (the same title, by the same user), so both are sent again.
+        ([], _) if note.all_or_none => Ok(Resolution::Send(Plan::whole(request))),
+        ([], [id]) => {
+            let mut record = link.clone();
+            record.insert("ContentDocumentId".into(), json!(id));
+            Ok(Resolution::Send(Plan {
+                request: Request::Create {
+                    sobject: "ContentDocumentLink".into(),
+                    record,
+                },
+                fill: Fill::Link {
+                    note: note_result(id),
+                    reference: link_ref.to_owned(),
+                    lookup,
+                },
+            }))
+        }
+        _ => {
+            let linked: Vec<String> = links.into_iter().map(|(_, doc)| doc).collect();
+            let matches = if linked.is_empty() { notes } else { linked };
+            Ok(Resolution::Unsure {
+                message: format!(
+                    "the answer to this note was lost, and {} notes titled as it is, created by \
+                     this connection's user since {from}, {} ({}): which one it made cannot be \
+                     told. Delete the extra notes, then replay this dead letter or discard it",
+                    matches.len(),
+                    if note.link.is_some() {
+                        "are linked to its record"
+                    } else {
+                        "exist"
+                    },
+                    matches.join(", ")
+                ),
+                matches,
+                lookup,
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -288,19 +804,197 @@ mod tests {
         assert!(e.contains("no filterable CreatedById"), "{e}");
     }
 
+    fn raw(method: Method, path: &str, query: &[(&str, &str)], body: Option<Value>) -> Request {
+        Request::Raw(RawRequest {
+            method,
+            path: path.into(),
+            query: query
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            headers: vec![],
+            body,
+        })
+    }
+
+    fn composite(all_or_none: bool, subs: Vec<Value>) -> Request {
+        Request::Composite(
+            serde_json::from_value(json!({"allOrNone": all_or_none, "compositeRequest": subs}))
+                .expect("composite"),
+        )
+    }
+
+    fn post(reference: &str, object: &str, body: Value) -> Value {
+        json!({"method": "POST", "url": format!("/services/data/v59.0/sobjects/{object}"),
+               "referenceId": reference, "body": body})
+    }
+
     #[test]
-    fn only_single_creates_are_resolved_by_a_lookup() {
-        let create = Request::Create {
-            sobject: "Contact".into(),
-            record: rec(json!({"LastName": "Ng"})),
+    fn what_is_resolved_by_a_lookup() {
+        let note = post("note", "ContentNote", json!({"Title": "Callback"}));
+        let link = |doc: &str, entity: &str| {
+            post(
+                "link",
+                "ContentDocumentLink",
+                json!({"ContentDocumentId": doc, "LinkedEntityId": entity, "ShareType": "V"}),
+            )
         };
-        let upsert = Request::Upsert {
-            sobject: "Task".into(),
-            field: "Callforce_Key__c".into(),
-            value: "cf-1".into(),
-            record: rec(json!({"Subject": "Call"})),
+        let body = Some(json!({"LastName": "Ng"}));
+        let cases: Vec<(Request, bool)> = vec![
+            (
+                Request::Create {
+                    sobject: "Contact".into(),
+                    record: rec(json!({"LastName": "Ng"})),
+                },
+                true,
+            ),
+            (
+                Request::Upsert {
+                    sobject: "Task".into(),
+                    field: "Callforce_Key__c".into(),
+                    value: "cf-1".into(),
+                    record: rec(json!({"Subject": "Call"})),
+                },
+                false,
+            ),
+            (
+                Request::CollectionsCreate {
+                    all_or_none: false,
+                    records: vec![],
+                },
+                true,
+            ),
+            (
+                Request::CollectionsUpdate {
+                    all_or_none: false,
+                    records: vec![],
+                },
+                false,
+            ),
+            (
+                raw(Method::Post, "sobjects/Contact", &[], body.clone()),
+                true,
+            ),
+            (
+                raw(Method::Post, "/sobjects/Contact/", &[], body.clone()),
+                true,
+            ),
+            (
+                raw(
+                    Method::Post,
+                    "/services/data/v59.0/sobjects/Contact",
+                    &[],
+                    body.clone(),
+                ),
+                true,
+            ),
+            (
+                raw(Method::Patch, "/sobjects/Contact", &[], body.clone()),
+                false,
+            ),
+            (
+                raw(
+                    Method::Post,
+                    "/sobjects/Contact",
+                    &[("a", "b")],
+                    body.clone(),
+                ),
+                false,
+            ),
+            (raw(Method::Post, "/sobjects/Contact", &[], None), false),
+            (
+                raw(Method::Post, "/sobjects/Contact", &[], Some(json!([1]))),
+                false,
+            ),
+            (
+                raw(
+                    Method::Post,
+                    "/sobjects/Contact/describe",
+                    &[],
+                    body.clone(),
+                ),
+                false,
+            ),
+            (
+                raw(
+                    Method::Post,
+                    "/services/apexrest/Contact",
+                    &[],
+                    body.clone(),
+                ),
+                false,
+            ),
+            (
+                raw(Method::Post, "/composite/sobjects", &[], body.clone()),
+                false,
+            ),
+            (composite(true, vec![note.clone()]), true),
+            (
+                composite(
+                    true,
+                    vec![note.clone(), link("@{note.id}", "001000000000001AAA")],
+                ),
+                true,
+            ),
+            (
+                composite(
+                    true,
+                    vec![
+                        note.clone(),
+                        link("069000000000001AAA", "001000000000001AAA"),
+                    ],
+                ),
+                false,
+            ),
+            (
+                composite(true, vec![note.clone(), link("@{note.id}", "@{acct.id}")]),
+                false,
+            ),
+            (
+                composite(true, vec![post("acct", "Account", json!({"Name": "A"}))]),
+                false,
+            ),
+            (
+                composite(true, vec![note.clone(), note.clone(), note]),
+                false,
+            ),
+        ];
+        for (request, want) in cases {
+            assert_eq!(resolvable(&request), want, "{request:?}");
+        }
+    }
+
+    #[test]
+    fn a_plan_answers_one_result_per_record_in_order() {
+        let found = |id: &str| Some(json!({"id": id, "foundByLookup": true}));
+        let plan = Plan {
+            request: Request::CollectionsCreate {
+                all_or_none: false,
+                records: vec![],
+            },
+            fill: Fill::Slots(vec![found("a"), None, found("c"), None]),
         };
-        assert!(resolvable(&create));
-        assert!(!resolvable(&upsert));
+        let sent = json!([{"id": "b", "success": true}, {"success": false, "errors": []}]);
+        assert_eq!(
+            plan.answer(sent),
+            json!([{"id": "a", "foundByLookup": true}, {"id": "b", "success": true},
+                   {"id": "c", "foundByLookup": true}, {"success": false, "errors": []}])
+        );
+        let link = Plan {
+            request: Request::Create {
+                sobject: "ContentDocumentLink".into(),
+                record: Record::new(),
+            },
+            fill: Fill::Link {
+                note: sub("note", saved("069a")),
+                reference: "link".into(),
+                lookup: vec!["SELECT Id FROM ContentNote".into()],
+            },
+        };
+        let v = link.answer(json!({"id": "06Aa", "success": true, "errors": []}));
+        assert_eq!(v["compositeResponse"][0]["body"]["id"], "069a");
+        assert_eq!(v["compositeResponse"][1]["referenceId"], "link");
+        assert_eq!(v["compositeResponse"][1]["body"]["id"], "06Aa");
+        assert_eq!(v["foundByLookup"], true);
     }
 }

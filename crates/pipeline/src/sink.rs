@@ -7,11 +7,11 @@ use callforce_actions::{Write, WriteError, WriteFuture, WriteOutcome, WriteSink}
 use callforce_client::{Class, Connection, Request};
 use callforce_store::{NewJob, Store, WorkspaceId};
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use crate::job::{JobPayload, KIND_WRITE, audit_error, external_key, make_idempotent, rolled_back};
-use crate::lookup::{Found, look_up, resolvable};
+use crate::lookup::{Resolution, resolvable, resolve};
 use crate::{Clock, PipelineConfig, Trace};
 
 /// The first wait between two tries of a blocking write; it doubles after each.
@@ -121,32 +121,26 @@ impl PipelineSink {
         // When an attempt of a create started that was sent and got no answer (the earliest).
         let mut ambiguous_since: Option<DateTime<Utc>> = None;
         loop {
-            if let (Some(since), Request::Create { sobject, record }) = (ambiguous_since, &request)
-            {
+            // What was not found by a lookup, or the whole request.
+            let mut plan = None;
+            if let Some(since) = ambiguous_since {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 let skew = self.config.lookup_skew;
                 let looked =
-                    tokio::time::timeout(left, look_up(&self.conn, sobject, record, since, skew))
-                        .await;
+                    tokio::time::timeout(left, resolve(&self.conn, &request, since, skew)).await;
                 match looked {
-                    Ok(Ok((Found::One(id), soql))) => {
-                        let v = json!({"id": id, "success": true, "errors": [],
-                            "foundByLookup": true});
-                        let mut audited = v.clone();
-                        audited["lookup"] = json!(soql);
-                        trace
-                            .record(self.clock.now(), "write.done", &audited, true)
-                            .await;
-                        return Ok(WriteOutcome::Done(v));
+                    Ok(Ok(Resolution::Done(v))) => {
+                        trace.record(self.clock.now(), "write.done", &v, true).await;
+                        return Ok(WriteOutcome::Done(without_lookup(v)));
                     }
-                    Ok(Ok((Found::None | Found::Blind(_), _))) => {}
+                    Ok(Ok(Resolution::Send(p))) => plan = Some(p),
                     // Several matches, a failed lookup or the budget spent: the queued job
                     // looks it up again and decides (several is a dead letter).
                     other => {
                         let why = match other {
-                            Ok(Ok((Found::Several(ids), _))) => {
+                            Ok(Ok(Resolution::Unsure { matches, .. })) => {
                                 json!({"error": "several records match the lost create",
-                                    "matches": ids})
+                                    "matches": matches})
                             }
                             Ok(Err(e)) => audit_error(&e),
                             _ => json!({"error": "mid-call budget spent"}),
@@ -160,14 +154,18 @@ impl PipelineSink {
                     }
                 }
             }
+            let sending = plan.as_ref().map_or(&request, |p| &p.request);
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let started = self.clock.now();
-            let tried = tokio::time::timeout(left, self.conn.execute(&request)).await;
+            let tried = tokio::time::timeout(left, self.conn.execute(sending)).await;
             // NB: an all-or-none composite the org rolled back answers 200; it failed.
             let tried = tried.map(|r| {
-                r.and_then(|v| match rolled_back(&request, &v) {
+                r.and_then(|v| match rolled_back(sending, &v) {
                     Some(e) => Err(e),
-                    None => Ok(v),
+                    None => Ok(match &plan {
+                        Some(p) => p.answer(v),
+                        None => v,
+                    }),
                 })
             });
             let e = match tried {
@@ -232,6 +230,22 @@ impl PipelineSink {
             }
         }
     }
+}
+
+/// The answer the agent hears of a write found by its lookup: the queries stay in the audit.
+fn without_lookup(mut v: Value) -> Value {
+    match &mut v {
+        Value::Object(o) => {
+            o.remove("lookup");
+        }
+        Value::Array(items) => {
+            for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                item.remove("lookup");
+            }
+        }
+        _ => {}
+    }
+    v
 }
 
 /// Keeps the earliest start of an unanswered attempt.

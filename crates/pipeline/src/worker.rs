@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use callforce_client::{Class, Connection, Error as ClientError, Request};
+use callforce_client::{Class, Connection, Error as ClientError};
 use callforce_store::{Completion, Job, Store, WorkspaceId};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::future::{BoxFuture, join_all};
@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 
 use crate::job::{JobPayload, audit_error, rolled_back};
-use crate::lookup::{self, Found};
+use crate::lookup::{self, Resolution};
 use crate::schedule::{Decision, decide, jittered};
 use crate::{Clock, PipelineConfig, Result, Trace};
 
@@ -230,42 +230,44 @@ impl Worker {
         let started = self.clock.now();
         // A create may have reached the org unanswered: an attempt that got no answer, or a
         // worker that stopped while holding the job (its lease ran out).
+        let mut plan = None;
         if let Some(since) = payload.ambiguous_since.or(job.abandoned_lease_from)
-            && let Request::Create { sobject, record } = &payload.request
+            && lookup::resolvable(&payload.request)
         {
             let skew = self.config.lookup_skew;
-            match lookup::look_up(&conn, sobject, record, since, skew).await {
-                Ok((Found::One(id), soql)) => {
+            match lookup::resolve(&conn, &payload.request, since, skew).await {
+                Ok(Resolution::Done(v)) => {
                     let now = self.clock.now();
-                    let v = json!({"id": id, "success": true, "errors": [],
-                        "foundByLookup": true, "lookup": soql});
                     return Ok(Some(trace.completion(job, now, "write.done", &v, true)));
                 }
-                Ok((Found::Several(ids), soql)) => {
+                Ok(Resolution::Unsure {
+                    message,
+                    matches,
+                    lookup,
+                }) => {
                     let now = self.clock.now();
-                    let msg = several_message(sobject, &ids, since);
-                    let v = json!({"error": msg, "matches": ids, "lookup": soql});
+                    let v = json!({"error": message, "matches": matches, "lookup": lookup});
                     trace.record(now, "write.dead", &v, false).await;
-                    store.dead(job.id, &self.owner, now, &msg).await?;
+                    store.dead(job.id, &self.owner, now, &message).await?;
                     return Ok(None);
                 }
-                Ok((Found::None, _)) => {
-                    tracing::debug!(job = job.id.0, "lost create not found; sending it again");
-                }
-                Ok((Found::Blind(why), _)) => {
-                    tracing::warn!(job = job.id.0, reason = %why, "a lost create cannot be looked up; sending it again");
-                }
+                Ok(Resolution::Send(p)) => plan = Some(p),
                 Err(e) => return self.failed(job, &payload, &trace, &e, started).await,
             }
         }
-        let sent = conn.execute(&payload.request).await;
+        // What was not found by the lookup, or the whole request.
+        let request = plan.as_ref().map_or(&payload.request, |p| &p.request);
+        let sent = conn.execute(request).await;
         drop(permit);
         // NB: an all-or-none composite the org rolled back answers 200 with an error per
         // subrequest: nothing was written, so it is classified from the failing subrequest
         // (retry or dead letter), never marked done.
-        let sent = sent.and_then(|v| match rolled_back(&payload.request, &v) {
+        let sent = sent.and_then(|v| match rolled_back(request, &v) {
             Some(e) => Err(e),
-            None => Ok(v),
+            None => Ok(match &plan {
+                Some(p) => p.answer(v),
+                None => v,
+            }),
         });
         let now = self.clock.now();
         match sent {
@@ -375,18 +377,6 @@ impl Worker {
         }
         Ok(())
     }
-}
-
-/// The dead letter's error when a lost create's lookup finds several records.
-pub(crate) fn several_message(sobject: &str, ids: &[String], since: DateTime<Utc>) -> String {
-    format!(
-        "the answer to this {sobject} create was lost, and {} {sobject} records created by this \
-         connection's user around {since} hold the values it wrote ({}): which one it made \
-         cannot be told. Delete the extra records, then replay this dead letter (its lookup finds \
-         the one kept and sends nothing) or discard it",
-        ids.len(),
-        ids.join(", ")
-    )
 }
 
 /// Running workers; [`Workers::stop`] ends them after their current round.

@@ -4,5 +4,6 @@
 mod crash;
 mod faults;
 mod lookup;
+mod lookup_many;
 mod routed;
 mod support;
