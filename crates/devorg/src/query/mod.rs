@@ -346,7 +346,55 @@ impl Compiler<'_> {
             .table_index(&q.from.object)
             .ok_or_else(|| invalid_type(self.text, &q.from.object))?;
         let def = self.data.tables()[table].def().clone();
+        if def.name == "ContentDocumentLink" && !self.filters_on_an_id(q, &def) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_QUERY",
+                "Implementation restriction: ContentDocumentLink requires a filter by a single Id \
+                 on ContentDocumentId or LinkedEntityId using the equals operator or multiple \
+                 Id's using the IN operator.",
+            ));
+        }
         self.compile_on(q, table, &def, None)
+    }
+
+    /// Whether a query's filter (or one of its top-level `AND` terms) is `=` or `IN` on `Id`,
+    /// `ContentDocumentId` or `LinkedEntityId`, which Salesforce requires of a
+    /// `ContentDocumentLink` query (for a user without the Query All Files permission).
+    fn filters_on_an_id(&self, q: &Query, def: &ObjectDef) -> bool {
+        let alias = q.from.alias.as_deref();
+        let on_an_id = |lhs: &Expr| match lhs {
+            Expr::Field(f) => match self.segments(f, alias, def) {
+                [field] => ["Id", "ContentDocumentId", "LinkedEntityId"]
+                    .iter()
+                    .any(|n| field.eq_ignore_ascii_case(n)),
+                _ => false,
+            },
+            Expr::Call(_) => false,
+        };
+        let term = |c: &soql::Condition| match c {
+            Condition::Compare {
+                lhs,
+                op: CompareOp::Eq,
+                ..
+            } => on_an_id(lhs),
+            Condition::InList {
+                lhs,
+                negated: false,
+                ..
+            }
+            | Condition::InQuery {
+                lhs,
+                negated: false,
+                ..
+            } => on_an_id(lhs),
+            _ => false,
+        };
+        match &q.filter {
+            Some(Condition::And(terms)) => terms.iter().any(term),
+            Some(c) => term(c),
+            None => false,
+        }
     }
 
     fn compile_on(

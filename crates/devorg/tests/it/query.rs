@@ -482,6 +482,52 @@ async fn errors_as_salesforce_words_them() {
 }
 
 #[tokio::test]
+async fn content_document_links_are_queried_by_an_id_only() {
+    let org = Org::empty().await;
+    let acct = org
+        .insert("Account", [json!({"Name": "Linked Ltd"})])
+        .remove(0);
+    let note = org
+        .insert("ContentNote", [json!({"Title": "Callback"})])
+        .remove(0);
+    org.insert(
+        "ContentDocumentLink",
+        [json!({"ContentDocumentId": note, "LinkedEntityId": acct, "ShareType": "V"})],
+    );
+    for soql in [
+        "SELECT Id FROM ContentDocumentLink",
+        "SELECT Id FROM ContentDocumentLink WHERE ShareType = 'V'",
+        "SELECT Id FROM ContentDocumentLink WHERE LinkedEntityId != null",
+        "SELECT Id FROM ContentDocumentLink WHERE ShareType = 'V' OR LinkedEntityId = '001000000000001AAA'",
+    ] {
+        let (code, message) = org.error(soql).await;
+        assert_eq!(code, "MALFORMED_QUERY", "{soql}");
+        assert!(
+            message
+                .starts_with("Implementation restriction: ContentDocumentLink requires a filter"),
+            "{soql}: {message}"
+        );
+    }
+    for soql in [
+        format!("SELECT Id FROM ContentDocumentLink WHERE LinkedEntityId = '{acct}'"),
+        format!("SELECT Id FROM ContentDocumentLink l WHERE l.ContentDocumentId IN ('{note}')"),
+        format!(
+            "SELECT Id FROM ContentDocumentLink WHERE ShareType = 'V' AND LinkedEntityId = '{acct}' \
+             AND ContentDocumentId IN ('{note}')"
+        ),
+        "SELECT Id FROM ContentDocumentLink WHERE LinkedEntityId IN (SELECT Id FROM Account)"
+            .to_owned(),
+    ] {
+        assert_eq!(org.ok(&soql).await["totalSize"], 1, "{soql}");
+    }
+    // A child subquery from the linked record needs no filter.
+    let body = org
+        .ok("SELECT Id, (SELECT Id FROM ContentDocumentLinks) FROM Account")
+        .await;
+    assert_eq!(body["records"][0]["ContentDocumentLinks"]["totalSize"], 1);
+}
+
+#[tokio::test]
 async fn fields_all_and_tolabel() {
     let org = Org::demo().await;
     let body = org.ok("SELECT FIELDS(ALL) FROM Account LIMIT 1").await;
