@@ -10,7 +10,8 @@
 //!   done, retried on the schedule, paused with its connection, or dead-lettered.
 //! - [`schedule`]: the retry schedule and [`schedule::decide`], the one pure function that
 //!   says what follows a failure.
-//! - [`lookup`]: a create whose answer was lost, looked up before it is sent again.
+//! - [`lookup`]: creates whose answer was lost (single, bulk, a note and its link, a raw
+//!   create), looked up before they are sent again.
 //! - [`job`]: the job payload, the create-to-upsert rewrite on a configured External ID field,
 //!   and what the audit log keeps of a request and its answer.
 //! - [`clock`]: the injected [`Clock`].
@@ -23,7 +24,8 @@
 //!   configured ([`PipelineConfig::external_ids`]), a create is sent as an upsert on that
 //!   field keyed by the write's key, so a create whose answer was lost and that is sent again
 //!   finds the record it made instead of making another. Any other create whose answer was
-//!   lost is looked up (by its user, time and values) before it is sent again ([`lookup`]).
+//!   lost (a single, bulk, note or raw create) is looked up (by its user, time and values)
+//!   before it is sent again, and only what was not found is sent ([`lookup`]).
 //!   `docs/writes.md` states exactly what is guaranteed in each case.
 //! - **Time is injected.** Workers schedule by a [`Clock`]; [`Worker::run_once`] does one
 //!   round, so tests drive the schedule by moving a [`ManualClock`], never by sleeping.
