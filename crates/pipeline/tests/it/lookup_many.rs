@@ -454,3 +454,50 @@ async fn a_lost_raw_create_is_looked_up_not_sent_again() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_lost_bulk_create_of_many_records_is_looked_up_in_batches() -> Result<()> {
+    let Some(bed) = Bed::new(Db::Sqlite, "bulk create of 60", config()).await? else {
+        return Ok(());
+    };
+    // 60 records: three /composite/batch requests of up to 25 queries.
+    let records: Vec<Record> = (0..60)
+        .map(|i| contact("Bulk-M", &format!("m{i}@ex.example")))
+        .collect();
+    drop_next(&bed, "composite/sobjects", true, 1).await;
+    bed.write(write(
+        "call-bm",
+        "bulk_create",
+        0,
+        bulk(false, records),
+        false,
+    ))
+    .await;
+    bed.drain(50).await;
+    let made = contacts(&bed, "Bulk-M").await;
+    assert_eq!(made.len(), 60);
+    let (status, _, result) = the_job(&bed).await;
+    assert_eq!(status, JobStatus::Done);
+    let results = result.as_array().expect("results");
+    assert!(
+        results.iter().all(|r| r["foundByLookup"] == true),
+        "{result}"
+    );
+    let email_of: std::collections::HashMap<String, String> = bed
+        .conn
+        .query::<Record>("SELECT Id, Email FROM Contact WHERE LastName = 'Bulk-M'")
+        .await?
+        .records
+        .iter()
+        .map(|r| {
+            let id = r["Id"].as_str().expect("id").to_owned();
+            (id, r["Email"].as_str().expect("email").to_owned())
+        })
+        .collect();
+    // Each result is its own record's: the 42nd result is the record with the 42nd email.
+    let by_id = |i: usize| email_of[results[i]["id"].as_str().expect("id")].clone();
+    assert_eq!(by_id(0), "m0@ex.example");
+    assert_eq!(by_id(41), "m41@ex.example");
+    assert_eq!(by_id(59), "m59@ex.example");
+    Ok(())
+}
