@@ -508,7 +508,7 @@ async fn collection(
         if ids.len() > g.members.len() {
             let places: Vec<String> = g.members.iter().map(usize::to_string).collect();
             unsure.push(format!(
-                "records {} match {} ({})",
+                "records {} (counting from 0) match {} ({})",
                 places.join(", "),
                 ids.len(),
                 ids.join(", ")
@@ -553,10 +553,11 @@ async fn collection(
                     .collect();
                 let message = format!(
                     "the answer to this all-or-none collection create was lost, and its lookup \
-                     found {n} of {} records, not records {}: the org saves all or none, so some \
-                     were saved with other values (a trigger, a rule) or the found ones are not \
-                     this write's. Check the records; remove \"ambiguousSince\" from the payload \
-                     and replay to send them all again, or discard it",
+                     found {n} of {} records, not records {} (counting from 0): the org saves \
+                     all or none, so some were saved with other values (a trigger, a rule) or \
+                     the found ones are not this write's. Check the records; remove \
+                     \"ambiguousSince\" from the payload and replay to send them all again, or \
+                     discard it",
                     chunk.len(),
                     missing.join(", ")
                 );
@@ -718,18 +719,18 @@ async fn note(
         }
         _ => {
             let linked: Vec<String> = links.into_iter().map(|(_, doc)| doc).collect();
-            let matches = if linked.is_empty() { notes } else { linked };
+            let (matches, which) = if linked.is_empty() {
+                (notes, "none of them linked to its record")
+            } else {
+                (linked, "each linked to its record")
+            };
             Ok(Resolution::Unsure {
                 message: format!(
-                    "the answer to this note was lost, and {} notes titled as it is, created by \
-                     this connection's user since {from}, {} ({}): which one it made cannot be \
-                     told. Delete the extra notes, then replay this dead letter or discard it",
+                    "the answer to this note was lost, and {} notes titled as it is were created \
+                     by this connection's user since {from}, {which} ({}): which one it made \
+                     cannot be told. Delete the extra notes, then replay this dead letter or \
+                     discard it",
                     matches.len(),
-                    if note.link.is_some() {
-                        "are linked to its record"
-                    } else {
-                        "exist"
-                    },
                     matches.join(", ")
                 ),
                 matches,

@@ -501,3 +501,48 @@ async fn a_lost_bulk_create_of_many_records_is_looked_up_in_batches() -> Result<
     assert_eq!(by_id(59), "m59@ex.example");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_bulk_record_matching_more_records_than_it_has_twins_is_a_dead_letter() -> Result<()> {
+    let Some(bed) = Bed::new(Db::Sqlite, "bulk record with a twin", config()).await? else {
+        return Ok(());
+    };
+    // The same Contact, made by the same user a moment before (inside the 5 min skew).
+    let twin = bed
+        .conn
+        .create("Contact", contact("Bulk-S", "s@ex.example"))
+        .await?
+        .id
+        .expect("id")
+        .to_string();
+    let records = vec![
+        contact("Bulk-S", "s@ex.example"),
+        contact("Bulk-S", "other@ex.example"),
+    ];
+    drop_next(&bed, "composite/sobjects", true, 1).await;
+    bed.write(write(
+        "call-bs",
+        "bulk_create",
+        0,
+        bulk(false, records),
+        false,
+    ))
+    .await;
+    bed.drain(50).await;
+    assert_eq!(
+        contacts(&bed, "Bulk-S").await.len(),
+        3,
+        "nothing sent again"
+    );
+    let dead = bed
+        .store
+        .list_dead_letters(bed.ws, &DeadLetterFilter::default())
+        .await?;
+    assert_eq!(dead.len(), 1);
+    let error = &dead[0].errors.last().expect("error").error;
+    assert!(
+        error.contains("records 0 (counting from 0) match 2") && error.contains(&twin),
+        "{error}"
+    );
+    Ok(())
+}
