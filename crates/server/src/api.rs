@@ -1,7 +1,9 @@
 //! The agent REST API (`/v1`): tools for a model, call sessions, and actions run inside a call.
 //!
 //! ```text
-//! GET  /v1/tools?agent=                   the catalog (or the agent's tools) as function-calling tools
+//! GET  /v1/tools?agent=&connection=       the catalog (or the agent's tools) as function-calling
+//!                                         tools, for a call on that connection (default: the
+//!                                         workspace's default)
 //! POST /v1/calls                          {caller_phone, agent, call_id?, metadata?, connection?}
 //!                                         -> {call_id, connection}
 //! POST /v1/calls/{id}/actions/{name}      {arguments} -> {result} | {error}
@@ -128,7 +130,7 @@ pub struct Caller {
 impl Api {
     /// An API over the connections of `registry`, accepting the keys of `store`, and `env_key`
     /// if given (which opens `default_workspace`); each workspace's intent map is checked
-    /// against its own default connection.
+    /// against the org of each connection its calls run on.
     pub fn new(
         registry: Arc<crate::registry::Registry>,
         store: callforce_store::Store,
@@ -296,19 +298,29 @@ impl Api {
     }
 
     /// The function-calling tools of `caller`'s workspace or of one of its agents, with a
-    /// `confirmation_token` parameter on the actions that need confirmation.
+    /// `confirmation_token` parameter on the actions that need confirmation, for a call on
+    /// `connection` (`None`: the workspace's default): `record_intent` when the workspace's
+    /// intent map passes its check against that connection's org.
     ///
     /// # Errors
-    /// No such agent in the workspace (404), the store failed (500).
+    /// No such agent or connection in the workspace (404), a named connection that cannot be
+    /// used now, the store failed (500).
     pub async fn tool_definitions(
         &self,
         caller: &Caller,
         agent: Option<&str>,
+        connection: Option<&str>,
     ) -> Result<Vec<Tool>, ApiError> {
+        if let Some(id) = connection
+            && let Err(e) = self.registry.get(caller.workspace, Some(id))
+        {
+            let (status, code) = lookup_status(&e);
+            return Err(ApiError::new(status, code, e.to_string()));
+        }
         let (view, agent) = self.scope(caller, agent).await?;
         let mut tools = agent.unwrap_or_default().tools(&view.catalog);
-        // The workspace's intents, when it has an active map.
-        tools.extend(self.intents.tool(caller.workspace).await);
+        // The workspace's intents, when its map is active on the call's connection.
+        tools.extend(self.intents.tool(caller.workspace, connection).await);
         Ok(tools)
     }
 
@@ -428,10 +440,7 @@ impl Api {
             .map_err(|e| ActionError::new(ErrorCode::Unavailable, e.to_string()))?;
         if name == callforce_intents::TOOL_NAME {
             // The intent's write goes through the call connection's write pipeline.
-            let r = self
-                .intents
-                .run(caller, call, arguments, &live.actions)
-                .await;
+            let r = self.intents.run(caller, call, arguments, &live).await;
             self.registry.observe(&live).await;
             return r;
         }
@@ -633,6 +642,9 @@ pub(crate) async fn require_key(
 struct ToolsQuery {
     #[serde(default)]
     agent: Option<String>,
+    /// The connection the call runs on (default: the workspace's default).
+    #[serde(default)]
+    connection: Option<String>,
 }
 
 async fn tools(
@@ -640,7 +652,10 @@ async fn tools(
     Extension(caller): Extension<Caller>,
     Query(q): Query<ToolsQuery>,
 ) -> Response {
-    match api.tool_definitions(&caller, q.agent.as_deref()).await {
+    match api
+        .tool_definitions(&caller, q.agent.as_deref(), q.connection.as_deref())
+        .await
+    {
         Ok(tools) => Json(json!({ "tools": tools })).into_response(),
         Err(e) => e.into_response(),
     }

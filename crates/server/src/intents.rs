@@ -1,31 +1,40 @@
 //! Intent maps over the agent API, one per workspace, and the `record_intent` tool in a call.
 //!
 //! ```text
-//! GET  /v1/intents         the workspace's map, whether it is active, its last report
-//! PUT  /v1/intents         {map} -> checked against the org; stored and active only if it passes
-//! POST /v1/intents/check   {map} (or no body: the stored map) -> the report, nothing stored
+//! GET  /v1/intents         the workspace's map, whether it is active, its last report, and its
+//!                          status on each of the workspace's connections
+//! PUT  /v1/intents         {map} -> checked against every connected org of the workspace;
+//!                          stored and active only if it passes on all of them
+//! POST /v1/intents/check   {map} (or no body: the stored map) -> the reports, nothing stored
 //! POST /v1/intents/recheck  after a schema change: describe again, re-check the active map
 //! POST /v1/calls/{id}/actions/record_intent   {"arguments": {"intent": ..., ...}}
 //! ```
 //!
-//! Each workspace's map is checked against its own org: the workspace's default connection in
-//! the [`Registry`], the one its calls write through unless a call names another. A workspace
-//! with no usable connection gets an error saying to connect one; nothing is checked, stored or
-//! activated. A map that fails the check is refused (422 with the report) and the previous map
-//! stays active. An active map is checked again when the service loads it (at start, or at the
-//! first use), on `POST /v1/intents/recheck` (with fresh describes), and by the poller
-//! ([`Intents::tick`], every `ServeConfig::intents_poll`): for each connection it asks for the
-//! describe of each object that connection's live maps write with `If-Modified-Since`, so an
+//! A workspace's map is activated per connection: a call writes through its own connection (the
+//! workspace's default, or the one `POST /v1/calls` named), so the map is checked against that
+//! connection's org (describes cached per connection) the first time a call on it needs
+//! `record_intent`, and offered there only if it passes. A workspace with no usable default
+//! connection gets an error saying to connect one; nothing is checked, stored or activated. A
+//! map that fails the check is refused (422 with the report) and the previous map stays active.
+//! The service loads every workspace's active map when it starts ([`Intents::prepare`]) and
+//! checks it against the workspace's default connection, so every live map is polled from the
+//! start; it is checked again on `POST /v1/intents/recheck` (with fresh describes) and by the
+//! poller ([`Intents::tick`], every `ServeConfig::intents_poll`): for each connection with live
+//! maps it asks for the describe of each object they write with `If-Modified-Since`, so an
 //! unchanged org costs one bodiless `304` per object, and re-checks the maps whose objects
 //! changed. The `Last-Modified` dates are kept per connection, as are describe caches: a change
-//! in one org re-checks only the maps of the workspaces connected to it. A schema error on an
-//! intent write at call time (`INVALID_FIELD`...) wakes the poller at once, with full describes
-//! of that workspace's connection. A map that broke is deactivated as a whole (the
+//! in one org re-checks only the maps checked against it. A schema error on an intent write at
+//! call time (`INVALID_FIELD`...) wakes the poller at once, with full describes of that call's
+//! connection.
+//!
+//! A map that breaks on the workspace's default connection is deactivated as a whole (the
 //! `record_intent` tool disappears; partial maps would let a model write half of what the admin
 //! meant) and ONE `intent_map_broken` alert goes to the alert outbox (the admin's webhook): an
-//! inactive map is not polled again until it is fixed. The map of a workspace whose connection
-//! is gone or needs to be connected again is left as it is, and polled again once it is back
-//! (a map checked against another connection than the workspace's default now is re-checked).
+//! inactive map is not polled again until it is fixed. A map that breaks on another connection
+//! is withdrawn from that connection only (its calls get no `record_intent`), with one alert
+//! naming the connection; it is not polled there again until a recheck or a new map. The map of
+//! a workspace whose connection is gone or needs to be connected again is left as it is, and
+//! polled again once it is back (a new default connection is checked at once).
 //! An intent's write goes through the call connection's write pipeline like every action's
 //! (a blocking write: budget, retries, queue, dead letters, audit).
 //! Activating a map (`config.intents.put`) and deactivating a broken one
@@ -44,6 +53,7 @@ use callforce_client::Connection;
 use callforce_client::describe::Described;
 use callforce_intents::{Active, Describes, Error as IntentError, IntentMap, Recorded, Report};
 use callforce_store::{Store, WorkspaceId};
+use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
@@ -54,12 +64,13 @@ use crate::registry::{Live, LookupError, Registry};
 /// The alert kind recorded when a live intent map stops passing its check.
 pub const KIND_INTENT_MAP_BROKEN: &str = "intent_map_broken";
 
-/// The active intent maps of each workspace, loaded from the store on first use, each checked
-/// against its workspace's own org.
+/// The active intent maps of each workspace, each checked against the org of every connection
+/// its calls write through.
 pub struct Intents {
     store: Store,
     registry: Arc<Registry>,
-    active: Mutex<HashMap<WorkspaceId, Option<Checked>>>,
+    /// The map of each workspace loaded so far (`None`: it has no active map).
+    maps: Mutex<HashMap<WorkspaceId, Option<LiveMap>>>,
     /// By connection id: the `Last-Modified` of each object's describe (lowercase name), as
     /// that connection's org sent it.
     seen: Mutex<HashMap<String, HashMap<String, String>>>,
@@ -70,21 +81,46 @@ pub struct Intents {
     ticking: tokio::sync::Mutex<()>,
 }
 
-/// An active map and the connection it was checked against.
+/// A workspace's active map and how it fared on each connection it was checked against.
 #[derive(Clone)]
-struct Checked {
-    active: Arc<Active>,
-    connection: String,
+struct LiveMap {
+    map: Arc<IntentMap>,
+    /// When the map was stored (to the millisecond): an alert is sent once per map, connection
+    /// and set of problems.
+    version: DateTime<Utc>,
+    /// By connection id.
+    on: HashMap<String, On>,
 }
 
-/// What loading a stored map found.
-enum Load {
-    /// It passed its check against the workspace's org.
-    Active(Checked),
-    /// No map, an inactive one, or one that failed its check (now deactivated).
+/// The map checked against one connection's org.
+#[derive(Clone)]
+enum On {
+    /// It passed: calls on the connection are offered `record_intent`.
+    Active(Arc<Active>),
+    /// It failed on this connection (not the workspace's default): its calls get no
+    /// `record_intent`.
+    Broken(Arc<Report>),
+}
+
+/// A live map to poll on one connection.
+struct Target {
+    workspace: WorkspaceId,
+    map: Arc<IntentMap>,
+    active: Arc<Active>,
+    live: Arc<Live>,
+}
+
+/// What checking a workspace's map against one connection found.
+enum Outcome {
+    /// It passes there (now or before).
+    Active(Arc<Active>),
+    /// The workspace has no active map, or the map does not pass on this connection.
     Inactive,
-    /// It could not be checked now (no usable connection, the org did not answer): asked
-    /// again at the next use.
+    /// It broke now on the workspace's default connection: the map was deactivated.
+    Deactivated,
+    /// It broke now on this (other) connection: withdrawn from it.
+    Broken,
+    /// It could not be checked now (the store or the org did not answer).
     Later,
 }
 
@@ -96,11 +132,17 @@ pub struct Poll {
     pub described: Vec<String>,
     /// Objects the org answered `304 Not Modified` for, once per connection that asked.
     pub not_modified: Vec<String>,
-    /// Workspaces whose map was checked again (and still passes, unless in `deactivated`).
+    /// Workspaces whose map was checked again, once per connection (and still passes, unless
+    /// in `deactivated` or `broken`).
     pub rechecked: Vec<WorkspaceId>,
-    /// Workspaces whose map broke and was deactivated, with one alert each.
+    /// Workspaces whose map broke on their default connection and was deactivated, with one
+    /// alert each.
     pub deactivated: Vec<WorkspaceId>,
-    /// Workspaces with a live map but no usable connection: left as they are until it is back.
+    /// (workspace, connection) where the map broke on a connection other than the default and
+    /// was withdrawn from it, with one alert each.
+    pub broken: Vec<(WorkspaceId, String)>,
+    /// Workspaces with a live map but a connection that cannot be used: left as they are until
+    /// it is back.
     pub waiting: Vec<WorkspaceId>,
 }
 
@@ -117,14 +159,35 @@ pub fn schema_error(code: &str) -> bool {
     )
 }
 
+/// The problems of a report with errors, one line each with the fix.
+fn problem_lines(report: &Report) -> Vec<String> {
+    report
+        .problems
+        .iter()
+        .filter(|p| p.severity == callforce_intents::Severity::Error)
+        .map(|p| format!("{}: {} (fix: {})", p.path, p.message, p.fix))
+        .collect()
+}
+
+/// `t` to the millisecond, as the store keeps it.
+fn to_ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+fn push_once<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
 impl Intents {
-    /// Intent maps kept in `store`, each checked against its workspace's default connection in
+    /// Intent maps kept in `store`, each checked against the connections of its workspace in
     /// `registry`.
     pub fn new(store: Store, registry: Arc<Registry>) -> Self {
         Self {
             store,
             registry,
-            active: Mutex::new(HashMap::new()),
+            maps: Mutex::new(HashMap::new()),
             seen: Mutex::new(HashMap::new()),
             forced: Mutex::new(HashSet::new()),
             wake: tokio::sync::Notify::new(),
@@ -132,30 +195,22 @@ impl Intents {
         }
     }
 
-    /// Wakes the poller now, with full describes of the connection `workspace`'s map was
-    /// checked against (one of its writes met a schema error).
-    pub fn wake(&self, workspace: WorkspaceId) {
-        let checked_on = self
-            .active
-            .lock()
-            .get(&workspace)
-            .and_then(|c| c.as_ref().map(|c| c.connection.clone()));
-        if let Some(id) = checked_on {
-            self.forced.lock().insert(id);
-        }
+    /// Wakes the poller now, with full describes of `connection` (an intent write through it
+    /// met a schema error).
+    pub fn wake(&self, connection: &str) {
+        self.forced.lock().insert(connection.to_owned());
         self.wake.notify_one();
     }
 
-    /// Polls every `every`, or at once when [`Intents::wake`] is called, until the task is
-    /// aborted; `workspace`'s map is loaded (and checked) first.
+    /// Loads every stored active map ([`Intents::prepare`]) at once, then polls every `every`,
+    /// or at once when [`Intents::wake`] is called, until the task is aborted.
     pub fn spawn_poller(
         api: Arc<crate::api::Api>,
-        workspace: WorkspaceId,
         every: std::time::Duration,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let intents = api.intents();
-            intents.active(workspace).await;
+            intents.prepare(&mut Poll::default()).await;
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(every) => {}
@@ -166,44 +221,115 @@ impl Intents {
         })
     }
 
-    /// One poll: for each connection with live maps, describes each object its maps write
-    /// with `If-Modified-Since` (the date that org gave last time), re-checks the maps whose
-    /// objects changed (and those whose workspace now writes through another connection), and
-    /// deactivates (with one alert) those that broke. A workspace without a usable connection
-    /// is skipped; transport errors are logged and left for the next tick.
+    /// Loads the stored active map of every workspace not loaded yet, and checks each live map
+    /// against its workspace's default connection where it was not yet (at start, and when
+    /// the default connection changed). A workspace whose default connection cannot be used
+    /// is noted in `poll.waiting`.
+    pub async fn prepare(&self, poll: &mut Poll) {
+        match self.store.active_intent_map_workspaces().await {
+            Ok(all) => {
+                for ws in all {
+                    if !self.maps.lock().contains_key(&ws) {
+                        self.slot(ws).await;
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "listing the intent maps: the store failed"),
+        }
+        let live: Vec<WorkspaceId> = self
+            .maps
+            .lock()
+            .iter()
+            .filter_map(|(w, m)| m.as_ref().map(|_| *w))
+            .collect();
+        for ws in live {
+            let default = match self.registry.get(ws, None) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::info!(workspace = %ws, reason = %e, "the intent map waits for the workspace's connection");
+                    push_once(&mut poll.waiting, ws);
+                    continue;
+                }
+            };
+            let id = default.id();
+            let known = {
+                let mut maps = self.maps.lock();
+                let Some(Some(m)) = maps.get_mut(&ws) else {
+                    continue;
+                };
+                // A connection the map broke on became the default: check it again, and
+                // deactivate the map if it still fails.
+                if matches!(m.on.get(&id), Some(On::Broken(_))) {
+                    m.on.remove(&id);
+                }
+                m.on.contains_key(&id)
+            };
+            if known {
+                continue;
+            }
+            match self.on(ws, &default).await {
+                Outcome::Active(_) | Outcome::Inactive | Outcome::Broken => {
+                    poll.rechecked.push(ws);
+                }
+                Outcome::Deactivated => {
+                    poll.rechecked.push(ws);
+                    poll.deactivated.push(ws);
+                }
+                Outcome::Later => {}
+            }
+        }
+    }
+
+    /// One poll: loads maps not loaded yet ([`Intents::prepare`]); then for each connection
+    /// with live maps, describes each object they write with `If-Modified-Since` (the date
+    /// that org gave last time), re-checks the maps whose objects changed, and deactivates or
+    /// withdraws (with one alert) those that broke. A connection that cannot be used is
+    /// skipped; transport errors are logged and left for the next tick.
     pub async fn tick(&self) -> Poll {
         let _one = self.ticking.lock().await;
         let mut poll = Poll::default();
+        self.prepare(&mut poll).await;
         let forced = std::mem::take(&mut *self.forced.lock());
-        let live: Vec<(WorkspaceId, Checked)> = self
-            .active
+        let live: Vec<(WorkspaceId, Arc<IntentMap>, String, Arc<Active>)> = self
+            .maps
             .lock()
             .iter()
-            .filter_map(|(w, c)| c.clone().map(|c| (*w, c)))
+            .filter_map(|(w, m)| m.as_ref().map(|m| (*w, m)))
+            .flat_map(|(w, m)| {
+                m.on.iter().filter_map(move |(id, on)| match on {
+                    On::Active(a) => Some((w, m.map.clone(), id.clone(), a.clone())),
+                    On::Broken(_) => None,
+                })
+            })
             .collect();
-        // Each live map with the connection its workspace writes through now.
-        let mut targets: Vec<(WorkspaceId, Checked, Arc<Live>)> = Vec::new();
-        for (workspace, checked) in live {
-            match self.registry.get(workspace, None) {
-                Ok(conn) => targets.push((workspace, checked, conn)),
+        // Each live activation with its connection.
+        let mut targets: Vec<Target> = Vec::new();
+        for (workspace, map, id, active) in live {
+            match self.registry.get(workspace, Some(&id)) {
+                Ok(conn) => targets.push(Target {
+                    workspace,
+                    map,
+                    active,
+                    live: conn,
+                }),
                 Err(e) => {
-                    tracing::info!(%workspace, reason = %e, "intent poller: the map waits for the workspace's connection");
-                    poll.waiting.push(workspace);
+                    tracing::info!(%workspace, connection = %id, reason = %e, "intent poller: the map waits for the connection");
+                    push_once(&mut poll.waiting, workspace);
                 }
             }
         }
         // The objects to describe, per connection.
         let mut per_conn: Vec<(Arc<Live>, Vec<String>)> = Vec::new();
-        for (_, checked, conn) in &targets {
-            let i = match per_conn.iter().position(|(c, _)| Arc::ptr_eq(c, conn)) {
+        for Target { active, live, .. } in &targets {
+            let i = match per_conn.iter().position(|(c, _)| Arc::ptr_eq(c, live)) {
                 Some(i) => i,
                 None => {
-                    per_conn.push((conn.clone(), Vec::new()));
+                    per_conn.push((live.clone(), Vec::new()));
                     per_conn.len() - 1
                 }
             };
             let objects = &mut per_conn[i].1;
-            for o in checked.active.map().objects() {
+            for o in active.map().objects() {
                 if !objects.iter().any(|x| x.eq_ignore_ascii_case(&o)) {
                     objects.push(o);
                 }
@@ -263,86 +389,183 @@ impl Intents {
             // A grant the org refused turns the connection `needs_reauth` (its map waits).
             self.registry.observe(live).await;
         }
-        for (workspace, checked, live) in targets {
+        for Target {
+            workspace,
+            map,
+            active,
+            live,
+        } in targets
+        {
             let id = live.id();
-            let moved = checked.connection != id;
-            let touched = moved
-                || checked
-                    .active
-                    .map()
-                    .objects()
-                    .iter()
-                    .any(|o| changed.contains(&(id.clone(), o.to_ascii_lowercase())));
+            let touched = active
+                .map()
+                .objects()
+                .iter()
+                .any(|o| changed.contains(&(id.clone(), o.to_ascii_lowercase())));
             if !touched {
                 continue;
             }
             let conn = live.actions.connection();
-            let (report, describes) = match callforce_intents::check_live(
-                conn,
-                checked.active.map(),
-            )
-            .await
+            let (report, describes) = match callforce_intents::check_live(conn, active.map()).await
             {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!(error = %e, %workspace, "intent poller: re-checking failed; trying again next time");
+                    tracing::warn!(error = %e, %workspace, connection = %id, "intent poller: re-checking failed; trying again next time");
                     // Describe this org again next time, so the change is not missed.
                     self.seen.lock().remove(&id);
                     continue;
                 }
             };
             poll.rechecked.push(workspace);
-            let still_current = |m: &HashMap<WorkspaceId, Option<Checked>>| {
-                m.get(&workspace)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|c| Arc::ptr_eq(&c.active, &checked.active))
-            };
             if report.ok {
-                match Active::from_checked(checked.active.map().clone(), describes, report) {
+                match Active::from_checked(active.map().clone(), describes, report) {
                     Ok(a) => {
-                        let mut m = self.active.lock();
-                        if still_current(&m) {
-                            m.insert(
-                                workspace,
-                                Some(Checked {
-                                    active: Arc::new(a),
-                                    connection: id,
-                                }),
-                            );
+                        let mut maps = self.maps.lock();
+                        // NB: a map replaced meanwhile (PUT, recheck) keeps its own check.
+                        if let Some(Some(m)) = maps.get_mut(&workspace)
+                            && matches!(m.on.get(&id), Some(On::Active(x)) if Arc::ptr_eq(x, &active))
+                        {
+                            m.on.insert(id, On::Active(Arc::new(a)));
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "re-activating a checked intent map"),
                 }
                 continue;
             }
-            // NB: a map replaced meanwhile (PUT) is not the one that broke.
-            if !still_current(&self.active.lock()) {
-                continue;
+            match self.broke(workspace, &map, &id, report).await {
+                Outcome::Deactivated => poll.deactivated.push(workspace),
+                Outcome::Broken => poll.broken.push((workspace, id)),
+                _ => {}
             }
-            self.active.lock().insert(workspace, None);
-            self.deactivate(workspace, &report).await;
-            poll.deactivated.push(workspace);
         }
         poll
     }
 
-    /// Marks `workspace`'s map inactive with `report` and records one `intent_map_broken`
-    /// alert listing its problems.
-    async fn deactivate(&self, workspace: WorkspaceId, report: &Report) {
+    /// `workspace`'s map, loading it from the store when it is not loaded yet; `None` when it
+    /// has no active map (or the store failed: asked again at the next use).
+    async fn slot(&self, workspace: WorkspaceId) -> Option<LiveMap> {
+        if let Some(m) = self.maps.lock().get(&workspace) {
+            return m.clone();
+        }
+        let loaded = match self.store.intent_map(workspace).await {
+            Ok(Some(s)) if s.active => match IntentMap::from_json(&s.map) {
+                Ok(map) => Some(LiveMap {
+                    map: Arc::new(map),
+                    version: to_ms(s.updated_at),
+                    on: HashMap::new(),
+                }),
+                Err(e) => {
+                    tracing::error!(target: "callforce::alert", %workspace, "stored intent map unreadable: {e}");
+                    None
+                }
+            },
+            Ok(_) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "loading the intent map: the store failed");
+                return None;
+            }
+        };
+        // NB: a map PUT while this one loaded wins.
+        self.maps.lock().entry(workspace).or_insert(loaded).clone()
+    }
+
+    /// `workspace`'s map checked against `live`'s org: the first time, the check runs (and a
+    /// failure deactivates the map, or withdraws it from `live`, with one alert).
+    async fn on(&self, workspace: WorkspaceId, live: &Live) -> Outcome {
+        let Some(m) = self.slot(workspace).await else {
+            return Outcome::Inactive;
+        };
+        let id = live.id();
+        match m.on.get(&id) {
+            Some(On::Active(a)) => return Outcome::Active(a.clone()),
+            Some(On::Broken(_)) => return Outcome::Inactive,
+            None => {}
+        }
+        let checked = Active::activate(live.actions.connection(), (*m.map).clone()).await;
+        self.registry.observe(live).await;
+        match checked {
+            Ok(a) => {
+                let a = Arc::new(a);
+                let mut maps = self.maps.lock();
+                if let Some(Some(cur)) = maps.get_mut(&workspace)
+                    && Arc::ptr_eq(&cur.map, &m.map)
+                {
+                    return match cur.on.entry(id).or_insert(On::Active(a)) {
+                        On::Active(a) => Outcome::Active(a.clone()),
+                        On::Broken(_) => Outcome::Inactive,
+                    };
+                }
+                // The map was replaced meanwhile: this check is of the old one.
+                Outcome::Later
+            }
+            Err(IntentError::CheckFailed(report)) => {
+                self.broke(workspace, &m.map, &id, *report).await
+            }
+            Err(e) => {
+                tracing::error!(error = %e, %workspace, connection = %id, "checking the intent map against the connection's org; trying again at the next use");
+                Outcome::Later
+            }
+        }
+    }
+
+    /// `map` (still `workspace`'s map) failed its check against connection `id`'s org: on the
+    /// workspace's default connection the map is deactivated, on another it is withdrawn from
+    /// that connection; either way with one alert, unless another task already did it.
+    async fn broke(
+        &self,
+        workspace: WorkspaceId,
+        map: &Arc<IntentMap>,
+        id: &str,
+        report: Report,
+    ) -> Outcome {
+        let default = self
+            .registry
+            .get(workspace, None)
+            .is_ok_and(|d| d.id() == id);
+        let version = {
+            let mut maps = self.maps.lock();
+            let Some(slot) = maps.get_mut(&workspace) else {
+                return Outcome::Inactive;
+            };
+            // NB: a map replaced meanwhile (PUT) is not the one that broke.
+            let Some(cur) = slot.as_mut().filter(|c| Arc::ptr_eq(&c.map, map)) else {
+                return Outcome::Inactive;
+            };
+            if default {
+                *slot = None;
+                None
+            } else if matches!(cur.on.get(id), Some(On::Broken(_))) {
+                return Outcome::Inactive;
+            } else {
+                cur.on
+                    .insert(id.to_owned(), On::Broken(Arc::new(report.clone())));
+                Some(cur.version)
+            }
+        };
+        match version {
+            None => {
+                self.deactivate(workspace, id, &report).await;
+                Outcome::Deactivated
+            }
+            Some(version) => {
+                self.withdraw(workspace, id, &report, version).await;
+                Outcome::Broken
+            }
+        }
+    }
+
+    /// Marks `workspace`'s map inactive with `report` (its check against the default connection
+    /// `connection`) and records one `intent_map_broken` alert listing its problems.
+    async fn deactivate(&self, workspace: WorkspaceId, connection: &str, report: &Report) {
         for p in &report.problems {
             tracing::error!(
-                target: "callforce::alert", %workspace, path = %p.path, fix = %p.fix,
+                target: "callforce::alert", %workspace, %connection, path = %p.path, fix = %p.fix,
                 "live intent map broken by a change in the org: {}", p.message
             );
         }
         let text = serde_json::to_string(report).unwrap_or_default();
-        let now = chrono::Utc::now();
-        let problems: Vec<String> = report
-            .problems
-            .iter()
-            .filter(|p| p.severity == callforce_intents::Severity::Error)
-            .map(|p| format!("{}: {} (fix: {})", p.path, p.message, p.fix))
-            .collect();
+        let now = Utc::now();
+        let problems = problem_lines(report);
         let entry = changes::intents_deactivate(Actor::System, &problems);
         if let Err(e) = self
             .store
@@ -354,7 +577,9 @@ impl Intents {
         let alert = callforce_store::NewAlert {
             kind: KIND_INTENT_MAP_BROKEN.into(),
             details: json!({
-                "message": "the intent map no longer passes its check and was deactivated; fix it and PUT it to /v1/intents",
+                "message": "the intent map no longer passes its check against the workspace's default connection and was deactivated; fix it and PUT it to /v1/intents",
+                "connection_id": connection,
+                "default": true,
                 "problems": problems,
             }),
         };
@@ -363,74 +588,74 @@ impl Intents {
         }
     }
 
-    /// The active map of `workspace`: loaded and checked against the workspace's org at first
-    /// use (and at each use while it cannot be checked: no usable connection, no answer).
-    pub async fn active(&self, workspace: WorkspaceId) -> Option<Arc<Active>> {
-        if let Some(c) = self.active.lock().get(&workspace) {
-            return c.as_ref().map(|c| c.active.clone());
+    /// Records one `intent_map_broken` alert naming `connection`, where the map (stored at
+    /// `version`) no longer passes its check: none if the same problems on the same connection
+    /// were already alerted for this map (by this process before a restart, or another one).
+    async fn withdraw(
+        &self,
+        workspace: WorkspaceId,
+        connection: &str,
+        report: &Report,
+        version: DateTime<Utc>,
+    ) {
+        for p in &report.problems {
+            tracing::error!(
+                target: "callforce::alert", %workspace, %connection, path = %p.path, fix = %p.fix,
+                "the intent map does not fit this connection's org; its calls get no record_intent: {}", p.message
+            );
         }
-        let loaded = match self.load(workspace).await {
-            Load::Active(c) => Some(c),
-            Load::Inactive => None,
-            Load::Later => return None,
-        };
-        // NB: a map PUT while this one loaded wins.
-        self.active
-            .lock()
-            .entry(workspace)
-            .or_insert(loaded)
-            .as_ref()
-            .map(|c| c.active.clone())
-    }
-
-    async fn load(&self, workspace: WorkspaceId) -> Load {
-        let stored = match self.store.intent_map(workspace).await {
-            Ok(Some(s)) if s.active => s,
-            Ok(_) => return Load::Inactive,
-            Err(e) => {
-                tracing::error!(error = %e, "loading the intent map: the store failed");
-                return Load::Later;
+        let problems = problem_lines(report);
+        let now = Utc::now();
+        match self.store.list_alerts(workspace, 100).await {
+            Ok(sent) => {
+                let known = sent.iter().any(|a| {
+                    a.kind == KIND_INTENT_MAP_BROKEN
+                        && a.created_at >= version
+                        && a.details["connection_id"] == connection
+                        && a.details["problems"] == json!(problems)
+                });
+                if known {
+                    return;
+                }
             }
-        };
-        let map = match IntentMap::from_json(&stored.map) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(target: "callforce::alert", %workspace, "stored intent map unreadable: {e}");
-                return Load::Inactive;
-            }
-        };
-        let live = match self.registry.get(workspace, None) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::info!(%workspace, reason = %e, "the intent map waits for the workspace's connection");
-                return Load::Later;
-            }
-        };
-        let checked = Active::activate(live.actions.connection(), map).await;
-        self.registry.observe(&live).await;
-        match checked {
-            Ok(a) => Load::Active(Checked {
-                active: Arc::new(a),
-                connection: live.id(),
+            Err(e) => tracing::error!(error = %e, "reading the alerts: the store failed"),
+        }
+        let alert = callforce_store::NewAlert {
+            kind: KIND_INTENT_MAP_BROKEN.into(),
+            details: json!({
+                "message": format!("the intent map does not pass its check against the org of connection {connection}, so calls on that connection get no record_intent (the other connections keep it); fix the org or the map, then POST /v1/intents/recheck or PUT the map"),
+                "connection_id": connection,
+                "default": false,
+                "problems": problems,
             }),
-            Err(IntentError::CheckFailed(report)) => {
-                self.deactivate(workspace, &report).await;
-                Load::Inactive
-            }
-            Err(e) => {
-                tracing::error!(error = %e, %workspace, "checking the stored intent map; trying again at the next use");
-                Load::Later
-            }
+        };
+        if let Err(e) = self.store.record_alert(workspace, &alert, now).await {
+            tracing::error!(error = %e, "recording the intent map alert: the store failed");
         }
     }
 
-    /// The `record_intent` tool of `workspace`, when it has an active map.
-    pub async fn tool(&self, workspace: WorkspaceId) -> Option<Tool> {
-        self.active(workspace).await.map(|a| a.tool())
+    /// The active map of `workspace` for a call on `connection` (`None`: the workspace's
+    /// default), checked against that connection's org at first use.
+    pub async fn active(
+        &self,
+        workspace: WorkspaceId,
+        connection: Option<&str>,
+    ) -> Option<Arc<Active>> {
+        let live = self.registry.get(workspace, connection).ok()?;
+        match self.on(workspace, &live).await {
+            Outcome::Active(a) => Some(a),
+            _ => None,
+        }
     }
 
-    /// Runs `record_intent` with `arguments` in `call`, writing through `actions` (the call
-    /// connection's, with its write pipeline); the records written are remembered in the call
+    /// The `record_intent` tool for a call of `workspace` on `connection` (`None`: the default
+    /// one), when the map is active there.
+    pub async fn tool(&self, workspace: WorkspaceId, connection: Option<&str>) -> Option<Tool> {
+        self.active(workspace, connection).await.map(|a| a.tool())
+    }
+
+    /// Runs `record_intent` with `arguments` in `call`, writing through `live` (the call's
+    /// connection, with its write pipeline); the records written are remembered in the call
     /// (`record_intent.Id`, `last.<Object>`). A write that was queued answers with its
     /// reference.
     ///
@@ -441,16 +666,34 @@ impl Intents {
         caller: &Caller,
         call: &mut CallSession,
         arguments: Value,
-        actions: &callforce_actions::Actions,
+        live: &Live,
     ) -> Result<Value, ActionError> {
-        let Some(active) = self.active(caller.workspace).await else {
-            return Err(ActionError::new(
-                ErrorCode::NotAvailable,
-                "no intent map is active in this workspace; PUT one to /v1/intents",
-            ));
+        let active = match self.on(caller.workspace, live).await {
+            Outcome::Active(a) => a,
+            Outcome::Later => {
+                return Err(ActionError::new(
+                    ErrorCode::Unavailable,
+                    "the intent map could not be checked against this call's org just now; try again in a moment",
+                ));
+            }
+            _ if self.slot(caller.workspace).await.is_none() => {
+                return Err(ActionError::new(
+                    ErrorCode::NotAvailable,
+                    "no intent map is active in this workspace; PUT one to /v1/intents",
+                ));
+            }
+            _ => {
+                return Err(ActionError::new(
+                    ErrorCode::NotAvailable,
+                    format!(
+                        "the workspace's intent map is not active on this call's connection ({}): it does not pass its check against that org (GET /v1/intents shows why)",
+                        live.id()
+                    ),
+                ));
+            }
         };
         let recorded = active
-            .record(actions, call, &arguments, chrono::Utc::now())
+            .record(&live.actions, call, &arguments, Utc::now())
             .await
             .inspect_err(|e| {
                 let schema = match e {
@@ -464,8 +707,8 @@ impl Intents {
                     _ => false,
                 };
                 if schema {
-                    tracing::warn!(workspace = %caller.workspace, "an intent write met a schema error: re-checking the map now");
-                    self.wake(caller.workspace);
+                    tracing::warn!(workspace = %caller.workspace, connection = %live.id(), "an intent write met a schema error: re-checking the map now");
+                    self.wake(&live.id());
                 }
             })
             .map_err(|e| match e {
@@ -495,29 +738,82 @@ impl Intents {
         })
     }
 
-    /// The connection `workspace`'s map is checked against: its default one.
+    /// The connections a map of `workspace` is checked against: its default one first, then
+    /// its other connected ones.
     ///
     /// # Errors
-    /// The answer for a workspace without a usable connection: connect one first.
-    fn connection(&self, workspace: WorkspaceId) -> Result<Arc<Live>, ApiError> {
-        self.registry.get(workspace, None).map_err(|e| no_org(&e))
+    /// The answer for a workspace without a usable default connection: connect one first.
+    fn connections(&self, workspace: WorkspaceId) -> Result<Vec<Arc<Live>>, ApiError> {
+        let default = self.registry.get(workspace, None).map_err(|e| no_org(&e))?;
+        let id = default.id();
+        let mut all = vec![default];
+        all.extend(
+            self.registry
+                .connected(workspace)
+                .into_iter()
+                .filter(|l| l.id() != id),
+        );
+        Ok(all)
     }
 
-    /// Checks `map` against `live`'s org.
+    /// Checks `map` against the org of each of `all`.
     ///
     /// # Errors
-    /// 502 when the org could not be described.
-    async fn check(&self, live: &Live, map: &IntentMap) -> Result<(Report, Describes), ApiError> {
-        let checked = callforce_intents::check_live(live.actions.connection(), map).await;
-        self.registry.observe(live).await;
-        checked.map_err(|e| {
-            tracing::error!(error = %e, "checking an intent map against the org");
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "org_unavailable",
-                "the org could not be described; try again",
-            )
-        })
+    /// 502 naming the connection whose org could not be described.
+    async fn check_all(
+        &self,
+        all: &[Arc<Live>],
+        map: &IntentMap,
+    ) -> Result<Vec<(Report, Describes)>, ApiError> {
+        let mut out = Vec::with_capacity(all.len());
+        for live in all {
+            let checked = callforce_intents::check_live(live.actions.connection(), map).await;
+            self.registry.observe(live).await;
+            out.push(checked.map_err(|e| {
+                tracing::error!(error = %e, connection = %live.id(), "checking an intent map against the org");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "org_unavailable",
+                    format!(
+                        "the org of connection {} could not be described; try again",
+                        live.id()
+                    ),
+                )
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// How `workspace`'s map stands on each of its connections (for `GET /v1/intents`):
+    /// `active`, `broken` (with the report), `unchecked` (no call on it needed the map since the
+    /// service started) or `inactive` (the workspace has no active map).
+    fn statuses(&self, workspace: WorkspaceId, stored_active: bool) -> Vec<Value> {
+        let default = self.registry.get(workspace, None).ok().map(|l| l.id());
+        let maps = self.maps.lock();
+        let slot = maps.get(&workspace);
+        self.registry
+            .connected(workspace)
+            .iter()
+            .map(|l| {
+                let id = l.id();
+                let (status, report) = match slot {
+                    Some(Some(m)) => match m.on.get(&id) {
+                        Some(On::Active(_)) => ("active", None),
+                        Some(On::Broken(r)) => ("broken", Some(report_json(r))),
+                        None => ("unchecked", None),
+                    },
+                    Some(None) => ("inactive", None),
+                    None if stored_active => ("unchecked", None),
+                    None => ("inactive", None),
+                };
+                let is_default = default.as_deref() == Some(id.as_str());
+                let mut v = json!({"connection": id, "default": is_default, "status": status});
+                if let Some(r) = report {
+                    v["report"] = r;
+                }
+                v
+            })
+            .collect()
     }
 }
 
@@ -570,14 +866,31 @@ fn report_json(r: &Report) -> Value {
     serde_json::to_value(r).unwrap_or_default()
 }
 
+/// The reports of a check against several connections: `report` is the first that failed (the
+/// default connection's first), else the default connection's; `connections` has each one.
+fn reports_json(all: &[Arc<Live>], checked: &[(Report, Describes)]) -> (Value, Vec<Value>) {
+    let first = checked.iter().position(|(r, _)| !r.ok).unwrap_or_default();
+    let per = all
+        .iter()
+        .zip(checked)
+        .enumerate()
+        .map(|(i, (l, (r, _)))| {
+            json!({"connection": l.id(), "default": i == 0, "ok": r.ok, "report": report_json(r)})
+        })
+        .collect();
+    (report_json(&checked[first].0), per)
+}
+
 async fn get_map(State(api): State<Arc<Api>>, Extension(caller): Extension<Caller>) -> Response {
-    match api.intents().store.intent_map(caller.workspace).await {
+    let intents = api.intents();
+    match intents.store.intent_map(caller.workspace).await {
         Ok(Some(s)) => {
             let map: Value = serde_json::from_str(&s.map).unwrap_or_default();
             let report = s
                 .report
                 .and_then(|r| serde_json::from_str::<Value>(&r).ok());
-            Json(json!({"map": map, "active": s.active, "report": report, "updated_at": s.updated_at}))
+            let connections = intents.statuses(caller.workspace, s.active);
+            Json(json!({"map": map, "active": s.active, "report": report, "updated_at": s.updated_at, "connections": connections}))
                 .into_response()
         }
         Ok(None) => error(
@@ -606,33 +919,41 @@ async fn put_map(
         Ok(m) => m,
         Err(r) => return r.into_response(),
     };
-    let live = match intents.connection(caller.workspace) {
+    let all = match intents.connections(caller.workspace) {
         Ok(l) => l,
         Err(e) => return e.into_response(),
     };
-    let (report, describes) = match intents.check(&live, &map).await {
+    let checked = match intents.check_all(&all, &map).await {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
-    if !report.ok {
+    let (rep, per) = reports_json(&all, &checked);
+    if let Some(i) = checked.iter().position(|(r, _)| !r.ok) {
+        let which = if i == 0 {
+            "the workspace's default connection".to_owned()
+        } else {
+            format!("connection {}", all[i].id())
+        };
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({
                 "error": {"code": "check_failed", "message": format!(
-                    "the map has {} problem(s) and was not activated; the previous map stays", report.errors())},
-                "report": report_json(&report),
+                    "the map has {} problem(s) against the org of {which} and was not activated; the previous map stays", checked[i].0.errors())},
+                "report": rep,
+                "connections": per,
             })),
         )
             .into_response();
     }
     let text = serde_json::to_string(&map).unwrap_or_default();
-    let report_text = serde_json::to_string(&report).unwrap_or_default();
-    let warnings = report.problems.len() - report.errors();
+    let report_text = serde_json::to_string(&checked[0].0).unwrap_or_default();
+    let warnings = checked[0].0.problems.len() - checked[0].0.errors();
     let entry = changes::intents_put(
         Actor::of(&caller),
         &serde_json::to_value(&map).unwrap_or_default(),
         warnings,
     );
+    let now = to_ms(Utc::now());
     if let Err(e) = intents
         .store
         .put_intent_map_audited(
@@ -640,7 +961,7 @@ async fn put_map(
             &text,
             true,
             Some(&report_text),
-            chrono::Utc::now(),
+            now,
             &entry,
         )
         .await
@@ -652,20 +973,24 @@ async fn put_map(
             "internal error",
         );
     }
-    let rep = report_json(&report);
-    match Active::from_checked(map, describes, report) {
-        Ok(a) => {
-            intents.active.lock().insert(
-                caller.workspace,
-                Some(Checked {
-                    active: Arc::new(a),
-                    connection: live.id(),
-                }),
-            );
+    let mut on = HashMap::new();
+    for (live, (report, describes)) in all.iter().zip(checked) {
+        match Active::from_checked(map.clone(), describes, report) {
+            Ok(a) => {
+                on.insert(live.id(), On::Active(Arc::new(a)));
+            }
+            Err(e) => tracing::error!(error = %e, "activating a checked intent map"),
         }
-        Err(e) => tracing::error!(error = %e, "activating a checked intent map"),
     }
-    Json(json!({"active": true, "report": rep})).into_response()
+    intents.maps.lock().insert(
+        caller.workspace,
+        Some(LiveMap {
+            map: Arc::new(map),
+            version: now,
+            on,
+        }),
+    );
+    Json(json!({"active": true, "report": rep, "connections": per})).into_response()
 }
 
 async fn recheck_map(
@@ -673,36 +998,46 @@ async fn recheck_map(
     Extension(caller): Extension<Caller>,
 ) -> Response {
     let intents = api.intents();
-    let live = match intents.connection(caller.workspace) {
+    let all = match intents.connections(caller.workspace) {
         Ok(l) => l,
         Err(e) => return e.into_response(),
     };
-    // Fresh describes of this workspace's org only.
-    live.actions.connection().invalidate_describe(None);
-    let loaded = match intents.load(caller.workspace).await {
-        Load::Active(c) => Some(c),
-        Load::Inactive => None,
-        Load::Later => {
-            return error(
-                StatusCode::BAD_GATEWAY,
-                "org_unavailable",
-                "the org could not be described; the map stays as it was; try again",
-            );
+    // Fresh describes of this workspace's orgs only.
+    for live in &all {
+        live.actions.connection().invalidate_describe(None);
+    }
+    intents.maps.lock().remove(&caller.workspace);
+    // The default connection decides whether the map stays active; the others are checked
+    // after it (a failure there withdraws the map from that connection only).
+    for (i, live) in all.iter().enumerate() {
+        match intents.on(caller.workspace, live).await {
+            Outcome::Later if i == 0 => {
+                // Loaded again at the next use.
+                intents.maps.lock().remove(&caller.workspace);
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    "org_unavailable",
+                    "the org could not be described; the map stays as it was; try again",
+                );
+            }
+            Outcome::Inactive | Outcome::Deactivated if i == 0 => break,
+            _ => {}
         }
-    };
-    let active = loaded.is_some();
-    intents.active.lock().insert(caller.workspace, loaded);
-    let report = match intents.store.intent_map(caller.workspace).await {
-        Ok(Some(s)) => s
-            .report
-            .and_then(|r| serde_json::from_str::<Value>(&r).ok()),
-        Ok(None) => None,
+    }
+    let (active, report) = match intents.store.intent_map(caller.workspace).await {
+        Ok(Some(s)) => (
+            s.active,
+            s.report
+                .and_then(|r| serde_json::from_str::<Value>(&r).ok()),
+        ),
+        Ok(None) => (false, None),
         Err(e) => {
             tracing::error!(error = %e, "reading the intent map: the store failed");
-            None
+            (false, None)
         }
     };
-    Json(json!({"active": active, "report": report})).into_response()
+    let connections = intents.statuses(caller.workspace, active);
+    Json(json!({"active": active, "report": report, "connections": connections})).into_response()
 }
 
 async fn check_map(
@@ -745,12 +1080,15 @@ async fn check_map(
             Err(r) => return r.into_response(),
         }
     };
-    let live = match intents.connection(caller.workspace) {
+    let all = match intents.connections(caller.workspace) {
         Ok(l) => l,
         Err(e) => return e.into_response(),
     };
-    match intents.check(&live, &map).await {
-        Ok((r, _)) => Json(json!({"report": report_json(&r)})).into_response(),
+    match intents.check_all(&all, &map).await {
+        Ok(checked) => {
+            let (report, per) = reports_json(&all, &checked);
+            Json(json!({"report": report, "connections": per})).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -1290,16 +1628,33 @@ mod tests {
 
         /// Connects workspace b to its org; the connection's id.
         async fn connect_b(&self) -> String {
+            self.connect_to_b(&self.b).await
+        }
+
+        /// Connects the workspace of `key` to org B; the connection's id.
+        async fn connect_to_b(&self, key: &str) -> String {
             let (status, c) = self
                 .e
                 .post(
-                    &self.b,
+                    key,
                     "/v1/connections",
                     json!({"kind": "client_credentials"}),
                 )
                 .await;
             assert_eq!(status, 201, "{c}");
             c["id"].as_str().expect("id").to_owned()
+        }
+
+        /// A second `Api` over the same store and connections, as a restarted service has:
+        /// nothing loaded yet.
+        fn fresh_api(&self) -> crate::api::Api {
+            let started = &self.e.started;
+            crate::api::Api::new(
+                started.registry.clone(),
+                started.api.store().clone(),
+                None,
+                started.workspace,
+            )
         }
 
         fn a(&self) -> &str {
@@ -1325,6 +1680,13 @@ mod tests {
         }
 
         async fn alerts(&self, ws: callforce_store::WorkspaceId) -> usize {
+            self.broken_alerts(ws).await.len()
+        }
+
+        async fn broken_alerts(
+            &self,
+            ws: callforce_store::WorkspaceId,
+        ) -> Vec<callforce_store::Alert> {
             self.e
                 .started
                 .api
@@ -1332,9 +1694,80 @@ mod tests {
                 .list_alerts(ws, 100)
                 .await
                 .expect("alerts")
-                .iter()
+                .into_iter()
                 .filter(|a| a.kind == super::KIND_INTENT_MAP_BROKEN)
-                .count()
+                .collect()
+        }
+
+        /// Whether `GET /v1/tools` (for a call on `connection`, if given) offers `record_intent`.
+        async fn offers(&self, key: &str, connection: Option<&str>) -> bool {
+            let path = match connection {
+                Some(c) => format!("/v1/tools?connection={c}"),
+                None => "/v1/tools".to_owned(),
+            };
+            let (status, tools) = self.e.get(key, &path).await;
+            assert_eq!(status, 200, "{tools}");
+            tools["tools"]
+                .as_array()
+                .expect("tools")
+                .iter()
+                .any(|t| t["name"] == "record_intent")
+        }
+
+        /// Starts a call (on `connection`, if given), finds the Northwind opportunity and records
+        /// `demo_requested`: the answer of `record_intent`.
+        async fn demo_requested(
+            &self,
+            key: &str,
+            connection: Option<&str>,
+        ) -> (u16, serde_json::Value) {
+            let mut start = json!({});
+            if let Some(c) = connection {
+                start["connection"] = json!(c);
+            }
+            let (status, call) = self.e.post(key, "/v1/calls", start).await;
+            assert_eq!(status, 201, "{call}");
+            let id = call["call_id"].as_str().expect("id").to_owned();
+            let path = |name: &str| format!("/v1/calls/{id}/actions/{name}");
+            let (status, body) = self
+                .e
+                .post(
+                    key,
+                    &path("search_opportunity"),
+                    json!({"arguments": {"search_term": "Northwind - Chat Agent"}}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            let (status, body) = self
+                .e
+                .post(
+                    key,
+                    &path("record_intent"),
+                    json!({"arguments": {"intent": "demo_requested"}}),
+                )
+                .await;
+            (status.as_u16(), body)
+        }
+
+        /// `Demo_Requested_At__c` of the Northwind opportunity in org B.
+        async fn stamp_in_b(&self) -> serde_json::Value {
+            let org = &self.e.org.org;
+            let found: serde_json::Value = self
+                .e
+                .http
+                .get(format!("{}/services/data/v59.0/query", org.instance_url()))
+                .bearer_auth(org.dev_access_token())
+                .query(&[(
+                    "q",
+                    "SELECT Demo_Requested_At__c FROM Opportunity WHERE Name = 'Northwind - Chat Agent'",
+                )])
+                .send()
+                .await
+                .expect("query")
+                .json()
+                .await
+                .expect("json");
+            found["records"][0]["Demo_Requested_At__c"].clone()
         }
 
         async fn active(&self, key: &str) -> serde_json::Value {
@@ -1441,8 +1874,8 @@ mod tests {
             "{got_b}"
         );
         assert_eq!(two.active(a).await["active"], true);
-        assert!(intents.active(ws_a).await.is_some());
-        assert!(intents.active(ws_b).await.is_none());
+        assert!(intents.active(ws_a, None).await.is_some());
+        assert!(intents.active(ws_b, None).await.is_none());
     }
 
     /// Workspace b's connection is disconnected: its map is left active and not polled, and a
@@ -1510,5 +1943,180 @@ mod tests {
         assert_eq!(intents.tick().await.deactivated.len(), 0);
         assert_eq!(two.alerts(ws_b).await, 1);
         assert_eq!(two.active(b).await["active"], false);
+    }
+
+    /// Workspace a has two connections: its default on org A and `c` on org B (both the demo
+    /// schema). A call on `c` gets the map checked against org B and writes there; a field
+    /// deleted in org B withdraws the map from `c` only (one alert naming `c`, the reason in
+    /// `GET /v1/intents`), while calls on the default keep `record_intent`. A restarted
+    /// service checks `c` again at its first use without a second alert, and a map that fails
+    /// on `c` is refused by `PUT`.
+    #[tokio::test]
+    async fn a_call_on_another_connection_gets_the_map_checked_against_its_org() {
+        let two = TwoOrgs::start(None).await;
+        let (a, ws_a) = (two.a(), two.ws_a());
+        let c = two.connect_to_b(a).await;
+        let map = json!({"demo_requested": "Opportunity.Demo_Requested_At__c", "qualified": "Lead.Status"});
+        let (status, body) = two.put(a, map.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        let per = body["connections"].as_array().expect("connections");
+        assert_eq!(per.len(), 2, "{body}");
+        assert_eq!(
+            (&per[0]["default"], &per[0]["ok"]),
+            (&json!(true), &json!(true))
+        );
+        assert_eq!(
+            (&per[1]["connection"], &per[1]["ok"]),
+            (&json!(c), &json!(true))
+        );
+
+        // A call on c writes through c, into org B.
+        let before = two.stamp_in_b().await;
+        assert!(two.offers(a, Some(&c)).await);
+        let (status, body) = two.demo_requested(a, Some(&c)).await;
+        assert_eq!(status, 200, "{body}");
+        let after = two.stamp_in_b().await;
+        assert!(after.is_string() && after != before, "{before} -> {after}");
+
+        let intents = two.e.started.api.intents();
+        let first = intents.tick().await;
+        assert_eq!(
+            sorted(first.described.clone()),
+            ["Lead", "Lead", "Opportunity", "Opportunity"],
+            "both connections are polled: {first:?}"
+        );
+        two.delete_in_b("Opportunity", "Demo_Requested_At__c").await;
+        let poll = intents.tick().await;
+        assert_eq!(poll.described, ["Opportunity"], "{poll:?}");
+        assert_eq!(poll.rechecked, [ws_a], "{poll:?}");
+        assert_eq!(poll.broken, [(ws_a, c.clone())], "{poll:?}");
+        assert!(poll.deactivated.is_empty(), "{poll:?}");
+        for _ in 0..2 {
+            let later = intents.tick().await;
+            assert!(
+                later.broken.is_empty() && later.rechecked.is_empty(),
+                "{later:?}"
+            );
+        }
+        let alerts = two.broken_alerts(ws_a).await;
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].details["connection_id"], json!(c));
+        assert!(
+            alerts[0].details["problems"]
+                .to_string()
+                .contains("Demo_Requested_At__c"),
+            "{:?}",
+            alerts[0].details
+        );
+
+        // The map stays active on the default; GET /v1/intents says why c has none.
+        let got = two.active(a).await;
+        assert_eq!(got["active"], true, "{got}");
+        let per = got["connections"].as_array().expect("connections");
+        assert_eq!(
+            (&per[0]["default"], &per[0]["status"]),
+            (&json!(true), &json!("active")),
+            "{got}"
+        );
+        assert_eq!(
+            (&per[1]["connection"], &per[1]["status"]),
+            (&json!(c), &json!("broken")),
+            "{got}"
+        );
+        assert_eq!(
+            per[1]["report"]["problems"][0]["path"],
+            "intents.demo_requested.writes[0].fields.Demo_Requested_At__c",
+            "{got}"
+        );
+        assert!(!two.offers(a, Some(&c)).await);
+        assert!(two.offers(a, None).await);
+        let (status, body) = two.demo_requested(a, Some(&c)).await;
+        assert_eq!(body["error"]["code"], "not_available", "{status} {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&c)),
+            "{body}"
+        );
+        let (status, body) = two.demo_requested(a, None).await;
+        assert_eq!(status, 200, "a call on the default still records: {body}");
+        let (status, body) = two.e.get(a, "/v1/tools?connection=con_nope").await;
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(body["error"]["code"], "unknown_connection", "{body}");
+
+        // After a restart, c's first use checks it again: no tool, and no second alert.
+        let fresh = two.fresh_api();
+        assert!(fresh.intents().active(ws_a, Some(&c)).await.is_none());
+        assert!(fresh.intents().active(ws_a, None).await.is_some());
+        assert_eq!(two.alerts(ws_a).await, 1);
+
+        // A map that fails on any connected org of the workspace is refused, naming it.
+        let (status, body) = two.put(a, map).await;
+        assert_eq!(status, 422, "{body}");
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(message.contains(&format!("connection {c}")), "{message}");
+        assert_eq!(
+            body["report"]["problems"][0]["code"], "unknown_field",
+            "{body}"
+        );
+        assert_eq!(body["connections"][0]["ok"], true, "{body}");
+        assert_eq!(body["connections"][1]["ok"], false, "{body}");
+        // And the check endpoint tells the same, per connection, storing nothing.
+        let (status, body) = two
+            .e
+            .post(a, "/v1/intents/check", json!({"qualified": "Lead.Status", "demo_requested": "Opportunity.Demo_Requested_At__c"}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["report"]["ok"], false, "{body}");
+        assert_eq!(body["connections"][1]["connection"], json!(c), "{body}");
+        let (status, body) = two.put(a, json!({"qualified": "Lead.Status"})).await;
+        assert_eq!(status, 200, "a map that fits both orgs: {body}");
+        assert!(two.offers(a, Some(&c)).await);
+    }
+
+    /// A restarted service (a fresh `Api` over the same store) polls workspace b's map from its
+    /// first tick, before any call used it, and a field deleted in b's org deactivates it with
+    /// one alert.
+    #[tokio::test]
+    async fn a_restarted_service_polls_every_workspace_map_from_the_start() {
+        let two = TwoOrgs::start(None).await;
+        let (b, ws_b) = (two.b.as_str(), two.ws_b);
+        let (status, body) = two
+            .put(b, json!({"demo_requested": "Opportunity.Demo_Requested_At__c", "qualified": "Lead.Status"}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+
+        let fresh = two.fresh_api();
+        let intents = fresh.intents();
+        let first = intents.tick().await;
+        // Loaded and checked (then checked again with the describes its first poll fetched).
+        assert_eq!(first.rechecked, [ws_b, ws_b], "{first:?}");
+        assert_eq!(
+            sorted(first.described.clone()),
+            ["Lead", "Opportunity"],
+            "{first:?}"
+        );
+        assert!(
+            first.deactivated.is_empty() && first.waiting.is_empty(),
+            "{first:?}"
+        );
+        let calm = intents.tick().await;
+        assert_eq!(calm.not_modified.len(), 2, "{calm:?}");
+
+        two.delete_in_b("Lead", "Status").await;
+        let poll = intents.tick().await;
+        assert_eq!(poll.described, ["Lead"], "{poll:?}");
+        assert_eq!(poll.deactivated, [ws_b], "{poll:?}");
+        assert!(poll.broken.is_empty(), "{poll:?}");
+        assert!(intents.tick().await.deactivated.is_empty());
+        let alerts = two.broken_alerts(ws_b).await;
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].details["default"], true);
+        let got = two.active(b).await;
+        assert_eq!(got["active"], false, "{got}");
+        assert_eq!(
+            got["report"]["problems"][0]["path"], "intents.qualified.writes[0].fields.Status",
+            "{got}"
+        );
     }
 }

@@ -576,6 +576,26 @@ impl Registry {
         Ok(found)
     }
 
+    /// The connected connections of `workspace` (not `needs_reauth`, not disconnected), its
+    /// default one first, then by age.
+    pub fn connected(&self, workspace: WorkspaceId) -> Vec<Arc<Live>> {
+        let mut mine: Vec<Arc<Live>> = self
+            .live
+            .read()
+            .values()
+            .filter(|l| {
+                let m = l.meta.read();
+                m.workspace == workspace && m.status == ConnectionStatus::Connected
+            })
+            .cloned()
+            .collect();
+        mine.sort_by_key(|l| {
+            let m = l.meta.read();
+            (!m.is_default, m.created_at, m.id.clone())
+        });
+        mine
+    }
+
     /// The connections this process can send through now (connected: not `needs_reauth`, not
     /// disconnected), as (workspace, id): the write queue's workers lease only their jobs.
     pub fn ready(&self) -> Vec<(WorkspaceId, String)> {

@@ -274,7 +274,6 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     let sweeper = api.spawn_sweeper(sweep_every);
     let poller = crate::intents::Intents::spawn_poller(
         api.clone(),
-        workspace.id,
         config.intents_poll.max(std::time::Duration::from_secs(1)),
     );
     let api_state = api.clone();

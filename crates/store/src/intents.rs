@@ -167,6 +167,23 @@ impl Store {
         })
     }
 
+    /// The workspaces whose stored intent map is active, in id order: the maps a starting
+    /// service loads and polls before any call uses them.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn active_intent_map_workspaces(&self) -> Result<Vec<WorkspaceId>> {
+        with_pool!(self, pool => {
+            let rows: Vec<(i64,)> = sqlx::query_as(
+                "SELECT workspace_id FROM intent_maps WHERE active = $1 ORDER BY workspace_id",
+            )
+            .bind(true)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().map(|(w,)| WorkspaceId(w)).collect())
+        })
+    }
+
     /// `workspace`'s intent map, if it has one.
     ///
     /// # Errors

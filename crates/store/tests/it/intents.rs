@@ -50,3 +50,22 @@ async fn intent_map_is_kept_per_workspace_and_replaced(db: &Db) -> Result<()> {
     ));
     Ok(())
 }
+
+both!(active_intent_maps_are_listed_by_workspace);
+async fn active_intent_maps_are_listed_by_workspace(db: &Db) -> Result<()> {
+    let s = &db.store;
+    assert!(s.active_intent_map_workspaces().await?.is_empty());
+    let a = s.create_workspace("a", t(0)).await?;
+    let b = s.create_workspace("b", t(0)).await?;
+    let c = s.create_workspace("c", t(0)).await?;
+    s.put_intent_map(b.id, r#"{"q":"Lead.Status"}"#, true, None, t(1))
+        .await?;
+    s.put_intent_map(a.id, r#"{"q":"Lead.Status"}"#, true, None, t(1))
+        .await?;
+    s.put_intent_map(c.id, r#"{"q":"Lead.Status"}"#, false, None, t(1))
+        .await?;
+    assert_eq!(s.active_intent_map_workspaces().await?, [a.id, b.id]);
+    s.set_intent_map_state(a.id, false, "{}", t(2)).await?;
+    assert_eq!(s.active_intent_map_workspaces().await?, [b.id]);
+    Ok(())
+}
