@@ -1,9 +1,11 @@
 //! Write pipeline figures: the time a non-blocking write adds to a tool call (one committed
 //! enqueue, p50/p99 over sequential writes), durable enqueue throughput (32 writes in flight),
-//! and draining queued writes to an in-process dev org over HTTP (4 workers, batch 64). On
-//! SQLite (a temporary file) and, when `DATABASE_URL` is set, PostgreSQL (a fresh schema).
+//! and draining queued writes to an in-process dev org over HTTP (as `callforce serve` does by
+//! default: 2 workers leasing up to 32 jobs each). On SQLite (a temporary file) and, when
+//! `DATABASE_URL` is set, PostgreSQL (a fresh schema).
 //!
-//! Run: `cargo bench -p callforce-pipeline --bench pipeline` (`BENCH_WRITES`, default 5000).
+//! Run: `cargo bench -p callforce-pipeline --bench pipeline` (`BENCH_WRITES`, default 5000;
+//! `BENCH_WORKERS`, default 2; `BENCH_BATCH`, default 32).
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -59,6 +61,13 @@ async fn unfinished(store: &Store, ws: WorkspaceId) -> usize {
     q + l
 }
 
+fn env_or<T: FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 async fn run(name: &str, store: Store, conn: &Connection, n: u32) {
     let ws = store
         .create_workspace(&format!("bench-{name}"), chrono::Utc::now())
@@ -67,7 +76,7 @@ async fn run(name: &str, store: Store, conn: &Connection, n: u32) {
         .id;
     let config = Arc::new(PipelineConfig {
         external_ids: BTreeMap::from([("Task".to_owned(), "Callforce_Key__c".to_owned())]),
-        batch: 64,
+        batch: env_or("BENCH_BATCH", PipelineConfig::default().batch),
         ..PipelineConfig::default()
     });
     let sink = PipelineSink::new(
@@ -113,26 +122,31 @@ async fn run(name: &str, store: Store, conn: &Connection, n: u32) {
     let conns: HashMap<(WorkspaceId, String), Connection> =
         [((ws, "org".to_owned()), conn.clone())].into();
     let conns: Arc<dyn Connections> = Arc::new(conns);
-    let worker = Worker::new(store.clone(), conns, config, Arc::new(SystemClock), "bench");
+    let worker = Worker::new(
+        store.clone(),
+        conns,
+        config.clone(),
+        Arc::new(SystemClock),
+        "bench",
+    );
     let t = Instant::now();
-    let workers = Workers::spawn(&worker, 4, Arc::new(Notify::new()));
+    let count = env_or("BENCH_WORKERS", 2);
+    let workers = Workers::spawn(&worker, count, Arc::new(Notify::new()));
     while unfinished(&store, ws).await > 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let el = t.elapsed();
     workers.stop().await;
     println!(
-        "{name}: drained {} writes to the dev org in {el:?}: {:.0}/s",
+        "{name}: drained {} writes to the dev org ({count} workers, batch {}) in {el:?}: {:.0}/s",
         2 * n,
+        config.batch,
         f64::from(2 * n) / el.as_secs_f64()
     );
 }
 
 fn main() {
-    let n: u32 = std::env::var("BENCH_WRITES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5000);
+    let n: u32 = env_or("BENCH_WRITES", 5000);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let org = callforce_devorg::DevOrg::new(callforce_devorg::Config::default()).expect("org");
