@@ -383,6 +383,42 @@ fn check_json(s: &str, what: &'static str) -> Result<()> {
         .map_err(|_| Error::InvalidJson(what))
 }
 
+/// The lease statement for `ready` connections (`$3`, `$4`... bound in pairs), or for every
+/// connection not paused. One ready connection (the common case) is matched by equality, so the
+/// `jobs_pending` index yields its jobs in due order and the scan stops at the limit; several
+/// become one list of workspaces, one of connection ids and the exact pairs (one statement text
+/// per count, so prepared statements are reused while the count is stable).
+fn lease_select(backend: Backend, ready: Option<&[&(WorkspaceId, String)]>) -> String {
+    let only = match ready {
+        None => "AND NOT EXISTS (SELECT 1 FROM connection_pauses p \
+                   WHERE p.workspace_id = j.workspace_id AND p.connection_id = j.connection_id \
+                     AND p.paused_until > $1) "
+            .to_owned(),
+        Some([_]) => "AND j.workspace_id = $3 AND j.connection_id = $4 ".to_owned(),
+        Some(r) => {
+            let ws: Vec<String> = (0..r.len()).map(|i| format!("${}", 3 + 2 * i)).collect();
+            let conns: Vec<String> = (0..r.len()).map(|i| format!("${}", 4 + 2 * i)).collect();
+            let pairs: Vec<String> = ws
+                .iter()
+                .zip(&conns)
+                .map(|(w, c)| format!("({w}, {c})"))
+                .collect();
+            format!(
+                "AND j.workspace_id IN ({}) AND j.connection_id IN ({}) \
+                 AND (j.workspace_id, j.connection_id) IN (VALUES {}) ",
+                ws.join(", "),
+                conns.join(", "),
+                pairs.join(", ")
+            )
+        }
+    };
+    let base = LEASE_SELECT.replace("{only}", &only);
+    match backend {
+        Backend::Sqlite => base,
+        Backend::Postgres => format!("{base} FOR UPDATE OF j SKIP LOCKED"),
+    }
+}
+
 /// `count` numbered placeholders from `$first`: `$4, $5, $6`.
 fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)
@@ -396,14 +432,11 @@ fn is_fk_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_foreign_key_violation())
 }
 
-/// The due-job selection; `{only}` is the ready-connection filter (or nothing), and on
-/// PostgreSQL `FOR UPDATE OF j SKIP LOCKED` follows.
+/// The due-job selection; `{only}` is the connection filter (the ready connections that are
+/// not paused, or no paused one), and on PostgreSQL `FOR UPDATE OF j SKIP LOCKED` follows.
 const LEASE_SELECT: &str = "SELECT j.id, j.status, j.updated_at FROM jobs j \
     WHERE j.status IN ('queued', 'leased') AND (j.status = 'queued' OR j.lease_until <= $1) \
       AND j.next_run_at <= $1 {only}\
-      AND NOT EXISTS (SELECT 1 FROM connection_pauses p \
-            WHERE p.workspace_id = j.workspace_id AND p.connection_id = j.connection_id \
-              AND p.paused_until > $1) \
       AND NOT EXISTS (SELECT 1 FROM jobs o \
             WHERE o.workspace_id = j.workspace_id AND o.ordering_key = j.ordering_key \
               AND o.id <> j.id \
@@ -546,33 +579,24 @@ impl Store {
         limit: u32,
         ready: Option<&[(WorkspaceId, String)]>,
     ) -> Result<Vec<Job>> {
-        // The ready set becomes one list of workspaces, one of connection ids (so both backends
-        // can search the `jobs_connection_due` index) and the exact pairs: one statement text
-        // per set size, so prepared statements are reused while the set's size is stable.
-        let only = ready.map_or_else(String::new, |r| {
-            let ws: Vec<String> = (0..r.len()).map(|i| format!("${}", 3 + 2 * i)).collect();
-            let conns: Vec<String> = (0..r.len()).map(|i| format!("${}", 4 + 2 * i)).collect();
-            let pairs: Vec<String> = ws
-                .iter()
-                .zip(&conns)
-                .map(|(w, c)| format!("({w}, {c})"))
-                .collect();
-            format!(
-                "AND j.workspace_id IN ({}) AND j.connection_id IN ({}) \
-                 AND (j.workspace_id, j.connection_id) IN (VALUES {}) ",
-                ws.join(", "),
-                conns.join(", "),
-                pairs.join(", ")
-            )
-        });
-        let base = LEASE_SELECT.replace("{only}", &only);
-        let select = match self.backend() {
-            Backend::Sqlite => base,
-            Backend::Postgres => format!("{base} FOR UPDATE OF j SKIP LOCKED"),
-        };
         let until = ms(now + lease_for);
         let (picked, mut rows): (Vec<(i64, String, i64)>, Vec<JobRow>) = with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
+            let paused: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT workspace_id, connection_id FROM connection_pauses WHERE paused_until > $1",
+            )
+            .bind(ms(now))
+            .fetch_all(&mut *tx)
+            .await?;
+            let ready: Option<Vec<&(WorkspaceId, String)>> = ready.map(|r| {
+                r.iter()
+                    .filter(|(ws, c)| !paused.iter().any(|(pw, pc)| *pw == ws.0 && pc == c))
+                    .collect()
+            });
+            if ready.as_ref().is_some_and(Vec::is_empty) {
+                return Ok(Vec::new());
+            }
+            let select = lease_select(self.backend(), ready.as_deref());
             let mut q = sqlx::query_as(&select).bind(ms(now)).bind(i64::from(limit));
             for (ws, conn) in ready.unwrap_or_default() {
                 q = q.bind(ws.0).bind(conn.as_str());

@@ -569,11 +569,24 @@ async fn only_the_jobs_of_ready_connections_are_leased(db: &Db) -> Result<()> {
             "left as it was"
         );
     }
-    // Once their connections are ready, they are leased too.
+    // A ready connection that is paused is left alone: alone in the set, or among others.
+    s.pause_connection(b, "conn-1", t(60)).await?;
+    let ready = [(b, "conn-1".to_owned())];
+    assert!(
+        s.lease_ready("w", t(2), secs(30), 10, &ready)
+            .await?
+            .is_empty()
+    );
     let ready = [(a, "conn-2".to_owned()), (b, "conn-1".to_owned())];
-    let mut got = ids(&s.lease_ready("w", t(2), secs(30), 10, &ready).await?);
-    got.sort();
-    assert_eq!(got, vec![a2, b1]);
+    assert_eq!(
+        ids(&s.lease_ready("w", t(2), secs(300), 10, &ready).await?),
+        vec![a2]
+    );
+    // Once the pause ends, its job is leased too.
+    assert_eq!(
+        ids(&s.lease_ready("w", t(60), secs(30), 10, &ready).await?),
+        vec![b1]
+    );
     Ok(())
 }
 
