@@ -173,6 +173,25 @@ pub fn mcp_tool(action: &Action) -> Tool {
         .with_annotations(annotations(action, title))
 }
 
+/// The MCP form of the workspace's `record_intent` tool: it writes (an intent may update fields
+/// or create records), overwriting values, and only in the org.
+fn intent_tool(t: callforce_actions::Tool) -> Tool {
+    let schema = match t.parameters {
+        Value::Object(m) => m,
+        _ => JsonObject::new(),
+    };
+    let title = title(&t.name);
+    Tool::new(t.name, t.description, Arc::new(schema))
+        .with_title(title.clone())
+        .with_annotations(
+            ToolAnnotations::with_title(title)
+                .read_only(false)
+                .destructive(true)
+                .idempotent(false)
+                .open_world(false),
+        )
+}
+
 /// `search_contact` -> `Search contact`.
 fn title(name: &str) -> String {
     let words = name.replace('_', " ");
@@ -222,13 +241,12 @@ fn annotations(action: &Action, title: String) -> ToolAnnotations {
         .open_world(open_world)
 }
 
-/// The compact tools, over the actions `enabled` (the `action` tool lists their names).
-pub fn compact_tools(enabled: &[&Action]) -> Vec<Tool> {
+/// The compact tools; the `action` tool runs the actions (and `record_intent`) named in `names`.
+pub fn compact_tools(names: &[&str]) -> Vec<Tool> {
     let obj = |v: Value| match v {
         Value::Object(m) => Arc::new(m),
         _ => Arc::new(JsonObject::new()),
     };
-    let names: Vec<&str> = enabled.iter().map(|a| a.name()).collect();
     vec![
         Tool::new(
             "search",
@@ -338,14 +356,13 @@ const CALL_KEYS: [&str; 3] = ["call_id", "caller_phone", "agent"];
 /// The call variables of a tool call: arguments (taken out unless the action declares them),
 /// then `_meta` (`callforce/call_id`...), then headers (`X-Call-Id`...).
 fn call_vars(
-    action: &Action,
+    parameters: &Value,
     args: &mut JsonObject,
     meta: &JsonObject,
     parts: &Parts,
     agent: Option<&str>,
 ) -> (Option<String>, CallVars) {
-    let declared = action.tool().parameters;
-    let declared = declared.get("properties").and_then(Value::as_object);
+    let declared = parameters.get("properties").and_then(Value::as_object);
     let mut pick = |key: &str| -> Option<String> {
         let from_args = if declared.is_some_and(|d| d.contains_key(key)) {
             None
@@ -420,11 +437,19 @@ impl rmcp::ServerHandler for Handler {
             .tools(&info.caller, info.agent.as_deref())
             .await
             .map_err(|e| ErrorData::invalid_params(e.message, None))?;
-        let enabled: Vec<&Action> = enabled.iter().collect();
+        // The workspace's intents, when its map is active on the default connection (the one
+        // MCP calls use).
+        let intent = self.api.intents().tool(info.caller.workspace, None).await;
         let tools = if info.compact {
-            compact_tools(&enabled)
+            let mut names: Vec<&str> = enabled.iter().map(Action::name).collect();
+            if let Some(t) = &intent {
+                names.push(&t.name);
+            }
+            compact_tools(&names)
         } else {
-            enabled.iter().map(|a| mcp_tool(a)).collect()
+            let mut tools: Vec<Tool> = enabled.iter().map(mcp_tool).collect();
+            tools.extend(intent.map(intent_tool));
+            tools
         };
         Ok(ListToolsResult::with_all_items(tools))
     }
@@ -446,7 +471,19 @@ impl rmcp::ServerHandler for Handler {
             .tools(&info.caller, info.agent.as_deref())
             .await
             .map_err(|e| ErrorData::invalid_params(e.message, None))?;
-        let Some(action) = enabled.iter().find(|a| a.name() == name) else {
+        let parameters = match enabled.iter().find(|a| a.name() == name) {
+            Some(action) => Some(action.tool().parameters),
+            // Without an active map, `run_action` answers why, as a tool error the model reads.
+            None if name == callforce_intents::TOOL_NAME => Some(
+                self.api
+                    .intents()
+                    .tool(info.caller.workspace, None)
+                    .await
+                    .map_or_else(|| json!({}), |t| t.parameters),
+            ),
+            None => None,
+        };
+        let Some(parameters) = parameters else {
             let hint = self
                 .api
                 .catalog()
@@ -465,8 +502,13 @@ impl rmcp::ServerHandler for Handler {
                 meta.entry(k).or_insert(v);
             }
         }
-        let (call_id, vars) =
-            call_vars(action, &mut args, &meta, info.parts, info.agent.as_deref());
+        let (call_id, vars) = call_vars(
+            &parameters,
+            &mut args,
+            &meta,
+            info.parts,
+            info.agent.as_deref(),
+        );
         let result = match call_id {
             Some(_) => {
                 let call = self.api.call_or_start(&info.caller, vars.clone());
@@ -806,8 +848,128 @@ mod tests {
             })
             .collect();
         insta::assert_json_snapshot!("mcp_tools_annotations", full);
-        let compact = serde_json::to_value(compact_tools(&actions)).expect("json");
+        let names: Vec<&str> = actions.iter().map(|a| a.name()).collect();
+        let compact = serde_json::to_value(compact_tools(&names)).expect("json");
         insta::assert_json_snapshot!("mcp_compact_tools", compact);
+    }
+
+    /// `record_intent` over `/mcp`: absent (and a tool error a model reads) until the workspace
+    /// has an active map, then listed with the map's intents, in the compact set too, and
+    /// writing in the call named by `X-Call-Id`.
+    #[tokio::test]
+    async fn record_intent_over_mcp_follows_the_intent_map() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let started = crate::serve::start(crate::serve::ServeConfig {
+            api_key: Some("k1".into()),
+            ..crate::serve::ServeConfig::new(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                dir.path().to_owned(),
+            )
+        })
+        .await
+        .expect("starts");
+        let base = format!("http://{}", started.addr);
+        let http = reqwest::Client::new();
+        let rpc = |path: &str, body: Value| {
+            let r = http
+                .post(format!("{base}{path}"))
+                .bearer_auth("k1")
+                .header("accept", "application/json, text/event-stream")
+                .header("x-call-id", "call-mcp-intent")
+                .json(&body)
+                .send();
+            async move { r.await.expect("send").json::<Value>().await.expect("json") }
+        };
+        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+        let names = |v: &Value| -> Vec<String> {
+            v["result"]["tools"]
+                .as_array()
+                .expect("tools")
+                .iter()
+                .map(|t| t["name"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        assert!(!names(&rpc("/mcp", list.clone()).await).contains(&"record_intent".to_owned()));
+        let early = rpc(
+            "/mcp",
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "record_intent", "arguments": {"intent": "qualified"}}}),
+        )
+        .await;
+        assert_eq!(early["result"]["isError"], true, "{early}");
+
+        let put = http
+            .put(format!("{base}/v1/intents"))
+            .bearer_auth("k1")
+            .json(&json!({"qualified": "Lead.Status"}))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(put.status(), 200);
+
+        let listed = rpc("/mcp", list.clone()).await;
+        let tool = listed["result"]["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .find(|t| t["name"] == "record_intent")
+            .cloned()
+            .unwrap_or_else(|| panic!("record_intent is listed: {listed}"));
+        assert_eq!(
+            tool["inputSchema"]["properties"]["intent"]["enum"],
+            json!(["qualified"])
+        );
+        assert_eq!(tool["annotations"]["readOnlyHint"], false);
+        let compact = rpc("/mcp?tools=compact", list).await;
+        let action = compact["result"]["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .find(|t| t["name"] == "action")
+            .cloned()
+            .expect("the action tool");
+        assert!(
+            action["inputSchema"]["properties"]["name"]["enum"]
+                .as_array()
+                .is_some_and(|e| e.contains(&json!("record_intent"))),
+            "{action}"
+        );
+
+        // In a call: find the lead, then record that it is qualified.
+        let call = |id: u64, name: &str, args: Value| {
+            rpc(
+                "/mcp",
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": name, "arguments": args}}),
+            )
+        };
+        let lead = call(3, "search_lead", json!({"search_term": "Oakmont"})).await;
+        assert_ne!(lead["result"]["isError"], true, "{lead}");
+        let recorded = call(
+            4,
+            "record_intent",
+            json!({"intent": "qualified", "value": "working - contacted"}),
+        )
+        .await;
+        assert_ne!(recorded["result"]["isError"], true, "{recorded}");
+        let org = started.devorg.as_ref().expect("embedded org");
+        let status: Value = http
+            .get(format!(
+                "{}/services/data/v59.0/query",
+                org.org.instance_url()
+            ))
+            .bearer_auth(org.org.dev_access_token())
+            .query(&[("q", "SELECT Status FROM Lead WHERE Company LIKE 'Oakmont%'")])
+            .send()
+            .await
+            .expect("query")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            status["records"][0]["Status"], "Working - Contacted",
+            "the org's exact value: {status}"
+        );
     }
 
     /// `/mcp` over a real socket: the key, the DNS-rebinding checks, and the line between tool
