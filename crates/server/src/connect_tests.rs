@@ -15,7 +15,7 @@ use crate::vault::Secrets;
 /// A service whose connect flows go to `org`.
 pub(crate) struct Env {
     pub(crate) started: Started,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
     pub(crate) org: callforce_devorg::Running,
     pub(crate) base: String,
     pub(crate) key: String,

@@ -32,7 +32,10 @@
 //! meant) and ONE `intent_map_broken` alert goes to the alert outbox (the admin's webhook): an
 //! inactive map is not polled again until it is fixed. A map that breaks on another connection
 //! is withdrawn from that connection only (its calls get no `record_intent`), with one alert
-//! naming the connection; it is not polled there again until a recheck or a new map. The map of
+//! naming the connection; it is not polled there again until a recheck or a new map. Several
+//! instances on one database that find the same break alert once between them: the store
+//! deactivates (and alerts) only a map still active at the version that broke, and records a
+//! withdrawal's alert only if no instance recorded the same one for that version. The map of
 //! a workspace whose connection is gone or needs to be connected again is left as it is, and
 //! polled again once it is back (a new default connection is checked at once).
 //! An intent's write goes through the call connection's write pipeline like every action's
@@ -77,7 +80,8 @@ pub struct Intents {
     /// Connections whose next poll describes everything afresh (a write met a schema error).
     forced: Mutex<HashSet<String>>,
     wake: tokio::sync::Notify,
-    /// One tick at a time, so a broken map is deactivated (and alerted) once.
+    /// One tick at a time, so a broken map is deactivated (and alerted) once here; across
+    /// instances the store's conditional deactivation sees to it.
     ticking: tokio::sync::Mutex<()>,
 }
 
@@ -135,11 +139,12 @@ pub struct Poll {
     /// Workspaces whose map was checked again, once per connection (and still passes, unless
     /// in `deactivated` or `broken`).
     pub rechecked: Vec<WorkspaceId>,
-    /// Workspaces whose map broke on their default connection and was deactivated, with one
-    /// alert each.
+    /// Workspaces whose map broke on their default connection and was deactivated by this
+    /// instance, with one alert each (a map another instance on the same database deactivated
+    /// first is listed there, not here).
     pub deactivated: Vec<WorkspaceId>,
     /// (workspace, connection) where the map broke on a connection other than the default and
-    /// was withdrawn from it, with one alert each.
+    /// was withdrawn from it, with one alert each between all the instances on the database.
     pub broken: Vec<(WorkspaceId, String)>,
     /// Workspaces with a live map but a connection that cannot be used: left as they are until
     /// it is back.
@@ -510,7 +515,8 @@ impl Intents {
 
     /// `map` (still `workspace`'s map) failed its check against connection `id`'s org: on the
     /// workspace's default connection the map is deactivated, on another it is withdrawn from
-    /// that connection; either way with one alert, unless another task already did it.
+    /// that connection; either way with one alert, unless another task or instance already
+    /// did it.
     async fn broke(
         &self,
         workspace: WorkspaceId,
@@ -531,49 +537,50 @@ impl Intents {
             let Some(cur) = slot.as_mut().filter(|c| Arc::ptr_eq(&c.map, map)) else {
                 return Outcome::Inactive;
             };
+            let version = cur.version;
             if default {
                 *slot = None;
-                None
             } else if matches!(cur.on.get(id), Some(On::Broken(_))) {
                 return Outcome::Inactive;
             } else {
                 cur.on
                     .insert(id.to_owned(), On::Broken(Arc::new(report.clone())));
-                Some(cur.version)
             }
+            version
         };
-        match version {
-            None => {
-                self.deactivate(workspace, id, &report).await;
-                Outcome::Deactivated
-            }
-            Some(version) => {
-                self.withdraw(workspace, id, &report, version).await;
-                Outcome::Broken
-            }
+        if !default {
+            self.withdraw(workspace, id, &report, version).await;
+            return Outcome::Broken;
         }
+        if self.deactivate(workspace, id, &report, version).await {
+            return Outcome::Deactivated;
+        }
+        // Loaded from the store again at its next use: inactive there, or the map another
+        // instance stored since, or (the store failed) this one still active, which the next
+        // poll checks and deactivates again.
+        let mut maps = self.maps.lock();
+        if matches!(maps.get(&workspace), Some(None)) {
+            maps.remove(&workspace);
+        }
+        Outcome::Inactive
     }
 
-    /// Marks `workspace`'s map inactive with `report` (its check against the default connection
-    /// `connection`) and records one `intent_map_broken` alert listing its problems.
-    async fn deactivate(&self, workspace: WorkspaceId, connection: &str, report: &Report) {
-        for p in &report.problems {
-            tracing::error!(
-                target: "callforce::alert", %workspace, %connection, path = %p.path, fix = %p.fix,
-                "live intent map broken by a change in the org: {}", p.message
-            );
-        }
+    /// Marks `workspace`'s map (stored at `version`) inactive with `report` (its check against
+    /// the default connection `connection`) and records one `intent_map_broken` alert listing
+    /// its problems, in one transaction. Returns whether it did: `false` when the store failed,
+    /// when another instance on the same database deactivated the map first (and alerted), or
+    /// when the map was replaced meanwhile.
+    async fn deactivate(
+        &self,
+        workspace: WorkspaceId,
+        connection: &str,
+        report: &Report,
+        version: DateTime<Utc>,
+    ) -> bool {
         let text = serde_json::to_string(report).unwrap_or_default();
         let now = Utc::now();
         let problems = problem_lines(report);
         let entry = changes::intents_deactivate(Actor::System, &problems);
-        if let Err(e) = self
-            .store
-            .set_intent_map_state_audited(workspace, false, &text, now, &entry)
-            .await
-        {
-            tracing::error!(error = %e, "deactivating the intent map: the store failed");
-        }
         let alert = callforce_store::NewAlert {
             kind: KIND_INTENT_MAP_BROKEN.into(),
             details: json!({
@@ -583,14 +590,33 @@ impl Intents {
                 "problems": problems,
             }),
         };
-        if let Err(e) = self.store.record_alert(workspace, &alert, now).await {
-            tracing::error!(error = %e, "recording the intent map alert: the store failed");
+        let done = self
+            .store
+            .deactivate_intent_map(workspace, version, &text, now, &entry, &alert)
+            .await;
+        match &done {
+            Ok(false) => {
+                tracing::info!(%workspace, %connection, "the broken intent map was already deactivated or replaced (by another instance)");
+            }
+            Ok(true) | Err(_) => {
+                for p in &report.problems {
+                    tracing::error!(
+                        target: "callforce::alert", %workspace, %connection, path = %p.path, fix = %p.fix,
+                        "live intent map broken by a change in the org: {}", p.message
+                    );
+                }
+            }
         }
+        done.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "deactivating the intent map: the store failed; checked again at the next poll");
+            false
+        })
     }
 
     /// Records one `intent_map_broken` alert naming `connection`, where the map (stored at
-    /// `version`) no longer passes its check: none if the same problems on the same connection
-    /// were already alerted for this map (by this process before a restart, or another one).
+    /// `version`) no longer passes its check: none if the map is no longer the active one, or
+    /// if the same problems on the same connection were already alerted for this map (by this
+    /// process before a restart, or by another instance at the same moment).
     async fn withdraw(
         &self,
         workspace: WorkspaceId,
@@ -598,28 +624,7 @@ impl Intents {
         report: &Report,
         version: DateTime<Utc>,
     ) {
-        for p in &report.problems {
-            tracing::error!(
-                target: "callforce::alert", %workspace, %connection, path = %p.path, fix = %p.fix,
-                "the intent map does not fit this connection's org; its calls get no record_intent: {}", p.message
-            );
-        }
         let problems = problem_lines(report);
-        let now = Utc::now();
-        match self.store.list_alerts(workspace, 100).await {
-            Ok(sent) => {
-                let known = sent.iter().any(|a| {
-                    a.kind == KIND_INTENT_MAP_BROKEN
-                        && a.created_at >= version
-                        && a.details["connection_id"] == connection
-                        && a.details["problems"] == json!(problems)
-                });
-                if known {
-                    return;
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "reading the alerts: the store failed"),
-        }
         let alert = callforce_store::NewAlert {
             kind: KIND_INTENT_MAP_BROKEN.into(),
             details: json!({
@@ -629,7 +634,24 @@ impl Intents {
                 "problems": problems,
             }),
         };
-        if let Err(e) = self.store.record_alert(workspace, &alert, now).await {
+        let done = self
+            .store
+            .alert_intent_map_once(workspace, version, &alert, Utc::now())
+            .await;
+        match &done {
+            Ok(false) => {
+                tracing::info!(%workspace, %connection, "the intent map is withdrawn from this connection; its problems were alerted already");
+            }
+            Ok(true) | Err(_) => {
+                for p in &report.problems {
+                    tracing::error!(
+                        target: "callforce::alert", %workspace, %connection, path = %p.path, fix = %p.fix,
+                        "the intent map does not fit this connection's org; its calls get no record_intent: {}", p.message
+                    );
+                }
+            }
+        }
+        if let Err(e) = done {
             tracing::error!(error = %e, "recording the intent map alert: the store failed");
         }
     }
@@ -1588,11 +1610,22 @@ mod tests {
         e: crate::connect_tests::Env,
         b: String,
         ws_b: callforce_store::WorkspaceId,
+        /// The PostgreSQL database the service keeps its state in (else SQLite).
+        database_url: Option<String>,
         _schema: tempfile::TempDir,
     }
 
     impl TwoOrgs {
         async fn start(b_schema: Option<serde_json::Value>) -> Self {
+            Self::start_on(b_schema, None).await
+        }
+
+        /// As [`TwoOrgs::start`], the service's state in the PostgreSQL of `database_url` when
+        /// given.
+        async fn start_on(
+            b_schema: Option<serde_json::Value>,
+            database_url: Option<String>,
+        ) -> Self {
             let schema = tempfile::tempdir().expect("tempdir");
             let mut org = callforce_devorg::Config::default();
             if let Some(s) = b_schema {
@@ -1601,9 +1634,11 @@ mod tests {
                 org.schema_file = Some(file);
                 org.seed = callforce_devorg::Seed::None;
             }
+            let url = database_url.clone();
             let e = crate::connect_tests::env_with(org, |c| {
                 // The tests drive the poller's tick themselves.
                 c.intents_poll = std::time::Duration::from_secs(3600);
+                c.database_url = url;
             })
             .await;
             let b = e.workspace("b").await;
@@ -1620,6 +1655,7 @@ mod tests {
                 e,
                 b,
                 ws_b,
+                database_url,
                 _schema: schema,
             };
             two.connect_b().await;
@@ -1655,6 +1691,37 @@ mod tests {
                 None,
                 started.workspace,
             )
+        }
+
+        /// Another instance on the same database: an `Api` over a second store opened on it
+        /// (its own pool), with nothing loaded yet.
+        async fn other_instance(&self) -> crate::api::Api {
+            let store = match &self.database_url {
+                Some(url) => callforce_store::Store::open(url).await,
+                None => {
+                    callforce_store::Store::open_sqlite(&self.e.dir.path().join("callforce.db"))
+                        .await
+                }
+            }
+            .expect("a second store on the database");
+            let started = &self.e.started;
+            crate::api::Api::new(started.registry.clone(), store, None, started.workspace)
+        }
+
+        /// The `config.intents.deactivate` entries in `ws`'s audit log.
+        async fn deactivations(&self, ws: callforce_store::WorkspaceId) -> usize {
+            let filter = callforce_store::AuditFilter {
+                kind_prefix: Some("config.intents.deactivate".into()),
+                ..Default::default()
+            };
+            self.e
+                .started
+                .api
+                .store()
+                .list_audit(ws, &filter)
+                .await
+                .expect("audit")
+                .len()
         }
 
         fn a(&self) -> &str {
@@ -2118,5 +2185,108 @@ mod tests {
             got["report"]["problems"][0]["path"], "intents.qualified.writes[0].fields.Status",
             "{got}"
         );
+    }
+
+    /// Two instances on one database poll workspace b's map at the same moment after a field
+    /// it writes was deleted in org B: both find it broken, one deactivates it, and the admin
+    /// gets exactly one alert (and the audit log one deactivation).
+    async fn instances_finding_a_map_broken_at_once_alert_once(database_url: Option<String>) {
+        let two = TwoOrgs::start_on(None, database_url).await;
+        let (b, ws_b) = (two.b.as_str(), two.ws_b);
+        let (status, body) = two
+            .put(b, json!({"demo_requested": "Opportunity.Demo_Requested_At__c", "qualified": "Lead.Status"}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let other = two.other_instance().await;
+        let (one, other) = (two.e.started.api.intents(), other.intents());
+        // Each learns the describes' dates (the other instance loads the map from the store).
+        for intents in [one, other] {
+            let first = intents.tick().await;
+            assert!(first.deactivated.is_empty(), "{first:?}");
+            assert!(intents.active(ws_b, None).await.is_some());
+        }
+
+        two.delete_in_b("Opportunity", "Demo_Requested_At__c").await;
+        let (p1, p2) = tokio::join!(one.tick(), other.tick());
+        assert_eq!(p1.rechecked, [ws_b], "both re-checked it: {p1:?}");
+        assert_eq!(p2.rechecked, [ws_b], "both re-checked it: {p2:?}");
+        let mut deactivated = p1.deactivated.clone();
+        deactivated.extend(p2.deactivated.iter().copied());
+        assert_eq!(deactivated, [ws_b], "one deactivated it: {p1:?} {p2:?}");
+        for intents in [one, other] {
+            assert!(intents.tick().await.deactivated.is_empty());
+            assert!(intents.active(ws_b, None).await.is_none());
+        }
+        let alerts = two.broken_alerts(ws_b).await;
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].details["default"], true);
+        assert_eq!(two.deactivations(ws_b).await, 1);
+        let got = two.active(b).await;
+        assert_eq!(got["active"], false, "{got}");
+        assert!(!two.offers(b, None).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_finding_a_map_broken_at_once_alert_once_on_sqlite() {
+        instances_finding_a_map_broken_at_once_alert_once(None).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_finding_a_map_broken_at_once_alert_once_on_postgres() {
+        let test = "instances_finding_a_map_broken_at_once_alert_once_on_postgres";
+        if let Some(url) = crate::multi_instance_tests::pg_url(test).await {
+            instances_finding_a_map_broken_at_once_alert_once(Some(url)).await;
+        }
+    }
+
+    /// Two instances on one database poll workspace a's map at the same moment after a field
+    /// was deleted in the org of its other connection `c`: both withdraw the map from `c`,
+    /// the admin gets exactly one alert naming `c`, and the map stays active on the default.
+    async fn instances_withdrawing_a_map_at_once_alert_once(database_url: Option<String>) {
+        let two = TwoOrgs::start_on(None, database_url).await;
+        let (a, ws_a) = (two.a(), two.ws_a());
+        let c = two.connect_to_b(a).await;
+        let (status, body) = two
+            .put(a, json!({"demo_requested": "Opportunity.Demo_Requested_At__c", "qualified": "Lead.Status"}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let other = two.other_instance().await;
+        let (one, other) = (two.e.started.api.intents(), other.intents());
+        // The other instance checks c at a call's first use there.
+        assert!(other.active(ws_a, Some(&c)).await.is_some());
+        for intents in [one, other] {
+            let first = intents.tick().await;
+            assert!(first.broken.is_empty(), "{first:?}");
+        }
+
+        two.delete_in_b("Opportunity", "Demo_Requested_At__c").await;
+        let (p1, p2) = tokio::join!(one.tick(), other.tick());
+        for p in [&p1, &p2] {
+            assert_eq!(p.broken, [(ws_a, c.clone())], "{p:?}");
+            assert!(p.deactivated.is_empty(), "{p:?}");
+        }
+        for intents in [one, other] {
+            assert!(intents.tick().await.broken.is_empty());
+            assert!(intents.active(ws_a, Some(&c)).await.is_none());
+            assert!(intents.active(ws_a, None).await.is_some());
+        }
+        let alerts = two.broken_alerts(ws_a).await;
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].details["connection_id"], json!(c));
+        assert_eq!(alerts[0].details["default"], false);
+        assert_eq!(two.active(a).await["active"], true);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_withdrawing_a_map_at_once_alert_once_on_sqlite() {
+        instances_withdrawing_a_map_at_once_alert_once(None).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_withdrawing_a_map_at_once_alert_once_on_postgres() {
+        let test = "instances_withdrawing_a_map_at_once_alert_once_on_postgres";
+        if let Some(url) = crate::multi_instance_tests::pg_url(test).await {
+            instances_withdrawing_a_map_at_once_alert_once(Some(url)).await;
+        }
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::serve::{ServeConfig, Started, start};
 
 /// A URL of `DATABASE_URL` scoped to a fresh schema, or `None` (after saying so).
-async fn pg_url(test: &str) -> Option<String> {
+pub(crate) async fn pg_url(test: &str) -> Option<String> {
     let Ok(url) = std::env::var("DATABASE_URL") else {
         println!("SKIPPED: {test}: DATABASE_URL not set");
         eprintln!("SKIPPED: {test}: DATABASE_URL not set");

@@ -3,7 +3,9 @@
 //! An alert is written in the transaction of the event it announces: [`Store::dead`] records a
 //! [`KIND_DEAD_LETTER`] alert with the dead letter it opens (a unique key makes it exactly one
 //! alert per dead letter), and a connection that needs re-authorisation records a
-//! [`KIND_NEEDS_REAUTH`] alert with [`Store::record_alert`]. A sender (the service's webhook
+//! [`KIND_NEEDS_REAUTH`] alert with [`Store::record_alert`]. A live intent map that breaks is
+//! alerted with its deactivation ([`Store::deactivate_intent_map`]), or once per version and
+//! problems ([`Store::alert_intent_map_once`]). A sender (the service's webhook
 //! task) takes due alerts with [`Store::claim_alerts`], posts them, and records the outcome with
 //! [`Store::alert_sent`] or [`Store::alert_failed`] (which schedules the next try).
 //!

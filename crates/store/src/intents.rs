@@ -1,12 +1,17 @@
 //! Intent maps, one per workspace: the map as JSON text, whether it is active, and the report
 //! of its last check. The map's meaning belongs to `callforce-intents`; the store only keeps it.
 //! The `*_audited` variants write the change and its audit entry in one transaction.
+//!
+//! A live map found broken is deactivated ([`Store::deactivate_intent_map`]) or alerted about
+//! ([`Store::alert_intent_map_once`]) only if it is still the active map of the version the
+//! caller checked: several instances on one database finding the same break alert once.
 
 use chrono::{DateTime, Utc};
 
+use crate::alerts::{INSERT_ALERT, NewAlert};
 use crate::audit::{NewAuditEntry, append_in_tx, check_entry, head_sql};
 use crate::keys::WorkspaceId;
-use crate::{Error, Result, Store, from_ms, ms, with_pool};
+use crate::{Backend, Error, Result, Store, from_ms, ms, with_pool};
 
 /// A workspace's stored intent map.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,69 +106,125 @@ impl Store {
         })
     }
 
-    /// Marks `workspace`'s intent map active or not, with the report of the check that decided.
+    /// Deactivates `workspace`'s intent map if it is still the active map stored at `version`
+    /// (its `updated_at`), with `report` (the check it failed), and in the same transaction
+    /// appends `entry` to the audit log and records `alert`. Returns whether it did: `false`
+    /// when the map was deactivated or replaced meanwhile (by another instance on the same
+    /// database, say), and then nothing is written. However many instances find the same map
+    /// broken at once, exactly one deactivates it and alerts.
     ///
     /// # Errors
-    /// [`Error::NotFound`] when the workspace has no map; database errors.
-    pub async fn set_intent_map_state(
+    /// [`Error::InvalidJson`] for a report or entry that is not JSON; database errors.
+    pub async fn deactivate_intent_map(
         &self,
         workspace: WorkspaceId,
-        active: bool,
-        report: &str,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        self.set_intent_map_state_impl(workspace, active, report, now, None)
-            .await
-    }
-
-    /// As [`Store::set_intent_map_state`], and appends `entry` to the workspace's audit log in
-    /// the same transaction.
-    ///
-    /// # Errors
-    /// As [`Store::set_intent_map_state`]; [`Error::InvalidJson`] for an entry that is not JSON.
-    pub async fn set_intent_map_state_audited(
-        &self,
-        workspace: WorkspaceId,
-        active: bool,
+        version: DateTime<Utc>,
         report: &str,
         now: DateTime<Utc>,
         entry: &NewAuditEntry,
-    ) -> Result<()> {
-        self.set_intent_map_state_impl(workspace, active, report, now, Some(entry))
-            .await
-    }
-
-    async fn set_intent_map_state_impl(
-        &self,
-        workspace: WorkspaceId,
-        active: bool,
-        report: &str,
-        now: DateTime<Utc>,
-        entry: Option<&NewAuditEntry>,
-    ) -> Result<()> {
-        if let Some(e) = entry {
-            check_entry(e)?;
+        alert: &NewAlert,
+    ) -> Result<bool> {
+        if serde_json::from_str::<serde_json::Value>(report).is_err() {
+            return Err(Error::InvalidJson("intent map report"));
         }
+        check_entry(entry)?;
+        let details =
+            serde_json::to_string(&alert.details).map_err(|_| Error::Corrupt("alert details"))?;
         let head_sql = head_sql(self.backend());
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
+            // NB: on PostgreSQL a second instance's UPDATE waits for the first one's row lock,
+            // then evaluates its WHERE again on the committed row: no longer active, no change.
             let done = sqlx::query(
-                "UPDATE intent_maps SET active = $2, report = $3, updated_at = $4 WHERE workspace_id = $1",
+                "UPDATE intent_maps SET active = $2, report = $3, updated_at = $4 \
+                 WHERE workspace_id = $1 AND active = $5 AND updated_at = $6",
             )
             .bind(workspace.0)
-            .bind(active)
+            .bind(false)
             .bind(report)
             .bind(ms(now))
+            .bind(true)
+            .bind(ms(version))
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
-                return Err(Error::NotFound);
+                return Ok(false);
             }
-            if let Some(entry) = entry {
-                append_in_tx!(tx, head_sql, workspace, now, entry);
-            }
+            append_in_tx!(tx, head_sql, workspace, now, entry);
+            sqlx::query(INSERT_ALERT)
+                .bind(workspace.0)
+                .bind(&alert.kind)
+                .bind(None::<i64>)
+                .bind(&details)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
-            Ok(())
+            Ok(true)
+        })
+    }
+
+    /// Records `alert` about `workspace`'s intent map stored at `version` (its `updated_at`),
+    /// unless that map is no longer the active one, or an alert of the same kind and details
+    /// was recorded since `version` (before a restart, or by another instance on the same
+    /// database). Returns whether it recorded it. The look and the insert hold the map's row
+    /// (on SQLite, the write lock), so instances that find the same problem at once record
+    /// it once between them.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn alert_intent_map_once(
+        &self,
+        workspace: WorkspaceId,
+        version: DateTime<Utc>,
+        alert: &NewAlert,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let details =
+            serde_json::to_string(&alert.details).map_err(|_| Error::Corrupt("alert details"))?;
+        let lock = match self.backend() {
+            Backend::Sqlite => "",
+            Backend::Postgres => "FOR UPDATE",
+        };
+        let sql = format!(
+            "SELECT workspace_id FROM intent_maps \
+             WHERE workspace_id = $1 AND active = $2 AND updated_at = $3 {lock}"
+        );
+        with_pool!(self, pool => {
+            let mut tx = crate::WritePool::begin_write(pool).await?;
+            let live: Option<(i64,)> = sqlx::query_as(&sql)
+                .bind(workspace.0)
+                .bind(true)
+                .bind(ms(version))
+                .fetch_optional(&mut *tx)
+                .await?;
+            if live.is_none() {
+                return Ok(false);
+            }
+            let sent: Vec<(String,)> = sqlx::query_as(
+                "SELECT details FROM alerts WHERE workspace_id = $1 AND kind = $2 AND created_at >= $3",
+            )
+            .bind(workspace.0)
+            .bind(&alert.kind)
+            .bind(ms(version))
+            .fetch_all(&mut *tx)
+            .await?;
+            let known = sent.iter().any(|(d,)| {
+                serde_json::from_str::<serde_json::Value>(d).is_ok_and(|d| d == alert.details)
+            });
+            if known {
+                return Ok(false);
+            }
+            sqlx::query(INSERT_ALERT)
+                .bind(workspace.0)
+                .bind(&alert.kind)
+                .bind(None::<i64>)
+                .bind(&details)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
         })
     }
 

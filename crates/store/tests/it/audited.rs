@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 use callforce_store::{
-    AuditFilter, ConnectionStatus, DefinitionKind, Error, NewAuditEntry, Store, StoredConnection,
-    Verdict, WorkspaceId,
+    AuditFilter, ConnectionStatus, DefinitionKind, Error, NewAlert, NewAuditEntry, Store,
+    StoredConnection, Verdict, WorkspaceId,
 };
 use serde_json::json;
 
@@ -110,8 +110,21 @@ async fn every_audited_change_commits_with_its_entry(db: &Db) -> Result<()> {
         .await?;
     s.put_intent_map_audited(ws, "{}", true, None, t(5), &entry("config.intents.put"))
         .await?;
-    s.set_intent_map_state_audited(ws, false, "{}", t(6), &entry("config.intents.deactivate"))
-        .await?;
+    let broken = NewAlert {
+        kind: "intent_map_broken".into(),
+        details: json!({}),
+    };
+    assert!(
+        s.deactivate_intent_map(
+            ws,
+            t(5),
+            "{}",
+            t(6),
+            &entry("config.intents.deactivate"),
+            &broken
+        )
+        .await?
+    );
     s.insert_connection_audited(&conn("con_1", ws, 7), &entry("connection.connected"))
         .await?;
     let mut c = s.connection(ws, "con_1").await?.expect("stored");
@@ -193,11 +206,15 @@ async fn a_refused_entry_or_change_commits_neither(db: &Db) -> Result<()> {
             .await,
         Err(Error::NotFound)
     ));
-    assert!(matches!(
-        s.set_intent_map_state_audited(ws, false, "{}", t(2), &entry("i"))
-            .await,
-        Err(Error::NotFound)
-    ));
+    let broken = NewAlert {
+        kind: "intent_map_broken".into(),
+        details: json!({}),
+    };
+    assert!(
+        !s.deactivate_intent_map(ws, t(1), "{}", t(2), &entry("i"), &broken)
+            .await?
+    );
+    assert!(s.list_alerts(ws, 10).await?.is_empty());
     assert!(matches!(
         s.set_connection_status_audited(
             ws,
