@@ -18,9 +18,9 @@ use callforce_client::{
 };
 use callforce_pipeline::{Connections, PipelineConfig, PipelineSink, SystemClock, Worker, Workers};
 use callforce_store::{JobStatus, Store, WorkspaceId};
+use callforce_testkit::PgSchema;
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
-use sqlx::Connection as _;
 use tokio::sync::Notify;
 
 fn write(run: &str, i: u32) -> Write {
@@ -172,26 +172,11 @@ fn main() {
             .expect("sqlite");
         run("sqlite", sqlite, &conn, n).await;
 
-        match std::env::var("DATABASE_URL") {
-            Ok(url) => {
-                let schema = format!("bench_{}", std::process::id());
-                let mut c = sqlx::PgConnection::connect(&url).await.expect("pg");
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(&mut c)
-                    .await
-                    .expect("schema");
-                let opts = sqlx::postgres::PgConnectOptions::from_str(&url)
-                    .expect("url")
-                    .options([("search_path", schema.as_str())]);
-                let pg = Store::connect_postgres(opts, 16).await.expect("pg store");
-                run("postgres", pg.clone(), &conn, n).await;
-                pg.close().await;
-                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                    .execute(&mut c)
-                    .await
-                    .expect("drop");
-            }
-            Err(_) => println!("SKIPPED: PostgreSQL (DATABASE_URL not set)"),
+        if let Some(schema) = PgSchema::for_test("pipeline bench").await.expect("schema") {
+            let opts = sqlx::postgres::PgConnectOptions::from_str(&schema.url()).expect("url");
+            let pg = Store::connect_postgres(opts, 16).await.expect("pg store");
+            run("postgres", pg.clone(), &conn, n).await;
+            pg.close().await;
         }
     });
 }

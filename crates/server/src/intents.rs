@@ -2234,8 +2234,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn instances_finding_a_map_broken_at_once_alert_once_on_postgres() {
         let test = "instances_finding_a_map_broken_at_once_alert_once_on_postgres";
-        if let Some(url) = crate::multi_instance_tests::pg_url(test).await {
-            instances_finding_a_map_broken_at_once_alert_once(Some(url)).await;
+        let schema = callforce_testkit::PgSchema::for_test(test).await;
+        if let Some(schema) = schema.expect("schema") {
+            instances_finding_a_map_broken_at_once_alert_once(Some(schema.url())).await;
         }
     }
 
@@ -2285,8 +2286,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn instances_withdrawing_a_map_at_once_alert_once_on_postgres() {
         let test = "instances_withdrawing_a_map_at_once_alert_once_on_postgres";
-        if let Some(url) = crate::multi_instance_tests::pg_url(test).await {
-            instances_withdrawing_a_map_at_once_alert_once(Some(url)).await;
+        let schema = callforce_testkit::PgSchema::for_test(test).await;
+        if let Some(schema) = schema.expect("schema") {
+            instances_withdrawing_a_map_at_once_alert_once(Some(schema.url())).await;
         }
     }
 }

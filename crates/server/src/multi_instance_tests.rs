@@ -1,44 +1,17 @@
 //! `callforce serve` on PostgreSQL, and several instances sharing one database: a write through
 //! the API lands and a restart keeps the connection; two instances refreshing one connection
 //! whose org rotates refresh tokens make one refresh per expiry between them, and neither ends
-//! `needs_reauth`. Each test runs in a fresh schema of `DATABASE_URL` (skipped, saying so,
-//! without it).
+//! `needs_reauth`. Each test runs in a fresh schema of `DATABASE_URL`, dropped when it ends
+//! (skipped, saying so, without it).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use callforce_testkit::PgSchema;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::serve::{ServeConfig, Started, start};
-
-/// A URL of `DATABASE_URL` scoped to a fresh schema, or `None` (after saying so).
-pub(crate) async fn pg_url(test: &str) -> Option<String> {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        println!("SKIPPED: {test}: DATABASE_URL not set");
-        eprintln!("SKIPPED: {test}: DATABASE_URL not set");
-        return None;
-    };
-    let schema = format!(
-        "serve_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_nanos()
-    );
-    // NB: a plain pool: the shared database's own schema is never migrated by a test.
-    let admin = sqlx::postgres::PgPool::connect(&url)
-        .await
-        .expect("postgres");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .expect("schema");
-    admin.close().await;
-    let sep = if url.contains('?') { '&' } else { '?' };
-    Some(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
-}
 
 async fn spawn_org(config: callforce_devorg::Config) -> callforce_devorg::Running {
     let org = callforce_devorg::DevOrg::new(config).expect("org");
@@ -135,9 +108,10 @@ async fn refreshes(org: &callforce_devorg::Running) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_postgres_lands_a_write_and_a_restart_keeps_the_connection() {
     let test = "serve on PostgreSQL";
-    let Some(url) = pg_url(test).await else {
+    let Some(schema) = PgSchema::for_test(test).await.expect("schema") else {
         return;
     };
+    let url = schema.url();
     // An org outside the service, standing in for a real one (it outlives the restart).
     let org = spawn_org(callforce_devorg::Config::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -290,9 +264,10 @@ async fn serve_on_postgres_lands_a_write_and_a_restart_keeps_the_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_refresh_a_rotating_connection_once_per_expiry() {
     let test = "refresh across instances";
-    let Some(url) = pg_url(test).await else {
+    let Some(schema) = PgSchema::for_test(test).await.expect("schema") else {
         return;
     };
+    let url = schema.url();
     let org = spawn_org(callforce_devorg::Config {
         rotate_refresh_tokens: true,
         ..callforce_devorg::Config::default()

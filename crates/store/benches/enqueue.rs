@@ -8,10 +8,10 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use callforce_store::{NewJob, Store, WorkspaceId};
+use callforce_testkit::PgSchema;
 use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::PgConnectOptions;
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -66,33 +66,18 @@ fn enqueue(c: &mut Criterion) {
     bench_store(c, &rt, "sqlite", &sqlite);
     rt.block_on(sqlite.close());
 
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        eprintln!("SKIPPED: enqueue_postgres: DATABASE_URL not set");
+    let Some(schema) = rt
+        .block_on(PgSchema::for_test("enqueue_postgres"))
+        .expect("schema")
+    else {
         return;
     };
-    let schema = format!("bench_{}", std::process::id());
-    rt.block_on(async {
-        let mut conn = PgConnection::connect(&url).await.expect("connect");
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut conn)
-            .await
-            .expect("schema");
-    });
-    let opts = PgConnectOptions::from_str(&url)
-        .expect("url")
-        .options([("search_path", schema.as_str())]);
+    let opts = PgConnectOptions::from_str(&schema.url()).expect("url");
     let pg = rt
         .block_on(Store::connect_postgres(opts, 16))
         .expect("postgres");
     bench_store(c, &rt, "postgres", &pg);
-    rt.block_on(async {
-        pg.close().await;
-        let mut conn = PgConnection::connect(&url).await.expect("connect");
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&mut conn)
-            .await
-            .expect("drop");
-    });
+    rt.block_on(pg.close());
 }
 
 criterion_group!(benches, enqueue);

@@ -5,7 +5,8 @@
 //! run out, and again every write lands exactly once.
 //!
 //! The child is this same test binary running [`drain_child`] (ignored in normal runs), told
-//! where the org and the database are through environment variables.
+//! where the org and the database are through environment variables. A child still running when
+//! its test ends (a failed assertion) is killed before the test's database is removed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,16 +38,44 @@ fn child_config() -> PipelineConfig {
     }
 }
 
+/// A child process that is killed and reaped when this is dropped, so none outlives its test
+/// (nor holds the test's database while it is removed).
+struct Reaped(std::process::Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        // NB: errors are ignored: a child already waited for is gone, and kill then reports
+        // nothing to kill.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Spawns the child drainer.
-fn spawn_child(org_addr: &str, db: &str) -> Result<std::process::Child> {
+fn spawn_child(org_addr: &str, db: &str) -> Result<Reaped> {
     let exe = std::env::current_exe()?;
-    Ok(std::process::Command::new(exe)
-        .args(["crash::drain_child", "--exact", "--ignored", "--nocapture"])
-        .env(CHILD, "1")
-        .env(ORG_ADDR, org_addr)
-        .env(DB_URL, db)
-        .stdout(std::process::Stdio::null())
-        .spawn()?)
+    Ok(Reaped(
+        std::process::Command::new(exe)
+            .args(["crash::drain_child", "--exact", "--ignored", "--nocapture"])
+            .env(CHILD, "1")
+            .env(ORG_ADDR, org_addr)
+            .env(DB_URL, db)
+            .stdout(std::process::Stdio::null())
+            .spawn()?,
+    ))
 }
 
 async fn count_done(store: &Store, ws: WorkspaceId) -> Result<usize> {
@@ -54,22 +83,6 @@ async fn count_done(store: &Store, ws: WorkspaceId) -> Result<usize> {
         .list_jobs(ws, Some(JobStatus::Done), 100_000)
         .await?
         .len())
-}
-
-/// The URL a child opens the test's database with (the same SQLite file, or the same
-/// PostgreSQL schema).
-async fn child_url(store: &Store, dir: Option<&tempfile::TempDir>, db: Db) -> Result<String> {
-    Ok(match (dir, db) {
-        (Some(d), Db::Sqlite) => format!("sqlite:{}", d.path().join("queue.db").display()),
-        _ => {
-            let base = std::env::var("DATABASE_URL")?;
-            let schema: (String,) = sqlx::query_as("SELECT current_schema()")
-                .fetch_one(store.pg_pool().context("pg")?)
-                .await?;
-            let sep = if base.contains('?') { '&' } else { '?' };
-            format!("{base}{sep}options=-c%20search_path%3D{}", schema.0)
-        }
-    })
 }
 
 /// Enqueues `n` Task creates with subjects `<prefix>-<i>`, 32 at a time as many calls would.
@@ -109,10 +122,10 @@ async fn enqueue(
 
 async fn crash_and_restart(db: Db) -> Result<()> {
     let test = "kill -9 while draining";
-    let Some((store, dir)) = store(db, test).await? else {
+    let Some((store, place)) = store(db, test).await? else {
         return Ok(());
     };
-    let url = child_url(&store, dir.as_ref(), db).await?;
+    let url = place.url();
     let org = org().await?;
     let conn = connect(&org).await?;
     let ws = store.create_workspace("crash", Utc::now()).await?.id;
@@ -196,10 +209,10 @@ async fn leased_by(
 /// Two instances drain one queue; one is killed with SIGKILL while it holds leases.
 async fn two_instances_one_killed(db: Db) -> Result<()> {
     let test = "two instances, one killed";
-    let Some((store, dir)) = store(db, test).await? else {
+    let Some((store, place)) = store(db, test).await? else {
         return Ok(());
     };
-    let url = child_url(&store, dir.as_ref(), db).await?;
+    let url = place.url();
     let org = org().await?;
     let conn = connect(&org).await?;
     let ws = store.create_workspace("crash", Utc::now()).await?.id;

@@ -15,11 +15,10 @@ use callforce_client::{
 use callforce_devorg::{Config, DevOrg, Running};
 use callforce_pipeline::{Connections, ManualClock, PipelineConfig, PipelineSink, Worker};
 use callforce_store::{JobStatus, Store, WorkspaceId};
+use callforce_testkit::PgSchema;
 use chrono::{TimeDelta, TimeZone, Utc};
-use rand::RngCore;
 use serde_json::{Value, json};
-use sqlx::Connection as _;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::PgConnectOptions;
 use tokio::sync::Notify;
 
 /// Which database a test runs on.
@@ -38,7 +37,8 @@ pub struct Bed {
     pub clock: Arc<ManualClock>,
     pub sink: PipelineSink,
     pub worker: Worker,
-    _dir: Option<tempfile::TempDir>,
+    /// Last, so the handles above are dropped before the database goes.
+    _place: Place,
 }
 
 /// The External ID field of the demo schema used for idempotent creates.
@@ -55,42 +55,40 @@ pub fn config() -> PipelineConfig {
     }
 }
 
-/// A store on `db`, or `None` (after saying so) when PostgreSQL is not configured.
-pub async fn store(db: Db, test: &str) -> Result<Option<(Store, Option<tempfile::TempDir>)>> {
-    match db {
-        Db::Sqlite => {
-            let dir = tempfile::tempdir()?;
-            let store = Store::open_sqlite(&dir.path().join("queue.db")).await?;
-            Ok(Some((store, Some(dir))))
-        }
-        Db::Postgres => {
-            let Ok(url) = std::env::var("DATABASE_URL") else {
-                println!("SKIPPED: {test} on PostgreSQL: DATABASE_URL not set");
-                eprintln!("SKIPPED: {test} on PostgreSQL: DATABASE_URL not set");
-                return Ok(None);
-            };
-            let schema = pg_schema(&url).await?;
-            let opts =
-                PgConnectOptions::from_str(&url)?.options([("search_path", schema.as_str())]);
-            Ok(Some((Store::connect_postgres(opts, 8).await?, None)))
+/// Where a test's database lives: dropping it removes the database.
+pub enum Place {
+    /// The directory holding `queue.db`.
+    Sqlite(tempfile::TempDir),
+    Postgres(PgSchema),
+}
+
+impl Place {
+    /// The URL another process opens this database with.
+    pub fn url(&self) -> String {
+        match self {
+            Place::Sqlite(dir) => format!("sqlite:{}", dir.path().join("queue.db").display()),
+            Place::Postgres(schema) => schema.url(),
         }
     }
 }
 
-/// Creates a fresh schema and returns its name.
-pub async fn pg_schema(url: &str) -> Result<String> {
-    let mut raw = [0u8; 8];
-    rand::rng().fill_bytes(&mut raw);
-    let schema = format!(
-        "t_{}",
-        raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
-    let mut conn = PgConnection::connect(url).await?;
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut conn)
-        .await?;
-    conn.close().await?;
-    Ok(schema)
+/// A store on `db`, or `None` (after saying so) when PostgreSQL is not configured.
+pub async fn store(db: Db, test: &str) -> Result<Option<(Store, Place)>> {
+    match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir()?;
+            let store = Store::open_sqlite(&dir.path().join("queue.db")).await?;
+            Ok(Some((store, Place::Sqlite(dir))))
+        }
+        Db::Postgres => {
+            let Some(schema) = PgSchema::for_test(test).await? else {
+                return Ok(None);
+            };
+            let opts = PgConnectOptions::from_str(&schema.url())?;
+            let store = Store::connect_postgres(opts, 8).await?;
+            Ok(Some((store, Place::Postgres(schema))))
+        }
+    }
 }
 
 /// A dev org on an ephemeral port.
@@ -119,7 +117,7 @@ pub async fn connect(org: &Running) -> Result<Connection> {
 impl Bed {
     /// A bed on `db` with `config`, or `None` when that database is not available.
     pub async fn new(db: Db, test: &str, config: PipelineConfig) -> Result<Option<Bed>> {
-        let Some((store, dir)) = store(db, test).await? else {
+        let Some((store, place)) = store(db, test).await? else {
             return Ok(None);
         };
         let org = org().await?;
@@ -151,7 +149,7 @@ impl Bed {
             clock,
             sink,
             worker,
-            _dir: dir,
+            _place: place,
         }))
     }
 

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::Output;
 
 use callforce_store::{DeadLetterStatus, JobStatus, NewAuditEntry, NewJob, Store, WorkspaceId};
+use callforce_testkit::PgSchema;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 fn t(secs: i64) -> DateTime<Utc> {
@@ -351,35 +352,17 @@ async fn audit_verify_catches_every_kind_of_tampering_and_names_the_first_bad_en
 /// The same commands on PostgreSQL, named by `--database-url` (a fresh schema per run).
 #[tokio::test]
 async fn deadletter_and_audit_commands_work_on_postgres() {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        println!("SKIPPED: deadletter_and_audit_commands_work_on_postgres: DATABASE_URL not set");
-        eprintln!("SKIPPED: deadletter_and_audit_commands_work_on_postgres: DATABASE_URL not set");
+    let test = "deadletter_and_audit_commands_work_on_postgres";
+    let Some(schema) = PgSchema::for_test(test).await.expect("schema") else {
         return;
     };
-    let schema = format!(
-        "cli_{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_nanos()
-    );
-    // NB: a plain pool, not a Store: opening a Store migrates, and the shared database's own
-    // schema must stay untouched.
-    let admin = sqlx::postgres::PgPool::connect(&url)
-        .await
-        .expect("postgres");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .expect("schema");
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let scoped = schema.url();
     let store = Store::open(&scoped).await.expect("scoped store");
     let (current,): (String,) = sqlx::query_as("SELECT current_schema()")
         .fetch_one(store.pg_pool().expect("postgres"))
         .await
         .expect("schema");
-    assert_eq!(current, schema, "the URL's search_path is in force");
+    assert_eq!(current, schema.name(), "the URL's search_path is in force");
     let ws = store
         .create_workspace("default", t(0))
         .await
@@ -411,11 +394,6 @@ async fn deadletter_and_audit_commands_work_on_postgres() {
         stdout(&out)
     );
     store.close().await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .expect("drop");
-    admin.close().await;
 }
 
 /// The JSON lines `callforce audit list` prints for a workspace and a kind prefix.
@@ -504,31 +482,11 @@ async fn workspace_create_and_keys_rotate_are_audited_as_the_cli() {
 /// `callforce serve --database-url` uses).
 #[tokio::test]
 async fn workspace_create_and_keys_rotate_work_on_postgres() {
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        println!(
-            "SKIPPED: workspace_create_and_keys_rotate_work_on_postgres: DATABASE_URL not set"
-        );
-        eprintln!(
-            "SKIPPED: workspace_create_and_keys_rotate_work_on_postgres: DATABASE_URL not set"
-        );
+    let test = "workspace_create_and_keys_rotate_work_on_postgres";
+    let Some(schema) = PgSchema::for_test(test).await.expect("schema") else {
         return;
     };
-    let schema = format!(
-        "cliws_{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_nanos()
-    );
-    let admin = sqlx::postgres::PgPool::connect(&url)
-        .await
-        .expect("postgres");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .expect("schema");
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let scoped = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let scoped = schema.url();
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("utf-8 path");
 

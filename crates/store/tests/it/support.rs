@@ -4,18 +4,17 @@ use std::str::FromStr;
 
 use anyhow::Result;
 use callforce_store::{Backend, Store};
+use callforce_testkit::PgSchema;
 use chrono::{DateTime, TimeZone, Utc};
-use rand::RngCore;
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::PgConnectOptions;
 
-/// A store on a database made for one test, removed by [`Db::cleanup`].
+/// A store on a database made for one test, removed when it is dropped (pass, fail or panic).
 pub struct Db {
     pub store: Store,
     /// The SQLite file's directory (kept alive for the test).
     pub dir: Option<tempfile::TempDir>,
-    /// The PostgreSQL schema and the URL it lives in.
-    pg: Option<(String, String)>,
+    /// The PostgreSQL schema, dropped with this.
+    pg: Option<PgSchema>,
 }
 
 impl Db {
@@ -31,38 +30,22 @@ impl Db {
 
     /// `None` (after printing why) when `DATABASE_URL` is not set.
     pub async fn postgres(test: &str) -> Result<Option<Db>> {
-        let Ok(url) = std::env::var("DATABASE_URL") else {
-            println!("SKIPPED: {test} on PostgreSQL: DATABASE_URL not set");
-            eprintln!("SKIPPED: {test} on PostgreSQL: DATABASE_URL not set");
+        let Some(schema) = PgSchema::for_test(test).await? else {
             return Ok(None);
         };
-        let mut raw = [0u8; 8];
-        rand::rng().fill_bytes(&mut raw);
-        let schema = format!(
-            "t_{}",
-            raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
-        let mut conn = PgConnection::connect(&url).await?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await?;
-        let opts = PgConnectOptions::from_str(&url)?.options([("search_path", schema.as_str())]);
-        let store = Store::connect_postgres(opts, 8).await?;
+        let store = Store::connect_postgres(PgConnectOptions::from_str(&schema.url())?, 8).await?;
         Ok(Some(Db {
             store,
             dir: None,
-            pg: Some((url, schema)),
+            pg: Some(schema),
         }))
     }
 
     /// A second, independent store on the same database: another process or instance.
     pub async fn second_store(&self) -> Result<Store> {
         Ok(match (&self.pg, &self.dir) {
-            (Some((url, schema)), _) => {
-                let opts =
-                    PgConnectOptions::from_str(url)?.options([("search_path", schema.as_str())]);
-                Store::connect_postgres(opts, 8).await?
+            (Some(schema), _) => {
+                Store::connect_postgres(PgConnectOptions::from_str(&schema.url())?, 8).await?
             }
             (None, Some(dir)) => Store::open_sqlite(&dir.path().join("store.db")).await?,
             (None, None) => anyhow::bail!("no database"),
@@ -83,16 +66,10 @@ impl Db {
         })
     }
 
-    pub async fn cleanup(self) -> Result<()> {
+    /// Closes the store's connections, then removes the database. A test that panics never
+    /// gets here; its database still goes when `Db` is dropped.
+    pub async fn cleanup(self) {
         self.store.close().await;
-        if let Some((url, schema)) = self.pg {
-            let mut conn = PgConnection::connect(&url).await?;
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                .execute(&mut conn)
-                .await?;
-            conn.close().await?;
-        }
-        Ok(())
     }
 }
 
@@ -112,7 +89,7 @@ macro_rules! both {
             async fn sqlite() -> anyhow::Result<()> {
                 let db = $crate::support::Db::sqlite().await?;
                 let r = super::$name(&db).await;
-                db.cleanup().await?;
+                db.cleanup().await;
                 r
             }
 
@@ -122,7 +99,7 @@ macro_rules! both {
                     return Ok(());
                 };
                 let r = super::$name(&db).await;
-                db.cleanup().await?;
+                db.cleanup().await;
                 r
             }
         }
