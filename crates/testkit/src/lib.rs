@@ -7,9 +7,10 @@
 //!
 //! The one design decision: the schema is dropped from `Drop`, which cannot `.await` and may
 //! run on a runtime's thread, so the drop runs on a fresh thread with its own current-thread
-//! runtime and a connection of its own. Whatever still holds locks in the schema when it goes
-//! (a panicked test's open transaction, a killed child's session) is waited for briefly and then
-//! ended; nothing outside the schema the guard created is ever touched.
+//! runtime and a connection of its own. Whatever still works in the schema when it goes (a
+//! panicked test's open transaction, a service's workers that outlive the test until its runtime
+//! ends) is waited for briefly, then the schema is renamed aside and those sessions are ended;
+//! nothing outside the schema the guard created is ever touched.
 
 use rand::RngCore;
 use sqlx::Connection;
@@ -64,10 +65,12 @@ impl PgSchema {
         &self.name
     }
 
-    /// `DATABASE_URL` with this schema as the `search_path` of every session opened with it.
+    /// `DATABASE_URL` with this schema as the `search_path` (and the `application_name`, so
+    /// the drop can tell them) of every session opened with it.
     pub fn url(&self) -> String {
-        let sep = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-c%20search_path%3D{}", self.base, self.name)
+        let (base, name) = (&self.base, &self.name);
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options=-c%20search_path%3D{name}&application_name={name}")
     }
 }
 
@@ -100,16 +103,19 @@ impl Drop for PgSchema {
     }
 }
 
-/// Drops schema `name` of the database at `base`, ending the sessions that keep holding locks
-/// on its objects.
+/// Drops schema `name` of the database at `base`. When sessions still at work in it stand in
+/// the way, it is first renamed (so no new session finds its tables through `search_path`) and
+/// those sessions are ended: the ones opened with [`PgSchema::url`] (known by their
+/// `application_name`) and any other holding a lock on its tables.
 async fn drop_schema(base: &str, name: &str) -> Result<(), sqlx::Error> {
     let mut conn = PgConnection::connect(base).await?;
     sqlx::query(&format!("SET lock_timeout = '{LOCK_WAIT}'"))
         .execute(&mut conn)
         .await?;
+    let mut current = name.to_owned();
     let mut attempt = 1;
     loop {
-        let dropped = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+        let dropped = sqlx::query(&format!("DROP SCHEMA IF EXISTS {current} CASCADE"))
             .execute(&mut conn)
             .await;
         match dropped {
@@ -118,17 +124,28 @@ async fn drop_schema(base: &str, name: &str) -> Result<(), sqlx::Error> {
                 if matches!(e.code().as_deref(), Some("55P03" | "40P01"))
                     && attempt < DROP_ATTEMPTS =>
             {
-                // 55P03 lock_not_available, 40P01 deadlock_detected: a session still works in
-                // this schema (the test is over, so it is one of the test's own, e.g. a
-                // service's worker that outlives it until its runtime ends).
+                // 55P03 lock_not_available, 40P01 deadlock_detected: the test is over, so
+                // what still works here is its own (a panicked test's transaction, a service's
+                // workers that outlive it until the runtime ends, a pool that reconnects).
+                if current == name {
+                    let aside = format!("{name}_dropped");
+                    sqlx::query(&format!("ALTER SCHEMA {name} RENAME TO {aside}"))
+                        .execute(&mut conn)
+                        .await?;
+                    current = aside;
+                }
                 sqlx::query(
-                    "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
-                     JOIN pg_class c ON c.oid = l.relation \
-                     JOIN pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE n.nspname = $1 AND l.pid <> pg_backend_pid() \
-                     GROUP BY l.pid",
+                    "SELECT pg_terminate_backend(pid) FROM ( \
+                       SELECT pid FROM pg_stat_activity WHERE application_name = $1 \
+                       UNION \
+                       SELECT l.pid FROM pg_locks l \
+                       JOIN pg_class c ON c.oid = l.relation \
+                       JOIN pg_namespace n ON n.oid = c.relnamespace \
+                       WHERE n.nspname = $2 \
+                     ) s WHERE pid <> pg_backend_pid()",
                 )
                 .bind(name)
+                .bind(&current)
                 .fetch_all(&mut conn)
                 .await?;
                 attempt += 1;
@@ -223,5 +240,50 @@ mod tests {
             sqlx::query("SELECT 1").execute(&mut held).await.is_err(),
             "the session holding the lock was ended"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_service_still_at_work_in_the_schema_does_not_keep_it() {
+        let Some(schema) = PgSchema::for_test("service at work").await.expect("schema") else {
+            return;
+        };
+        let name = schema.name().to_owned();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&schema.url())
+            .await
+            .expect("pool");
+        sqlx::raw_sql("CREATE TABLE a (n INT); CREATE TABLE b (n INT)")
+            .execute(&pool)
+            .await
+            .expect("tables");
+        // Four sessions that keep taking locks on both tables, in both orders, reconnecting
+        // when ended, as the workers of a service still running would.
+        let work = (0..4).map(|i| {
+            let pool = pool.clone();
+            let order = if i % 2 == 0 { ["a", "b"] } else { ["b", "a"] };
+            tokio::spawn(async move {
+                loop {
+                    let Ok(mut tx) = pool.begin().await else {
+                        tokio::task::yield_now().await;
+                        continue;
+                    };
+                    for table in order {
+                        let _ = sqlx::query(&format!("INSERT INTO {table} VALUES (1)"))
+                            .execute(&mut *tx)
+                            .await;
+                    }
+                    let _ = tx.commit().await;
+                }
+            })
+        });
+        let work: Vec<_> = work.collect();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        drop(schema);
+        assert!(!exists(&name).await, "{name} is dropped");
+        assert!(!exists(&format!("{name}_dropped")).await, "nor left aside");
+        for w in work {
+            w.abort();
+        }
     }
 }
