@@ -398,6 +398,68 @@ impl Api {
         session
     }
 
+    /// Checks that `connection` of `caller`'s workspace exists and can be used now.
+    ///
+    /// # Errors
+    /// Unknown (404), needing authorisation again (503), disconnected (409).
+    pub fn check_connection(&self, caller: &Caller, connection: &str) -> Result<(), ApiError> {
+        self.registry
+            .get(caller.workspace, Some(connection))
+            .map(|_| ())
+            .map_err(|e| {
+                let (status, code) = lookup_status(&e);
+                ApiError::new(status, code, e.to_string())
+            })
+    }
+
+    /// Runs the call `id` of `caller`'s workspace on `connection`, for transports where the
+    /// first action starts the call (MCP): a call that is not open yet is bound to it; an open
+    /// call keeps the connection it started on, so naming another one is refused.
+    ///
+    /// # Errors
+    /// As [`Api::check_connection`]; a call open on another connection (409).
+    pub fn bind_connection(
+        &self,
+        caller: &Caller,
+        id: &str,
+        connection: &str,
+    ) -> Result<(), ApiError> {
+        self.check_connection(caller, connection)?;
+        let key = (caller.workspace, id.to_owned());
+        let now = self.now_ms();
+        let open = self
+            .calls
+            .lock()
+            .get(&key)
+            .is_some_and(|c| !self.idle(c, now));
+        let mut bound = self.call_connections.lock();
+        let current = match bound.get(&key) {
+            Some(c) if open => c.clone(),
+            // An open call bound to nothing runs on the workspace's default connection.
+            None if open => self
+                .registry
+                .get(caller.workspace, None)
+                .map(|l| l.id())
+                .unwrap_or_default(),
+            _ => {
+                bound.insert(key, connection.to_owned());
+                return Ok(());
+            }
+        };
+        if current == connection {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "connection_mismatch",
+                format!(
+                    "call '{id}' runs on connection '{current}'; a call keeps the connection it \
+                     started on (start another call to use '{connection}')"
+                ),
+            ))
+        }
+    }
+
     /// The open call `id` of `caller`'s workspace; using it counts as activity.
     ///
     /// # Errors

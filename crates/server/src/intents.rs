@@ -2018,6 +2018,107 @@ mod tests {
     /// `GET /v1/intents`), while calls on the default keep `record_intent`. A restarted
     /// service checks `c` again at its first use without a second alert, and a map that fails
     /// on `c` is refused by `PUT`.
+    /// MCP names a call's connection with `X-Connection` (or `_meta`): the tools listed and
+    /// the writes follow it, and an open call keeps the connection it started on.
+    #[tokio::test]
+    async fn an_mcp_call_runs_on_the_connection_it_names() {
+        let two = TwoOrgs::start(None).await;
+        let a = two.a();
+        let c = two.connect_to_b(a).await;
+        let map = json!({"demo_requested": "Opportunity.Demo_Requested_At__c"});
+        let (status, body) = two.put(a, map).await;
+        assert_eq!(status, 200, "{body}");
+        let rpc = |call: &str, connection: Option<&str>, body: serde_json::Value| {
+            let mut r = two
+                .e
+                .http
+                .post(format!("{}/mcp", two.e.base))
+                .bearer_auth(a)
+                .header("accept", "application/json, text/event-stream")
+                .header("x-call-id", call);
+            if let Some(c) = connection {
+                r = r.header("x-connection", c);
+            }
+            async move {
+                r.json(&body)
+                    .send()
+                    .await
+                    .expect("send")
+                    .json::<serde_json::Value>()
+                    .await
+                    .expect("json")
+            }
+        };
+        let tool = |id: u64, name: &str, args: serde_json::Value| {
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                   "params": {"name": name, "arguments": args}})
+        };
+        let listed = rpc(
+            "mcp-b",
+            Some(&c),
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        )
+        .await;
+        assert!(
+            listed["result"]["tools"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["name"] == "record_intent")),
+            "{listed}"
+        );
+
+        // A call on c writes into org B.
+        let before = two.stamp_in_b().await;
+        let found = rpc(
+            "mcp-b",
+            Some(&c),
+            tool(
+                2,
+                "search_opportunity",
+                json!({"search_term": "Northwind - Chat Agent"}),
+            ),
+        )
+        .await;
+        assert_ne!(found["result"]["isError"], true, "{found}");
+        let recorded = rpc(
+            "mcp-b",
+            Some(&c),
+            tool(3, "record_intent", json!({"intent": "demo_requested"})),
+        )
+        .await;
+        assert_ne!(recorded["result"]["isError"], true, "{recorded}");
+        let after = two.stamp_in_b().await;
+        assert!(after.is_string() && after != before, "{before} -> {after}");
+
+        // A call started on the default connection cannot move to c, nor c's call back.
+        let started = rpc(
+            "mcp-a",
+            None,
+            tool(4, "search_opportunity", json!({"search_term": "Northwind"})),
+        )
+        .await;
+        assert_ne!(started["result"]["isError"], true, "{started}");
+        let moved = rpc(
+            "mcp-a",
+            Some(&c),
+            tool(5, "search_opportunity", json!({"search_term": "Northwind"})),
+        )
+        .await;
+        assert_eq!(moved["error"]["code"], -32602, "{moved}");
+        assert!(
+            moved["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("keeps the connection")),
+            "{moved}"
+        );
+        let unknown = rpc(
+            "mcp-x",
+            Some("con_nope"),
+            json!({"jsonrpc": "2.0", "id": 6, "method": "tools/list"}),
+        )
+        .await;
+        assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+    }
+
     #[tokio::test]
     async fn a_call_on_another_connection_gets_the_map_checked_against_its_org() {
         let two = TwoOrgs::start(None).await;

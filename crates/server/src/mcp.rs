@@ -111,6 +111,8 @@ struct RequestInfo<'a> {
     parts: &'a Parts,
     compact: bool,
     agent: Option<String>,
+    /// The connection named by `?connection=` or `X-Connection` (`None`: the default).
+    connection: Option<String>,
 }
 
 fn query_param(parts: &Parts, name: &str) -> Option<String> {
@@ -151,11 +153,13 @@ impl Handler {
             }
         };
         let agent = query_param(parts, "agent").or_else(|| header(parts, "x-agent"));
+        let connection = query_param(parts, "connection").or_else(|| header(parts, "x-connection"));
         Ok(RequestInfo {
             caller,
             parts,
             compact,
             agent,
+            connection,
         })
     }
 }
@@ -437,9 +441,17 @@ impl rmcp::ServerHandler for Handler {
             .tools(&info.caller, info.agent.as_deref())
             .await
             .map_err(|e| ErrorData::invalid_params(e.message, None))?;
-        // The workspace's intents, when its map is active on the default connection (the one
-        // MCP calls use).
-        let intent = self.api.intents().tool(info.caller.workspace, None).await;
+        // The workspace's intents, when its map is active on the connection calls use.
+        if let Some(c) = &info.connection {
+            self.api
+                .check_connection(&info.caller, c)
+                .map_err(|e| ErrorData::invalid_params(e.message, None))?;
+        }
+        let intent = self
+            .api
+            .intents()
+            .tool(info.caller.workspace, info.connection.as_deref())
+            .await;
         let tools = if info.compact {
             let mut names: Vec<&str> = enabled.iter().map(Action::name).collect();
             if let Some(t) = &intent {
@@ -477,7 +489,7 @@ impl rmcp::ServerHandler for Handler {
             None if name == callforce_intents::TOOL_NAME => Some(
                 self.api
                     .intents()
-                    .tool(info.caller.workspace, None)
+                    .tool(info.caller.workspace, info.connection.as_deref())
                     .await
                     .map_or_else(|| json!({}), |t| t.parameters),
             ),
@@ -509,6 +521,18 @@ impl rmcp::ServerHandler for Handler {
             info.parts,
             info.agent.as_deref(),
         );
+        // The connection the call runs on: `_meta` `callforce/connection`, then the request's
+        // `?connection=` or `X-Connection` (none: the workspace's default).
+        let connection = meta
+            .get("callforce/connection")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or(info.connection);
+        if let Some(c) = &connection {
+            self.api
+                .bind_connection(&info.caller, &vars.call_id, c)
+                .map_err(|e| ErrorData::invalid_params(e.message, None))?;
+        }
         let result = match call_id {
             Some(_) => {
                 let call = self.api.call_or_start(&info.caller, vars.clone());
@@ -523,10 +547,15 @@ impl rmcp::ServerHandler for Handler {
             }
             // No call named: a call of one action.
             None => {
+                let id = vars.call_id.clone();
                 let mut call = CallSession::new(vars);
-                self.api
+                let r = self
+                    .api
                     .run_action(&info.caller, &mut call, &name, Value::Object(args))
-                    .await
+                    .await;
+                // Its binding to a connection, if any, ends with it.
+                let _ = self.api.end_call(&info.caller, &id);
+                r
             }
         };
         Ok(match result {
