@@ -215,7 +215,7 @@ impl Intents {
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let intents = api.intents();
-            intents.prepare(&mut Poll::default()).await;
+            intents.start().await;
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(every) => {}
@@ -224,6 +224,18 @@ impl Intents {
                 intents.tick().await;
             }
         })
+    }
+
+    /// At start: loads every stored active map ([`Intents::prepare`]) and checks it against
+    /// every connected connection of its workspace, so that no call pays for the check (an
+    /// org's describes) and a map that fails on one is alerted at once, not at a first call.
+    pub async fn start(&self) {
+        self.prepare(&mut Poll::default()).await;
+        for (ws, id) in self.registry.ready() {
+            if self.maps.lock().get(&ws).is_some_and(Option::is_some) {
+                self.active(ws, Some(&id)).await;
+            }
+        }
     }
 
     /// Loads the stored active map of every workspace not loaded yet, and checks each live map
@@ -2245,6 +2257,38 @@ mod tests {
     /// A restarted service (a fresh `Api` over the same store) polls workspace b's map from its
     /// first tick, before any call used it, and a field deleted in b's org deactivates it with
     /// one alert.
+    /// At start the map is checked on every connected connection, not only the default one,
+    /// so the first call on another connection does not wait for that org's describes.
+    #[tokio::test]
+    async fn at_start_the_map_is_checked_on_every_connected_connection() {
+        let two = TwoOrgs::start(None).await;
+        let (a, ws_a) = (two.a(), two.ws_a());
+        let c = two.connect_to_b(a).await;
+        let (status, body) = two
+            .put(
+                a,
+                json!({"demo_requested": "Opportunity.Demo_Requested_At__c"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let on_c = |intents: &super::Intents| {
+            intents
+                .statuses(ws_a, true)
+                .into_iter()
+                .find(|s| s["connection"] == json!(c))
+                .map(|s| s["status"].clone())
+        };
+
+        let restarted = two.fresh_api();
+        let intents = restarted.intents();
+        intents.prepare(&mut super::Poll::default()).await;
+        assert_eq!(on_c(intents), Some(json!("unchecked")), "the default only");
+        let restarted = two.fresh_api();
+        let intents = restarted.intents();
+        intents.start().await;
+        assert_eq!(on_c(intents), Some(json!("active")));
+    }
+
     #[tokio::test]
     async fn a_restarted_service_polls_every_workspace_map_from_the_start() {
         let two = TwoOrgs::start(None).await;
