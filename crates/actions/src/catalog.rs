@@ -181,7 +181,7 @@ impl Action {
     }
 
     /// Whether a model must confirm with the caller before running it: every write and delete
-    /// of the templates (seed 003), and custom actions flagged for confirmation or destructive.
+    /// of the templates, and custom actions flagged for confirmation or destructive.
     pub fn needs_confirmation(&self) -> bool {
         match self {
             Self::Template(t) => t.effect != Effect::Read,
@@ -206,7 +206,7 @@ struct CatalogFile {
 
 const CATALOG_JSON: &str = include_str!("catalog.json");
 
-/// The number of built-in templates (seed 003's 56).
+/// The number of built-in templates (56).
 pub const TEMPLATE_COUNT: usize = 56;
 
 /// An ordered set of actions with unique names.
@@ -233,7 +233,7 @@ impl Catalog {
         }
     }
 
-    /// The built-in catalog plus seed 003's custom examples.
+    /// The built-in catalog plus the shipped custom examples.
     pub fn with_examples() -> Self {
         let mut c = Self::builtin();
         for a in crate::custom::examples() {

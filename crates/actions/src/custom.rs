@@ -1,5 +1,5 @@
 //! Custom actions: an endpoint, a method and an optional JSON body, all Liquid templates, with
-//! declared parameters. Seed 003's examples ship as configuration (`custom_examples.json`).
+//! declared parameters. The shipped examples are configuration (`custom_examples.json`).
 
 use std::collections::HashSet;
 
@@ -179,7 +179,7 @@ impl CustomAction {
     }
 }
 
-/// Seed 003's custom examples: `identify_customer`, `lookup_contact_with_cases`,
+/// The shipped custom examples: `identify_customer`, `lookup_contact_with_cases`,
 /// `create_contact_with_phone`, `update_contact`, `search_contacts_advanced`.
 pub fn examples() -> Vec<CustomAction> {
     // NB: the file is compiled in and checked by the tests.

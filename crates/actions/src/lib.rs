@@ -10,7 +10,7 @@
 //!   checks before anything is sent, search semantics, creates, notes, generic actions.
 //! - [`template`]: Liquid with escaping by destination and removal of unfilled optional
 //!   placeholders; the ISO 8601 `date` filter.
-//! - [`custom`]: custom actions and seed 003's shipped examples.
+//! - [`custom`]: custom actions and the shipped examples.
 //! - [`sink`]: [`WriteSink`], where writes go as data ([`Write`]): straight to the org
 //!   ([`DirectSink`], the default) or to the write pipeline (blocking budget, durable queue).
 //! - [`session`]: [`CallSession`], call variables and each action's last result.

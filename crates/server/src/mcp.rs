@@ -796,7 +796,7 @@ fn object_json(d: &callforce_client::describe::SObjectDescribe) -> Value {
     json!({"name": d.name, "label": d.label, "fields": fields})
 }
 
-/// Seed 003's example conversation as instructions for a model.
+/// The example conversation as instructions for a model.
 fn example_call(phone: &str) -> String {
     format!(
         "You are answering an inbound support call for Acme's customer service. The caller is \

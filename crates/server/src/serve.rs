@@ -415,7 +415,7 @@ mod tests {
         assert_eq!(resp.status(), 503);
     }
 
-    /// Seed 003's example conversation through the agent API.
+    /// The example conversation through the agent API.
     #[tokio::test]
     async fn the_example_conversation_through_the_agent_api() {
         let dir = tempfile::tempdir().expect("tempdir");

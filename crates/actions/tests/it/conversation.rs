@@ -1,4 +1,4 @@
-//! Seed 003's example conversation, verified by reading the records back.
+//! The example conversation (the caller, a case, the call logged), verified by reading the records back.
 
 use callforce_client::Id;
 use chrono::{Duration, Utc};

@@ -1,4 +1,4 @@
-//! Seed 003's custom actions, shipped as configuration.
+//! The shipped custom actions, examples kept as configuration.
 
 use callforce_actions::ErrorCode;
 use callforce_client::Id;

@@ -316,7 +316,7 @@ async fn generic_actions_run_against_the_dev_org() {
     .await;
     assert_eq!(refused.code, ErrorCode::InvalidArgument);
 
-    // Seed 002's after-meeting workflow: action items as tasks, then the opportunity's stage.
+    // The after-meeting workflow: action items as tasks, then the opportunity's stage.
     let opp = one_id(
         &actions,
         "SELECT Id FROM Opportunity WHERE Name = 'Northwind - Chat Agent'",
