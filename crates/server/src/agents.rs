@@ -242,7 +242,8 @@ async fn put_agent(
         return invalid(&e);
     }
     let def = serde_json::to_value(&agent).unwrap_or_default();
-    let now = chrono::Utc::now();
+    // Stored to the millisecond: the answer shows the time a later GET shows.
+    let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3);
     let entry = changes::agent_put(Actor::of(&caller), &name, &def);
     if let Err(e) = api
         .store()
@@ -528,6 +529,9 @@ mod tests {
             )
             .await;
         assert_eq!(st, 200, "{b}");
+        let (st, saved) = c.get("/v1/agents/aria").await;
+        assert_eq!(st, 200, "{saved}");
+        assert_eq!(saved["updated_at"], b["updated_at"], "{saved} {b}");
         let (st, tools) = c.get("/v1/tools?agent=aria").await;
         assert_eq!(st, 200, "{tools}");
         assert_eq!(
