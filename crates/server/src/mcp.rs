@@ -166,34 +166,32 @@ impl Handler {
 
 /// The MCP tool of an action: its `/v1/tools` schema, a title and annotations.
 pub fn mcp_tool(action: &Action) -> Tool {
-    let t = action.tool();
-    let schema = match t.parameters {
-        Value::Object(m) => m,
-        _ => JsonObject::new(),
-    };
-    let title = title(&t.name);
-    Tool::new(t.name, t.description, Arc::new(schema))
-        .with_title(title.clone())
-        .with_annotations(annotations(action, title))
+    to_mcp(action.tool(), hints(action))
 }
 
 /// The MCP form of the workspace's `record_intent` tool: it writes (an intent may update fields
 /// or create records), overwriting values, and only in the org.
 fn intent_tool(t: callforce_actions::Tool) -> Tool {
+    to_mcp(t, (false, true, false, false))
+}
+
+/// A function-calling tool as an MCP tool, titled from its name, with `hints` (readOnly,
+/// destructive, idempotent, openWorld) as its annotations.
+fn to_mcp(t: callforce_actions::Tool, hints: (bool, bool, bool, bool)) -> Tool {
     let schema = match t.parameters {
         Value::Object(m) => m,
         _ => JsonObject::new(),
     };
     let title = title(&t.name);
+    let (read_only, destructive, idempotent, open_world) = hints;
+    let annotations = ToolAnnotations::with_title(title.clone())
+        .read_only(read_only)
+        .destructive(destructive)
+        .idempotent(idempotent)
+        .open_world(open_world);
     Tool::new(t.name, t.description, Arc::new(schema))
-        .with_title(title.clone())
-        .with_annotations(
-            ToolAnnotations::with_title(title)
-                .read_only(false)
-                .destructive(true)
-                .idempotent(false)
-                .open_world(false),
-        )
+        .with_title(title)
+        .with_annotations(annotations)
 }
 
 /// `search_contact` -> `Search contact`.
@@ -234,15 +232,6 @@ fn hints(action: &Action) -> (bool, bool, bool, bool) {
             Effect::Destroy => (false, true, false, false),
         },
     }
-}
-
-fn annotations(action: &Action, title: String) -> ToolAnnotations {
-    let (read_only, destructive, idempotent, open_world) = hints(action);
-    ToolAnnotations::with_title(title)
-        .read_only(read_only)
-        .destructive(destructive)
-        .idempotent(idempotent)
-        .open_world(open_world)
 }
 
 /// The compact tools; the `action` tool runs the actions (and `record_intent`) named in `names`.

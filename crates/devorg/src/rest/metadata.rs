@@ -240,29 +240,34 @@ fn object_and_record_type(
     Ok((o, Some(rt)))
 }
 
+/// The path of the UI API's picklist routes (the version segment is read by [`Version`]).
+#[derive(serde::Deserialize)]
+pub struct PicklistPath {
+    object: String,
+    record_type: String,
+    field: Option<String>,
+}
+
+fn is_picklist(f: &crate::schema::FieldDef) -> bool {
+    matches!(
+        f.ty,
+        crate::schema::FieldType::Picklist | crate::schema::FieldType::MultiPicklist
+    )
+}
+
 /// `GET /ui-api/object-info/{object}/picklist-values/{recordTypeId}`: the values of every
 /// picklist of the object under that record type.
 pub async fn picklist_values(
     State(org): State<DevOrg>,
     Version(v): Version,
-    Path(params): Path<Vec<(String, String)>>,
+    Path(p): Path<PicklistPath>,
 ) -> Result<Response, ApiError> {
-    let param = |k: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    };
     let schema = org.schema();
-    let (o, rt) = object_and_record_type(&schema, param("object"), param("record_type"))?;
-    let rt_id = param("record_type");
+    let (o, rt) = object_and_record_type(&schema, &p.object, &p.record_type)?;
+    let rt_id = &p.record_type;
     let mut fields = Map::new();
     for (_, f) in o.live_fields() {
-        if matches!(
-            f.ty,
-            crate::schema::FieldType::Picklist | crate::schema::FieldType::MultiPicklist
-        ) {
+        if is_picklist(f) {
             let url = format!(
                 "/services/data/{v}/ui-api/object-info/{}/picklist-values/{rt_id}/{}",
                 o.name, f.name
@@ -280,41 +285,24 @@ pub async fn picklist_values(
 pub async fn picklist_field_values(
     State(org): State<DevOrg>,
     Version(v): Version,
-    Path(params): Path<Vec<(String, String)>>,
+    Path(p): Path<PicklistPath>,
 ) -> Result<Response, ApiError> {
-    let param = |k: &str| {
-        params
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    };
     let schema = org.schema();
-    let (o, rt) = object_and_record_type(&schema, param("object"), param("record_type"))?;
-    let field = param("field");
-    let f = o
-        .field(field)
-        .filter(|f| {
-            matches!(
-                f.ty,
-                crate::schema::FieldType::Picklist | crate::schema::FieldType::MultiPicklist
-            )
-        })
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!(
-                    "The requested resource does not exist: picklist {field} of {}",
-                    o.name
-                ),
-            )
-        })?;
+    let (o, rt) = object_and_record_type(&schema, &p.object, &p.record_type)?;
+    let field = p.field.as_deref().unwrap_or_default();
+    let f = o.field(field).filter(|f| is_picklist(f)).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!(
+                "The requested resource does not exist: picklist {field} of {}",
+                o.name
+            ),
+        )
+    })?;
     let url = format!(
         "/services/data/{v}/ui-api/object-info/{}/picklist-values/{}/{}",
-        o.name,
-        param("record_type"),
-        f.name
+        o.name, p.record_type, f.name
     );
     Ok(json_response(
         StatusCode::OK,
