@@ -87,6 +87,22 @@ enum WorkspaceCommand {
         #[arg(long, env = crate::env::DATABASE_URL, hide_env_values = true)]
         database_url: Option<String>,
     },
+    /// Create a new API key for a workspace and print it (shown once): the way back in when
+    /// no key is at hand. The workspace's other keys stay valid.
+    NewKey {
+        /// The workspace's name.
+        #[arg(default_value = "default")]
+        name: String,
+        /// What the key is for, shown in `GET /v1/keys`.
+        #[arg(long, default_value = "created with callforce workspace new-key")]
+        label: String,
+        /// The service's data directory (its `callforce.db`).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// The database instead (`postgres://...` or `sqlite:PATH`).
+        #[arg(long, env = crate::env::DATABASE_URL, hide_env_values = true)]
+        database_url: Option<String>,
+    },
 }
 
 /// Where `/mcp` may be reached from, besides loopback names (DNS-rebinding protection).
@@ -300,6 +316,10 @@ struct ServeArgs {
     /// (If-Modified-Since; a schema error on an intent write re-checks at once).
     #[arg(long, default_value_t = 60)]
     intents_poll_secs: u64,
+    /// Refuse to start when other users can read the data directory (it must be 0700) or the
+    /// database files (0600); without it the start warns.
+    #[arg(long, env = crate::env::STRICT_PERMISSIONS)]
+    strict_permissions: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -401,6 +421,15 @@ impl Cli {
                         database_url,
                     },
             } => create_workspace(name, data_dir, database_url).await,
+            Command::Workspace {
+                command:
+                    WorkspaceCommand::NewKey {
+                        name,
+                        label,
+                        data_dir,
+                        database_url,
+                    },
+            } => new_key(name, label, data_dir, database_url).await,
             Command::Deadletter(args) => deadletter(args).await,
             Command::Audit(args) => audit(args).await,
         }
@@ -569,18 +598,31 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.pipeline = pipeline;
     config.alert_webhook = args.alert_webhook.filter(|u| !u.trim().is_empty());
     config.intents_poll = Duration::from_secs(args.intents_poll_secs.max(1));
+    config.strict_permissions = args.strict_permissions;
     config.calls = crate::api::CallSettings {
         idle_timeout: Duration::from_secs(args.call_idle_timeout.max(1)),
         ..crate::api::CallSettings::default()
     };
+    let env_key = config.api_key.is_some();
+    let data_dir = config.data_dir.clone();
     let started = crate::serve::start(with_env(config)).await?;
     println!("callforce listening on http://{}", started.addr);
-    if let Some(key) = &started.api_key {
-        println!("  API key:          {key}");
-        println!(
-            "                    (shown once: only its hash is stored; {} adds a key of your choice)",
-            crate::env::API_KEY
-        );
+    match &started.api_key {
+        Some(key) => {
+            println!("  API key:          {key}");
+            println!(
+                "                    (shown once: only its hash is stored; {} adds a key of your choice)",
+                crate::env::API_KEY
+            );
+        }
+        None if env_key => println!("  API key:          the one in {}", crate::env::API_KEY),
+        None => println!(
+            "  API key:          shown at the first start only; `callforce workspace new-key{}` prints a new one",
+            data_dir_arg(&data_dir)
+        ),
+    }
+    for l in &started.loose {
+        println!("  warning:          {l}");
     }
     if let Some(org) = &started.devorg {
         println!("  embedded dev org: {}", org.org.instance_url());
@@ -706,6 +748,41 @@ async fn rotate_keys(data_dir: PathBuf, database_url: Option<String>) -> anyhow:
             crate::env::NEW_MASTER_KEY
         );
     }
+    Ok(())
+}
+
+/// ` --data-dir DIR` when `dir` is not the default one, for commands printed to copy.
+fn data_dir_arg(dir: &std::path::Path) -> String {
+    if dir == std::path::Path::new("data") {
+        String::new()
+    } else {
+        format!(" --data-dir {}", dir.display())
+    }
+}
+
+async fn new_key(
+    name: String,
+    label: String,
+    data_dir: PathBuf,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let store = open_store(&data_dir, database_url).await?;
+    let ws = crate::admin::workspace(&store, name.trim()).await?;
+    let key = store
+        .create_api_key_audited(ws, label.trim(), chrono::Utc::now(), |k| {
+            crate::changes::key_create(crate::changes::Actor::Cli, k)
+        })
+        .await?;
+    println!(
+        "API key for workspace {}: {}",
+        name.trim(),
+        key.plaintext.expose_secret()
+    );
+    println!(
+        "  (shown once: only its hash is stored; revoke it with DELETE /v1/keys/{})",
+        key.key.id.0
+    );
     Ok(())
 }
 

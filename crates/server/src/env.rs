@@ -26,6 +26,10 @@ pub const ALERT_WEBHOOK: &str = "CALLFORCE_ALERT_WEBHOOK";
 /// data directory. Instances of `serve` sharing one PostgreSQL database share its write queue.
 pub const DATABASE_URL: &str = "CALLFORCE_DATABASE_URL";
 
+/// `true` to refuse to start when other users can read the data directory or the database
+/// files, like `--strict-permissions`.
+pub const STRICT_PERMISSIONS: &str = "CALLFORCE_STRICT_PERMISSIONS";
+
 /// The vault's master key (32 bytes, base64 or hex). Without it, `<data dir>/master.key` is used
 /// (created with mode 0600 at the first start).
 pub const MASTER_KEY: &str = "CALLFORCE_MASTER_KEY";

@@ -18,6 +18,7 @@ mod mcp_stdio;
 mod metrics;
 #[cfg(test)]
 mod multi_instance_tests;
+mod permissions;
 mod pipeline;
 #[cfg(test)]
 mod queue_tests;

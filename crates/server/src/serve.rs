@@ -61,6 +61,9 @@ pub struct ServeConfig {
     /// How often live intent maps are re-checked against the org's describes (60 s); a schema
     /// error on an intent write re-checks at once.
     pub intents_poll: std::time::Duration,
+    /// Refuse to start when the data directory or the database files can be read by other
+    /// users (`--strict-permissions`); without it the start warns.
+    pub strict_permissions: bool,
 }
 
 impl ServeConfig {
@@ -81,6 +84,7 @@ impl ServeConfig {
             alert_webhook: None,
             calls: crate::api::CallSettings::default(),
             intents_poll: std::time::Duration::from_secs(60),
+            strict_permissions: false,
         }
     }
 }
@@ -95,6 +99,9 @@ pub struct Started {
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The key created at the first start (shown once; only its hash is stored).
     pub api_key: Option<String>,
+    /// The state files other users can read, found at start (warned about; refused with
+    /// [`ServeConfig::strict_permissions`]).
+    pub loose: Vec<crate::permissions::Loose>,
     /// The agent API's state.
     #[cfg_attr(not(test), expect(dead_code, reason = "read by tests"))]
     pub api: Arc<crate::api::Api>,
@@ -126,8 +133,15 @@ struct Shared {
 /// # Errors
 /// When the dev org or the listener cannot start, or the connection cannot log in.
 pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
-    std::fs::create_dir_all(&config.data_dir)
+    crate::permissions::create_dir(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let loose = check_permissions(&config)?;
+    // NB: the port is taken before anything is created, so a start that cannot listen leaves
+    // no workspace behind whose first key was never shown.
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("listening on {}", config.addr))?;
+    let addr = listener.local_addr()?;
     let store = match &config.database_url {
         // NB: the URL may hold a password: it is never part of an error or a log line.
         Some(url) => callforce_store::Store::open(url).await.with_context(|| {
@@ -159,43 +173,26 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
 
     // Every service has a "default" workspace: the one the first key and CALLFORCE_API_KEY open.
     let now = chrono::Utc::now();
-    // The first start is the one that creates it (on a shared database, the first instance's).
-    let (workspace, first_start) = match store
+    let workspace = match store
         .workspace_by_name("default")
         .await
         .context("reading the default workspace")?
     {
-        Some(ws) => (ws, false),
+        Some(ws) => ws,
         None => match store
             .create_workspace_audited("default", now, |ws| {
                 crate::changes::workspace_create(crate::changes::Actor::System, ws)
             })
             .await
         {
-            Ok(ws) => (ws, true),
+            Ok(ws) => ws,
             // Another instance on the same database created it first.
             Err(e) => match store.workspace_by_name("default").await? {
-                Some(ws) => (ws, false),
+                Some(ws) => ws,
                 None => return Err(e).context("creating the default workspace"),
             },
         },
     };
-    let generated = if first_start && config.api_key.is_none() {
-        let key = store
-            .create_api_key_audited(workspace.id, "created at first start", now, |k| {
-                crate::changes::key_create(crate::changes::Actor::System, k)
-            })
-            .await
-            .context("creating the first API key")?;
-        Some(key.plaintext.expose_secret().to_owned())
-    } else {
-        None
-    };
-
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .with_context(|| format!("listening on {}", config.addr))?;
-    let addr = listener.local_addr()?;
     let public_url = config
         .public_url
         .clone()
@@ -310,6 +307,9 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
             None
         }
     };
+    // The first key is made last, once everything else started: a start that fails before
+    // leaves the default workspace without a key, and the next start makes it.
+    let generated = first_key(registry.store(), workspace.id, config.api_key.is_some()).await?;
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(crate::service::shutdown_signal())
@@ -327,10 +327,66 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         devorg: Some(running),
         task,
         api_key: generated,
+        loose,
         api: api_state,
         registry,
         workspace: workspace.id,
     })
+}
+
+/// The data directory's and the database files' loose permissions, as warnings; an error with
+/// [`ServeConfig::strict_permissions`].
+fn check_permissions(config: &ServeConfig) -> anyhow::Result<Vec<crate::permissions::Loose>> {
+    let db = match config.database_url.as_deref() {
+        None => Some(config.data_dir.join("callforce.db")),
+        Some(url) => url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .map(std::path::PathBuf::from),
+    };
+    let mut files = db
+        .map(|db| crate::permissions::sqlite_files(&db))
+        .unwrap_or_default();
+    files.push(config.data_dir.join("master.key"));
+    let loose = crate::permissions::check(&config.data_dir, &files);
+    if loose.is_empty() {
+        return Ok(loose);
+    }
+    if config.strict_permissions {
+        let list: Vec<String> = loose.iter().map(ToString::to_string).collect();
+        anyhow::bail!(
+            "--strict-permissions: the service's state must be readable by its owner only:\n  {}",
+            list.join("\n  ")
+        );
+    }
+    for l in &loose {
+        tracing::warn!("{l} (the service's state holds tokens, phone numbers and payloads)");
+    }
+    Ok(loose)
+}
+
+/// Creates the default workspace's first API key when it never had one and no key comes from
+/// `CALLFORCE_API_KEY`: the key to print, shown once.
+async fn first_key(
+    store: &callforce_store::Store,
+    workspace: callforce_store::WorkspaceId,
+    env_key: bool,
+) -> anyhow::Result<Option<String>> {
+    // NB: a revoked key counts: a workspace whose keys were all revoked gets no new one here
+    // (`callforce workspace new-key` makes one on purpose).
+    if env_key || !store.list_api_keys(workspace).await?.is_empty() {
+        return Ok(None);
+    }
+    let key = store
+        .create_api_key_audited(
+            workspace,
+            "created at first start",
+            chrono::Utc::now(),
+            |k| crate::changes::key_create(crate::changes::Actor::System, k),
+        )
+        .await
+        .context("creating the first API key")?;
+    Ok(Some(key.plaintext.expose_secret().to_owned()))
 }
 
 /// `GET /healthz`: 200 when the default workspace's org answers, 503 with the reason when it
@@ -413,6 +469,82 @@ mod tests {
             .await
             .expect("healthz");
         assert_eq!(resp.status(), 503);
+    }
+
+    /// A first start that cannot take its port leaves no key behind unshown: the next start
+    /// makes and shows the first key.
+    #[tokio::test]
+    async fn a_first_start_that_cannot_listen_shows_the_first_key_at_the_next_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let config = ServeConfig::new(taken.local_addr().expect("addr"), dir.path().to_owned());
+        let err = start(config.clone())
+            .await
+            .err()
+            .expect("the port is taken");
+        assert!(format!("{err:#}").contains("listening on"), "{err:#}");
+        drop(taken);
+
+        let mut config = config;
+        config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let started = start(config.clone()).await.expect("starts");
+        let key = started.api_key.clone().expect("the first key, shown now");
+        let resp = reqwest::Client::new()
+            .get(format!("http://{}/v1/tools", started.addr))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .expect("tools");
+        assert_eq!(resp.status(), 200);
+        started.task.abort();
+        let again = start(config).await.expect("starts again");
+        assert!(again.api_key.is_none(), "shown once");
+    }
+
+    /// The data directory is its owner's only and so are the database files, whatever the
+    /// umask; looser ones found at start are reported, and refused when asked.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_state_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+        };
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("data");
+        let config = ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), dir.clone());
+        let started = start(config.clone()).await.expect("starts");
+        assert!(started.loose.is_empty(), "{:?}", started.loose);
+        assert_eq!(mode(&dir), 0o700);
+        for name in [
+            "callforce.db",
+            "callforce.db-wal",
+            "callforce.db-shm",
+            "master.key",
+        ] {
+            assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+        }
+        started.task.abort();
+        drop(started);
+
+        let db = dir.join("callforce.db");
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let started = start(config.clone())
+            .await
+            .expect("a loose file is a warning");
+        assert_eq!(started.loose.len(), 1, "{:?}", started.loose);
+        assert_eq!(started.loose[0].path, db);
+        started.task.abort();
+        drop(started);
+
+        let mut strict = config;
+        strict.strict_permissions = true;
+        let err = start(strict).await.err().expect("refused");
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("chmod 600") && text.contains("callforce.db"),
+            "{text}"
+        );
     }
 
     /// The example conversation through the agent API.

@@ -139,6 +139,9 @@ pub enum Error {
     /// A stored value could not be decoded (unknown status, time out of range, bad JSON).
     #[error("corrupt stored value: {0}")]
     Corrupt(&'static str),
+    /// The database file could not be created.
+    #[error("creating the database file failed")]
+    Io(#[source] std::io::Error),
 }
 
 impl From<sqlx::Error> for Error {
@@ -196,10 +199,13 @@ impl Store {
     /// Opens (creating it if missing) the SQLite database at `path` and migrates it.
     ///
     /// WAL journal, `synchronous=NORMAL`, `busy_timeout` 5 s, foreign keys on, one connection.
+    /// A new database file is created readable by its owner only (0600, whatever the umask);
+    /// SQLite gives its `-wal` and `-shm` files the database file's mode.
     ///
     /// # Errors
-    /// Database and migration errors.
+    /// Database and migration errors; [`Error::Io`] when the file cannot be created.
     pub async fn open_sqlite(path: &Path) -> Result<Store> {
+        create_private(path).map_err(Error::Io)?;
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -305,4 +311,22 @@ pub(crate) fn from_ms(v: i64) -> Result<DateTime<Utc>> {
 /// An optional stored time back to a time.
 pub(crate) fn from_ms_opt(v: Option<i64>) -> Result<Option<DateTime<Utc>>> {
     v.map(from_ms).transpose()
+}
+
+/// Creates `path` as an empty file with mode 0600 when it does not exist (an existing file is
+/// left as it is; the service checks its mode at start).
+fn create_private(path: &Path) -> std::io::Result<()> {
+    // NB: `:memory:` names no file (SQLite keeps that database in memory).
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
