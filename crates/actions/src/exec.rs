@@ -109,6 +109,47 @@ fn raw_record_key(path: &str) -> Option<String> {
         .then(|| format!("{sobject}:{id}"))
 }
 
+/// What a write shown for confirmation does, in the words a caller is asked with: `create`,
+/// `update`, `upsert`, `delete`, or `call` for a raw request that is none of these (a POST to
+/// Apex REST, a composite request).
+fn preview_effect(action: &Action, args: &Args, rendered: Option<&RawRequest>) -> &'static str {
+    match action {
+        Action::Template(t) => match t.op {
+            Op::Create | Op::CreateNote | Op::CreateRecord | Op::BulkCreate | Op::CreateTask => {
+                "create"
+            }
+            Op::Update | Op::UpdateNote | Op::UpdateRecord | Op::BulkUpdate => "update",
+            Op::UpsertRecord => "upsert",
+            Op::Delete => "delete",
+            Op::CustomApiCall => {
+                let method = args.get("method").and_then(Value::as_str).unwrap_or("");
+                let path = args.get("path").and_then(Value::as_str).unwrap_or("");
+                raw_effect(method, path.split('?').next().unwrap_or(""))
+            }
+            Op::Search | Op::Get | Op::GetNote | Op::GlobalSearch | Op::RunQuery => "read",
+        },
+        Action::Custom(_) => rendered.map_or("call", |r| raw_effect(r.method.as_str(), &r.path)),
+    }
+}
+
+/// What a raw request does: a DELETE deletes, a POST to `/sobjects/<Object>` creates, a PATCH or
+/// PUT of `/sobjects/<Object>/<id>` updates, a PATCH of `/sobjects/<Object>/<Field>/<value>`
+/// upserts; anything else is a `call`.
+fn raw_effect(method: &str, path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let after = segments
+        .iter()
+        .position(|s| *s == "sobjects")
+        .map_or(0, |i| segments.len() - i - 1);
+    match (method.to_ascii_uppercase().as_str(), after) {
+        ("DELETE", _) => "delete",
+        ("POST", 1) => "create",
+        ("PATCH" | "PUT", 2) => "update",
+        ("PATCH", 3) => "upsert",
+        _ => "call",
+    }
+}
+
 type Args = Map<String, Value>;
 
 impl Actions {
@@ -299,7 +340,7 @@ impl Actions {
                 None => {
                     let mut preview = json!({
                         "action": name,
-                        "effect": action.effect(),
+                        "effect": preview_effect(action, &args, rendered.as_ref()),
                         "object": action_object(action),
                         "arguments": args,
                     });
@@ -1329,6 +1370,24 @@ fn coerce(name: &str, ty: &str, v: Value) -> Result<Value, ActionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_requests_are_previewed_by_what_they_do() {
+        for (method, path, effect) in [
+            ("POST", "/sobjects/Case", "create"),
+            ("post", "/services/data/v59.0/sobjects/Case/", "create"),
+            ("PATCH", "/sobjects/Case/500000000000001AAA", "update"),
+            ("PUT", "/sobjects/Case/500000000000001AAA", "update"),
+            ("PATCH", "/sobjects/Case/Callforce_Key__c/k-1", "upsert"),
+            ("DELETE", "/sobjects/Case/500000000000001AAA", "delete"),
+            ("DELETE", "/services/apexrest/cases/1", "delete"),
+            ("POST", "/composite", "call"),
+            ("POST", "/services/apexrest/refunds", "call"),
+            ("POST", "/sobjects/Case/500000000000001AAA", "call"),
+        ] {
+            assert_eq!(raw_effect(method, path), effect, "{method} {path}");
+        }
+    }
 
     #[test]
     fn phone_numbers_are_recognised_in_any_format() {

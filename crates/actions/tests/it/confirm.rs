@@ -67,7 +67,7 @@ async fn a_delete_runs_only_with_its_token_for_the_same_payload() {
         a.as_str(),
         "{first}"
     );
-    assert_eq!(c["preview"]["effect"], "destroy");
+    assert_eq!(c["preview"]["effect"], "delete");
     assert_eq!(c["preview"]["object"], "Task");
     assert_eq!(c["expires_at"], "2027-01-15T08:02:00Z");
     let token = c["token"].as_str().expect("token").to_owned();
@@ -196,4 +196,35 @@ async fn the_preview_shows_resolved_values_and_agents_can_turn_confirmation_off(
         .await
         .expect_err("unknown");
     assert_eq!(e.code, ErrorCode::UnknownAction);
+}
+
+/// A preview names what the write does: a raw POST that creates a record is a `create`, not a
+/// delete; a raw PATCH of a record an `update`; a POST to anything else a `call`.
+#[tokio::test]
+async fn raw_calls_are_previewed_by_their_real_effect() {
+    let (_org, actions, mut call) = setup("+15551234567").await;
+    for (method, path, effect) in [
+        ("POST", "/sobjects/Case", "create"),
+        ("PATCH", "/sobjects/Case/500000000000001AAA", "update"),
+        ("DELETE", "/sobjects/Case/500000000000001AAA", "delete"),
+        ("POST", "/composite", "call"),
+    ] {
+        let r = actions
+            .run(
+                &mut call,
+                "custom_api_call",
+                json!({"method": method, "path": path, "body": {"Subject": "x"}}),
+            )
+            .await
+            .expect("preview");
+        assert_eq!(
+            r["confirmation_required"]["preview"]["effect"], effect,
+            "{method} {path}: {r}"
+        );
+    }
+    let r = actions
+        .run(&mut call, "create_case", json!({"Subject": "x"}))
+        .await
+        .expect("created");
+    assert!(r.get("confirmation_required").is_none(), "{r}");
 }
