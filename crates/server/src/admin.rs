@@ -149,16 +149,16 @@ pub async fn edit(
     merge: Option<&str>,
 ) -> anyhow::Result<()> {
     let id = DeadLetterId(id);
+    let dl = store
+        .dead_letter(ws, id)
+        .await?
+        .with_context(|| format!("no dead letter {} in this workspace", id.0))?;
     let new_payload = match (payload, merge) {
         (Some(p), None) => {
             serde_json::from_str::<Value>(p).context("--payload is not valid JSON")?
         }
         (None, Some(m)) => {
             let patch: Value = serde_json::from_str(m).context("--merge is not valid JSON")?;
-            let dl = store
-                .dead_letter(ws, id)
-                .await?
-                .with_context(|| format!("no dead letter {} in this workspace", id.0))?;
             let mut p: Value = serde_json::from_str(&dl.payload)
                 .context("the stored payload is not JSON; replace it with --payload")?;
             crate::deadletters::merge_patch(&mut p, &patch);
@@ -166,6 +166,9 @@ pub async fn edit(
         }
         _ => bail!("give exactly one of --payload JSON (replace) or --merge JSON (change fields)"),
     };
+    if let Some(why) = crate::deadletters::payload_problem(&dl.kind, &new_payload) {
+        bail!("dead letter {}: {why}", id.0);
+    }
     store
         .edit_dead_letter_payload_as(ws, id, &new_payload.to_string(), Utc::now(), ACTOR)
         .await
@@ -174,6 +177,86 @@ pub async fn edit(
         "dead letter {} edited; its payload is now {new_payload}",
         id.0
     );
+    Ok(())
+}
+
+/// `alert list`: one line per alert, newest first (or JSON lines with `json`).
+///
+/// # Errors
+/// Store errors.
+pub async fn alert_list(
+    store: &Store,
+    ws: WorkspaceId,
+    limit: u32,
+    json: bool,
+) -> anyhow::Result<()> {
+    let found = store.list_alerts(ws, limit).await?;
+    if json {
+        for a in &found {
+            println!("{}", serde_json::to_string(a)?);
+        }
+        return Ok(());
+    }
+    if found.is_empty() {
+        println!("no alerts");
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<26} {:<8} {:<20}  {:<14}  WHAT",
+        "ID", "KIND", "STATUS", "AT", "ACKNOWLEDGED"
+    );
+    for a in &found {
+        let status = match a.status {
+            callforce_store::AlertStatus::Pending => "pending",
+            callforce_store::AlertStatus::Sent => "sent",
+        };
+        let acked = a.acknowledged_by.as_deref().unwrap_or("no");
+        let what = a
+            .details
+            .get("error")
+            .or_else(|| a.details.get("reason"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .replace('\n', " ");
+        println!(
+            "{:<6} {:<26} {:<8} {:<20}  {:<14}  {}",
+            a.id.0,
+            a.kind,
+            status,
+            a.created_at.format("%Y-%m-%d %H:%M:%S"),
+            acked,
+            what.chars().take(100).collect::<String>()
+        );
+    }
+    Ok(())
+}
+
+/// `alert ack ID...`: each is acknowledged; every failure is reported, and the command fails if
+/// any did.
+///
+/// # Errors
+/// When any of them could not be acknowledged.
+pub async fn alert_ack(store: &Store, ws: WorkspaceId, ids: &[i64]) -> anyhow::Result<()> {
+    let mut failed = 0;
+    for &id in ids {
+        match store
+            .acknowledge_alert(ws, callforce_store::AlertId(id), ACTOR, Utc::now())
+            .await
+        {
+            Ok(_) => println!("alert {id} acknowledged: it will not be posted again"),
+            Err(callforce_store::Error::NotFound) => {
+                failed += 1;
+                eprintln!("error: no alert {id} in this workspace");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} alert(s) could not be acknowledged",
+            ids.len()
+        );
+    }
     Ok(())
 }
 

@@ -258,6 +258,8 @@ mod tests {
             last_error: None,
             created_at: DateTime::UNIX_EPOCH,
             sent_at: None,
+            acknowledged_at: None,
+            acknowledged_by: None,
         }
     }
 

@@ -47,6 +47,9 @@ enum Command {
     Deadletter(DeadletterArgs),
     /// The audit log: verify its hash chain, list entries.
     Audit(AuditArgs),
+    /// Alerts for the admins (dead letters, connections needing re-authorisation): list and
+    /// acknowledge.
+    Alert(AlertArgs),
     /// The vault's master key.
     Keys {
         #[command(subcommand)]
@@ -236,6 +239,36 @@ struct AuditArgs {
     db: DbArgs,
     #[command(subcommand)]
     command: AuditCommand,
+}
+
+#[derive(clap::Args)]
+struct AlertArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// The workspace.
+    #[arg(long, default_value = "default", global = true)]
+    workspace: String,
+    #[command(subcommand)]
+    command: AlertCommand,
+}
+
+#[derive(Subcommand)]
+enum AlertCommand {
+    /// List alerts, newest first: whether they were delivered and acknowledged.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge alerts as seen: they are not posted to the webhook after that.
+    Ack {
+        /// The alerts' ids.
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -432,6 +465,7 @@ impl Cli {
             } => new_key(name, label, data_dir, database_url).await,
             Command::Deadletter(args) => deadletter(args).await,
             Command::Audit(args) => audit(args).await,
+            Command::Alert(args) => alert(args).await,
         }
     }
 }
@@ -479,6 +513,18 @@ async fn deadletter(args: DeadletterArgs) -> anyhow::Result<()> {
             }
         }
         DeadletterCommand::Discard { ids } => admin::discard(&store, ws, &ids).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn alert(args: AlertArgs) -> anyhow::Result<()> {
+    use crate::admin;
+    let store = admin::open_store(&args.db.data_dir, args.db.database_url.as_deref()).await?;
+    let ws = admin::workspace(&store, &args.workspace).await?;
+    let result = match args.command {
+        AlertCommand::List { limit, json } => admin::alert_list(&store, ws, limit, json).await,
+        AlertCommand::Ack { ids } => admin::alert_ack(&store, ws, &ids).await,
     };
     store.close().await;
     result

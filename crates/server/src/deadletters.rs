@@ -10,6 +10,7 @@
 //! GET    /v1/audit?call_id=&record_id=&kind=&from=&to=&after=&limit=   (kind: a prefix, `config.`)
 //! GET    /v1/audit/verify                 recompute the chain: intact, or the first bad entry
 //! GET    /v1/alerts?limit=                the alerts recorded and whether they were delivered
+//! POST   /v1/alerts/{id}/acknowledge      seen: it is not posted to the webhook after that
 //! GET    /v1/jobs?status=&limit=          queued writes (queued, leased, done, dead), oldest first
 //! GET    /v1/jobs/{id}                    one (`17` or the `job-17` an agent heard): status,
 //!                                         attempts, every attempt's error, result
@@ -52,6 +53,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> axum::Router<S>
         .route("/v1/audit", get(audit))
         .route("/v1/audit/verify", get(verify))
         .route("/v1/alerts", get(alerts))
+        .route("/v1/alerts/{id}/acknowledge", post(acknowledge))
         .route("/v1/jobs", get(list_jobs))
         .route("/v1/jobs/{id}", get(show_job))
         .with_state(store)
@@ -373,20 +375,27 @@ async fn edit(
     let Some(obj) = body.as_object() else {
         return Err(bad(usage));
     };
+    let dl = store
+        .dead_letter(caller.workspace, id)
+        .await
+        .map_err(|e| store_error(e, Some(id.0)))?
+        .ok_or_else(|| not_found(id.0))?;
     let new_payload = match (obj.get("payload"), obj.get("merge"), obj.len()) {
         (Some(p), None, 1) => p.clone(),
         (None, Some(m), 1) => {
-            let dl = store
-                .dead_letter(caller.workspace, id)
-                .await
-                .map_err(|e| store_error(e, Some(id.0)))?
-                .ok_or_else(|| not_found(id.0))?;
             let mut p = payload_value(&dl);
             merge_patch(&mut p, m);
             p
         }
         _ => return Err(bad(usage)),
     };
+    if dl.status != DeadLetterStatus::Open {
+        return Err(store_error(
+            callforce_store::Error::InvalidState("the dead letter is not open"),
+            Some(id.0),
+        ));
+    }
+    check_payload(&dl.kind, &new_payload)?;
     store
         .edit_dead_letter_payload_as(
             caller.workspace,
@@ -403,6 +412,31 @@ async fn edit(
         .map_err(|e| store_error(e, Some(id.0)))?
         .ok_or_else(|| not_found(id.0))?;
     Ok(Json(full(&dl)))
+}
+
+/// Why a dead letter of `kind` cannot take `payload`: a write job's must still be a
+/// [`callforce_pipeline::JobPayload`] (`{"request": {"op": ...}, "action": ...}`), or a worker
+/// could not run it after a replay.
+pub fn payload_problem(kind: &str, payload: &Value) -> Option<String> {
+    if kind != callforce_pipeline::KIND_WRITE {
+        return None;
+    }
+    let e = serde_json::from_value::<callforce_pipeline::JobPayload>(payload.clone()).err()?;
+    Some(format!(
+        "the payload would no longer be a write job, so it was not saved: {e}. It must stay \
+         {{\"request\": {{\"op\": ...}}, \"action\": ...}} (the dead letter shows the current one)"
+    ))
+}
+
+fn check_payload(kind: &str, payload: &Value) -> Result<(), ApiError> {
+    match payload_problem(kind, payload) {
+        None => Ok(()),
+        Some(why) => Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_payload",
+            why,
+        )),
+    }
 }
 
 async fn replay_one(
@@ -593,6 +627,35 @@ async fn alerts(
     Ok(Json(json!({"alerts": found})))
 }
 
+async fn acknowledge(
+    State(store): State<Store>,
+    Extension(caller): Extension<Caller>,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = raw.parse::<i64>().map_err(|_| {
+        bad(format!(
+            "'{raw}' is not an alert id (a number, from GET /v1/alerts)"
+        ))
+    })?;
+    let alert = store
+        .acknowledge_alert(
+            caller.workspace,
+            callforce_store::AlertId(id),
+            &actor(&caller),
+            Utc::now(),
+        )
+        .await
+        .map_err(|e| match e {
+            callforce_store::Error::NotFound => ApiError(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no alert {id} in this workspace (GET /v1/alerts lists them)"),
+            ),
+            other => store_error(other, None),
+        })?;
+    Ok(Json(json!({"alert": alert})))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -693,7 +756,7 @@ mod http_tests {
                 idempotency_key: key.into(),
                 ordering_key: format!("Task:{key}"),
                 kind: "write".into(),
-                payload: json!({"action": action, "request": {"body": {"Subject": "Broken"}}})
+                payload: json!({"action": action, "request": {"op": "create", "sobject": "Task", "record": {"Subject": "Broken"}}})
                     .to_string(),
                 call_id: Some(call.into()),
                 agent: Some("aria".into()),
@@ -753,6 +816,49 @@ mod http_tests {
     }
 
     #[tokio::test]
+    async fn alerts_are_acknowledged_over_http_and_then_not_posted() {
+        let svc = service().await;
+        let ws = svc.ws("default").await;
+        svc.dead(ws, "call-1/log_call/0", "log_call", "call-1")
+            .await;
+        let (_, list) = svc.get("/v1/alerts").await;
+        let id = list["alerts"][0]["id"].as_i64().expect("alert id");
+        assert_eq!(list["alerts"][0]["acknowledged_at"], Value::Null);
+        let k = svc.key.clone();
+        let (s, body) = svc
+            .call(&k, "POST", &format!("/v1/alerts/{id}/acknowledge"), None)
+            .await;
+        assert_eq!(s, 200, "{body}");
+        assert!(body["alert"]["acknowledged_at"].is_string(), "{body}");
+        assert!(
+            body["alert"]["acknowledged_by"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("api-key:")),
+            "{body}"
+        );
+        let due = svc
+            .store
+            .claim_alerts(
+                chrono::Utc::now() + TimeDelta::minutes(10),
+                TimeDelta::minutes(2),
+                10,
+            )
+            .await
+            .expect("claim");
+        assert!(
+            due.is_empty(),
+            "an acknowledged alert is not posted: {due:?}"
+        );
+        for (path, want) in [
+            (format!("/v1/alerts/{}/acknowledge", id + 1000), 404),
+            ("/v1/alerts/x/acknowledge".to_owned(), 400),
+        ] {
+            let (s, body) = svc.call(&k, "POST", &path, None).await;
+            assert_eq!(s, want, "{path}: {body}");
+        }
+    }
+
+    #[tokio::test]
     async fn dead_letters_are_listed_shown_fixed_replayed_and_discarded_over_http() {
         let svc = service().await;
         let ws = svc.ws("default").await;
@@ -799,7 +905,7 @@ mod http_tests {
         // Show: the full payload, every attempt's error, the call and the agent.
         let (s, shown) = svc.get(&format!("/v1/deadletters/{a}")).await;
         assert_eq!(s, 200, "{shown}");
-        assert_eq!(shown["payload"]["request"]["body"]["Subject"], "Broken");
+        assert_eq!(shown["payload"]["request"]["record"]["Subject"], "Broken");
         assert_eq!(shown["errors"][0]["attempt"], 1);
         assert_eq!(shown["call_id"], "call-1");
         assert_eq!(shown["agent"], "aria");
@@ -816,11 +922,11 @@ mod http_tests {
                 &k,
                 "PATCH",
                 &path,
-                Some(json!({"merge": {"request": {"body": {"Subject": "Fixed"}}}})),
+                Some(json!({"merge": {"request": {"record": {"Subject": "Fixed"}}}})),
             )
             .await;
         assert_eq!(s, 200, "{edited}");
-        assert_eq!(edited["payload"]["request"]["body"]["Subject"], "Fixed");
+        assert_eq!(edited["payload"]["request"]["record"]["Subject"], "Fixed");
         assert_eq!(
             edited["payload"]["action"], "log_call",
             "untouched fields stay"
@@ -833,6 +939,22 @@ mod http_tests {
             let (s, body) = svc.call(&k, "PATCH", &path, Some(bad.clone())).await;
             assert_eq!(s, 400, "{bad}: {body}");
         }
+        // A payload that would no longer be a write job is refused with the reason; the
+        // stored one is kept.
+        for broken in [
+            json!({"payload": {"x": 1}}),
+            json!({"merge": {"request": {"op": "explode"}}}),
+            json!({"merge": {"request": null}}),
+            json!({"merge": {"request": {"record": "not an object"}}}),
+        ] {
+            let (s, body) = svc.call(&k, "PATCH", &path, Some(broken.clone())).await;
+            assert_eq!(s, 422, "{broken}: {body}");
+            assert_eq!(body["error"]["code"], "invalid_payload", "{body}");
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("no longer be a write job"), "{message}");
+        }
+        let (_, kept) = svc.get(&path).await;
+        assert_eq!(kept["payload"]["request"]["record"]["Subject"], "Fixed");
         let raw = svc
             .http
             .patch(format!("{}{path}", svc.base))
@@ -934,7 +1056,7 @@ mod http_tests {
             "{log}"
         );
         assert_eq!(
-            log["entries"][0]["request"]["payload_after"]["request"]["body"]["Subject"],
+            log["entries"][0]["request"]["payload_after"]["request"]["record"]["Subject"],
             "Fixed"
         );
         let (_, page) = svc.get("/v1/audit?kind=deadletter.&limit=2").await;
@@ -949,7 +1071,7 @@ mod http_tests {
         assert_eq!(rest["entries"].as_array().map(Vec::len), Some(3));
         assert_eq!(rest["entries"][0]["kind"], "deadletter.discard");
         assert_eq!(rest["next_after"], Value::Null);
-        // Before them: the first start's workspace, key and embedded org connection.
+        // Before them: the first start's workspace, embedded org connection and key.
         let (_, start) = svc.get("/v1/audit?limit=3").await;
         let first: Vec<(&str, &str)> = start["entries"]
             .as_array()
@@ -961,8 +1083,8 @@ mod http_tests {
             first,
             [
                 ("config.workspace.create", "system"),
-                ("config.key.create", "system"),
-                ("connection.connected", "system")
+                ("connection.connected", "system"),
+                ("config.key.create", "system")
             ]
         );
         let (_, by_call) = svc.get("/v1/audit?call_id=call-3").await;

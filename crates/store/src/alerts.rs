@@ -10,7 +10,10 @@
 //! [`Store::alert_sent`] or [`Store::alert_failed`] (which schedules the next try).
 //!
 //! Delivery is at least once: a sender that dies after the webhook took an alert but before
-//! `alert_sent` committed posts it again once its claim has run out.
+//! `alert_sent` committed posts it again once its claim has run out. An admin acknowledges an
+//! alert ([`Store::acknowledge_alert`]) to say it was seen: an acknowledged alert is not posted
+//! any more. A dead letter whose replay fails again re-opens its alert (pending, not
+//! acknowledged) rather than recording another one.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -86,6 +89,10 @@ pub struct Alert {
     pub created_at: DateTime<Utc>,
     /// When the webhook took it.
     pub sent_at: Option<DateTime<Utc>>,
+    /// When an admin acknowledged it (it is not posted after that).
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Who acknowledged it (`api-key:3`, `cli`).
+    pub acknowledged_by: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -101,10 +108,12 @@ struct AlertRow {
     last_error: Option<String>,
     created_at: i64,
     sent_at: Option<i64>,
+    acknowledged_at: Option<i64>,
+    acknowledged_by: Option<String>,
 }
 
 const ALERT_COLUMNS: &str = "id, workspace_id, kind, dead_letter_id, details, status, attempts, \
-    next_attempt_at, last_error, created_at, sent_at";
+    next_attempt_at, last_error, created_at, sent_at, acknowledged_at, acknowledged_by";
 
 impl AlertRow {
     fn into_alert(self) -> Result<Alert> {
@@ -121,6 +130,8 @@ impl AlertRow {
             last_error: self.last_error,
             created_at: from_ms(self.created_at)?,
             sent_at: from_ms_opt(self.sent_at)?,
+            acknowledged_at: from_ms_opt(self.acknowledged_at)?,
+            acknowledged_by: self.acknowledged_by,
         })
     }
 }
@@ -183,7 +194,7 @@ impl Store {
         };
         let sql = format!(
             "UPDATE alerts SET next_attempt_at = $2 WHERE id IN (SELECT id FROM alerts \
-               WHERE status = 'pending' AND next_attempt_at <= $1 \
+               WHERE status = 'pending' AND acknowledged_at IS NULL AND next_attempt_at <= $1 \
                ORDER BY next_attempt_at, id LIMIT $3 {lock}) \
              RETURNING {ALERT_COLUMNS}"
         );
@@ -253,6 +264,35 @@ impl Store {
         } else {
             Ok(())
         }
+    }
+
+    /// Acknowledges one of the workspace's alerts as seen by `actor` (`api-key:3`, `cli`): it is not
+    /// posted after that. Acknowledging it again keeps the first acknowledgement.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the workspace has no such alert; database errors.
+    pub async fn acknowledge_alert(
+        &self,
+        workspace: WorkspaceId,
+        id: AlertId,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Alert> {
+        let sql = format!(
+            "UPDATE alerts SET acknowledged_at = COALESCE(acknowledged_at, $3), \
+               acknowledged_by = COALESCE(acknowledged_by, $4) \
+             WHERE workspace_id = $1 AND id = $2 RETURNING {ALERT_COLUMNS}"
+        );
+        let row: Option<AlertRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(workspace.0)
+                .bind(id.0)
+                .bind(ms(now))
+                .bind(actor)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.ok_or(Error::NotFound)?.into_alert()
     }
 
     /// The workspace's alerts, newest first, at most `limit`.

@@ -880,6 +880,45 @@ impl Store {
                 return Err(Error::LeaseLost);
             }
             let dl = if next_run_at.is_none() {
+                // A replayed job that fails again re-opens its dead letter: one id, and every
+                // attempt since the first in its history.
+                let earlier: Option<(i64, String, i64)> = sqlx::query_as(
+                    "SELECT id, errors, attempts FROM dead_letters \
+                     WHERE workspace_id = $1 AND job_id = $2 ORDER BY id DESC LIMIT 1",
+                )
+                .bind(job.workspace.0)
+                .bind(job.id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let (dl_id, attempts) = match earlier {
+                    Some((dl_id, before, attempts_before)) => {
+                        let mut history: Vec<AttemptError> = serde_json::from_str(&before)
+                            .map_err(|_| Error::Corrupt("attempt errors"))?;
+                        let offset = u32::try_from(attempts_before)
+                            .map_err(|_| Error::Corrupt("dead letter attempts"))?;
+                        history.extend(errors.iter().map(|e| AttemptError {
+                            attempt: e.attempt + offset,
+                            ..e.clone()
+                        }));
+                        let history = serde_json::to_string(&history)
+                            .map_err(|_| Error::Corrupt("attempt errors"))?;
+                        let attempts = attempts_before + i64::from(job.attempts) + 1;
+                        sqlx::query(
+                            "UPDATE dead_letters SET status = 'open', payload = $3, errors = $4, \
+                               attempts = $5, updated_at = $6 \
+                             WHERE workspace_id = $1 AND id = $2",
+                        )
+                        .bind(job.workspace.0)
+                        .bind(dl_id)
+                        .bind(&job.payload)
+                        .bind(&history)
+                        .bind(attempts)
+                        .bind(ms(now))
+                        .execute(&mut *tx)
+                        .await?;
+                        (dl_id, attempts)
+                    }
+                    None => {
                 let (dl_id,): (i64,) = sqlx::query_as(
                     "INSERT INTO dead_letters (workspace_id, job_id, connection_id, idempotency_key, \
                        ordering_key, kind, payload, errors, attempts, call_id, agent, status, \
@@ -901,6 +940,9 @@ impl Store {
                 .bind(ms(now))
                 .fetch_one(&mut *tx)
                 .await?;
+                (dl_id, i64::from(job.attempts) + 1)
+                    }
+                };
                 // The alert commits with the dead letter: one alert per dead letter, never lost.
                 let action = serde_json::from_str::<serde_json::Value>(&job.payload)
                     .ok()
@@ -913,18 +955,33 @@ impl Store {
                     "connection_id": job.connection_id,
                     "call_id": job.call_id,
                     "agent": job.agent,
-                    "attempts": job.attempts + 1,
+                    "attempts": attempts,
                     "error": error,
                     "idempotency_key": job.idempotency_key,
                 });
-                sqlx::query(crate::alerts::INSERT_ALERT)
-                    .bind(job.workspace.0)
-                    .bind(crate::alerts::KIND_DEAD_LETTER)
-                    .bind(dl_id)
-                    .bind(details.to_string())
-                    .bind(ms(now))
-                    .execute(&mut *tx)
-                    .await?;
+                // A dead letter failing again re-opens its alert: pending, to be seen again.
+                let reopened = sqlx::query(
+                    "UPDATE alerts SET status = 'pending', details = $2, attempts = 0, \
+                       next_attempt_at = $3, last_error = NULL, sent_at = NULL, \
+                       acknowledged_at = NULL, acknowledged_by = NULL \
+                     WHERE dead_letter_id = $1",
+                )
+                .bind(dl_id)
+                .bind(details.to_string())
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if reopened == 0 {
+                    sqlx::query(crate::alerts::INSERT_ALERT)
+                        .bind(job.workspace.0)
+                        .bind(crate::alerts::KIND_DEAD_LETTER)
+                        .bind(dl_id)
+                        .bind(details.to_string())
+                        .bind(ms(now))
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 Some(DeadLetterId(dl_id))
             } else {
                 None

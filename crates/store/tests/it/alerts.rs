@@ -57,14 +57,82 @@ async fn a_dead_job_records_exactly_one_alert_with_what_failed(db: &Db) -> Resul
         "FIELD_CUSTOM_VALIDATION_EXCEPTION: Subject"
     );
     assert_eq!(a.details["attempts"], 1);
-    // Replaying and dying again opens a second dead letter, with its own alert.
-    s.replay_dead_letter(ws, dl, t(3)).await?;
-    let leased = s.lease("w", t(4), TimeDelta::seconds(30), 10).await?;
-    let dl2 = s.dead(leased[0].id, "w", t(5), "again").await?;
-    assert_ne!(dl2, dl);
+    // The alert is delivered and acknowledged; then a replay fails again.
+    let claimed = s.claim_alerts(t(3), TimeDelta::minutes(2), 10).await?;
+    s.alert_sent(claimed[0].id, t(3)).await?;
+    s.acknowledge_alert(ws, a.id, "key:1", t(3)).await?;
+    s.replay_dead_letter(ws, dl, t(4)).await?;
+    let leased = s.lease("w", t(5), TimeDelta::seconds(30), 10).await?;
+    s.retry(leased[0].id, "w", t(6), t(6), "UNABLE_TO_LOCK_ROW")
+        .await?;
+    let leased = s.lease("w", t(7), TimeDelta::seconds(30), 10).await?;
+    let dl2 = s.dead(leased[0].id, "w", t(8), "again").await?;
+
+    // The same dead letter, open again, with every attempt since the first.
+    assert_eq!(dl2, dl, "a failed replay keeps the dead letter's id");
+    let letters = s
+        .list_dead_letters(ws, &DeadLetterFilter::default())
+        .await?;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter.status, callforce_store::DeadLetterStatus::Open);
+    assert_eq!(letter.attempts, 3);
+    let history: Vec<(u32, &str)> = letter
+        .errors
+        .iter()
+        .map(|e| (e.attempt, e.error.as_str()))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (1, "FIELD_CUSTOM_VALIDATION_EXCEPTION: Subject"),
+            (2, "UNABLE_TO_LOCK_ROW"),
+            (3, "again")
+        ]
+    );
+    // Its one alert is pending again, no longer acknowledged, with the new failure.
     let alerts = s.list_alerts(ws, 10).await?;
-    assert_eq!(alerts.len(), 2);
-    assert_eq!(alerts[0].dead_letter, Some(dl2), "newest first");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].status, AlertStatus::Pending);
+    assert_eq!(alerts[0].acknowledged_at, None);
+    assert_eq!(alerts[0].details["error"], "again");
+    assert_eq!(alerts[0].details["attempts"], 3);
+    assert_eq!(
+        s.claim_alerts(t(9), TimeDelta::minutes(2), 10).await?.len(),
+        1
+    );
+    Ok(())
+}
+
+both!(an_acknowledged_alert_is_not_posted);
+async fn an_acknowledged_alert_is_not_posted(db: &Db) -> Result<()> {
+    let s = &db.store;
+    let ws = s.create_workspace("w", t(0)).await?.id;
+    let other = s.create_workspace("other", t(0)).await?.id;
+    dead_letter(db, ws, "k1", "boom").await?;
+    let id = s.list_alerts(ws, 10).await?[0].id;
+    assert!(
+        matches!(
+            s.acknowledge_alert(other, id, "key:2", t(1)).await,
+            Err(Error::NotFound)
+        ),
+        "another workspace's alert"
+    );
+    let acked = s.acknowledge_alert(ws, id, "cli", t(1)).await?;
+    assert_eq!(acked.acknowledged_at, Some(t(1)));
+    assert_eq!(acked.acknowledged_by.as_deref(), Some("cli"));
+    let again = s.acknowledge_alert(ws, id, "key:1", t(2)).await?;
+    assert_eq!(
+        again.acknowledged_at,
+        Some(t(1)),
+        "the first acknowledgement is kept"
+    );
+    assert_eq!(again.acknowledged_by.as_deref(), Some("cli"));
+    assert!(
+        s.claim_alerts(t(3), TimeDelta::minutes(2), 10)
+            .await?
+            .is_empty()
+    );
     Ok(())
 }
 
