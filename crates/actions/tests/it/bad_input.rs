@@ -200,3 +200,48 @@ async fn bad_input_is_refused_with_the_limit_not_reported_as_an_outage() {
     .await;
     assert_eq!(r["count"], 0, "{r}");
 }
+
+#[tokio::test]
+async fn a_template_argument_that_overflows_is_a_template_error_not_a_panic() {
+    let (_org, actions, mut call) = setup("+15551234567").await;
+    for (expr, filter) in [
+        (
+            "{{ caller_phone | minus: 15551234567 | minus: 9223372036854775807 | minus: 1 | divided_by: -1 }}",
+            "divided_by",
+        ),
+        (
+            "{{ caller_phone | minus: 15551234567 | minus: 9223372036854775807 | minus: 1 | modulo: -1 }}",
+            "modulo",
+        ),
+        ("{{ caller_phone | plus: 9223372036854775807 }}", "plus"),
+        ("{{ caller_phone | times: 9223372036854775807 }}", "times"),
+        (
+            "{{ caller_phone | minus: 15551234567 | minus: 9223372036854775807 | minus: 1 | abs }}",
+            "abs",
+        ),
+    ] {
+        let e = err(
+            &actions,
+            &mut call,
+            "search_contact",
+            json!({"search_term": expr}),
+        )
+        .await;
+        assert_eq!(e.code, ErrorCode::Template, "{expr}: {}", e.to_json());
+        assert!(
+            e.message
+                .contains(&format!("{filter}: the result is out of range")),
+            "{expr}: {}",
+            e.message
+        );
+    }
+    // The call goes on: the next action runs.
+    let r = ok(
+        &actions,
+        &mut call,
+        "search_contact",
+        json!({"search_term": "{{ caller_phone | minus: 0 }}"}),
+    )
+    .await;
+    assert!(r["count"].as_u64().is_some(), "{r}");
+}
