@@ -293,7 +293,10 @@ impl Actions {
             // Arguments a model must fix are refused before any preview is shown.
             let payload = match action {
                 Action::Template(t) => {
-                    check_args(t, args.clone())?;
+                    let checked = check_args(t, args.clone())?;
+                    if t.op == Op::CustomApiCall {
+                        self.raw_call(&checked)?;
+                    }
                     Value::Object(args.clone())
                 }
                 Action::Custom(c) => {
@@ -950,6 +953,29 @@ impl Actions {
     }
 
     async fn custom_api_call(&self, args: &Args, w: &WriteCtx<'_>) -> Result<Value, ActionError> {
+        let request = self.raw_call(args)?;
+        let method = request.method;
+        if method != Method::Get {
+            // A write: through the sink (budget, retries, queue, dead letters, audit).
+            let key = raw_record_key(&request.path);
+            return match self.write(w, Request::Raw(request), key).await? {
+                WriteOutcome::Done(body) => {
+                    Ok(json!({"success": true, "body": compact::compact(body, MAX_LIST, true)}))
+                }
+                WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
+            };
+        }
+        let r = self.conn.raw(request).await?;
+        let body = r.json().unwrap_or(Value::Null);
+        Ok(json!({"status": r.status, "body": compact::compact(body, MAX_LIST, true)}))
+    }
+
+    /// The request of a `custom_api_call`, checked as the client will send it: the method, the
+    /// path (resolved; under the API's roots), the headers (RFC 9110), the URL's length.
+    ///
+    /// # Errors
+    /// What to fix, naming `method`, `path` or `headers`, before a preview or a write exists.
+    fn raw_call(&self, args: &Args) -> Result<RawRequest, ActionError> {
         let method = match str_arg(args, "method")?.to_ascii_uppercase().as_str() {
             "GET" => Method::Get,
             "POST" => Method::Post,
@@ -999,19 +1025,7 @@ impl Actions {
         Request::Raw(request.clone())
             .to_http(self.conn.version())
             .map_err(|e| client_refusal("path", e))?;
-        if method != Method::Get {
-            // A write: through the sink (budget, retries, queue, dead letters, audit).
-            let key = raw_record_key(&request.path);
-            return match self.write(w, Request::Raw(request), key).await? {
-                WriteOutcome::Done(body) => {
-                    Ok(json!({"success": true, "body": compact::compact(body, MAX_LIST, true)}))
-                }
-                WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
-            };
-        }
-        let r = self.conn.raw(request).await?;
-        let body = r.json().unwrap_or(Value::Null);
-        Ok(json!({"status": r.status, "body": compact::compact(body, MAX_LIST, true)}))
+        Ok(request)
     }
 
     /// Checks a record's field values against the object's describe: field names, picklist
@@ -1076,7 +1090,8 @@ impl Actions {
                 // NB: refused here, not by the org: a non-blocking write is queued before the
                 // org sees it, and a value the org refuses would only reach a dead letter.
                 (
-                    "string" | "textarea" | "email" | "phone" | "url" | "encryptedstring",
+                    "string" | "textarea" | "email" | "phone" | "url" | "combobox"
+                    | "encryptedstring",
                     Value::String(s),
                 ) if f.length > 0 && s.chars().count() > f.length as usize => {
                     return Err(ActionError::invalid(
