@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 
-use callforce_client::{Connection, Method, RawRequest};
+use callforce_client::request::RAW_PATH_ROOTS;
+use callforce_client::{ApiVersion, Connection, Method, RawRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -112,11 +113,17 @@ impl CustomAction {
                 self.method
             )));
         }
-        if !self.endpoint.starts_with("/services/data/") {
-            return Err(ActionError::template(
-                "the endpoint must start with /services/data/",
-            ));
+        if !RAW_PATH_ROOTS.iter().any(|r| self.endpoint.starts_with(r)) {
+            return Err(ActionError::template(format!(
+                "the endpoint must start with one of {}",
+                RAW_PATH_ROOTS.join(", ")
+            )));
         }
+        // The literal part must not climb out of its root either (the rendered path is
+        // checked again at every call).
+        let literal = self.endpoint.split(['?', '{']).next().unwrap_or_default();
+        callforce_client::request::raw_path(literal, callforce_client::ApiVersion::DEFAULT)
+            .map_err(|e| ActionError::template(format!("the endpoint: {e}")))?;
         let mut seen = HashSet::new();
         for p in &self.parameters {
             if !ident(&p.name) || !seen.insert(p.name.as_str()) {
@@ -195,6 +202,7 @@ pub(crate) fn render(
     templating: &Templating,
     args: Map<String, Value>,
     session: &Map<String, Value>,
+    version: ApiVersion,
 ) -> Result<RawRequest, ActionError> {
     let ctx = bind(action, args, session)?;
     let optional: HashSet<String> = action
@@ -216,7 +224,7 @@ pub(crate) fn render(
         .split_once('?')
         .unwrap_or((&action.endpoint, ""));
     let path = templating.render(path_tpl, Dest::PathSegment, &ctx)?;
-    let (path, _) = crate::exec::split_path(&path)?;
+    let (path, _) = crate::exec::split_path(&path, version)?;
     let mut query = Vec::new();
     for (k, v) in form_urlencoded::parse(query_tpl.as_bytes()) {
         let v = if k == "q" {
@@ -240,13 +248,16 @@ pub(crate) fn render(
         None => None,
     };
     tracing::debug!(action = %action.name, %path, "custom action");
-    Ok(RawRequest {
+    let request = RawRequest {
         method,
         path,
         query,
         headers: vec![],
         body,
-    })
+    };
+    // What the client would refuse to send is refused before a preview or a write exists.
+    callforce_client::Request::Raw(request.clone()).to_http(version)?;
+    Ok(request)
 }
 
 /// Sends a rendered custom action and compacts its answer.
@@ -376,6 +387,13 @@ mod tests {
                 "endpoint",
                 CustomAction {
                     endpoint: "/services/oauth2/token".into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "endpoint climbing out",
+                CustomAction {
+                    endpoint: "/services/data/v59.0/%2e%2e/%2E%2E/oauth2/userinfo".into(),
                     ..good.clone()
                 },
             ),

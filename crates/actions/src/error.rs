@@ -131,6 +131,14 @@ impl ActionError {
         .field(field)
     }
 
+    /// Names `field` as the one concerned when an argument was refused and none is named yet.
+    pub fn for_field(mut self, field: &str) -> Self {
+        if self.code == ErrorCode::InvalidArgument && self.field.is_none() {
+            self.field = Some(field.into());
+        }
+        self
+    }
+
     /// A template problem of a custom action.
     pub fn template(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Template, message)
@@ -181,6 +189,12 @@ impl From<callforce_client::Error> for ActionError {
                 err.field = fields.into_iter().next().map(String::into_boxed_str);
                 err
             }
+            // NB: a request that cannot be built was never sent: the input is wrong, and the
+            // org is not unreachable.
+            Error::InvalidRequest(m) => Self::new(
+                ErrorCode::InvalidArgument,
+                format!("the request cannot be sent: {m}"),
+            ),
             Error::Transport { .. } | Error::Decode { .. } => Self::new(
                 ErrorCode::Unavailable,
                 "Salesforce could not be reached just now; tell the caller you will follow up",

@@ -6,9 +6,10 @@ use base64::Engine as _;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use callforce_client::request::{MAX_RAW_HEADERS, check_header, raw_path};
 use callforce_client::{
-    CompositeBuilder, CompositeResponse, Connection, Id, Method, RawRequest, Record, Request,
-    SaveResult,
+    ApiVersion, CompositeBuilder, CompositeResponse, Connection, Id, Method, RawRequest, Record,
+    Request, SaveResult,
 };
 use callforce_soql::{
     Cond, Direction, LikePattern, QueryBuilder, ReturningBuilder, SearchBuilder, SearchGroup,
@@ -29,6 +30,14 @@ pub const MAX_QUERY_RECORDS: usize = 50;
 
 /// The largest arguments object accepted, serialised (bulk actions carry up to 200 records).
 pub const MAX_ARGUMENTS_BYTES: usize = 1 << 20;
+
+/// The longest search term, in characters: the longest text field a search compares it with
+/// (a name, an email, a phone, a subject) holds 255, so a longer term cannot match.
+pub const MAX_SEARCH_TERM_CHARS: usize = 255;
+
+/// The longest SOQL statement Salesforce takes, in characters (sent in the URL, it must also
+/// fit Salesforce's 16,384-byte limit on a request's URL once encoded).
+pub const MAX_SOQL_CHARS: usize = 100_000;
 
 /// The actions whose writes are non-blocking by default: committed to the queue and
 /// acknowledged at once (with a sink that queues; [`DirectSink`] sends everything at once).
@@ -325,11 +334,20 @@ impl Actions {
             // Arguments a model must fix are refused before any preview is shown.
             let payload = match action {
                 Action::Template(t) => {
-                    check_args(t, args.clone())?;
+                    let checked = check_args(t, args.clone())?;
+                    if t.op == Op::CustomApiCall {
+                        self.raw_call(&checked)?;
+                    }
                     Value::Object(args.clone())
                 }
                 Action::Custom(c) => {
-                    let req = crate::custom::render(c, &self.templating, args.clone(), &ctx)?;
+                    let req = crate::custom::render(
+                        c,
+                        &self.templating,
+                        args.clone(),
+                        &ctx,
+                        self.conn.version(),
+                    )?;
                     let p = serde_json::to_value(&req).unwrap_or_default();
                     rendered = Some(req);
                     p
@@ -369,7 +387,9 @@ impl Actions {
             Action::Custom(c) => {
                 let req = match rendered {
                     Some(req) => req,
-                    None => crate::custom::render(c, &self.templating, args, &ctx)?,
+                    None => {
+                        crate::custom::render(c, &self.templating, args, &ctx, self.conn.version())?
+                    }
                 };
                 let r = if c.effect() == crate::catalog::Effect::Read {
                     crate::custom::send(&self.conn, req).await?
@@ -696,6 +716,9 @@ impl Actions {
             .and_then(Value::as_str)
             .map(str::trim)
             .filter(|s| !s.is_empty());
+        if let Some(term) = term {
+            check_search_term(term)?;
+        }
         let mut q = QueryBuilder::new(object).select(t.fields.iter().cloned());
         let mut fixed: Option<Cond> = None;
         for (field, value) in &t.filters {
@@ -794,6 +817,7 @@ impl Actions {
     async fn global_search(&self, args: &Args) -> Result<Value, ActionError> {
         let term = str_arg(args, "search_term")?;
         let term = term.trim();
+        check_search_term(term)?;
         let returning = [
             (
                 "Contact",
@@ -827,13 +851,24 @@ impl Actions {
 
     async fn run_query(&self, args: &Args) -> Result<Value, ActionError> {
         let soql = str_arg(args, "soql")?;
+        let n = soql.chars().count();
+        if n > MAX_SOQL_CHARS {
+            return Err(ActionError::invalid(
+                "soql",
+                format!("the query is {n} characters; Salesforce takes at most {MAX_SOQL_CHARS}"),
+            ));
+        }
         if let Err(e) = callforce_soql::parse_query(&soql) {
             return Err(ActionError::invalid(
                 "soql",
                 format!("not a valid SOQL SELECT: {e}"),
             ));
         }
-        let r = self.conn.query::<Record>(&soql).await?;
+        let r = self
+            .conn
+            .query::<Record>(&soql)
+            .await
+            .map_err(|e| ActionError::from(e).for_field("soql"))?;
         let recs = r.records.into_iter().map(Value::Object).collect();
         Ok(compact::records(
             recs,
@@ -959,6 +994,29 @@ impl Actions {
     }
 
     async fn custom_api_call(&self, args: &Args, w: &WriteCtx<'_>) -> Result<Value, ActionError> {
+        let request = self.raw_call(args)?;
+        let method = request.method;
+        if method != Method::Get {
+            // A write: through the sink (budget, retries, queue, dead letters, audit).
+            let key = raw_record_key(&request.path);
+            return match self.write(w, Request::Raw(request), key).await? {
+                WriteOutcome::Done(body) => {
+                    Ok(json!({"success": true, "body": compact::compact(body, MAX_LIST, true)}))
+                }
+                WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
+            };
+        }
+        let r = self.conn.raw(request).await?;
+        let body = r.json().unwrap_or(Value::Null);
+        Ok(json!({"status": r.status, "body": compact::compact(body, MAX_LIST, true)}))
+    }
+
+    /// The request of a `custom_api_call`, checked as the client will send it: the method, the
+    /// path (resolved; under the API's roots), the headers (RFC 9110), the URL's length.
+    ///
+    /// # Errors
+    /// What to fix, naming `method`, `path` or `headers`, before a preview or a write exists.
+    fn raw_call(&self, args: &Args) -> Result<RawRequest, ActionError> {
         let method = match str_arg(args, "method")?.to_ascii_uppercase().as_str() {
             "GET" => Method::Get,
             "POST" => Method::Post,
@@ -976,20 +1034,23 @@ impl Actions {
             }
         };
         let full = str_arg(args, "path")?;
-        let (path, query) = split_path(&full)?;
+        let (path, query) = split_path(&full, self.conn.version())?;
         let mut headers = Vec::new();
         if let Some(Value::Object(h)) = args.get("headers") {
+            if h.len() > MAX_RAW_HEADERS {
+                return Err(ActionError::invalid(
+                    "headers",
+                    format!("{} headers given; the limit is {MAX_RAW_HEADERS}", h.len()),
+                ));
+            }
             for (k, v) in h {
                 let v = v
                     .as_str()
                     .map(str::to_owned)
                     .unwrap_or_else(|| v.to_string());
-                if k.eq_ignore_ascii_case("authorization") || k.eq_ignore_ascii_case("host") {
-                    return Err(ActionError::invalid(
-                        "headers",
-                        format!("the {k} header is set by callforce"),
-                    ));
-                }
+                // NB: checked here, before the write reaches the sink: a header the HTTP
+                // stack cannot send must be refused, never queued.
+                check_header(k, &v).map_err(|e| client_refusal("headers", e))?;
                 headers.push((k.clone(), v));
             }
         }
@@ -1000,19 +1061,12 @@ impl Actions {
             headers,
             body: args.get("body").cloned(),
         };
-        if method != Method::Get {
-            // A write: through the sink (budget, retries, queue, dead letters, audit).
-            let key = raw_record_key(&request.path);
-            return match self.write(w, Request::Raw(request), key).await? {
-                WriteOutcome::Done(body) => {
-                    Ok(json!({"success": true, "body": compact::compact(body, MAX_LIST, true)}))
-                }
-                WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
-            };
-        }
-        let r = self.conn.raw(request).await?;
-        let body = r.json().unwrap_or(Value::Null);
-        Ok(json!({"status": r.status, "body": compact::compact(body, MAX_LIST, true)}))
+        // Whatever the client would refuse to send (a URL longer than Salesforce takes) is
+        // refused now, so a write that cannot be sent is never handed to the sink.
+        Request::Raw(request.clone())
+            .to_http(self.conn.version())
+            .map_err(|e| client_refusal("path", e))?;
+        Ok(request)
     }
 
     /// Checks a record's field values against the object's describe: field names, picklist
@@ -1073,6 +1127,23 @@ impl Actions {
                 }
                 ("reference", Value::String(s)) if Id::parse(s).is_err() => {
                     return Err(ActionError::malformed_id(k, s, "is not a Salesforce id"));
+                }
+                // NB: refused here, not by the org: a non-blocking write is queued before the
+                // org sees it, and a value the org refuses would only reach a dead letter.
+                (
+                    "string" | "textarea" | "email" | "phone" | "url" | "combobox"
+                    | "encryptedstring",
+                    Value::String(s),
+                ) if f.length > 0 && s.chars().count() > f.length as usize => {
+                    return Err(ActionError::invalid(
+                        k,
+                        format!(
+                            "{k} ({}) takes at most {} characters; this value has {}: shorten it",
+                            f.label,
+                            f.length,
+                            s.chars().count()
+                        ),
+                    ));
                 }
                 _ => {}
             }
@@ -1182,22 +1253,41 @@ async fn record_id(
     Ok(id)
 }
 
-/// Splits `path?query` of a raw call and refuses anything outside `/services/data`.
-pub(crate) fn split_path(full: &str) -> Result<(String, Vec<(String, String)>), ActionError> {
+/// Splits `path?query` of a raw call and resolves the path as it will be sent (relative to
+/// `/services/data/<version>/`, percent-decoded, dot segments resolved, encoded again; see
+/// [`callforce_client::request::raw_path`]), refusing anything outside `/services/data/`,
+/// `/services/apexrest/` and `/services/async/`.
+pub(crate) fn split_path(
+    full: &str,
+    version: ApiVersion,
+) -> Result<(String, Vec<(String, String)>), ActionError> {
     let (path, qs) = full.split_once('?').unwrap_or((full, ""));
-    let bad = path.contains("..")
-        || path.contains("://")
-        || path.contains('\\')
-        || path.chars().any(char::is_control)
-        || (path.starts_with("/services/") && !path.starts_with("/services/data/"));
-    if bad {
+    let path = raw_path(path, version).map_err(|e| client_refusal("path", e))?;
+    let query = form_urlencoded::parse(qs.as_bytes()).into_owned().collect();
+    Ok((path, query))
+}
+
+/// The client's refusal to build a request, as a bad `field`.
+fn client_refusal(field: &str, e: callforce_client::Error) -> ActionError {
+    match e {
+        callforce_client::Error::InvalidRequest(m) => ActionError::invalid(field, m),
+        other => ActionError::from(other),
+    }
+}
+
+/// Refuses a search term longer than [`MAX_SEARCH_TERM_CHARS`].
+fn check_search_term(term: &str) -> Result<(), ActionError> {
+    let n = term.chars().count();
+    if n > MAX_SEARCH_TERM_CHARS {
         return Err(ActionError::invalid(
-            "path",
-            "the path must be under /services/data (e.g. /sobjects/Account/describe)",
+            "search_term",
+            format!(
+                "the search term is {n} characters; the limit is {MAX_SEARCH_TERM_CHARS}: search \
+                 for a name, phone number or email"
+            ),
         ));
     }
-    let query = form_urlencoded::parse(qs.as_bytes()).into_owned().collect();
-    Ok((path.to_owned(), query))
+    Ok(())
 }
 
 fn check_one_of(t: &Template, args: &Args) -> Result<(), ActionError> {
@@ -1404,14 +1494,20 @@ mod tests {
     }
 
     #[test]
-    fn paths_outside_services_data_are_refused() {
-        assert!(split_path("/sobjects/Account/describe").is_ok());
-        assert!(split_path("/services/data/v59.0/limits").is_ok());
-        assert!(split_path("/services/oauth2/token").is_err());
-        assert!(split_path("/sobjects/../../oauth2").is_err());
-        assert!(split_path("http://evil.example/x").is_err());
-        let (p, q) = split_path("/query/?q=SELECT+Id+FROM+Account").expect("ok");
-        assert_eq!(p, "/query/");
+    fn paths_outside_the_api_roots_are_refused() {
+        let split = |p: &str| split_path(p, ApiVersion::DEFAULT);
+        assert!(split("/sobjects/Account/describe").is_ok());
+        assert!(split("/services/data/v59.0/limits").is_ok());
+        assert!(split("/services/apexrest/callback").is_ok());
+        assert!(split("/services/oauth2/token").is_err());
+        assert!(split("/sobjects/../../../oauth2/userinfo").is_err());
+        assert!(split("/services/data/v59.0/%2e%2e/%2e%2e/oauth2/userinfo").is_err());
+        assert!(split("http://evil.example/x").is_err());
+        let e = split("/services/data/v59.0/%2E%2E/%2E%2E/oauth2/token").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("path"));
+        assert!(e.message.contains("/services/apexrest/"), "{}", e.message);
+        let (p, q) = split("/query/?q=SELECT+Id+FROM+Account").expect("ok");
+        assert_eq!(p, "/services/data/v59.0/query/");
         assert_eq!(
             q,
             vec![("q".to_owned(), "SELECT Id FROM Account".to_owned())]

@@ -1,7 +1,8 @@
 //! Liquid templating for custom actions and argument references: call variables and earlier
 //! results (`{{search_contact.Id}}`), values escaped for where they land (SOQL literal, LIKE
 //! pattern, JSON string, URL path segment), optional placeholders left unfilled removed (a body
-//! field disappears, a `WHERE` conjunct is dropped), and a `date` filter that reads ISO 8601.
+//! field disappears, a `WHERE` conjunct is dropped), a `date` filter that reads ISO 8601, and
+//! math filters that refuse to overflow (`math`).
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -13,6 +14,8 @@ use liquid_core::{
 use serde_json::{Map, Value};
 
 use crate::error::ActionError;
+
+mod math;
 
 /// Where a rendered value lands, which decides how it is escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,9 +287,16 @@ impl Default for Templating {
 }
 
 impl Templating {
-    /// A parser with the standard library and the ISO 8601 `date` filter.
+    /// A parser with the standard library, the ISO 8601 `date` filter, and checked math
+    /// filters in place of the standard ones (an overflow is an error naming the filter,
+    /// never a panic or a wrapped number).
     pub fn new() -> Self {
-        let parser = liquid::ParserBuilder::with_stdlib()
+        let builder = math::Op::ALL
+            .into_iter()
+            .fold(liquid::ParserBuilder::with_stdlib(), |b, op| {
+                b.filter(math::Checked(op))
+            });
+        let parser = builder
             .filter(IsoDate)
             .build()
             // NB: building from the standard library and one filter cannot fail.

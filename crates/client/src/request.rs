@@ -292,12 +292,19 @@ impl Request {
                 None,
             ),
             Self::QueryMore { next_records_url } => {
-                if !next_records_url.starts_with("/services/data/") {
-                    return Err(Error::InvalidRequest(format!(
-                        "not a nextRecordsUrl: {next_records_url}"
-                    )));
-                }
-                (Method::Get, next_records_url.clone(), vec![], None)
+                let (path, query) = next_records_url
+                    .split_once('?')
+                    .unwrap_or((next_records_url, ""));
+                let path = raw_path(path, version)
+                    .ok()
+                    .filter(|p| p.starts_with("/services/data/"))
+                    .ok_or_else(|| {
+                        Error::InvalidRequest(format!("not a nextRecordsUrl: {next_records_url}"))
+                    })?;
+                let query = url::form_urlencoded::parse(query.as_bytes())
+                    .into_owned()
+                    .collect();
+                (Method::Get, path, query, None)
             }
             Self::Search { sosl } => (
                 Method::Get,
@@ -412,20 +419,10 @@ impl Request {
                 Some(json(&serde_json::json!({ "records": records }))?),
             ),
             Self::Raw(r) => {
-                let path = if r.path.starts_with("/services/") {
-                    r.path.clone()
-                } else {
-                    format!("{base}/{}", r.path.trim_start_matches('/'))
-                };
-                if r.headers
-                    .iter()
-                    .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-                {
-                    return Err(Error::InvalidRequest(
-                        "a raw request may not set Authorization".into(),
-                    ));
-                }
+                let path = raw_path(&r.path, version)?;
+                check_headers(&r.headers)?;
                 let body = r.body.as_ref().map(json).transpose()?;
+                check_target(&path, &r.query)?;
                 return Ok(HttpRequest {
                     method: r.method,
                     path,
@@ -435,6 +432,7 @@ impl Request {
                 });
             }
         };
+        check_target(&path, &query)?;
         Ok(HttpRequest {
             method,
             path,
@@ -533,6 +531,225 @@ pub(crate) fn segment(s: &str) -> String {
         }
     }
     out
+}
+
+/// The path roots a raw request may reach: the REST API, Apex REST and the Bulk API. Nothing
+/// else of the org (`/services/oauth2/`, `/secur/`, Visualforce, setup pages...) is reachable.
+pub const RAW_PATH_ROOTS: &[&str] = &["/services/data/", "/services/apexrest/", "/services/async/"];
+
+/// The longest request target (path and query string, encoded) Salesforce takes; a longer one
+/// is answered `414 URI Too Long`, so it is refused before it is sent.
+pub const MAX_TARGET_BYTES: usize = 16_384;
+
+/// The most extra headers a raw request carries.
+pub const MAX_RAW_HEADERS: usize = 20;
+
+/// The longest extra header value of a raw request, in bytes.
+pub const MAX_HEADER_VALUE_BYTES: usize = 4_096;
+
+/// Headers a raw request may not set: the client sets them, or they frame the connection.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The path a raw request sends: relative to `/services/data/<version>/` unless it starts with
+/// `/services/`, each segment percent-decoded, `.` and `..` segments resolved (`%2e%2e` is
+/// `..`, as an HTTP client would read it), then encoded again, so what is checked is exactly
+/// what is sent and no client or server can read it as another path.
+///
+/// # Errors
+/// [`Error::InvalidRequest`], saying what to fix, for a URL instead of a path, a control
+/// character, or a path that resolves outside [`RAW_PATH_ROOTS`].
+pub fn raw_path(path: &str, version: ApiVersion) -> Result<String> {
+    if path.contains("://") {
+        return Err(Error::InvalidRequest(format!(
+            "'{}' is a URL; give a path such as /sobjects/Account/describe",
+            shown(path)
+        )));
+    }
+    let joined = if path.starts_with("/services/") {
+        path.to_owned()
+    } else {
+        format!(
+            "/services/data/{version}/{}",
+            path.trim_start_matches(['/', '\\'])
+        )
+    };
+    let segments: Vec<&str> = joined[1..].split('/').collect();
+    let mut out: Vec<Vec<u8>> = Vec::with_capacity(segments.len());
+    for (i, raw) in segments.iter().enumerate() {
+        let seg = percent_decode(raw);
+        if seg.iter().any(u8::is_ascii_control) {
+            return Err(Error::InvalidRequest(
+                "the path contains a control character (a line break, tab or NUL); remove it"
+                    .into(),
+            ));
+        }
+        // NB: a server that decodes `%2F` before it resolves dot segments would read
+        // `..%2F..%2Foauth2` as a climb; such a segment is refused, `a%2Fb` is kept.
+        if seg.len() > 2
+            && seg
+                .split(|b| matches!(b, b'/' | b'\\'))
+                .any(|p| p == b"." || p == b"..")
+        {
+            return Err(Error::InvalidRequest(format!(
+                "the path segment '{}' hides a . or .. segment behind an encoded / or \\; \
+                 give a path under {} without it",
+                shown(raw),
+                RAW_PATH_ROOTS.join(", ")
+            )));
+        }
+        let last = i + 1 == segments.len();
+        match seg.as_slice() {
+            b"." => {}
+            b".." => {
+                out.pop();
+            }
+            _ => {
+                out.push(seg);
+                continue;
+            }
+        }
+        // NB: a path ending in a dot segment names a directory: `/a/b/..` is `/a/`.
+        if last {
+            out.push(Vec::new());
+        }
+    }
+    let mut resolved = String::with_capacity(joined.len());
+    for seg in &out {
+        resolved.push('/');
+        encode_segment(seg, &mut resolved);
+    }
+    if !RAW_PATH_ROOTS.iter().any(|r| resolved.starts_with(r)) {
+        return Err(Error::InvalidRequest(format!(
+            "the path resolves to {}, which may not be called; use a path under {}",
+            shown(&resolved),
+            RAW_PATH_ROOTS.join(", ")
+        )));
+    }
+    Ok(resolved)
+}
+
+/// At most 200 characters of `s`, for a message.
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(200).collect();
+    if out.len() < s.len() {
+        out.push_str("...");
+    }
+    out
+}
+
+/// Decodes `%XX` escapes; a `%` not followed by two hex digits is kept as it is.
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| char::from(c).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            )
+        {
+            // NB: two hex digits make at most 255.
+            out.push(u8::try_from(h * 16 + l).unwrap_or(u8::MAX));
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Appends `seg` to `out`, keeping unreserved characters and the sub-delimiters a path segment
+/// may hold (RFC 3986), escaping every other byte.
+fn encode_segment(seg: &[u8], out: &mut String) {
+    for &b in seg {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// Checks one extra header of a raw request: a name that is an RFC 9110 token and not one the
+/// client sets, a value of printable ASCII, spaces and tabs (never CR, LF or NUL), both within
+/// the limits.
+///
+/// # Errors
+/// [`Error::InvalidRequest`] saying which header and what to fix.
+pub fn check_header(name: &str, value: &str) -> Result<()> {
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || name.len() > 256 || !name.chars().all(tchar) {
+        return Err(Error::InvalidRequest(format!(
+            "'{}' is not a header name; use letters, digits and - (e.g. X-Request-Id)",
+            shown(&name.escape_debug().to_string())
+        )));
+    }
+    if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(Error::InvalidRequest(format!(
+            "the {name} header is set by callforce; leave it out"
+        )));
+    }
+    if value.len() > MAX_HEADER_VALUE_BYTES {
+        return Err(Error::InvalidRequest(format!(
+            "the {name} header's value is {} bytes; the limit is {MAX_HEADER_VALUE_BYTES}",
+            value.len()
+        )));
+    }
+    if !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c)) {
+        return Err(Error::InvalidRequest(format!(
+            "the {name} header's value may hold only printable ASCII, spaces and tabs \
+             (no line breaks, NUL or other control characters, no accented letters)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the extra headers of a raw request (see [`check_header`]), at most
+/// [`MAX_RAW_HEADERS`].
+fn check_headers(headers: &[(String, String)]) -> Result<()> {
+    if headers.len() > MAX_RAW_HEADERS {
+        return Err(Error::InvalidRequest(format!(
+            "{} headers given; the limit is {MAX_RAW_HEADERS}",
+            headers.len()
+        )));
+    }
+    headers.iter().try_for_each(|(k, v)| check_header(k, v))
+}
+
+/// Refuses a request whose target (path and encoded query string) is longer than
+/// [`MAX_TARGET_BYTES`], which Salesforce would answer with 414.
+fn check_target(path: &str, query: &[(String, String)]) -> Result<()> {
+    let query_len = if query.is_empty() {
+        0
+    } else {
+        1 + url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish()
+            .len()
+    };
+    let len = path.len() + query_len;
+    if len > MAX_TARGET_BYTES {
+        return Err(Error::InvalidRequest(format!(
+            "the request's URL would be {len} bytes; Salesforce takes at most \
+             {MAX_TARGET_BYTES} (send shorter values)"
+        )));
+    }
+    Ok(())
 }
 
 /// The answer to a create, update, upsert or delete of one record (a SaveResult).
@@ -890,6 +1107,24 @@ mod tests {
                 headers: vec![("Authorization".into(), "Bearer x".into())],
                 body: None,
             }),
+            Request::Raw(RawRequest {
+                method: Method::Post,
+                path: "/x".into(),
+                query: vec![],
+                headers: vec![("X-A".into(), "a\r\nb".into())],
+                body: None,
+            }),
+            Request::Raw(RawRequest {
+                method: Method::Get,
+                path: "/services/data/v59.0/%2e%2e/%2e%2e/oauth2/userinfo".into(),
+                query: vec![],
+                headers: vec![],
+                body: None,
+            }),
+            Request::QueryMore {
+                next_records_url: "/services/data/v59.0/query/%2e%2e/%2e%2e/%2e%2e/oauth2/userinfo"
+                    .into(),
+            },
         ];
         for r in cases {
             assert!(
@@ -900,6 +1135,100 @@ mod tests {
                 "{r:?}"
             );
         }
+    }
+
+    #[test]
+    fn raw_paths_are_resolved_before_the_allow_check() {
+        let v = ApiVersion::DEFAULT;
+        #[rustfmt::skip]
+        let cases: &[(&str, Option<&str>)] = &[
+            ("sobjects/Account/describe", Some("/services/data/v59.0/sobjects/Account/describe")),
+            ("/sobjects/Account/describe", Some("/services/data/v59.0/sobjects/Account/describe")),
+            ("/services/data/v59.0/limits", Some("/services/data/v59.0/limits")),
+            ("/services/apexrest/callback", Some("/services/apexrest/callback")),
+            ("/services/async/59.0/job", Some("/services/async/59.0/job")),
+            ("/services/data/v59.0/sobjects/../limits", Some("/services/data/v59.0/limits")),
+            ("../v58.0/limits", Some("/services/data/v58.0/limits")),
+            ("/services/data/v59.0/sobjects/C/Ext__c/a%2Fb c", Some("/services/data/v59.0/sobjects/C/Ext__c/a%2Fb%20c")),
+            ("/services/data/v59.0/%41ccount/.", Some("/services/data/v59.0/Account/")),
+            ("/services/data/v59.0/a\\b#c?d", Some("/services/data/v59.0/a%5Cb%23c%3Fd")),
+            ("/services/data/v59.0/100%", Some("/services/data/v59.0/100%25")),
+            ("/services/data/v59.0/%2e%2e/%2e%2e/oauth2/userinfo", None),
+            ("/services/data/v59.0/%2E%2E/%2e./.%2E/oauth2/token", None),
+            ("/services/data/v59.0/..%2f..%2foauth2/userinfo", None),
+            ("/services/data/v59.0/x%5C..%5Cy", None),
+            ("/services/data/v59.0/sobjects/C/Ext__c/a%2F.b", Some("/services/data/v59.0/sobjects/C/Ext__c/a%2F.b")),
+            ("../../oauth2/userinfo", None),
+            ("/services/data/../oauth2/token", None),
+            ("/services/oauth2/token", None),
+            ("/services/Soap/u/59.0", None),
+            ("/secur/frontdoor.jsp", Some("/services/data/v59.0/secur/frontdoor.jsp")),
+            ("/services/data", None),
+            ("/services/data/v59.0/a%0d%0ab", None),
+            ("/services/data/v59.0/a%00", None),
+            ("https://evil.example/services/data/v59.0/limits", None),
+        ];
+        for (path, want) in cases {
+            let got = raw_path(path, v);
+            assert_eq!(got.as_deref().ok(), *want, "{path}: {got:?}");
+            if let Ok(p) = got {
+                // Resolving a resolved path changes nothing: what was checked is what is sent.
+                assert_eq!(raw_path(&p, v).ok().as_deref(), Some(p.as_str()), "{path}");
+                assert!(!p.to_ascii_lowercase().contains("%2e"), "{p}");
+            }
+        }
+    }
+
+    #[test]
+    fn raw_headers_are_checked() {
+        #[rustfmt::skip]
+        let cases: &[(&str, &str, bool)] = &[
+            ("X-Request-Id", "abc-123", true),
+            ("Sforce-Auto-Assign", "FALSE", true),
+            ("If-Match", "\"etag\"", true),
+            ("X-A", "a\tb c", true),
+            ("X-A", "a\r\nX-Injected: 1", false),
+            ("X-A", "a\nb", false),
+            ("X-A", "a\0b", false),
+            ("X-A", "caf\u{e9}", false),
+            ("", "a", false),
+            ("X A", "a", false),
+            ("X-A\r\n", "a", false),
+            ("X:A", "a", false),
+            ("authorization", "Bearer x", false),
+            ("Host", "evil.example", false),
+            ("Transfer-Encoding", "chunked", false),
+            ("Content-Length", "0", false),
+        ];
+        for (name, value, ok) in cases {
+            assert_eq!(
+                check_header(name, value).is_ok(),
+                *ok,
+                "{name:?}: {value:?}"
+            );
+        }
+        assert!(check_header("X-A", &"a".repeat(MAX_HEADER_VALUE_BYTES)).is_ok());
+        assert!(check_header("X-A", &"a".repeat(MAX_HEADER_VALUE_BYTES + 1)).is_err());
+        let many: Vec<(String, String)> = (0..=MAX_RAW_HEADERS)
+            .map(|i| (format!("X-{i}"), "a".into()))
+            .collect();
+        assert!(check_headers(&many[..MAX_RAW_HEADERS]).is_ok());
+        assert!(check_headers(&many).is_err());
+    }
+
+    #[test]
+    fn a_url_longer_than_salesforce_takes_is_refused_before_sending() {
+        let query = |n: usize| Request::Query {
+            soql: format!("SELECT Id FROM Contact WHERE Name = '{}'", "a".repeat(n)),
+            all: false,
+        };
+        assert!(query(16_000).to_http(ApiVersion::DEFAULT).is_ok());
+        let e = query(16_400).to_http(ApiVersion::DEFAULT).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidRequest(m) if m.contains("16384")),
+            "{e}"
+        );
+        assert_eq!(e.class(), crate::Class::Permanent);
     }
 
     #[test]

@@ -5,6 +5,8 @@ mod admin;
 mod agents;
 mod alerts;
 mod api;
+#[cfg(test)]
+mod bad_input_tests;
 mod changes;
 mod cli;
 mod connect;
@@ -18,6 +20,7 @@ mod mcp_stdio;
 mod metrics;
 #[cfg(test)]
 mod multi_instance_tests;
+mod panics;
 mod permissions;
 mod pipeline;
 #[cfg(test)]

@@ -79,9 +79,9 @@ pub fn router(api: Arc<Api>, config: &McpConfig) -> axum::Router {
     let handler_api = api.clone();
     let service = StreamableHttpService::new(
         move || {
-            Ok(Handler {
+            Ok(Guarded(Handler {
                 api: handler_api.clone(),
-            })
+            }))
         },
         Arc::new(NeverSessionManager::default()),
         http,
@@ -92,6 +92,125 @@ pub fn router(api: Arc<Api>, config: &McpConfig) -> axum::Router {
             api,
             crate::api::require_key,
         ))
+}
+
+/// The panic guard of MCP: every request `H` handles runs inside [`crate::panics::guard`],
+/// so a bug answers a JSON-RPC internal error naming the request id (the HTTP request's, from
+/// the span of [`crate::service::layer`]) and is logged once, instead of leaving the request
+/// without an answer (rmcp runs handlers in a task of their own, which a panic would end).
+/// It forwards every method [`Handler`] implements; the others keep rmcp's defaults.
+#[derive(Clone)]
+pub(crate) struct Guarded<H>(pub(crate) H);
+
+/// The request id of an MCP request (a new one when the HTTP layer gave none).
+fn request_id(cx: &RequestContext<RoleServer>) -> crate::panics::RequestId {
+    cx.extensions
+        .get::<Parts>()
+        .and_then(|p| p.extensions.get::<crate::panics::RequestId>())
+        .cloned()
+        .unwrap_or_default()
+}
+
+impl<H: rmcp::ServerHandler> Guarded<H> {
+    /// Runs `fut`, one request of MCP method `method`, answering a panic with an internal
+    /// error.
+    async fn run<T>(
+        &self,
+        method: &str,
+        id: crate::panics::RequestId,
+        fut: impl std::future::Future<Output = Result<T, ErrorData>>,
+    ) -> Result<T, ErrorData> {
+        match crate::panics::guard(fut).await {
+            Ok(r) => r,
+            Err(p) => {
+                crate::panics::log(&id, &format!("mcp {method}"), &p);
+                Err(ErrorData::internal_error(
+                    crate::panics::message(&id),
+                    Some(json!({ "request_id": id.0 })),
+                ))
+            }
+        }
+    }
+}
+
+impl<H: rmcp::ServerHandler + Clone> rmcp::ServerHandler for Guarded<H> {
+    fn get_info(&self) -> ServerConfig {
+        self.0.get_info()
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let id = request_id(&cx);
+        self.run("tools/list", id, self.0.list_tools(request, cx))
+            .await
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let id = request_id(&cx);
+        self.run("tools/call", id, self.0.call_tool(request, cx))
+            .await
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let id = request_id(&cx);
+        self.run("resources/list", id, self.0.list_resources(request, cx))
+            .await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let id = request_id(&cx);
+        self.run(
+            "resources/templates/list",
+            id,
+            self.0.list_resource_templates(request, cx),
+        )
+        .await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let id = request_id(&cx);
+        self.run("resources/read", id, self.0.read_resource(request, cx))
+            .await
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let id = request_id(&cx);
+        self.run("prompts/list", id, self.0.list_prompts(request, cx))
+            .await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        cx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let id = request_id(&cx);
+        self.run("prompts/get", id, self.0.get_prompt(request, cx))
+            .await
+    }
 }
 
 /// The compact tool set, for clients that cap the number of tools: `search` (global search),

@@ -1,7 +1,9 @@
 //! What every request of `callforce serve` goes through: a body limit with a clear 413, a
-//! tracing span per request (method, route, call id and action when there are, status,
-//! latency; never headers, so never keys or tokens), and the shutdown signal (Ctrl-C or
-//! SIGTERM: stop accepting, finish in-flight requests, then exit).
+//! tracing span per request (request id, method, route, call id and action when there are,
+//! status, latency; never headers, so never keys or tokens), the panic guard (a bug answers
+//! a 500 with the request id and is logged once with its backtrace; see [`crate::panics`]),
+//! and the shutdown signal (Ctrl-C or SIGTERM: stop accepting, finish in-flight requests, then
+//! exit).
 
 use std::time::Instant;
 
@@ -11,16 +13,49 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
+use crate::panics::RequestId;
+
 /// The largest request body accepted (bulk actions carry up to 200 records; the actions
 /// themselves refuse arguments over 1 MiB with a message a model can act on).
 pub const MAX_BODY_BYTES: usize = 2 << 20;
 
-/// Wraps `app` in the body limit and the per-request span (which counts requests by status
-/// in `api`'s metrics).
+/// Wraps `app` in the body limit, the per-request span (which counts requests by status in
+/// `api`'s metrics and gives each request its [`RequestId`], also sent back as
+/// `X-Request-Id`) and the panic guard, so that every route, present and future, has them.
 pub fn layer(app: axum::Router, api: std::sync::Arc<crate::api::Api>) -> axum::Router {
-    app.layer(axum::middleware::from_fn_with_state(api, request_span))
+    crate::panics::install();
+    app.layer(axum::middleware::from_fn(catch_panics))
+        .layer(axum::middleware::from_fn_with_state(api, request_span))
         .layer(axum::middleware::from_fn(clear_limit_error))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// The header that carries a response's request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Answers a request whose handler panicked with a 500 in the API's error shape, naming its
+/// request id, and logs the panic once with its backtrace.
+async fn catch_panics(req: Request, next: Next) -> Response {
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_default();
+    match crate::panics::guard(next.run(req)).await {
+        Ok(resp) => resp,
+        Err(p) => {
+            crate::panics::log(&id, "rest", &p);
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(serde_json::json!({"error": {
+                    "code": "internal",
+                    "message": crate::panics::message(&id),
+                    "request_id": id.0,
+                }})),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Rewrites the plain-text 413 of the body limit into the API's JSON error shape.
@@ -56,13 +91,16 @@ fn call_and_action(path: &str) -> (Option<&str>, Option<&str>) {
 
 async fn request_span(
     axum::extract::State(api): axum::extract::State<std::sync::Arc<crate::api::Api>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
     let (call_id, action) = call_and_action(&path);
+    let request_id = RequestId::new();
+    req.extensions_mut().insert(request_id.clone());
     let span = tracing::info_span!(
         "request",
+        request_id = %request_id,
         method = %req.method(),
         path = %path,
         call_id = call_id.unwrap_or_default(),
@@ -70,7 +108,10 @@ async fn request_span(
     );
     let started = Instant::now();
     async move {
-        let resp = next.run(req).await;
+        let mut resp = next.run(req).await;
+        if let Ok(v) = axum::http::HeaderValue::from_str(&request_id.0) {
+            resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+        }
         let status = resp.status().as_u16();
         api.metrics()
             .http_requests

@@ -1,5 +1,6 @@
 //! End-to-end tests of the actions against a dev org over real sockets.
 
+mod bad_input;
 mod confirm;
 mod conversation;
 mod custom;
