@@ -12,6 +12,8 @@ mod connect;
 mod connect_tests;
 mod deadletters;
 mod env;
+#[cfg(test)]
+mod idempotency_tests;
 mod intents;
 mod mcp;
 mod mcp_stdio;
