@@ -76,8 +76,8 @@ struct WriteCtx<'a> {
     agent: Option<&'a str>,
     workspace: Option<i64>,
     action: &'a str,
-    /// The action's place in the call (0 for the first action run).
-    place: u32,
+    /// The idempotency key of the action's write (see [`crate::idempotency`]).
+    key: String,
     /// A create queued with no id yet and the key it will be found by, to remember in the
     /// call once the action is done (see [`CallSession::remember_pending`]).
     pending: std::sync::Mutex<Option<Pending>>,
@@ -92,9 +92,10 @@ struct Pending {
 }
 
 impl WriteCtx<'_> {
-    /// The idempotency key of this action's write: `<call>/<action>/<place>`.
+    /// The idempotency key of this action's write: the workspace, the call instance (or the
+    /// caller's key), the action and its canonical payload, hashed.
     fn idempotency_key(&self) -> String {
-        format!("{}/{}/{}", self.call_id, self.action, self.place)
+        self.key.clone()
     }
 }
 
@@ -370,13 +371,32 @@ impl Actions {
                 Some(t) => self.confirmer.consume(call_id, name, &payload, &t)?,
             }
         }
-        let place = session.next_place();
+        // The write's identity: a template's arguments after template resolution, a custom
+        // write's rendered request (what is sent).
+        let key_payload = match action {
+            Action::Custom(c) if c.effect() != crate::catalog::Effect::Read => {
+                let req = match rendered.take() {
+                    Some(req) => req,
+                    None => crate::custom::render(c, &self.templating, args.clone(), &ctx)?,
+                };
+                let p = serde_json::to_value(&req).unwrap_or_default();
+                rendered = Some(req);
+                p
+            }
+            _ => Value::Object(args.clone()),
+        };
+        let key = crate::idempotency::idempotency_key(
+            session.vars.workspace,
+            session.key_scope(),
+            name,
+            &key_payload,
+        );
         let wctx = WriteCtx {
             call_id: &session.vars.call_id,
             agent: session.vars.agent.as_deref(),
             workspace: session.vars.workspace,
             action: name,
-            place,
+            key,
             pending: std::sync::Mutex::new(None),
         };
         let (result, object) = match action {
@@ -414,8 +434,9 @@ impl Actions {
     }
 
     /// Hands `request`, a write that is not one of the catalog's actions (an intent's), to the
-    /// sink as the call's next action named `action`: its idempotency key is
-    /// `<call>/<action>/<place>` and it is blocking unless `action` is non-blocking.
+    /// sink as the call's next action named `action`: its idempotency key is made of the
+    /// workspace, the call instance (or the caller's key), `action` and the request (see
+    /// [`crate::idempotency`]), and it is blocking unless `action` is non-blocking.
     /// `record_key` orders it behind earlier writes to the same record (`Task:001...`, or the
     /// key of a queued create); by default it is a new record of its own.
     ///
@@ -429,8 +450,12 @@ impl Actions {
         request: Request,
         record_key: Option<String>,
     ) -> Result<WriteOutcome, WriteError> {
-        let place = session.next_place();
-        let idempotency_key = format!("{}/{action}/{place}", session.vars.call_id);
+        let idempotency_key = crate::idempotency::idempotency_key(
+            session.vars.workspace,
+            session.key_scope(),
+            action,
+            &serde_json::to_value(&request).unwrap_or_default(),
+        );
         let record_key = record_key.unwrap_or_else(|| new_record_key(&request, &idempotency_key));
         self.sink
             .write(Write {

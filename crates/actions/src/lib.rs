@@ -11,6 +11,8 @@
 //! - [`template`]: Liquid with escaping by destination and removal of unfilled optional
 //!   placeholders; the ISO 8601 `date` filter.
 //! - [`custom`]: custom actions and the shipped examples.
+//! - [`idempotency`]: the idempotency key of a write (workspace, call instance or the caller's
+//!   key, action, canonical payload), so a retried tool call is one write and nothing else is.
 //! - [`sink`]: [`WriteSink`], where writes go as data ([`Write`]): straight to the org
 //!   ([`DirectSink`], the default) or to the write pipeline (blocking budget, durable queue).
 //! - [`session`]: [`CallSession`], call variables and each action's last result.
@@ -56,6 +58,7 @@ pub mod confirm;
 pub mod custom;
 pub mod error;
 pub mod exec;
+pub mod idempotency;
 pub mod scopes;
 pub mod session;
 pub mod sink;

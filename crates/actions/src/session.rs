@@ -28,31 +28,60 @@ pub struct CallVars {
 
 /// One call: its variables, the last result of each action by name, and the last record seen
 /// of each object.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CallSession {
     /// The call's variables.
     pub vars: CallVars,
     results: HashMap<String, Value>,
     last: HashMap<String, Value>,
-    /// How many actions have been run in the call (the next one's place).
-    places: u32,
+    /// This instance of the call: 128 random bits in hex, new at each start, so a call id used
+    /// again (a call ended and started again, two workspaces choosing the same id) never shares
+    /// its writes' idempotency keys with an earlier call.
+    instance: String,
+    /// The idempotency key the caller chose for the next action's write, if any.
+    caller_key: Option<String>,
+}
+
+impl Default for CallSession {
+    fn default() -> Self {
+        Self::new(CallVars::default())
+    }
 }
 
 impl CallSession {
-    /// A new session.
+    /// A new session: a new instance of the call, with its own random instance id.
     pub fn new(vars: CallVars) -> Self {
+        use rand::Rng as _;
+        let instance: u128 = rand::rng().random();
         Self {
             vars,
-            ..Self::default()
+            results: HashMap::new(),
+            last: HashMap::new(),
+            instance: format!("{instance:032x}"),
+            caller_key: None,
         }
     }
 
-    /// The place in the call of the action about to run (0, 1, 2...): part of the
-    /// idempotency key of its write.
-    pub fn next_place(&mut self) -> u32 {
-        let p = self.places;
-        self.places += 1;
-        p
+    /// This call instance's id (32 hex digits), part of its writes' idempotency keys.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Sets the idempotency key the caller chose for the writes of the next action run
+    /// (checked with [`crate::idempotency::check_caller_key`] by the front door), or clears it.
+    /// The key then stands in for the call instance: the same action with the same arguments
+    /// under the same key is the same write in any call of the workspace.
+    pub fn set_caller_key(&mut self, key: Option<String>) {
+        self.caller_key = key;
+    }
+
+    /// What the idempotency keys of the running action's writes are scoped to: the caller's
+    /// key when one was set, otherwise this call instance.
+    pub fn key_scope(&self) -> crate::idempotency::KeyScope<'_> {
+        match &self.caller_key {
+            Some(k) => crate::idempotency::KeyScope::Caller(k),
+            None => crate::idempotency::KeyScope::Call(&self.instance),
+        }
     }
 
     /// The last result of `action`, as templates see it.
@@ -178,5 +207,19 @@ mod tests {
         assert_eq!(c["last"]["Contact"]["Id"], "003A");
         assert_eq!(c["last"]["Case"]["Id"], "500A");
         assert_eq!(c["caller_phone"], "+15551234567");
+    }
+
+    #[test]
+    fn each_start_of_a_call_is_a_new_instance() {
+        let vars = CallVars {
+            call_id: "c1".into(),
+            ..CallVars::default()
+        };
+        let a = CallSession::new(vars.clone());
+        let b = CallSession::new(vars);
+        assert_eq!(a.instance().len(), 32);
+        assert!(a.instance().chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a.instance(), b.instance());
+        assert_ne!(CallSession::default().instance(), a.instance());
     }
 }

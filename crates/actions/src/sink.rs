@@ -17,8 +17,10 @@ use serde_json::Value;
 pub struct Write {
     /// The request to send (owned and serialisable, so it can be queued).
     pub request: Request,
-    /// Unique per write: the call id, the action and its place in the call
-    /// (`call-42/log_call/3`). The same key never makes two records.
+    /// Unique per write: 64 hex digits of SHA-256 over the workspace, the call instance (or a
+    /// key the caller chose), the action and its canonical payload (see
+    /// [`crate::idempotency`]); jobs queued by earlier releases hold `<call>/<action>/<place>`.
+    /// The same key never makes two records.
     pub idempotency_key: String,
     /// The call it belongs to.
     pub call_id: String,

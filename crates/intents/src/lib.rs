@@ -205,8 +205,8 @@ impl Active {
     }
 
     /// Compiles a `record_intent` call in `call` and hands its one request to the write
-    /// pipeline through `actions` (its sink): a blocking write with the idempotency key
-    /// `<call>/record_intent/<place>`, so it gets the mid-call budget, retries, the queue, dead
+    /// pipeline through `actions` (its sink): a blocking write keyed by the call instance and
+    /// the compiled request (`Actions::write_in_call`), so it gets the mid-call budget, retries, the queue, dead
     /// letters and the audit log like every action's write. An intent that writes several
     /// records is one all-or-none composite job. A write to a record the call created through
     /// a queued write (`last.Task.pending`) is an upsert on that record's key, ordered behind

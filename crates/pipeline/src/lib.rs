@@ -19,11 +19,12 @@
 //! The decisions to know:
 //! - **Acknowledged means committed.** A queued write is answered only after its job row is
 //!   committed (`Store::enqueue` returns after the commit).
-//! - **Idempotency keys.** Each write's key is its call, action and place in the call. The
-//!   queue refuses a second job with the same key; where the object has an External ID field
-//!   configured ([`PipelineConfig::external_ids`]), a create is sent as an upsert on that
-//!   field keyed by the write's key, so a create whose answer was lost and that is sent again
-//!   finds the record it made instead of making another. Any other create whose answer was
+//! - **Idempotency keys.** Each write's key is a hash of its workspace, call instance (or a
+//!   key the caller chose), action and canonical payload (`callforce_actions::idempotency`).
+//!   The queue refuses a second job with the same key; where the object has an External ID
+//!   field configured ([`PipelineConfig::external_ids`]), a create is sent as an upsert on
+//!   that field keyed by the write's key, and after a lost answer it is looked up by that key
+//!   before anything is sent again (found: done; not found: the upsert with every field). Any other create whose answer was
 //!   lost (a single, bulk, note or raw create) is looked up (by its user, time and values)
 //!   before it is sent again, and only what was not found is sent ([`lookup`]).
 //!   `docs/writes.md` states exactly what is guaranteed in each case.

@@ -195,10 +195,76 @@ pub async fn look_up(
     Ok((found, Some(soql)))
 }
 
+/// Whether a lost answer to `request`, the write keyed `idempotency_key`, is resolved by a
+/// lookup: an upsert on the write's own key ([`key_upsert`]) or a create without one
+/// ([`resolvable`]).
+pub fn looked_up(request: &Request, idempotency_key: &str) -> bool {
+    resolvable(request) || key_upsert(request, idempotency_key).is_some()
+}
+
+/// The object, field and value of `request` when it is an upsert on the External ID value of
+/// `idempotency_key` ([`crate::job::external_key`]): a create of an object with a key field,
+/// as [`crate::job::make_idempotent`] rewrote it. An upsert an action named (on its own
+/// External ID) is not one: its record may well exist before it.
+pub fn key_upsert<'a>(
+    request: &'a Request,
+    idempotency_key: &str,
+) -> Option<(&'a str, &'a str, &'a str)> {
+    match request {
+        Request::Upsert {
+            sobject,
+            field,
+            value,
+            ..
+        } if *value == crate::job::external_key(idempotency_key) => {
+            Some((sobject.as_str(), field.as_str(), value.as_str()))
+        }
+        _ => None,
+    }
+}
+
+/// The record an upsert on a write's own key ([`key_upsert`]) made, if it exists: its answer
+/// (`foundByLookup`, the query in `lookup`), or `None`. `None` too for any other request.
+///
+/// NB: the key is this write's alone, so a record holding it was made by an earlier attempt of
+/// the same write (or the same write sent again under its key): sending the upsert again would
+/// update it, which the org refuses for a create-only field (`TaskSubtype`).
+///
+/// # Errors
+/// The query failing (classified as any request is).
+pub async fn find_by_key(
+    conn: &Connection,
+    request: &Request,
+    idempotency_key: &str,
+) -> Result<Option<Value>, ClientError> {
+    let Some((sobject, field, value)) = key_upsert(request, idempotency_key) else {
+        return Ok(None);
+    };
+    let soql = QueryBuilder::new(sobject)
+        .select(["Id"])
+        .filter(Cond::eq(field, value))
+        .limit(2)
+        .to_soql()
+        .map_err(|e| ClientError::InvalidRequest(format!("the key lookup: {e}")))?;
+    let found = conn.query::<Record>(&soql).await?;
+    let id = found
+        .records
+        .first()
+        .and_then(|r| r.get("Id"))
+        .and_then(Value::as_str);
+    Ok(id.map(|id| {
+        let mut v = saved(id);
+        v["created"] = json!(false);
+        v["foundByLookup"] = json!(true);
+        v["lookup"] = json!(soql);
+        v
+    }))
+}
+
 /// Whether a lost answer to `request` is resolved by a lookup: a single create (a create on a
-/// configured External ID field is an upsert by then, and needs none), a raw `POST` that is a
-/// create of one record ([`raw_create`]), an sObject Collections create, and a note with its
-/// link ([`Note::of`]).
+/// configured External ID field is an upsert by then, looked up by its key: [`key_upsert`]),
+/// a raw `POST` that is a create of one record ([`raw_create`]), an sObject Collections create,
+/// and a note with its link ([`Note::of`]).
 pub fn resolvable(request: &Request) -> bool {
     match request {
         Request::Create { .. } | Request::CollectionsCreate { .. } => true,
@@ -377,6 +443,29 @@ fn sub(reference: &str, body: Value) -> Value {
 /// The result of a record found by a lookup.
 fn saved(id: &str) -> Value {
     json!({"id": id, "success": true, "errors": []})
+}
+
+/// Looks up what the write keyed `idempotency_key`, whose answer was lost (an attempt sent at
+/// `since`), made, and says what follows: an upsert on its own key is looked up by the key
+/// ([`find_by_key`]: found, done; not found, the upsert is sent with every field); anything
+/// else as [`resolve`] says.
+///
+/// # Errors
+/// A describe, the user id or a query failing (classified as any request is).
+pub async fn resolve_write(
+    conn: &Connection,
+    request: &Request,
+    idempotency_key: &str,
+    since: DateTime<Utc>,
+    skew: Duration,
+) -> Result<Resolution, ClientError> {
+    if key_upsert(request, idempotency_key).is_some() {
+        return Ok(match find_by_key(conn, request, idempotency_key).await? {
+            Some(found) => Resolution::Done(found),
+            None => Resolution::Send(Plan::whole(request)),
+        });
+    }
+    resolve(conn, request, since, skew).await
 }
 
 /// Looks up what a write whose answer was lost (an attempt sent at `since`) made, and says

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use crate::job::{JobPayload, KIND_WRITE, audit_error, external_key, make_idempotent, rolled_back};
-use crate::lookup::{Resolution, resolvable, resolve};
+use crate::lookup::{Resolution, find_by_key, key_upsert, looked_up, resolve_write};
 use crate::{Clock, PipelineConfig, Trace};
 
 /// The first wait between two tries of a blocking write; it doubles after each.
@@ -120,14 +120,18 @@ impl PipelineSink {
         };
         // When an attempt of a create started that was sent and got no answer (the earliest).
         let mut ambiguous_since: Option<DateTime<Utc>> = None;
+        let key = w.idempotency_key.as_str();
         loop {
             // What was not found by a lookup, or the whole request.
             let mut plan = None;
             if let Some(since) = ambiguous_since {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 let skew = self.config.lookup_skew;
-                let looked =
-                    tokio::time::timeout(left, resolve(&self.conn, &request, since, skew)).await;
+                let looked = tokio::time::timeout(
+                    left,
+                    resolve_write(&self.conn, &request, key, since, skew),
+                )
+                .await;
                 match looked {
                     Ok(Ok(Resolution::Done(v))) => {
                         trace.record(self.clock.now(), "write.done", &v, true).await;
@@ -178,7 +182,7 @@ impl PipelineSink {
                     // NB: the request may be in flight and applied: the queued job sends it
                     // again, which is harmless for idempotent requests; a create is looked up
                     // first (see docs/writes.md).
-                    if resolvable(&request) {
+                    if looked_up(&request, key) {
                         note(&mut ambiguous_since, started);
                     }
                     trace
@@ -192,14 +196,27 @@ impl PipelineSink {
                     return self.enqueue(ws, &w, &request, ambiguous_since).await;
                 }
             };
+            // An upsert on the write's own key refused as an update (a create-only field) found
+            // its record: an earlier attempt of this write made it (its answer lost while
+            // another attempt was on its way, or the same write sent again under its key).
+            if refused_as_update(&e) && key_upsert(&request, key).is_some() {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let found =
+                    tokio::time::timeout(left, find_by_key(&self.conn, &request, key)).await;
+                if let Ok(Ok(Some(v))) = found {
+                    trace.record(self.clock.now(), "write.done", &v, true).await;
+                    return Ok(WriteOutcome::Done(without_lookup(v)));
+                }
+            }
             let class = match e.class() {
-                // Sending an idempotent request again cannot make a second record.
-                Class::Ambiguous if idempotent(&request) => Class::Retryable,
-                // A create is looked up before it is sent again.
-                Class::Ambiguous if resolvable(&request) => {
+                // A create, or an upsert on the write's own key, is looked up before it is
+                // sent again: found, it is done; not found, it is sent whole.
+                Class::Ambiguous if looked_up(&request, key) => {
                     note(&mut ambiguous_since, started);
                     Class::Retryable
                 }
+                // Sending an idempotent request again cannot make a second record.
+                Class::Ambiguous if idempotent(&request) => Class::Retryable,
                 c => c,
             };
             let mut response = audit_error(&e);
@@ -246,6 +263,12 @@ fn without_lookup(mut v: Value) -> Value {
         _ => {}
     }
     v
+}
+
+/// Whether the org refused a write for a field it may not set (`INVALID_FIELD_FOR_INSERT_UPDATE`):
+/// for an upsert that matched a record, a create-only field it cannot update.
+pub(crate) fn refused_as_update(e: &callforce_client::Error) -> bool {
+    e.error_code() == Some("INVALID_FIELD_FOR_INSERT_UPDATE")
 }
 
 /// Keeps the earliest start of an unanswered attempt.

@@ -231,11 +231,12 @@ impl Worker {
         // A create may have reached the org unanswered: an attempt that got no answer, or a
         // worker that stopped while holding the job (its lease ran out).
         let mut plan = None;
+        let key = job.idempotency_key.as_str();
         if let Some(since) = payload.ambiguous_since.or(job.abandoned_lease_from)
-            && lookup::resolvable(&payload.request)
+            && lookup::looked_up(&payload.request, key)
         {
             let skew = self.config.lookup_skew;
-            match lookup::resolve(&conn, &payload.request, since, skew).await {
+            match lookup::resolve_write(&conn, &payload.request, key, since, skew).await {
                 Ok(Resolution::Done(v)) => {
                     let now = self.clock.now();
                     return Ok(Some(trace.completion(job, now, "write.done", &v, true)));
@@ -269,6 +270,17 @@ impl Worker {
                 None => v,
             }),
         });
+        // An upsert on the job's own key refused as an update (a create-only field) found its
+        // record: an earlier attempt of this job made it (its answer lost, or a lookup that ran
+        // before that attempt was applied).
+        if let Err(e) = &sent
+            && crate::sink::refused_as_update(e)
+            && lookup::key_upsert(&payload.request, key).is_some()
+            && let Ok(Some(v)) = lookup::find_by_key(&conn, &payload.request, key).await
+        {
+            let now = self.clock.now();
+            return Ok(Some(trace.completion(job, now, "write.done", &v, true)));
+        }
         let now = self.clock.now();
         match sent {
             Ok(v) => {
@@ -303,7 +315,9 @@ impl Worker {
             &self.config.schedule,
         );
         tracing::debug!(job = job.id.0, attempts = job.attempts, ?decision, error = %message, "write failed");
-        let noted = if e.class() == Class::Ambiguous && lookup::resolvable(&payload.request) {
+        let noted = if e.class() == Class::Ambiguous
+            && lookup::looked_up(&payload.request, &job.idempotency_key)
+        {
             let mut p = payload.clone();
             p.note_ambiguous(started);
             serde_json::to_string(&p)

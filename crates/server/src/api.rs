@@ -478,11 +478,29 @@ impl Api {
 
     /// Runs action `name` with `arguments` inside `call` for `caller`, in the workspace's
     /// catalog and with the policy of the call's agent (when the workspace defines it): the
-    /// result is remembered in the call, so later templates can use it.
+    /// result is remembered in the call, so later templates can use it. `key` is the
+    /// idempotency key the caller chose for the action's write (checked already with
+    /// [`callforce_actions::idempotency::check_caller_key`]): it stands in for the call
+    /// instance in the write's key, so the same action with the same arguments under the same
+    /// key is one write in any call of the workspace.
     ///
     /// # Errors
     /// An [`ActionError`] a model can act on.
     pub async fn run_action(
+        &self,
+        caller: &Caller,
+        call: &mut CallSession,
+        name: &str,
+        arguments: Value,
+        key: Option<String>,
+    ) -> Result<Value, ActionError> {
+        call.set_caller_key(key);
+        let r = self.run_in_call(caller, call, name, arguments).await;
+        call.set_caller_key(None);
+        r
+    }
+
+    async fn run_in_call(
         &self,
         caller: &Caller,
         call: &mut CallSession,
@@ -836,8 +854,19 @@ async fn run_action(
     State(api): State<Arc<Api>>,
     Extension(caller): Extension<Caller>,
     Path((id, name)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let key = match idempotency_key(&headers) {
+        Ok(k) => k,
+        Err(m) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                &format!("Idempotency-Key: {m}"),
+            );
+        }
+    };
     let run: RunAction = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
         Ok(r) => r,
         Err(e) => {
@@ -859,13 +888,29 @@ async fn run_action(
     };
     let mut session = session.lock().await;
     match api
-        .run_action(&caller, &mut session, &name, arguments)
+        .run_action(&caller, &mut session, &name, arguments, key)
         .await
     {
         Ok(result) => Json(json!({ "result": result })).into_response(),
         Err(e) => action_error(&e),
     }
 }
+
+/// The `Idempotency-Key` header of a request, checked: the caller's own key for the action's
+/// write (see `docs/writes.md`), or what to fix.
+fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, String> {
+    let Some(v) = headers.get(IDEMPOTENCY_KEY_HEADER) else {
+        return Ok(None);
+    };
+    let checked = v
+        .to_str()
+        .map_err(|_| "an idempotency key must be printable ASCII".to_owned())
+        .and_then(|k| callforce_actions::idempotency::check_caller_key(k).map(|()| k));
+    checked.map(|k| Some(k.to_owned()))
+}
+
+/// The header naming the caller's own idempotency key for an action's write.
+pub(crate) const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 
 fn action_error(e: &ActionError) -> Response {
     let status = match e.code {

@@ -14,6 +14,8 @@ mod connect;
 mod connect_tests;
 mod deadletters;
 mod env;
+#[cfg(test)]
+mod idempotency_tests;
 mod intents;
 mod mcp;
 mod mcp_stdio;

@@ -500,6 +500,23 @@ fn call_vars(
     (call_id, vars)
 }
 
+/// The idempotency key the caller chose for a tool call's write: `_meta`
+/// `callforce/idempotency_key`, then the `Idempotency-Key` header; checked, or what to fix.
+fn idempotency_key(meta: &JsonObject, parts: &Parts) -> Result<Option<String>, String> {
+    let key = match meta.get("callforce/idempotency_key") {
+        Some(Value::String(k)) => Some(k.clone()),
+        Some(_) => {
+            return Err("_meta callforce/idempotency_key must be a string".into());
+        }
+        None => header(parts, crate::api::IDEMPOTENCY_KEY_HEADER),
+    };
+    if let Some(k) = &key {
+        callforce_actions::idempotency::check_caller_key(k)
+            .map_err(|m| format!("callforce/idempotency_key: {m}"))?;
+    }
+    Ok(key)
+}
+
 /// A tool's result: the JSON as text (what most clients give the model) and as structured
 /// content.
 fn tool_result(result: Value) -> CallToolResult {
@@ -629,6 +646,8 @@ impl rmcp::ServerHandler for Handler {
             info.parts,
             info.agent.as_deref(),
         );
+        let key =
+            idempotency_key(&meta, info.parts).map_err(|m| ErrorData::invalid_params(m, None))?;
         // The connection the call runs on: `_meta` `callforce/connection`, then the request's
         // `?connection=` or `X-Connection` (none: the workspace's default).
         let connection = meta
@@ -650,7 +669,7 @@ impl rmcp::ServerHandler for Handler {
                     call.vars.caller_phone = vars.caller_phone;
                 }
                 self.api
-                    .run_action(&info.caller, &mut call, &name, Value::Object(args))
+                    .run_action(&info.caller, &mut call, &name, Value::Object(args), key)
                     .await
             }
             // No call named: a call of one action.
@@ -659,7 +678,7 @@ impl rmcp::ServerHandler for Handler {
                 let mut call = CallSession::new(vars);
                 let r = self
                     .api
-                    .run_action(&info.caller, &mut call, &name, Value::Object(args))
+                    .run_action(&info.caller, &mut call, &name, Value::Object(args), key)
                     .await;
                 // Its binding to a connection, if any, ends with it.
                 let _ = self.api.end_call(&info.caller, &id);

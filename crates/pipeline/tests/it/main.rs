@@ -3,6 +3,7 @@
 
 mod crash;
 mod faults;
+mod keyed;
 mod lookup;
 mod lookup_many;
 mod routed;

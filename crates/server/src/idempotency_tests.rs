@@ -1,0 +1,232 @@
+//! Which writes are the same write, end to end over real sockets: a call id used again, two
+//! workspaces on one org, a tool call retried, a key the caller chose (see `docs/writes.md`).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::connect_tests::{Env, connect_in_browser, connection_id, env};
+
+/// Looks every 25 ms, for at most 10 s, until `f` gives something.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut f: impl FnMut() -> F,
+) -> T {
+    for _ in 0..400 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A workspace's view of the service: its key and the connection its calls run on.
+struct Ws<'a> {
+    env: &'a Env,
+    key: String,
+    connection: String,
+}
+
+impl<'a> Ws<'a> {
+    /// The workspace of `key`, connected to the env's dev org.
+    async fn connect(env: &'a Env, key: String) -> Self {
+        let link = env
+            .link(
+                &key,
+                json!({"environment": "sandbox", "profile": "standard"}),
+            )
+            .await;
+        let (_, page) = connect_in_browser(&link).await;
+        Self {
+            env,
+            key,
+            connection: connection_id(&page),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value, idem: Option<&str>) -> (u16, Value) {
+        let mut r = self
+            .env
+            .http
+            .post(format!("{}{path}", self.env.base))
+            .bearer_auth(&self.key)
+            .json(&body);
+        if let Some(k) = idem {
+            r = r.header("Idempotency-Key", k);
+        }
+        let r = r.send().await.expect("post");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn start(&self, call: &str) {
+        let (status, v) = self
+            .post(
+                "/v1/calls",
+                json!({"call_id": call, "connection": self.connection}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+    }
+
+    async fn end(&self, call: &str) {
+        let (status, v) = self
+            .post(&format!("/v1/calls/{call}/end"), json!({}), None)
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
+
+    /// Runs `action` with `arguments` in `call`; the result.
+    async fn run(&self, call: &str, action: &str, arguments: Value, idem: Option<&str>) -> Value {
+        let (status, v) = self
+            .post(
+                &format!("/v1/calls/{call}/actions/{action}"),
+                json!({"arguments": arguments}),
+                idem,
+            )
+            .await;
+        assert_eq!(status, 200, "{action}: {v}");
+        v["result"].clone()
+    }
+
+    /// The new Case's id (`create_case` is blocking).
+    async fn case(&self, call: &str, subject: &str, idem: Option<&str>) -> String {
+        let r = self
+            .run(
+                call,
+                "create_case",
+                json!({"Subject": subject, "Origin": "Phone"}),
+                idem,
+            )
+            .await;
+        r["id"].as_str().expect("case id").to_owned()
+    }
+
+    /// The job reference `log_call` (queued) answers with.
+    async fn log(&self, call: &str, subject: &str) -> String {
+        let r = self
+            .run(call, "log_call", json!({"Subject": subject}), None)
+            .await;
+        r["reference"].as_str().expect("reference").to_owned()
+    }
+
+    /// Waits until the job `reference` is done.
+    async fn done(&self, reference: &str) {
+        eventually("the job done", || async {
+            let (status, j) = self
+                .env
+                .get(&self.key, &format!("/v1/jobs/{reference}"))
+                .await;
+            (status == 200 && j["status"] == "done").then_some(())
+        })
+        .await;
+    }
+}
+
+/// How many records of `object` in the env's dev org have this subject.
+async fn count(env: &Env, object: &str, subject: &str) -> u64 {
+    let c = env.org.org.config();
+    let app = callforce_client::OAuthApp {
+        client_id: c.client_id.clone(),
+        client_secret: Some(callforce_client::SecretString::from(
+            c.client_secret.clone(),
+        )),
+        redirect_uri: None,
+    };
+    let conn = callforce_client::Connection::login(
+        callforce_client::ConnectionConfig::new(
+            callforce_client::LoginHost::Url(env.org.org.instance_url().to_owned()),
+            app,
+        ),
+        callforce_client::Grant::ClientCredentials,
+    )
+    .await
+    .expect("login");
+    let soql = format!("SELECT Id FROM {object} WHERE Subject = '{subject}'");
+    conn.query::<callforce_client::Record>(&soql)
+        .await
+        .expect("query")
+        .total_size
+}
+
+/// A call ended and started again under the same id is a new call: its Case and its logged
+/// call are new records and new jobs, never the earlier call's returned or overwritten.
+#[tokio::test]
+async fn a_call_started_again_under_its_id_writes_new_records() {
+    let e = env().await;
+    let ws = Ws::connect(&e, e.key.clone()).await;
+    ws.start("reused-call").await;
+    let first_case = ws.case("reused-call", "Reopened call case", None).await;
+    let first_log = ws.log("reused-call", "Reopened call log").await;
+    ws.end("reused-call").await;
+    ws.start("reused-call").await;
+    let second_case = ws.case("reused-call", "Reopened call case", None).await;
+    let second_log = ws.log("reused-call", "Reopened call log").await;
+    assert_ne!(first_case, second_case, "a new Case");
+    assert_ne!(first_log, second_log, "a new job");
+    ws.done(&first_log).await;
+    ws.done(&second_log).await;
+    assert_eq!(count(&e, "Case", "Reopened call case").await, 2);
+    assert_eq!(count(&e, "Task", "Reopened call log").await, 2);
+}
+
+/// Two workspaces on the same org whose calls have the same id each get their own Case.
+#[tokio::test]
+async fn two_workspaces_with_the_same_call_id_get_their_own_case() {
+    let e = env().await;
+    let a = Ws::connect(&e, e.key.clone()).await;
+    let b = Ws::connect(&e, e.workspace("other").await).await;
+    a.start("shared-id").await;
+    b.start("shared-id").await;
+    let in_a = a.case("shared-id", "Two workspaces case", None).await;
+    let in_b = b.case("shared-id", "Two workspaces case", None).await;
+    assert_ne!(in_a, in_b, "B's Case is not A's");
+    assert_eq!(count(&e, "Case", "Two workspaces case").await, 2);
+}
+
+/// The same tool call sent again in one call (same arguments) is the same write: one record,
+/// one job; other arguments are another write.
+#[tokio::test]
+async fn the_same_tool_call_retried_in_a_call_is_one_write() {
+    let e = env().await;
+    let ws = Ws::connect(&e, e.key.clone()).await;
+    ws.start("retrying").await;
+    let case = ws.case("retrying", "Retried case", None).await;
+    assert_eq!(ws.case("retrying", "Retried case", None).await, case);
+    let log = ws.log("retrying", "Retried log").await;
+    assert_eq!(ws.log("retrying", "Retried log").await, log);
+    let other = ws.case("retrying", "Another case", None).await;
+    assert_ne!(other, case);
+    ws.done(&log).await;
+    assert_eq!(count(&e, "Case", "Retried case").await, 1);
+    assert_eq!(count(&e, "Task", "Retried log").await, 1);
+    assert_eq!(count(&e, "Case", "Another case").await, 1);
+}
+
+/// A key the caller chose makes the same action with the same arguments one write in any call
+/// of the workspace; another key is another write; a bad key is refused with what to fix.
+#[tokio::test]
+async fn a_caller_key_reused_deliberately_dedupes() {
+    let e = env().await;
+    let ws = Ws::connect(&e, e.key.clone()).await;
+    ws.start("first").await;
+    ws.start("second").await;
+    let one = ws.case("first", "Keyed case", Some("order-17")).await;
+    let again = ws.case("second", "Keyed case", Some("order-17")).await;
+    assert_eq!(one, again, "the same key in another call is the same write");
+    let other = ws.case("second", "Keyed case", Some("order-18")).await;
+    assert_ne!(one, other);
+    assert_eq!(count(&e, "Case", "Keyed case").await, 2);
+    let (status, v) = ws
+        .post(
+            "/v1/calls/first/actions/create_case",
+            json!({"arguments": {"Subject": "Bad key", "Origin": "Phone"}}),
+            Some("has space"),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_idempotency_key", "{v}");
+    assert_eq!(count(&e, "Case", "Bad key").await, 0);
+}
