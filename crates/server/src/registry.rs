@@ -481,6 +481,10 @@ impl Registry {
             .api_version
             .parse::<ApiVersion>()
             .unwrap_or(ApiVersion::DEFAULT);
+        if let Some(parts) = &self.sinks {
+            // Reads are retried within the same mid-call budget as blocking writes.
+            config.read_budget = parts.budget();
+        }
         let grant = Self::grant(&c, &secrets)?;
         let tokens = Tokens {
             access_token: SecretString::from(secrets.access_token.clone().unwrap_or_default()),
