@@ -343,6 +343,19 @@ impl Connection {
         resp.parse()
     }
 
+    /// The describe of `sobject` this connection holds, fresh or not, without asking the org:
+    /// the latest one fetched, else one handed in with [`Connection::seed_describe`].
+    pub fn held_describe(&self, sobject: &str) -> Option<Arc<SObjectDescribe>> {
+        self.inner.describe.held(sobject)
+    }
+
+    /// Hands the connection a describe fetched earlier (one the service stored), unless it
+    /// holds one already: [`Connection::held_describe`] serves it; [`Connection::describe`]
+    /// still fetches the current one.
+    pub fn seed_describe(&self, describe: Arc<SObjectDescribe>) {
+        self.inner.describe.seed(describe);
+    }
+
     /// Forgets cached describes: one object's, or all (`None`), after a schema change.
     pub fn invalidate_describe(&self, sobject: Option<&str>) {
         self.inner.describe.invalidate(sobject);
