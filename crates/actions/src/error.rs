@@ -35,6 +35,9 @@ pub enum ErrorCode {
     LimitReached,
     /// The connection was not granted a scope the action needs (a profile to pick is named).
     MissingScope,
+    /// The org refused the connection's authorisation (revoked, expired): an admin must
+    /// connect it again. Non-blocking writes are still queued and wait for it.
+    NeedsReauth,
 }
 
 /// A failed action: a message a model can act on plus the structured details behind it.
@@ -194,6 +197,11 @@ impl From<callforce_client::Error> for ActionError {
             Error::InvalidRequest(m) => Self::new(
                 ErrorCode::InvalidArgument,
                 format!("the request cannot be sent: {m}"),
+            ),
+            Error::NeedsReauthorization { .. } => Self::new(
+                ErrorCode::NeedsReauth,
+                "the org refused this connection's authorisation (revoked or expired): an admin \
+                 must connect it again; tell the caller you will follow up",
             ),
             Error::Transport { .. } | Error::Decode { .. } => Self::new(
                 ErrorCode::Unavailable,

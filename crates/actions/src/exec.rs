@@ -6,6 +6,7 @@ use base64::Engine as _;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use callforce_client::describe::SObjectDescribe;
 use callforce_client::request::{MAX_RAW_HEADERS, check_header, raw_path};
 use callforce_client::{
     ApiVersion, CompositeBuilder, CompositeResponse, Connection, Id, Method, RawRequest, Record,
@@ -204,6 +205,12 @@ impl Actions {
         self.non_blocking.contains(action)
     }
 
+    /// Whether `action`'s writes are queued and acknowledged before they reach the org (a
+    /// non-blocking action with a sink that queues): running it asks the org nothing.
+    pub fn queues_at_once(&self, action: &str) -> bool {
+        self.non_blocking.contains(action) && self.sink.queues_non_blocking()
+    }
+
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
@@ -377,7 +384,13 @@ impl Actions {
             Action::Custom(c) if c.effect() != crate::catalog::Effect::Read => {
                 let req = match rendered.take() {
                     Some(req) => req,
-                    None => crate::custom::render(c, &self.templating, args.clone(), &ctx)?,
+                    None => crate::custom::render(
+                        c,
+                        &self.templating,
+                        args.clone(),
+                        &ctx,
+                        self.conn.version(),
+                    )?,
                 };
                 let p = serde_json::to_value(&req).unwrap_or_default();
                 rendered = Some(req);
@@ -569,7 +582,7 @@ impl Actions {
         match t.op {
             Op::Search => self.search(t, &args).await,
             Op::Get => {
-                let id = record_id(&self.conn, object, &args, "record_id").await?;
+                let id = self.record_id(w, object, &args, "record_id").await?;
                 let fields: Vec<&str> = t.fields.iter().map(String::as_str).collect();
                 let rec = self.conn.get(object, id, &fields).await?;
                 Ok(compact::compact(Value::Object(rec), MAX_LIST, false))
@@ -587,7 +600,7 @@ impl Actions {
                 if object == "Event" {
                     check_event_times(&rec)?;
                 }
-                self.validate_record(object, &mut rec, false).await?;
+                self.validate_record(w, object, &mut rec, false).await?;
                 self.create(w, object, rec).await
             }
             Op::Update => {
@@ -602,7 +615,7 @@ impl Actions {
                 if !args.contains_key("record_id") {
                     return Err(ActionError::missing(&t.name, vec!["record_id".into()]));
                 }
-                let id = record_id(&self.conn, object, &args, "record_id").await?;
+                let id = self.record_id(w, object, &args, "record_id").await?;
                 args.remove("record_id");
                 if args.is_empty() {
                     return Err(ActionError::new(
@@ -611,13 +624,13 @@ impl Actions {
                     ));
                 }
                 let mut rec: Record = args;
-                self.validate_record(object, &mut rec, true).await?;
+                self.validate_record(w, object, &mut rec, true).await?;
                 let fields: Vec<String> = rec.keys().cloned().collect();
                 let done = json!({"id": id.to_string(), "updated": fields});
                 self.update(w, object, id, rec, done).await
             }
             Op::Delete => {
-                let id = record_id(&self.conn, object, &args, "record_id").await?;
+                let id = self.record_id(w, object, &args, "record_id").await?;
                 let req = Request::Delete {
                     sobject: object.to_owned(),
                     id,
@@ -629,7 +642,7 @@ impl Actions {
             }
             Op::CreateNote => self.create_note(&args, w).await,
             Op::GetNote => {
-                let id = record_id(&self.conn, object, &args, "record_id").await?;
+                let id = self.record_id(w, object, &args, "record_id").await?;
                 let fields: Vec<&str> = t.fields.iter().map(String::as_str).collect();
                 let mut rec = self.conn.get("ContentNote", id, &fields).await?;
                 let raw = self
@@ -652,7 +665,7 @@ impl Actions {
                 Ok(compact::compact(Value::Object(rec), MAX_LIST, false))
             }
             Op::UpdateNote => {
-                let id = record_id(&self.conn, object, &args, "record_id").await?;
+                let id = self.record_id(w, object, &args, "record_id").await?;
                 let mut rec = Record::new();
                 if let Some(t) = args.get("Title") {
                     rec.insert("Title".into(), t.clone());
@@ -674,14 +687,14 @@ impl Actions {
             Op::CreateRecord => {
                 let sobject = sobject_arg(&args)?;
                 let mut rec = object_arg(&args, "fields")?;
-                self.validate_record(&sobject, &mut rec, false).await?;
+                self.validate_record(w, &sobject, &mut rec, false).await?;
                 self.create(w, &sobject, rec).await
             }
             Op::UpdateRecord => {
                 let sobject = sobject_arg(&args)?;
-                let id = record_id(&self.conn, &sobject, &args, "record_id").await?;
+                let id = self.record_id(w, &sobject, &args, "record_id").await?;
                 let mut rec = object_arg(&args, "fields")?;
-                self.validate_record(&sobject, &mut rec, true).await?;
+                self.validate_record(w, &sobject, &mut rec, true).await?;
                 let fields: Vec<String> = rec.keys().cloned().collect();
                 let done = json!({"id": id.to_string(), "updated": fields});
                 self.update(w, &sobject, id, rec, done).await
@@ -697,7 +710,7 @@ impl Actions {
                 }
                 let value = str_arg(&args, "external_id")?;
                 let mut rec = object_arg(&args, "fields")?;
-                self.validate_record(&sobject, &mut rec, true).await?;
+                self.validate_record(w, &sobject, &mut rec, true).await?;
                 let key = format!("{sobject}:{field}:{value}");
                 let req = Request::Upsert {
                     sobject,
@@ -982,7 +995,7 @@ impl Actions {
                     ));
                 }
             }
-            self.validate_record(&sobject, &mut rec, op == Op::BulkUpdate)
+            self.validate_record(w, &sobject, &mut rec, op == Op::BulkUpdate)
                 .await?;
             rec.insert("attributes".into(), json!({"type": sobject}));
             records.push(rec);
@@ -1094,15 +1107,58 @@ impl Actions {
         Ok(request)
     }
 
+    /// Whether `w`'s write is queued and acknowledged before it reaches the org: then nothing
+    /// on its way asks the org anything.
+    fn queued_at_once(&self, w: &WriteCtx<'_>) -> bool {
+        self.queues_at_once(w.action)
+    }
+
+    /// The describe `w`'s write to `object` is checked against. A write queued at once takes the
+    /// one the connection holds (the service fetches it at connect, keeps it in its store and
+    /// refreshes it in the background), so its acknowledgement never waits on the org; with none
+    /// held it is queued unchecked and the org checks it when it is sent. Any other write
+    /// fetches it when the cached one is not fresh.
+    async fn describe_for(
+        &self,
+        w: &WriteCtx<'_>,
+        object: &str,
+    ) -> Result<Option<Arc<SObjectDescribe>>, ActionError> {
+        if self.queued_at_once(w) {
+            return Ok(self.conn.held_describe(object));
+        }
+        Ok(Some(self.conn.describe(object).await?))
+    }
+
+    /// Parses the id in `args[name]` and checks it is an id of `object` (by key prefix, which
+    /// never changes, so a describe held past its freshness serves).
+    async fn record_id(
+        &self,
+        w: &WriteCtx<'_>,
+        object: &str,
+        args: &Args,
+        name: &str,
+    ) -> Result<Id, ActionError> {
+        let held = self.conn.held_describe(object);
+        let describe = match held {
+            Some(d) => Some(d),
+            None if self.queued_at_once(w) => None,
+            None => self.conn.describe(object).await.ok(),
+        };
+        record_id(describe.as_deref(), object, args, name)
+    }
+
     /// Checks a record's field values against the object's describe: field names, picklist
     /// values (canonical spelling restored, else the closest value suggested), reference ids.
     async fn validate_record(
         &self,
+        w: &WriteCtx<'_>,
         object: &str,
         rec: &mut Record,
         update: bool,
     ) -> Result<(), ActionError> {
-        let d = self.conn.describe(object).await?;
+        let Some(d) = self.describe_for(w, object).await? else {
+            return Ok(());
+        };
         for (k, v) in rec.iter_mut() {
             if k == "attributes" || (update && (k == "Id" || k == "id")) {
                 continue;
@@ -1250,9 +1306,10 @@ fn object_arg(args: &Args, name: &str) -> Result<Record, ActionError> {
     }
 }
 
-/// Parses the id in `args[name]` and checks it is an id of `object` (by key prefix).
-async fn record_id(
-    conn: &Connection,
+/// Parses the id in `args[name]` and checks it is an id of `object` (by the key prefix in its
+/// describe, when there is one).
+fn record_id(
+    describe: Option<&SObjectDescribe>,
     object: &str,
     args: &Args,
     name: &str,
@@ -1265,7 +1322,7 @@ async fn record_id(
             "is not a Salesforce id (15 or 18 letters and digits)",
         )
     })?;
-    if let Ok(d) = conn.describe(object).await
+    if let Some(d) = describe
         && let Some(prefix) = &d.key_prefix
         && id.key_prefix().as_str() != prefix
     {

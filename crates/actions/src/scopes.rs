@@ -2,9 +2,11 @@
 //! before any request is sent.
 //!
 //! The scope profiles (chapter 01 of the connector guide): Standard `api refresh_token
-//! offline_access`; Extended adds `web full` (record-page UI surfaces; no action needs it);
-//! Privileged adds `chatter_api`, which a Chatter post needs (a custom action or a raw API call
-//! whose path is under `/chatter/`).
+//! offline_access`; Extended adds `web full` (record-page UI surfaces); Privileged adds
+//! `chatter_api`, which a Chatter post needs (a custom action or a raw API call whose path is
+//! under `/chatter/`). As at Salesforce, `full` covers every other scope (`api`, `chatter_api`,
+//! `web`...) except `refresh_token` and `offline_access` ([`grants`]), so Extended opens Chatter
+//! too.
 
 use serde_json::Value;
 
@@ -22,7 +24,15 @@ pub fn required_scope(action: &Action, arguments: &Value) -> Option<&'static str
     is_chatter(path).then_some("chatter_api")
 }
 
-/// The narrowest scope profile that grants `scope`.
+/// Whether the scopes `granted` (space-separated, as the token answer lists them) grant `scope`:
+/// listed, or covered by `full`, which grants everything but a refresh token.
+pub fn grants(granted: &str, scope: &str) -> bool {
+    granted.split_whitespace().any(|g| {
+        g == scope || (g == "full" && !matches!(scope, "refresh_token" | "offline_access"))
+    })
+}
+
+/// The scope profile meant for `scope`.
 pub fn profile_granting(scope: &str) -> &'static str {
     match scope {
         "chatter_api" => "privileged",
@@ -63,6 +73,26 @@ mod tests {
         }
         let search = catalog.get("search_contact").expect("search");
         assert_eq!(required_scope(search, &json!({})), None);
+    }
+
+    #[test]
+    fn full_grants_everything_but_a_refresh_token() {
+        #[rustfmt::skip]
+        let cases = [
+            ("api refresh_token offline_access", "chatter_api", false),
+            ("api refresh_token offline_access", "api", true),
+            ("api chatter_api", "chatter_api", true),
+            ("api refresh_token offline_access web full", "chatter_api", true),
+            ("full", "api", true),
+            ("full", "web", true),
+            ("full", "refresh_token", false),
+            ("full", "offline_access", false),
+            ("fullness", "chatter_api", false),
+            ("", "api", false),
+        ];
+        for (granted, scope, want) in cases {
+            assert_eq!(grants(granted, scope), want, "{granted:?} grants {scope}");
+        }
     }
 
     #[test]

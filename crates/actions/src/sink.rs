@@ -83,6 +83,13 @@ pub trait WriteSink: Send + Sync {
         let _ = (sobject, idempotency_key);
         None
     }
+
+    /// Whether a non-blocking write is queued and acknowledged before it reaches the org
+    /// (`false`, the default: every write is sent at once). When it is, the action checks it
+    /// against the describe the connection holds and never asks the org on the agent's time.
+    fn queues_non_blocking(&self) -> bool {
+        false
+    }
 }
 
 /// Sends every write to the connection at once (blocking or not) and returns the answer.

@@ -3,7 +3,9 @@
 //!
 //! `send` adds the bearer token, reads `Sforce-Limit-Info`, and on `401 INVALID_SESSION_ID`
 //! refreshes (single flight, see [`crate::token`]) and retries exactly once. It never retries
-//! anything else: whether and when to retry is the caller's decision, from [`Error::class`].
+//! anything else: whether and when to retry a write is the caller's decision, from
+//! [`Error::class`]. The typed operations above it try a failed read again within the read
+//! budget ([`crate::retry`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,10 @@ pub struct ConnectionConfig {
     pub session_lifetime: Option<Duration>,
     /// How long a describe stays cached.
     pub describe_ttl: Duration,
+    /// The mid-call budget a read fits in, retries included: a read that fails with a retryable
+    /// error is tried again only while the retry can finish within it (see [`crate::retry`]).
+    /// Zero: reads are never retried.
+    pub read_budget: Duration,
     /// Stores a rotated refresh token before it is used.
     pub on_rotate: Option<RotationHook>,
     /// Serialises refreshes with other processes holding the same connection (see
@@ -49,6 +55,7 @@ impl std::fmt::Debug for ConnectionConfig {
             .field("version", &self.version)
             .field("session_lifetime", &self.session_lifetime)
             .field("describe_ttl", &self.describe_ttl)
+            .field("read_budget", &self.read_budget)
             .field("on_rotate", &self.on_rotate.as_ref().map(|_| "hook"))
             .field(
                 "coordinator",
@@ -60,7 +67,8 @@ impl std::fmt::Debug for ConnectionConfig {
 
 impl ConnectionConfig {
     /// A configuration with the defaults: v59.0, no known session lifetime, describe cached for
-    /// 15 minutes, no rotation hook, no refresh coordinator, the shared pool.
+    /// 15 minutes, reads retried within 1.5 s, no rotation hook, no refresh coordinator, the
+    /// shared pool.
     pub fn new(login_host: LoginHost, app: OAuthApp) -> Self {
         Self {
             login_host,
@@ -68,6 +76,7 @@ impl ConnectionConfig {
             version: ApiVersion::DEFAULT,
             session_lifetime: None,
             describe_ttl: Duration::from_secs(15 * 60),
+            read_budget: crate::retry::DEFAULT_READ_BUDGET,
             on_rotate: None,
             coordinator: None,
             pool: None,
@@ -189,6 +198,8 @@ pub(crate) struct Inner {
     pub(crate) tokens: TokenManager,
     pub(crate) usage: UsageTracker,
     pub(crate) describe: crate::describe::DescribeCache,
+    /// See [`ConnectionConfig::read_budget`].
+    pub(crate) read_budget: Duration,
     /// Requests sent to the org's REST API (retries and re-sends after a refresh included).
     pub(crate) round_trips: std::sync::atomic::AtomicU64,
 }
@@ -235,6 +246,7 @@ impl Connection {
                 tokens,
                 usage: UsageTracker::default(),
                 describe: crate::describe::DescribeCache::new(config.describe_ttl),
+                read_budget: config.read_budget,
                 round_trips: std::sync::atomic::AtomicU64::new(0),
             }),
         })

@@ -267,11 +267,22 @@ pub enum Described {
     },
 }
 
+/// One held describe: when it was fetched (`None`: seeded), and the describe.
+type Held = (Option<Instant>, Arc<SObjectDescribe>);
+
 /// Cached describes of one connection.
+///
+/// An object's describe is fresh for the TTL after it was fetched: [`DescribeCache::get`] serves
+/// only fresh ones. Past the TTL it is still *held* ([`DescribeCache::held`]) until a newer one
+/// replaces it or it is invalidated: what a caller that must not wait on the org (a
+/// non-blocking write) checks against. A describe handed in from elsewhere (the service's
+/// store, [`DescribeCache::seed`]) is held but never fresh, so a caller that may ask the org
+/// still fetches the current one.
 #[derive(Debug)]
 pub struct DescribeCache {
     ttl: Duration,
-    objects: Mutex<HashMap<String, (Instant, Arc<SObjectDescribe>)>>,
+    /// By object name in lower case.
+    objects: Mutex<HashMap<String, Held>>,
     global: Mutex<Option<(Instant, Arc<DescribeGlobal>)>>,
 }
 
@@ -287,23 +298,34 @@ impl DescribeCache {
 
     /// The cached describe of `sobject`, if still fresh.
     pub fn get(&self, sobject: &str) -> Option<Arc<SObjectDescribe>> {
-        let key = sobject.to_ascii_lowercase();
-        let mut m = self.objects.lock();
-        match m.get(&key) {
-            Some((at, d)) if at.elapsed() < self.ttl => Some(d.clone()),
-            Some(_) => {
-                m.remove(&key);
-                None
-            }
-            None => None,
+        match self.objects.lock().get(&sobject.to_ascii_lowercase()) {
+            Some((Some(at), d)) if at.elapsed() < self.ttl => Some(d.clone()),
+            _ => None,
         }
     }
 
-    /// Caches a describe.
+    /// The describe of `sobject` held, fresh or not (the latest fetched, else a seeded one).
+    pub fn held(&self, sobject: &str) -> Option<Arc<SObjectDescribe>> {
+        self.objects
+            .lock()
+            .get(&sobject.to_ascii_lowercase())
+            .map(|(_, d)| d.clone())
+    }
+
+    /// Caches a describe just fetched.
     pub fn put(&self, d: Arc<SObjectDescribe>) {
         self.objects
             .lock()
-            .insert(d.name.to_ascii_lowercase(), (Instant::now(), d));
+            .insert(d.name.to_ascii_lowercase(), (Some(Instant::now()), d));
+    }
+
+    /// Holds a describe fetched earlier (a stored one) unless one is held already: served by
+    /// [`DescribeCache::held`], never by [`DescribeCache::get`].
+    pub fn seed(&self, d: Arc<SObjectDescribe>) {
+        self.objects
+            .lock()
+            .entry(d.name.to_ascii_lowercase())
+            .or_insert((None, d));
     }
 
     /// The cached global describe, if still fresh.
@@ -369,5 +391,31 @@ mod tests {
         let c = DescribeCache::new(Duration::ZERO);
         c.put(describe("Account"));
         assert!(c.get("Account").is_none());
+    }
+
+    #[test]
+    fn a_describe_past_its_ttl_or_seeded_is_held_but_not_fresh() {
+        let c = DescribeCache::new(Duration::ZERO);
+        c.put(describe("Account"));
+        assert!(c.get("Account").is_none());
+        assert!(c.held("ACCOUNT").is_some(), "held past its TTL");
+        let c = DescribeCache::new(Duration::from_secs(60));
+        c.seed(describe("Task"));
+        assert!(c.get("Task").is_none(), "a seeded describe is never fresh");
+        assert!(c.held("task").is_some());
+        // A fetched describe is not replaced by a seeded one; a fetch replaces a seeded one.
+        c.put(describe("Contact"));
+        c.seed(Arc::new(SObjectDescribe {
+            label: "stale".into(),
+            ..(*describe("Contact")).clone()
+        }));
+        assert_eq!(
+            c.get("Contact").map(|d| d.label.clone()).as_deref(),
+            Some("Contact")
+        );
+        c.put(describe("Task"));
+        assert!(c.get("Task").is_some());
+        c.invalidate(Some("task"));
+        assert!(c.held("Task").is_none());
     }
 }

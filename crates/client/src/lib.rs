@@ -13,12 +13,15 @@
 //! - [`request`]: [`Request`], every REST operation as an owned, serialisable value, and the
 //!   typed answers ([`SaveResult`], [`QueryResult`]...).
 //! - [`composite`]: the composite builder (`@{ref.id}` chains) and composite batch.
+//! - [`retry`]: when a failed read is tried again (within the mid-call budget).
 //! - `ops`: the typed operations of a [`Connection`] (`create`, `query_stream`, `describe`...).
 //!
-//! The design decision to know: a connection never retries on its own except once after a
-//! token refresh on `401 INVALID_SESSION_ID`. Every other failure is returned with its
-//! [`Class`] so the caller (the write queue) decides: a write whose answer was lost is
-//! [`Class::Ambiguous`] and must not be blindly sent again.
+//! The design decision to know: a connection never retries a write on its own except once after
+//! a token refresh on `401 INVALID_SESSION_ID`. Every other failure of a write is returned with
+//! its [`Class`] so the caller (the write queue) decides: a write whose answer was lost is
+//! [`Class::Ambiguous`] and must not be blindly sent again. A read is safe to send again, so the
+//! typed operations retry a read that failed with a retryable error themselves, within the
+//! connection's read budget ([`retry`]); [`Connection::send`] stays one try.
 
 pub mod auth;
 pub mod composite;
@@ -29,6 +32,7 @@ pub mod http;
 pub mod limits;
 mod ops;
 pub mod request;
+pub mod retry;
 pub mod token;
 
 pub use auth::{Grant, JwtKey, LoginHost, OAuthApp, OAuthClient, Tokens};

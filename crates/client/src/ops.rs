@@ -8,7 +8,7 @@ use futures_util::stream::{self, Stream, TryStreamExt};
 use serde::de::DeserializeOwned;
 
 use crate::composite::{BatchRequest, BatchResponse, CompositeRequest, CompositeResponse};
-use crate::connection::{Connection, RawResponse};
+use crate::connection::{Connection, Method, RawResponse};
 use crate::describe::{DescribeGlobal, Described, SObjectDescribe};
 use crate::error::{Error, ErrorBody, Result};
 use crate::request::{
@@ -49,9 +49,37 @@ impl Connection {
         }
     }
 
+    /// Sends `request`; a read (GET or HEAD) that fails with a retryable error is tried again
+    /// within the connection's read budget ([`crate::retry::read_retry_after`]). Every typed
+    /// operation, [`Connection::execute`] and [`Connection::raw`] come through here, so each
+    /// read path is retried once, here, and a caller never retries a read on top.
     async fn send_request(&self, request: &Request) -> Result<RawResponse> {
         let http = request.to_http(self.version())?;
-        self.send(&http).await
+        if !matches!(http.method, Method::Get | Method::Head) {
+            return self.send(&http).await;
+        }
+        let started = tokio::time::Instant::now();
+        let mut retries = 0;
+        loop {
+            let tried = tokio::time::Instant::now();
+            let e = match self.send(&http).await {
+                Ok(r) => return Ok(r),
+                Err(e) => e,
+            };
+            let wait = crate::retry::read_retry_after(
+                e.class(),
+                retries,
+                started.elapsed(),
+                tried.elapsed(),
+                self.inner.read_budget,
+            );
+            let Some(wait) = wait else {
+                return Err(e);
+            };
+            tracing::debug!(error = %e, ?wait, "read failed; trying again");
+            tokio::time::sleep(wait).await;
+            retries += 1;
+        }
     }
 
     async fn typed<T: DeserializeOwned>(&self, request: &Request) -> Result<T> {
@@ -313,6 +341,19 @@ impl Connection {
             })
             .await?;
         resp.parse()
+    }
+
+    /// The describe of `sobject` this connection holds, fresh or not, without asking the org:
+    /// the latest one fetched, else one handed in with [`Connection::seed_describe`].
+    pub fn held_describe(&self, sobject: &str) -> Option<Arc<SObjectDescribe>> {
+        self.inner.describe.held(sobject)
+    }
+
+    /// Hands the connection a describe fetched earlier (one the service stored), unless it
+    /// holds one already: [`Connection::held_describe`] serves it; [`Connection::describe`]
+    /// still fetches the current one.
+    pub fn seed_describe(&self, describe: Arc<SObjectDescribe>) {
+        self.inner.describe.seed(describe);
     }
 
     /// Forgets cached describes: one object's, or all (`None`), after a schema change.

@@ -300,4 +300,8 @@ impl WriteSink for PipelineSink {
             .get(sobject)
             .map(|field| (field.clone(), external_key(idempotency_key)))
     }
+
+    fn queues_non_blocking(&self) -> bool {
+        true
+    }
 }

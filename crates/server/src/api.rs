@@ -43,6 +43,8 @@ use callforce_actions::{
     Tool,
 };
 use callforce_store::{ApiKeyId, WorkspaceId};
+
+use crate::registry::LookupError;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -514,10 +516,22 @@ impl Api {
             .lock()
             .get(&(caller.workspace, call.vars.call_id.clone()))
             .cloned();
-        let live = self
-            .registry
-            .get(caller.workspace, bound.as_deref())
-            .map_err(|e| ActionError::new(ErrorCode::Unavailable, e.to_string()))?;
+        let live = match self.registry.get(caller.workspace, bound.as_deref()) {
+            Ok(live) => live,
+            Err(e) => {
+                // A write queued at once waits in the queue, like the writes queued before the
+                // org refused the grant, and lands after a reconnect: nothing on its way asks
+                // the org (it is checked against the describe the connection holds).
+                let waits = match &e {
+                    LookupError::NeedsReauth(id) => self
+                        .registry
+                        .get_any(caller.workspace, id)
+                        .filter(|l| l.actions.queues_at_once(name)),
+                    _ => None,
+                };
+                waits.ok_or_else(|| lookup_action_error(&e))?
+            }
+        };
         if name == callforce_intents::TOOL_NAME {
             // The intent's write goes through the call connection's write pipeline.
             let r = self.intents.run(caller, call, arguments, &live).await;
@@ -535,15 +549,23 @@ impl Api {
         })?;
         if let Some(action) = view.catalog.get(name) {
             if let Some(scope) = callforce_actions::scopes::required_scope(action, &arguments) {
-                let granted = live.meta.read().scopes.clone();
-                if !granted.split_whitespace().any(|s| s == scope) {
-                    let profile = callforce_actions::scopes::profile_granting(scope);
-                    return Err(ActionError::new(
-                        ErrorCode::MissingScope,
+                let (granted, kind, id) = {
+                    let m = live.meta.read();
+                    (m.scopes.clone(), m.kind.clone(), m.id.clone())
+                };
+                if !callforce_actions::scopes::grants(&granted, scope) {
+                    let message = if kind == "web_server" {
+                        let profile = callforce_actions::scopes::profile_granting(scope);
                         format!(
                             "{name} needs the OAuth scope '{scope}', which this connection was not granted: connect the org again with the {profile} profile (profile={profile})"
-                        ),
-                    ));
+                        )
+                    } else {
+                        // NB: a profile changes nothing here: the connected app decides.
+                        format!(
+                            "{name} needs the OAuth scope '{scope}', which this connection was not granted: a {kind} connection gets the scopes selected on its connected app, so an admin must add '{scope}' to the connected app's selected OAuth scopes in Salesforce, then reconnect it (POST /v1/connections/{id}/reconnect)"
+                        )
+                    };
+                    return Err(ActionError::new(ErrorCode::MissingScope, message));
                 }
             }
             if action.effect() == Effect::Read {
@@ -570,6 +592,7 @@ impl Api {
                 ErrorCode::UnknownAction => "unknown_action",
                 ErrorCode::Forbidden => "forbidden",
                 ErrorCode::ConfirmationInvalid => "confirmation_invalid",
+                ErrorCode::NeedsReauth => "needs_reauth",
                 _ => "invalid",
             },
         };
@@ -819,6 +842,16 @@ pub(crate) fn lookup_status(e: &crate::registry::LookupError) -> (StatusCode, &'
     }
 }
 
+/// A connection that cannot be used, as an action's error: `needs_reauth` as documented for a
+/// connection the org refused, `unavailable` otherwise.
+fn lookup_action_error(e: &LookupError) -> ActionError {
+    let code = match e {
+        LookupError::NeedsReauth(_) => ErrorCode::NeedsReauth,
+        _ => ErrorCode::Unavailable,
+    };
+    ActionError::new(code, e.to_string())
+}
+
 fn lookup_error(e: &crate::registry::LookupError) -> Response {
     let (status, code) = lookup_status(e);
     error(status, code, &e.to_string())
@@ -916,7 +949,7 @@ fn action_error(e: &ActionError) -> Response {
     let status = match e.code {
         ErrorCode::UnknownAction => StatusCode::NOT_FOUND,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable | ErrorCode::NeedsReauth => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::LimitReached => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };

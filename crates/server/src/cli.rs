@@ -323,7 +323,8 @@ struct ServeArgs {
     call_idle_timeout: u64,
     #[command(flatten)]
     mcp: McpHostArgs,
-    /// How long a blocking write may take, retries included, before it is queued (ms).
+    /// The mid-call budget (ms): how long a blocking write may take, retries included, before
+    /// it is queued; a failed read is retried only while the retry fits in it too.
     #[arg(long, default_value_t = 1500)]
     write_budget_ms: u64,
     /// Actions whose writes are queued and acknowledged at once (comma-separated).

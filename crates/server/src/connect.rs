@@ -44,7 +44,9 @@ use serde_json::{Value, json};
 
 use crate::api::{Api, Caller};
 use crate::changes::{self, Actor};
-use crate::registry::{Connected, LookupError, NewConnection, Registry, profile_scopes};
+use crate::registry::{
+    APP_PROFILE, Connected, LookupError, NewConnection, Registry, profile_scopes,
+};
 use crate::vault::{STATE, Secrets};
 
 /// The connect routes' state.
@@ -684,10 +686,19 @@ async fn create(
             );
         }
     };
+    if let Some(profile) = &b.profile {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameters",
+            &format!(
+                "profile '{profile}' cannot apply to a {kind} connection: its OAuth scopes are the ones selected on its connected app in Salesforce, not a profile; leave profile out, and add the scopes the actions need to the connected app (chatter_api for Chatter posts)"
+            ),
+        );
+    }
     let params = ConnectParams {
         environment: b.environment,
         domain: b.domain,
-        profile: b.profile,
+        profile: None,
         connection: None,
     };
     let checked = match check_params(&s.registry, caller.workspace, &params).await {
@@ -713,7 +724,7 @@ async fn create(
         environment: checked.environment,
         login_url: checked.login_url,
         client_id: b.client_id,
-        profile: checked.profile,
+        profile: APP_PROFILE.to_owned(),
         name: b.name,
         secrets,
         jwt_username: b.username,

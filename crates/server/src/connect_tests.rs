@@ -820,18 +820,34 @@ async fn a_revoked_connection_needs_reauth_and_reconnects() {
     assert_eq!(status, 404);
 }
 
+/// `extended` grants `full`, which covers `chatter_api` as at Salesforce; a client-credentials
+/// connection's refusal says to change its connected app, not to pick a profile.
 #[tokio::test]
 async fn scope_profiles_refuse_a_chatter_post_before_any_request() {
     let e = env().await;
     let chatter = json!({"arguments": {"method": "POST", "path": "/services/data/v59.0/chatter/feed-elements", "body": {"body": {"messageSegments": [{"type": "Text", "text": "hi"}]}, "feedElementType": "FeedItem", "subjectId": "me"}}});
     for (profile, refused) in [
         ("standard", true),
-        ("extended", true),
+        ("extended", false),
         ("privileged", false),
+        ("client_credentials", true),
     ] {
-        let link = e.link(&e.key, json!({"profile": profile})).await;
-        let (_, page) = connect_in_browser(&link).await;
-        let id = connection_id(&page);
+        let id = if profile == "client_credentials" {
+            let (status, c) = e
+                .post(
+                    &e.key,
+                    "/v1/connections",
+                    json!({"kind": "client_credentials", "environment": "production"}),
+                )
+                .await;
+            assert_eq!(status, 201, "{c}");
+            assert_eq!(c["profile"], "connected_app", "{c}");
+            c["id"].as_str().unwrap().to_owned()
+        } else {
+            let link = e.link(&e.key, json!({"profile": profile})).await;
+            let (_, page) = connect_in_browser(&link).await;
+            connection_id(&page)
+        };
         let (_, call) = e.post(&e.key, "/v1/calls", json!({"connection": id})).await;
         let call_id = call["call_id"].as_str().unwrap();
         let before = e
@@ -858,10 +874,21 @@ async fn scope_profiles_refuse_a_chatter_post_before_any_request() {
         let message = body["error"]["message"].as_str().unwrap_or("").to_owned();
         if refused {
             assert_eq!(status, 422, "{profile}: {body}");
-            assert!(
-                message.contains("chatter_api") && message.contains("privileged"),
-                "{profile}: {message}"
-            );
+            assert_eq!(body["error"]["code"], "missing_scope", "{body}");
+            if profile == "client_credentials" {
+                assert!(
+                    message.contains("chatter_api")
+                        && message.contains("connected app")
+                        && message.contains(&format!("/v1/connections/{id}/reconnect"))
+                        && !message.contains("profile="),
+                    "{profile}: {message}"
+                );
+            } else {
+                assert!(
+                    message.contains("chatter_api") && message.contains("privileged"),
+                    "{profile}: {message}"
+                );
+            }
             assert_eq!(before, after, "{profile}: nothing was sent");
         } else {
             // Past the scope check: the next step is the caller's confirmation of the write.
@@ -873,6 +900,33 @@ async fn scope_profiles_refuse_a_chatter_post_before_any_request() {
             );
         }
     }
+}
+
+/// The scopes of a client-credentials or JWT connection come from its connected app: a profile
+/// asked for is refused with that explanation, not stored and shown as if it applied.
+#[tokio::test]
+async fn a_profile_on_a_client_credentials_or_jwt_connection_is_refused_with_why() {
+    let e = env().await;
+    for body in [
+        json!({"kind": "client_credentials", "environment": "production", "profile": "privileged"}),
+        json!({"kind": "jwt", "environment": "production", "profile": "extended",
+            "username": "dev@callforce.local", "private_key": "-----BEGIN PRIVATE KEY-----"}),
+    ] {
+        let (status, r) = e.post(&e.key, "/v1/connections", body.clone()).await;
+        assert_eq!(status, 400, "{body}: {r}");
+        assert_eq!(r["error"]["code"], "invalid_parameters", "{r}");
+        let message = r["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains("connected app") && message.contains("leave profile out"),
+            "{message}"
+        );
+    }
+    let (_, list) = e.get(&e.key, "/v1/connections").await;
+    assert_eq!(
+        list["connections"].as_array().map(Vec::len),
+        Some(1),
+        "only the embedded org: {list}"
+    );
 }
 
 #[tokio::test]

@@ -31,6 +31,8 @@ mod refresh;
 mod registry;
 mod serve;
 mod service;
+#[cfg(test)]
+mod unreachable_org_tests;
 mod vault;
 
 use clap::Parser;

@@ -103,6 +103,12 @@ impl SinkParts {
         self.wake.notify_waiters();
     }
 
+    /// The mid-call budget: how long a blocking write may take before it is queued, and how
+    /// long a read may take with its retries.
+    pub fn budget(&self) -> Duration {
+        self.config.budget
+    }
+
     /// The actions whose writes are queued and acknowledged at once.
     pub fn non_blocking(&self) -> &[String] {
         &self.non_blocking

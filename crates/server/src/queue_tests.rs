@@ -12,7 +12,7 @@ use crate::connect_tests::{connect_in_browser, connection_id, env};
 use crate::serve::{ServeConfig, Started, start};
 
 /// Looks every 25 ms, for at most 10 s, until `f` gives something.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+pub(crate) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     what: &str,
     mut f: impl FnMut() -> F,
 ) -> T {
@@ -26,7 +26,7 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
 }
 
 /// A logged-in connection to a dev org, to count what landed there.
-async fn org_conn(org: &callforce_devorg::DevOrg) -> callforce_client::Connection {
+pub(crate) async fn org_conn(org: &callforce_devorg::DevOrg) -> callforce_client::Connection {
     let c = org.config();
     let app = callforce_client::OAuthApp {
         client_id: c.client_id.clone(),
@@ -46,7 +46,7 @@ async fn org_conn(org: &callforce_devorg::DevOrg) -> callforce_client::Connectio
     .expect("login")
 }
 
-async fn tasks(conn: &callforce_client::Connection, subject: &str) -> u64 {
+pub(crate) async fn tasks(conn: &callforce_client::Connection, subject: &str) -> u64 {
     conn.query::<callforce_client::Record>(&format!(
         "SELECT Id FROM Task WHERE Subject = '{subject}'"
     ))
@@ -63,14 +63,14 @@ async fn service() -> (Started, tempfile::TempDir) {
     (start(config).await.expect("starts"), dir)
 }
 
-struct Api {
+pub(crate) struct Api {
     base: String,
     key: String,
     http: reqwest::Client,
 }
 
 impl Api {
-    fn of(started: &Started, key: &str) -> Self {
+    pub(crate) fn of(started: &Started, key: &str) -> Self {
         Self {
             base: format!("http://{}", started.addr),
             key: key.to_owned(),
@@ -78,7 +78,12 @@ impl Api {
         }
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -91,14 +96,14 @@ impl Api {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         let (status, v) = self.send(reqwest::Method::GET, path, None).await;
         assert_eq!(status, 200, "GET {path}: {v}");
         v
     }
 
     /// A new call on `connection` (the default one when `None`); returns its id.
-    async fn call(&self, connection: Option<&str>) -> String {
+    pub(crate) async fn call(&self, connection: Option<&str>) -> String {
         let body = match connection {
             Some(c) => json!({"connection": c}),
             None => json!({}),
@@ -111,7 +116,7 @@ impl Api {
     }
 
     /// `log_call` in `call` (non-blocking: queued); returns the reference the agent hears.
-    async fn log_call(&self, call: &str, subject: &str) -> String {
+    pub(crate) async fn log_call(&self, call: &str, subject: &str) -> String {
         let (status, v) = self
             .send(
                 reqwest::Method::POST,
@@ -127,7 +132,7 @@ impl Api {
             .to_owned()
     }
 
-    async fn job(&self, reference: &str) -> Value {
+    pub(crate) async fn job(&self, reference: &str) -> Value {
         self.get(&format!("/v1/jobs/{reference}")).await
     }
 

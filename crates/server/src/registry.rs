@@ -14,6 +14,11 @@
 //! - Per-org limits: an admin may cap the share of the org's daily API allowance callforce uses
 //!   and the requests in flight at once. Reads beyond them are refused ([`Live::admit_read`]);
 //!   the write queue waits instead ([`Live::admit_write`]).
+//! - The describes the non-blocking actions check their writes against are fetched when a
+//!   connection connects, kept in the store, handed to the connection's describe cache at
+//!   start, and fetched again in the background once they are an hour old
+//!   ([`Registry::spawn_describe_refresher`]): a non-blocking write never waits on the org,
+//!   even after a restart with the org down.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -126,6 +131,10 @@ impl AppConfig {
     }
 }
 
+/// The profile shown for a JWT or client-credentials connection: its scopes are the ones
+/// selected on its connected app, which no profile changes.
+pub const APP_PROFILE: &str = "connected_app";
+
 /// The scopes of a profile, narrowest first.
 pub fn profile_scopes(profile: &str) -> Option<&'static [&'static str]> {
     Some(match profile {
@@ -153,7 +162,14 @@ pub struct Live {
     inflight: RwLock<Option<Arc<Semaphore>>>,
     /// When a write refused by the daily share last read the org's usage again.
     usage_checked: Mutex<Option<std::time::Instant>>,
+    /// When the oldest of the describes the non-blocking writes need was fetched (`None`: one
+    /// is missing).
+    describes_at: Mutex<Option<chrono::DateTime<Utc>>>,
 }
+
+/// How old the describes the non-blocking writes are checked against may grow before they are
+/// fetched again.
+pub const DESCRIBE_REFRESH: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
 /// How often a write refused by the daily share reads the org's usage again.
 const USAGE_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
@@ -433,10 +449,131 @@ impl Registry {
             let secrets = Secrets::open(&reg.vault, &c)
                 .with_context(|| format!("opening the secrets of connection {}", c.id))?;
             let live = reg.build(c, secrets)?;
+            reg.seed_describes(&live).await?;
             let id = live.id();
             reg.live.write().insert(id, live);
         }
         Ok(reg)
+    }
+
+    /// The objects whose describes the non-blocking actions check their writes against (the
+    /// objects of the catalog's non-blocking templates).
+    fn describe_objects(&self) -> Vec<String> {
+        let Some(parts) = &self.sinks else {
+            return Vec::new();
+        };
+        let mut objects: Vec<String> = parts
+            .non_blocking()
+            .iter()
+            .filter_map(|name| match self.catalog.get(name) {
+                Some(callforce_actions::Action::Template(t)) => t.object.clone(),
+                _ => None,
+            })
+            .collect();
+        objects.sort();
+        objects.dedup();
+        objects
+    }
+
+    /// Hands `live`'s connection the describes stored for it (held, not fresh) and notes how
+    /// old the oldest needed one is.
+    ///
+    /// # Errors
+    /// Database errors.
+    async fn seed_describes(&self, live: &Live) -> anyhow::Result<()> {
+        let (ws, id) = {
+            let m = live.meta.read();
+            (m.workspace, m.id.clone())
+        };
+        let stored = self.store.describes(ws, &id).await?;
+        let conn = live.actions.connection();
+        for d in &stored {
+            match serde_json::from_str::<callforce_client::describe::SObjectDescribe>(&d.describe) {
+                Ok(parsed) => conn.seed_describe(Arc::new(parsed)),
+                Err(e) => {
+                    tracing::warn!(connection = %id, object = %d.object, error = %e, "a stored describe does not parse; it is fetched again");
+                }
+            }
+        }
+        let mut oldest = Some(Utc::now());
+        for object in self.describe_objects() {
+            let at = stored
+                .iter()
+                .find(|d| d.object == object.to_ascii_lowercase())
+                .map(|d| d.fetched_at);
+            oldest = match (oldest, at) {
+                (Some(o), Some(a)) => Some(o.min(a)),
+                _ => None,
+            };
+        }
+        *live.describes_at.lock() = oldest;
+        Ok(())
+    }
+
+    /// Fetches the describes the non-blocking actions need from `live`'s org, stores them and
+    /// leaves them in the connection's cache. A failure is logged and leaves the held ones in
+    /// use (they are tried again at the next refresh).
+    async fn fetch_describes(&self, live: &Live) {
+        let (ws, id) = {
+            let m = live.meta.read();
+            (m.workspace, m.id.clone())
+        };
+        let conn = live.actions.connection();
+        let mut all = true;
+        for object in self.describe_objects() {
+            let fetched = conn.describe_if_modified(&object, None).await;
+            let stored = match fetched {
+                Ok(callforce_client::describe::Described::Modified { describe, .. }) => {
+                    let json = serde_json::to_string(&*describe).unwrap_or_default();
+                    self.store
+                        .put_describe(ws, &id, &object, &json, Utc::now())
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+                Ok(callforce_client::describe::Described::NotModified) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = stored {
+                all = false;
+                tracing::warn!(connection = %id, %object, error = %e, "fetching a describe for the non-blocking writes failed; the one held stays in use");
+            }
+        }
+        if all {
+            *live.describes_at.lock() = Some(Utc::now());
+        }
+        self.observe(live).await;
+    }
+
+    /// Fetches the describes of every connected connection whose describes are missing or
+    /// older than [`DESCRIBE_REFRESH`] now, then looks again every `every`. Runs until the
+    /// handle is aborted.
+    pub fn spawn_describe_refresher(
+        self: &Arc<Self>,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let reg = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let due: Vec<Arc<Live>> = reg
+                    .live
+                    .read()
+                    .values()
+                    .filter(|l| {
+                        l.meta.read().status == ConnectionStatus::Connected
+                            && l.describes_at.lock().is_none_or(|at| {
+                                Utc::now().signed_duration_since(at) >= DESCRIBE_REFRESH
+                            })
+                    })
+                    .cloned()
+                    .collect();
+                for live in due {
+                    reg.fetch_describes(&live).await;
+                }
+            }
+        })
     }
 
     /// The store.
@@ -481,6 +618,10 @@ impl Registry {
             .api_version
             .parse::<ApiVersion>()
             .unwrap_or(ApiVersion::DEFAULT);
+        if let Some(parts) = &self.sinks {
+            // Reads are retried within the same mid-call budget as blocking writes.
+            config.read_budget = parts.budget();
+        }
         let grant = Self::grant(&c, &secrets)?;
         let tokens = Tokens {
             access_token: SecretString::from(secrets.access_token.clone().unwrap_or_default()),
@@ -537,6 +678,7 @@ impl Registry {
             secrets: shared,
             inflight: RwLock::new(None),
             usage_checked: Mutex::new(None),
+            describes_at: Mutex::new(None),
             meta: RwLock::new(c),
         });
         live.set_cap(live.meta.read().max_concurrent);
@@ -775,6 +917,12 @@ impl Registry {
             }
         };
         *live.meta.write() = stored.clone();
+        // The describes its non-blocking writes are checked against: the stored ones (a
+        // reconnect), then fetched now.
+        if let Err(e) = self.seed_describes(&live).await {
+            tracing::warn!(connection = %id, error = %e, "reading the stored describes failed");
+        }
+        self.fetch_describes(&live).await;
         self.live.write().insert(id.clone(), live);
         // A reconnect: its writes that waited (needs_reauth, a pause) go now.
         self.resume_queue(stored.workspace, &id).await?;
@@ -843,7 +991,7 @@ impl Registry {
                 environment: c.environment.clone(),
                 login_url: c.login_url.clone(),
                 client_id: c.client_id.clone(),
-                profile: c.profile.clone(),
+                profile: APP_PROFILE.to_owned(),
                 name: Some(c.name.clone()),
                 jwt_username: (kind == "jwt").then(|| c.username.clone()),
                 secrets: {

@@ -120,6 +120,9 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// How often the describe refresher looks for connections whose describes are due.
+const DESCRIBE_POLL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How often the alert sender looks for due alerts.
 const ALERT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -241,7 +244,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
                 environment: "embedded".into(),
                 login_url: instance_url.clone(),
                 client_id: Some(c.client_id.clone()),
-                profile: "standard".into(),
+                profile: crate::registry::APP_PROFILE.to_owned(),
                 name: Some("embedded dev org".into()),
                 secrets,
                 jwt_username: None,
@@ -253,6 +256,9 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     tracing::info!(%instance_url, "connected to the embedded dev org");
 
     let workers = crate::pipeline::spawn_workers(&sinks, registry.clone(), config.pipeline.workers);
+    // The describes the non-blocking writes are checked against: missing or an hour old ones
+    // are fetched in the background, never on an agent's time.
+    let describes = AbortOnDrop(registry.spawn_describe_refresher(DESCRIBE_POLL));
     let alert_store = store.clone();
     let api = Arc::new(
         crate::api::Api::new(
@@ -318,6 +324,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         workers.stop().await;
         // The sender stops with the service, also when this task is aborted.
         drop(alerts);
+        drop(describes);
         sweeper.abort();
         poller.abort();
         served

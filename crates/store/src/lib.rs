@@ -12,6 +12,7 @@
 //! - [`alerts`]: the alert outbox (a dead letter, a connection needing re-authorisation), written
 //!   in the transaction of the event and delivered by the service's webhook sender.
 //! - [`definitions`]: agents and custom actions per workspace (JSON definitions).
+//! - [`describes`]: the describes each connection's non-blocking writes are checked against.
 //! - [`intents`]: each workspace's intent map and the report of its last check.
 //! - [`refresh_lock`]: one token refresh at a time per connection across the instances sharing
 //!   a PostgreSQL database (an advisory lock held in a transaction).
@@ -70,6 +71,7 @@ pub mod alerts;
 pub mod audit;
 pub mod connections;
 pub mod definitions;
+pub mod describes;
 pub mod intents;
 pub mod keys;
 mod pending;
@@ -90,6 +92,7 @@ pub use alerts::{Alert, AlertId, AlertStatus, NewAlert};
 pub use audit::{AuditEntry, AuditFilter, BreakReason, ChainBreak, NewAuditEntry, Verdict};
 pub use connections::{ConnectionStatus, OneTimeKind, OneTimeToken, StoredConnection, Taken};
 pub use definitions::{Definition, DefinitionKind};
+pub use describes::StoredDescribe;
 pub use intents::StoredIntentMap;
 pub use keys::{ApiKey, ApiKeyId, CreatedApiKey, Workspace, WorkspaceId};
 pub use queue::{

@@ -199,3 +199,102 @@ async fn the_dev_orgs_injected_503_is_retryable() {
     assert_eq!(err.class(), Class::Retryable);
     crate::get(&c, "/limits").await.unwrap();
 }
+
+/// Puts `rules` in force at the dev org.
+async fn inject(r: &callforce_devorg::Running, rules: serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .put(format!("{}/devorg/faults", crate::base(r)))
+        .json(&serde_json::json!({ "rules": rules }))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+}
+
+#[tokio::test]
+async fn reads_under_an_injected_503_lock_error_or_dropped_connection_succeed_after_a_retry() {
+    let r = crate::org().await;
+    let c = crate::connect(&r).await;
+    for kind in ["unavailable", "unable_to_lock_row", "server_error", "drop"] {
+        inject(
+            &r,
+            serde_json::json!([{"kind": kind, "count": 1, "method": "GET"}]),
+        )
+        .await;
+        let before = c.round_trips();
+        let rows = c
+            .query::<callforce_client::Record>("SELECT Id FROM Account LIMIT 1")
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(rows.records.len(), 1, "{kind}");
+        assert_eq!(
+            c.round_trips() - before,
+            2,
+            "{kind}: one failure, one retry"
+        );
+    }
+    // Every read path: a record by id, a search, a raw GET.
+    let rows = c
+        .query::<callforce_client::Record>("SELECT Id FROM Account LIMIT 1")
+        .await
+        .unwrap();
+    let id = callforce_client::Id::parse(rows.records[0]["Id"].as_str().unwrap()).unwrap();
+    inject(&r, serde_json::json!([{"kind": "unavailable", "count": 1}])).await;
+    c.get("Account", id, &["Name"]).await.expect("get");
+    inject(&r, serde_json::json!([{"kind": "unavailable", "count": 1}])).await;
+    c.search("FIND {Acme} IN NAME FIELDS RETURNING Account(Id)")
+        .await
+        .expect("search");
+    inject(&r, serde_json::json!([{"kind": "unavailable", "count": 1}])).await;
+    c.raw(callforce_client::RawRequest {
+        method: Method::Get,
+        path: "limits".into(),
+        query: vec![],
+        headers: vec![],
+        body: None,
+    })
+    .await
+    .expect("raw GET");
+}
+
+#[tokio::test]
+async fn a_read_is_retried_twice_at_most_and_a_write_or_a_permanent_failure_never() {
+    let r = crate::org().await;
+    let c = crate::connect(&r).await;
+    // Three 503s in a row: the first try and two retries fail; the failure is returned.
+    inject(&r, serde_json::json!([{"kind": "unavailable", "count": 3}])).await;
+    let before = c.round_trips();
+    let err = c.limits().await.unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err:?}");
+    assert_eq!(c.round_trips() - before, 3);
+    // A write is one try: the queue decides about writes.
+    inject(&r, serde_json::json!([{"kind": "unavailable", "count": 1}])).await;
+    let before = c.round_trips();
+    let mut rec = callforce_client::Record::new();
+    rec.insert("Name".into(), "Not retried".into());
+    let err = c.create("Account", rec).await.unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err:?}");
+    assert_eq!(c.round_trips() - before, 1);
+    // A malformed query is permanent: one try.
+    let before = c.round_trips();
+    let err = c
+        .query::<callforce_client::Record>("SELECT Nope FROM Account")
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), Class::Permanent, "{err:?}");
+    assert_eq!(c.round_trips() - before, 1);
+}
+
+#[tokio::test]
+async fn with_no_read_budget_a_read_is_one_try() {
+    let r = crate::org().await;
+    let mut config = crate::config(&r);
+    config.read_budget = Duration::ZERO;
+    let c = Connection::login(config, crate::password_grant(&r))
+        .await
+        .expect("login");
+    inject(&r, serde_json::json!([{"kind": "unavailable", "count": 1}])).await;
+    let err = c.limits().await.unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err:?}");
+    c.limits().await.expect("the next read");
+}

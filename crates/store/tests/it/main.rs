@@ -7,6 +7,7 @@ mod audit;
 mod audited;
 mod connections;
 mod definitions;
+mod describes;
 mod intents;
 mod keys;
 mod queue;
