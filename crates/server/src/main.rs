@@ -6,6 +6,7 @@ mod agents;
 mod alerts;
 mod api;
 mod changes;
+mod checkpoint;
 mod cli;
 mod connect;
 #[cfg(test)]

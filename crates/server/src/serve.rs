@@ -61,6 +61,8 @@ pub struct ServeConfig {
     /// How often live intent maps are re-checked against the org's describes (60 s); a schema
     /// error on an intent write re-checks at once.
     pub intents_poll: std::time::Duration,
+    /// Where signed audit checkpoints go (none without a file).
+    pub checkpoints: crate::checkpoint::Settings,
 }
 
 impl ServeConfig {
@@ -81,6 +83,10 @@ impl ServeConfig {
             alert_webhook: None,
             calls: crate::api::CallSettings::default(),
             intents_poll: std::time::Duration::from_secs(60),
+            checkpoints: crate::checkpoint::Settings {
+                every: std::time::Duration::from_secs(60),
+                ..Default::default()
+            },
         }
     }
 }
@@ -102,6 +108,8 @@ pub struct Started {
     pub registry: Arc<Registry>,
     /// The default workspace.
     pub workspace: callforce_store::WorkspaceId,
+    /// The public key audit checkpoints are signed with, when checkpoints are on.
+    pub checkpoint_key: Option<String>,
 }
 
 /// Aborts a background task when dropped.
@@ -148,6 +156,11 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         &config.data_dir,
     )?;
     let vault = Arc::new(Vault::unlock(&store, &source).await?);
+    // Audit entries are keyed with the master key's audit key; checkpoints signed with the
+    // vault's Ed25519 key.
+    let audit_keys = vault.audit_keys(&store).await?;
+    let store = store.with_audit_keys(audit_keys);
+    let checkpoint_key = vault.checkpoint_key(&store).await?;
 
     let org = callforce_devorg::DevOrg::new(callforce_devorg::Config::default())
         .context("building the dev org")?;
@@ -257,6 +270,28 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
 
     let workers = crate::pipeline::spawn_workers(&sinks, registry.clone(), config.pipeline.workers);
     let alert_store = store.clone();
+    let checkpoint_public = checkpoint_key.verifying_key();
+    let checkpoints = match &config.checkpoints.file {
+        Some(file) => {
+            let every = config
+                .checkpoints
+                .every
+                .max(std::time::Duration::from_millis(10));
+            let checkpointer = crate::checkpoint::Checkpointer::new(
+                store.clone(),
+                checkpoint_key,
+                file.clone(),
+                config.checkpoints.url.clone(),
+            )?;
+            tracing::info!(
+                file = %file.display(),
+                key = %crate::checkpoint::key_text(&checkpoint_public),
+                "audit checkpoints on"
+            );
+            Some(AbortOnDrop(checkpointer.spawn(every)))
+        }
+        None => None,
+    };
     let api = Arc::new(
         crate::api::Api::new(
             registry.clone(),
@@ -294,7 +329,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         .merge(crate::metrics::router(api.clone()))
         .merge(crate::intents::router(api.clone()))
         .merge(crate::api::router(api.clone()))
-        .merge(crate::connect::router(connect));
+        .merge(crate::connect::router(connect))
+        .merge(crate::checkpoint::router(checkpoint_public));
     let app = crate::service::layer(app, api);
     let alerts = match &config.alert_webhook {
         Some(url) => {
@@ -318,6 +354,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         workers.stop().await;
         // The sender stops with the service, also when this task is aborted.
         drop(alerts);
+        drop(checkpoints);
         sweeper.abort();
         poller.abort();
         served
@@ -330,6 +367,11 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         api: api_state,
         registry,
         workspace: workspace.id,
+        checkpoint_key: config
+            .checkpoints
+            .file
+            .as_ref()
+            .map(|_| crate::checkpoint::key_text(&checkpoint_public)),
     })
 }
 

@@ -150,6 +150,7 @@ async fn every_audited_change_commits_with_its_entry(db: &Db) -> Result<()> {
         2,
         &[9],
         &[("con_1".into(), vec![6])],
+        &[],
         t(11),
         &[(ws, entry("vault.key_rotated"))],
     )
@@ -172,7 +173,13 @@ async fn every_audited_change_commits_with_its_entry(db: &Db) -> Result<()> {
             "vault.key_rotated",
         ]
     );
-    assert_eq!(s.verify_audit(ws).await?, Verdict::Intact { entries: 12 });
+    assert_eq!(
+        s.verify_audit(ws).await?,
+        Verdict::Intact {
+            entries: 12,
+            unkeyed: 12
+        }
+    );
     // The changes themselves landed.
     assert!(s.list_api_keys(ws).await?[0].revoked_at.is_some());
     assert!(s.definition(kind, ws, "aria").await?.is_none());
@@ -266,7 +273,13 @@ async fn a_refused_entry_or_change_commits_neither(db: &Db) -> Result<()> {
     ));
 
     assert!(kinds(s, ws, None).await?.is_empty());
-    assert_eq!(s.verify_audit(ws).await?, Verdict::Intact { entries: 0 });
+    assert_eq!(
+        s.verify_audit(ws).await?,
+        Verdict::Intact {
+            entries: 0,
+            unkeyed: 0
+        }
+    );
     Ok(())
 }
 
