@@ -452,4 +452,97 @@ mod tests {
             assert!(e.contains("checkpoint key"), "{bad}: {e}");
         }
     }
+
+    /// An endpoint that records what is posted to it, refusing the first `refuse` posts.
+    async fn endpoint(refuse: usize) -> (String, Arc<parking_lot::Mutex<Vec<Line>>>) {
+        use axum::http::StatusCode;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let got: Arc<parking_lot::Mutex<Vec<Line>>> = Arc::default();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let app = axum::Router::new().route(
+            "/checkpoints",
+            axum::routing::post({
+                let got = got.clone();
+                move |Json(line): Json<Line>| async move {
+                    if seen.fetch_add(1, Ordering::SeqCst) < refuse {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    got.lock().push(line);
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}/checkpoints"), got)
+    }
+
+    #[tokio::test]
+    async fn a_tick_appends_a_signed_line_only_for_the_heads_that_moved() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_sqlite(&dir.path().join("db"))
+            .await
+            .expect("store")
+            .with_audit_keys(callforce_store::AuditKeys::new(
+                1,
+                zeroize::Zeroizing::new([1; 32]),
+            ));
+        let a = store.create_workspace("a", at(0)).await.expect("ws").id;
+        let b = store.create_workspace("b", at(0)).await.expect("ws").id;
+        let entry = callforce_store::NewAuditEntry {
+            kind: "write.done".into(),
+            ..Default::default()
+        };
+        store.append_audit(a, at(1), &entry).await.expect("append");
+        let file = dir.path().join("checkpoints.jsonl");
+        let (url, posted) = endpoint(1).await;
+        let k = key(9);
+        let mut c = Checkpointer::new(store.clone(), k.clone(), file.clone(), Some(url))
+            .expect("checkpointer");
+        let lines = || -> Vec<Line> {
+            std::fs::read_to_string(&file)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| check_line(l, &k.verifying_key()).expect("signed").0)
+                .collect()
+        };
+
+        // The first tick: one line for the chain that has entries (b's is empty). The endpoint
+        // refuses it; it is posted again at the next tick.
+        let t1 = c.tick(at(60)).await.expect("tick");
+        assert_eq!((t1.written, t1.posted, t1.post_failed), (1, 0, 1));
+        let head = store.audit_heads().await.expect("heads")[0].clone();
+        let written = lines();
+        assert_eq!(written.len(), 1);
+        assert_eq!(
+            (written[0].workspace, written[0].index, &written[0].hash),
+            (a.0, 1, &head.hash)
+        );
+        assert_eq!(written[0].time, "2027-01-15T08:01:00.000Z");
+
+        // Nothing moved: nothing written, the refused line posted.
+        let t2 = c.tick(at(120)).await.expect("tick");
+        assert_eq!((t2.written, t2.posted, t2.post_failed), (0, 1, 0));
+        assert_eq!(lines().len(), 1);
+
+        // b's head moves: one line, for b only.
+        store
+            .append_audit(b, at(130), &entry)
+            .await
+            .expect("append");
+        store
+            .append_audit(b, at(131), &entry)
+            .await
+            .expect("append");
+        let t3 = c.tick(at(180)).await.expect("tick");
+        assert_eq!((t3.written, t3.posted, t3.post_failed), (1, 1, 0));
+        let written = lines();
+        assert_eq!(written.len(), 2);
+        assert_eq!((written[1].workspace, written[1].index), (b.0, 2));
+        assert_eq!(*posted.lock(), written);
+        assert_eq!(c.tick(at(240)).await.expect("tick"), Tick::default());
+    }
 }

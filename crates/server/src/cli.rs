@@ -757,9 +757,6 @@ async fn rotate_keys(data_dir: PathBuf, database_url: Option<String>) -> anyhow:
     let store = open_store(&data_dir, database_url).await?;
     let source = KeySource::from(env(crate::env::MASTER_KEY).as_deref(), &data_dir)?;
     let vault = Vault::unlock(&store, &source).await?;
-    // The rotation's own audit entries are keyed like every other.
-    let audit_keys = vault.audit_keys(&store).await?;
-    let store = store.with_audit_keys(audit_keys);
     let new_key = env(crate::env::NEW_MASTER_KEY)
         .map(|k| MasterKey::parse(&k))
         .transpose()?;

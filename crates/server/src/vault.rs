@@ -540,6 +540,8 @@ impl Vault {
                 .with_context(|| format!("opening the vault's sealed {}", v.name))?;
             sealed.push((v.name.clone(), next.seal(AUDIT, &v.name, &plain)));
         }
+        // Its entries are keyed like every other, whatever handle the caller passed.
+        let store = &store.clone().with_audit_keys(audit_keys);
         // Every workspace's log says the key changed, naming its connections re-sealed.
         let entries: Vec<_> = by_workspace
             .into_iter()
@@ -767,5 +769,84 @@ mod tests {
             .await
             .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn a_rotation_keeps_old_audit_entries_verifiable_and_the_checkpoint_key() {
+        use callforce_store::{AuditFilter, NewAuditEntry, Verdict};
+        let dir = tempfile::tempdir().unwrap();
+        let store = callforce_store::Store::open_sqlite(&dir.path().join("db"))
+            .await
+            .unwrap();
+        let source = KeySource::File(dir.path().join(KEY_FILE));
+        let v1 = Vault::unlock(&store, &source).await.unwrap();
+        let keyed1 = store
+            .clone()
+            .with_audit_keys(v1.audit_keys(&store).await.unwrap());
+        let now = chrono::Utc::now();
+        let ws = keyed1.create_workspace("w", now).await.unwrap().id;
+        let entry = NewAuditEntry {
+            kind: "write.done".into(),
+            ..Default::default()
+        };
+        keyed1.append_audit(ws, now, &entry).await.unwrap();
+        let checkpoint = v1.checkpoint_key(&store).await.unwrap().verifying_key();
+        // The same key is read back, not made again.
+        assert_eq!(
+            v1.checkpoint_key(&store).await.unwrap().verifying_key(),
+            checkpoint
+        );
+
+        v1.rotate(&keyed1, &source, None, crate::changes::Actor::Cli)
+            .await
+            .unwrap();
+        let v2 = Vault::unlock(&store, &source).await.unwrap();
+        let keys2 = v2.audit_keys(&store).await.unwrap();
+        assert_eq!((keys2.current(), keys2.versions()), (Some(2), vec![1, 2]));
+        assert_eq!(keys2.key(1), v1.audit_keys(&store).await.unwrap().key(1));
+        let keyed2 = store.clone().with_audit_keys(keys2);
+        keyed2.append_audit(ws, now, &entry).await.unwrap();
+        let versions: Vec<_> = keyed2
+            .list_audit(ws, &AuditFilter::default())
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| (e.kind.clone(), e.key_version))
+            .collect();
+        assert_eq!(
+            versions,
+            [
+                ("write.done".to_owned(), Some(1)),
+                ("vault.key_rotated".to_owned(), Some(1)),
+                ("write.done".to_owned(), Some(2)),
+            ]
+        );
+        assert_eq!(
+            keyed2.verify_audit(ws).await.unwrap(),
+            Verdict::Intact {
+                entries: 3,
+                unkeyed: 0
+            }
+        );
+        // The checkpoint key outlives the rotation: third parties keep the public key they hold.
+        assert_eq!(
+            v2.checkpoint_key(&store).await.unwrap().verifying_key(),
+            checkpoint
+        );
+        // An admin command with the new key opens the same keys, and creates nothing.
+        let opened = Vault::open_existing(&store, &source)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(opened.version(), 2);
+        assert!(
+            Vault::open_existing(&store, &KeySource::File(dir.path().join("absent")))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(!dir.path().join("absent").exists());
+        let wrong = KeySource::Env(MasterKey::generate());
+        assert!(Vault::open_existing(&store, &wrong).await.is_err());
     }
 }

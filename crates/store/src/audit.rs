@@ -6,9 +6,10 @@
 //! bytes)` ([`keyed_entry_hash`]), with the key's version stored in the entry (`key_version`).
 //! Without keys, and for every entry written before keys existed, `hash = SHA-256(DOMAIN ||
 //! prev_hash || canonical bytes)` ([`entry_hash`]): such entries are only hash-chained, and
-//! anyone who can write the database can recompute them. Once a chain holds a keyed entry, an
-//! appender without a key is refused ([`Error::AuditKeyRequired`]) and the verifier reports an
-//! unkeyed entry after a keyed one as a break.
+//! anyone who can write the database can recompute them. Once the database has a vault key (or
+//! a chain holds a keyed entry), an appender without a key is refused
+//! ([`Error::AuditKeyRequired`]), and the verifier reports an unkeyed entry after a keyed one as
+//! a break.
 //!
 //! Appending reads and moves the workspace's chain-head row in the same transaction (`SELECT ...
 //! FOR UPDATE` on PostgreSQL; SQLite has one writer), so two appenders can never fork the chain.
@@ -446,7 +447,7 @@ impl Store {
 /// order) to `$workspace`'s chain inside the open write transaction `$tx`, reading and moving the
 /// chain head once, keyed with the current key of `$appender` (an [`Appender`]), evaluating to
 /// the appended [`AuditEntry`]s. Without a key it refuses ([`crate::Error::AuditKeyRequired`]) a
-/// chain that already holds keyed entries. Written as a macro so that it
+/// chain that already holds keyed entries, and any chain of a database that has a vault key. Written as a macro so that it
 /// compiles once per backend inside [`with_pool`] bodies, and so that another operation (a
 /// dead-letter replay, a worker's finished jobs) and its audit entries commit together or not
 /// at all. Uses `?`: the enclosing function returns [`crate::Result`].
@@ -460,8 +461,15 @@ macro_rules! append_all_in_tx {
             .await?;
         let (head_seq, head_hash, head_key) = head.ok_or($crate::Error::NotFound)?;
         let key = appender.key();
-        if key.is_none() && head_key.is_some() {
-            return Err($crate::Error::AuditKeyRequired);
+        if key.is_none() {
+            // NB: a database with a vault is keyed: an unkeyed entry there, even the first of a
+            // new chain, could be forged by anyone who can write the database.
+            let vault: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM vault_keys")
+                .fetch_one(&mut *$tx)
+                .await?;
+            if head_key.is_some() || vault.is_some() {
+                return Err($crate::Error::AuditKeyRequired);
+            }
         }
         let mut seq_i = head_seq;
         let mut prev_hash = head_hash;

@@ -149,8 +149,9 @@ pub enum Error {
     /// A stored value could not be decoded (unknown status, time out of range, bad JSON).
     #[error("corrupt stored value: {0}")]
     Corrupt(&'static str),
-    /// The workspace's audit chain holds keyed entries and this store has no audit key: an
-    /// unkeyed entry would break the chain. Open the store with the vault's master key.
+    /// The database has a vault key (or the chain holds keyed entries) and this store has no
+    /// audit key: an unkeyed entry could be forged by anyone who can write the database. Open
+    /// the store with the vault's master key.
     #[error(
         "the audit log is keyed: appending to it needs the vault's master key (the data directory's master.key or CALLFORCE_MASTER_KEY)"
     )]

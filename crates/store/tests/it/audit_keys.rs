@@ -130,6 +130,7 @@ async fn keyed_entries_carry_their_version_and_verify(db: &Db) -> Result<()> {
     );
 
     // A store without the key cannot append to a keyed chain, nor check its keyed entries.
+    assert!(db.store.audit_keys().current().is_none());
     assert!(matches!(
         db.store.append_audit(ws, t(99), &entry(6)).await,
         Err(Error::AuditKeyRequired)
@@ -285,6 +286,32 @@ async fn a_tail_truncated_after_a_checkpoint_is_caught(db: &Db) -> Result<()> {
     assert_eq!(
         s.verify_audit_against(ws, &[at(5), at(2)]).await?,
         broken(4, BreakReason::BelowCheckpoint)
+    );
+    Ok(())
+}
+
+both!(a_database_with_a_vault_key_takes_no_unkeyed_entry);
+async fn a_database_with_a_vault_key_takes_no_unkeyed_entry(db: &Db) -> Result<()> {
+    let ws = db.store.create_workspace("w", t(0)).await?.id;
+    append(&db.store, ws, 1, 1).await?;
+    assert!(db.store.register_first_vault_key(&[1], t(1)).await?);
+    // Not even the first entry of a new chain: it could be forged by anyone.
+    let fresh = db.store.create_workspace("fresh", t(2)).await?.id;
+    for w in [ws, fresh] {
+        assert!(matches!(
+            db.store.append_audit(w, t(3), &entry(2)).await,
+            Err(Error::AuditKeyRequired)
+        ));
+    }
+    let s = db.store.clone().with_audit_keys(keys(1, 1));
+    append(&s, fresh, 1, 1).await?;
+    append(&s, ws, 2, 2).await?;
+    assert_eq!(
+        s.verify_audit(ws).await?,
+        Verdict::Intact {
+            entries: 2,
+            unkeyed: 1
+        }
     );
     Ok(())
 }

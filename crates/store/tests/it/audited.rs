@@ -69,7 +69,16 @@ async fn kinds(s: &Store, ws: WorkspaceId, prefix: Option<&str>) -> Result<Vec<S
 
 both!(every_audited_change_commits_with_its_entry);
 async fn every_audited_change_commits_with_its_entry(db: &Db) -> Result<()> {
-    let s = &db.store;
+    // Keyed, as the service's store is: once the rotation below gives the database a vault key,
+    // an unkeyed store may not append.
+    let keyed = db
+        .store
+        .clone()
+        .with_audit_keys(callforce_store::AuditKeys::new(
+            1,
+            zeroize::Zeroizing::new([3; 32]),
+        ));
+    let s = &keyed;
     let ws = s
         .create_workspace_audited("acme", t(0), |w| NewAuditEntry {
             request: Some(json!({"workspace_id": w.id, "name": w.name}).to_string()),
@@ -177,7 +186,7 @@ async fn every_audited_change_commits_with_its_entry(db: &Db) -> Result<()> {
         s.verify_audit(ws).await?,
         Verdict::Intact {
             entries: 12,
-            unkeyed: 12
+            unkeyed: 0
         }
     );
     // The changes themselves landed.
