@@ -481,15 +481,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_tick_appends_a_signed_line_only_for_the_heads_that_moved() {
+    async fn a_tick_appends_a_signed_line_only_for_the_heads_that_moved_sqlite() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_sqlite(&dir.path().join("db"))
             .await
-            .expect("store")
-            .with_audit_keys(callforce_store::AuditKeys::new(
-                1,
-                zeroize::Zeroizing::new([1; 32]),
-            ));
+            .expect("store");
+        tick_appends_only_for_moved_heads(store, dir.path()).await;
+    }
+
+    #[tokio::test]
+    async fn a_tick_appends_a_signed_line_only_for_the_heads_that_moved_postgres() {
+        let test = "a_tick_appends_a_signed_line_only_for_the_heads_that_moved_postgres";
+        let Some(schema) = callforce_testkit::PgSchema::for_test(test)
+            .await
+            .expect("schema")
+        else {
+            return;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&schema.url()).await.expect("store");
+        tick_appends_only_for_moved_heads(store.clone(), dir.path()).await;
+        store.close().await;
+    }
+
+    async fn tick_appends_only_for_moved_heads(store: Store, dir: &std::path::Path) {
+        let store = store.with_audit_keys(callforce_store::AuditKeys::new(
+            1,
+            zeroize::Zeroizing::new([1; 32]),
+        ));
         let a = store.create_workspace("a", at(0)).await.expect("ws").id;
         let b = store.create_workspace("b", at(0)).await.expect("ws").id;
         let entry = callforce_store::NewAuditEntry {
@@ -497,7 +516,7 @@ mod tests {
             ..Default::default()
         };
         store.append_audit(a, at(1), &entry).await.expect("append");
-        let file = dir.path().join("checkpoints.jsonl");
+        let file = dir.join("checkpoints.jsonl");
         let (url, posted) = endpoint(1).await;
         let k = key(9);
         let mut c = Checkpointer::new(store.clone(), k.clone(), file.clone(), Some(url))
@@ -544,5 +563,57 @@ mod tests {
         assert_eq!((written[1].workspace, written[1].index), (b.0, 2));
         assert_eq!(*posted.lock(), written);
         assert_eq!(c.tick(at(240)).await.expect("tick"), Tick::default());
+    }
+
+    /// `serve` with checkpoints on: the key is printed and served, the first line comes at
+    /// start, and `audit verify --checkpoint` holds against it.
+    #[tokio::test]
+    async fn serve_appends_checkpoints_that_audit_verify_checks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("elsewhere").join("checkpoints.jsonl");
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("dir");
+        let mut config = crate::serve::ServeConfig::new(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir.path().join("data"),
+        );
+        config.checkpoints.file = Some(file.clone());
+        let started = crate::serve::start(config).await.expect("starts");
+        let printed = started.checkpoint_key.clone().expect("printed at start");
+        let served: Value =
+            reqwest::get(format!("http://{}/v1/audit/checkpoint-key", started.addr))
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+        assert_eq!(served["public_key"], printed.as_str(), "{served}");
+        assert_eq!(served["algorithm"], "ed25519");
+        let key = parse_key(&printed).expect("key");
+        assert_eq!(served["key_id"], key_id(&key).as_str());
+
+        // The first tick runs at start; wait for its line (bounded, not a timing assertion).
+        let mut text = String::new();
+        for _ in 0..200 {
+            text = std::fs::read_to_string(&file).unwrap_or_default();
+            if !text.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let line = text.lines().next().expect("a checkpoint line");
+        let (line, _) = check_line(line, &key).expect("signed by the served key");
+        assert_eq!(line.workspace, started.workspace.0);
+        started.task.abort();
+
+        let store = started.registry.store().clone();
+        let outcome = crate::admin::verify(&store, None, Some(&file), Some(&key))
+            .await
+            .expect("verify");
+        assert_eq!(outcome, crate::admin::Outcome::Verified);
+        // The same store without the checkpoint key: said, not passed.
+        let outcome = crate::admin::verify(&store, None, Some(&file), None)
+            .await
+            .expect("verify");
+        assert_eq!(outcome, crate::admin::Outcome::Incomplete);
     }
 }
