@@ -8,7 +8,8 @@
 //!   tokens of the connect flow, and the vault's key checks.
 //! - [`queue`]: the durable write queue (jobs with leases), connection pauses and dead letters.
 //! - `pending`: [`Store::has_unfinished`] and [`Store::release`], for the write pipeline.
-//! - [`audit`]: the append-only, hash-chained audit log and its verifier.
+//! - [`audit`]: the append-only, keyed, hash-chained audit log and its verifier (against the
+//!   database's own head row, and against checkpoints kept outside it).
 //! - [`alerts`]: the alert outbox (a dead letter, a connection needing re-authorisation), written
 //!   in the transaction of the event and delivered by the service's webhook sender.
 //! - [`definitions`]: agents and custom actions per workspace (JSON definitions).
