@@ -3,14 +3,16 @@
 //! They open the service's database directly (the data directory's `callforce.db`, or
 //! `--database-url`), so they work whether `callforce serve` runs or not: SQLite lets the two
 //! processes take turns, PostgreSQL serves both. Every edit, replay and discard is appended to
-//! the audit log with the actor `cli`, exactly as the API does with its key.
+//! the audit log with the actor `cli`, exactly as the API does with its key, keyed with the
+//! audit key of the vault's master key when it is at hand ([`open_keyed`]).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context, bail};
 use callforce_store::{
-    AuditFilter, BreakReason, DeadLetterFilter, DeadLetterId, DeadLetterStatus, Store, Verdict,
-    WorkspaceId,
+    AuditFilter, BreakReason, Checkpoint, DeadLetterFilter, DeadLetterId, DeadLetterStatus, Store,
+    Verdict, WorkspaceId,
 };
 use chrono::Utc;
 use serde_json::Value;
@@ -39,6 +41,27 @@ pub async fn open_store(data_dir: &Path, database_url: Option<&str>) -> anyhow::
     Store::open_sqlite(&db)
         .await
         .with_context(|| format!("opening {}", db.display()))
+}
+
+/// Opens the store as [`open_store`] does and, when the vault's master key is at hand
+/// (`master_key`, else the data directory's key file), gives it the audit keys: appends are
+/// keyed, and the verifier checks keyed entries. Also answers the vault, `None` without a key.
+///
+/// # Errors
+/// As [`open_store`]; a master key that does not open the database's vault.
+pub async fn open_keyed(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    master_key: Option<&str>,
+) -> anyhow::Result<(Store, Option<crate::vault::Vault>)> {
+    use crate::vault::{KeySource, Vault};
+    let store = open_store(data_dir, database_url).await?;
+    let source = KeySource::from(master_key, data_dir)?;
+    let Some(vault) = Vault::open_existing(&store, &source).await? else {
+        return Ok((store, None));
+    };
+    let keys = vault.audit_keys(&store).await?;
+    Ok((store.with_audit_keys(keys), Some(vault)))
 }
 
 /// The id of the workspace named `name`.
@@ -357,29 +380,176 @@ fn reason_text(r: BreakReason) -> &'static str {
         BreakReason::TailMismatch => {
             "the chain ends before or differently from its recorded head (the tail was truncated or altered)"
         }
+        BreakReason::Unkeyed => {
+            "it is not keyed but follows keyed entries (appended without the key, or rewritten by someone without it)"
+        }
+        BreakReason::CheckpointMismatch => {
+            "its hash differs from the one a signed checkpoint recorded (the chain was rewritten and recomputed)"
+        }
+        BreakReason::BelowCheckpoint => {
+            "it is missing, but a signed checkpoint recorded the chain past it (the tail was deleted and the head moved back)"
+        }
     }
 }
 
+/// What `audit verify` found, over every workspace it checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything that was asked was checked and holds.
+    Verified,
+    /// Nothing found broken, but something could not be checked (said in the report).
+    Incomplete,
+    /// A chain is broken or a checkpoint line is refused (said in the report).
+    Broken,
+}
+
+/// The signed checkpoints of a checkpoint file, by workspace, with the lines that were refused.
+struct CheckpointFile {
+    by_workspace: BTreeMap<WorkspaceId, Vec<(Checkpoint, String)>>,
+    refused: usize,
+    signatures_checked: bool,
+}
+
+/// Reads a checkpoint file, checking every line's signature with `key` (or, without a key,
+/// reading the lines unchecked).
+fn read_checkpoints(
+    path: &Path,
+    key: Option<&ed25519_dalek::VerifyingKey>,
+) -> anyhow::Result<CheckpointFile> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the checkpoint file {}", path.display()))?;
+    let mut file = CheckpointFile {
+        by_workspace: BTreeMap::new(),
+        refused: 0,
+        signatures_checked: key.is_some(),
+    };
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let checked = match key {
+            Some(k) => crate::checkpoint::check_line(line, k).map_err(|e| e.to_string()),
+            None => serde_json::from_str::<crate::checkpoint::Line>(line)
+                .map_err(|e| format!("not a checkpoint line: {e}"))
+                .and_then(|l| {
+                    let hash = hex32(&l.hash).ok_or("the hash is not 64 hex digits")?;
+                    Ok((l, hash))
+                }),
+        };
+        match checked {
+            Ok((l, hash)) => file
+                .by_workspace
+                .entry(WorkspaceId(l.workspace))
+                .or_default()
+                .push((
+                    Checkpoint {
+                        index: l.index,
+                        hash,
+                    },
+                    l.time,
+                )),
+            Err(why) => {
+                file.refused += 1;
+                println!("checkpoint line {}: REFUSED: {why}", n + 1);
+            }
+        }
+    }
+    Ok(file)
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// `audit verify`: recomputes the chain of `only` (a workspace name) or of every workspace and
-/// reports the first entry that does not hold in each.
+/// reports the first entry that does not hold in each, with the store's audit keys; with a
+/// checkpoint file, also checks every line's signature (with `checkpoint_key`, else the key the
+/// vault holds) and that each chain reaches every checkpointed entry with its hash. Says what
+/// it could not check (keyed entries without their key, signatures without a key).
 ///
 /// # Errors
-/// When any chain is broken (after reporting it); store errors.
-pub async fn verify(store: &Store, only: Option<&str>) -> anyhow::Result<()> {
-    let workspaces = match only {
-        Some(name) => vec![workspace(store, name).await?],
-        None => store.audit_workspaces().await?,
+/// Store errors; an unreadable checkpoint file.
+pub async fn verify(
+    store: &Store,
+    only: Option<&str>,
+    checkpoints: Option<&Path>,
+    checkpoint_key: Option<&ed25519_dalek::VerifyingKey>,
+) -> anyhow::Result<Outcome> {
+    let only = match only {
+        Some(name) => Some(workspace(store, name).await?),
+        None => None,
     };
+    let file = match checkpoints {
+        Some(path) => {
+            let file = read_checkpoints(path, checkpoint_key)?;
+            if !file.signatures_checked {
+                println!(
+                    "checkpoint file: signatures NOT checked: no checkpoint key (give --checkpoint-key, or the master key)"
+                );
+            }
+            Some(file)
+        }
+        None => None,
+    };
+    let mut workspaces: BTreeSet<WorkspaceId> = match only {
+        Some(ws) => BTreeSet::from([ws]),
+        None => store.audit_workspaces().await?.into_iter().collect(),
+    };
+    if let (None, Some(f)) = (only, &file) {
+        workspaces.extend(f.by_workspace.keys().copied());
+    }
     let mut broken = 0;
+    let mut incomplete = false;
+    if let Some(f) = &file {
+        broken += f.refused;
+        incomplete |= !f.signatures_checked;
+    }
     for ws in workspaces {
         let name = store
             .workspace(ws)
             .await?
             .map(|w| w.name)
-            .unwrap_or_else(|| ws.0.to_string());
-        match store.verify_audit(ws).await? {
-            Verdict::Intact { entries } => {
+            .unwrap_or_else(|| format!("id {}", ws.0));
+        let taken: &[(Checkpoint, String)] = file
+            .as_ref()
+            .and_then(|f| f.by_workspace.get(&ws))
+            .map_or(&[], Vec::as_slice);
+        let points: Vec<Checkpoint> = taken.iter().map(|(c, _)| *c).collect();
+        let verdict = match store.verify_audit_against(ws, &points).await {
+            Err(callforce_store::Error::NotFound) => {
+                broken += 1;
+                let last = points.iter().map(|c| c.index).max().unwrap_or(0);
+                println!(
+                    "workspace {name}: BROKEN: the checkpoint file records its chain up to entry {last}, but the database has no chain for it (deleted)"
+                );
+                continue;
+            }
+            other => other?,
+        };
+        let (entries, unkeyed) = match &verdict {
+            Verdict::Intact { entries, unkeyed } => {
                 println!("workspace {name}: intact ({entries} entries)");
+                (*entries, *unkeyed)
+            }
+            Verdict::Unchecked {
+                entries,
+                unkeyed,
+                unchecked,
+                missing_versions,
+            } => {
+                incomplete = true;
+                println!(
+                    "workspace {name}: NOT FULLY CHECKED ({entries} entries): {unchecked} keyed entries of key version(s) {missing_versions:?} could not be checked without their key, only their links (give the master key: {} or the data directory's master.key)",
+                    crate::env::MASTER_KEY
+                );
+                (*entries, *unkeyed)
             }
             Verdict::Broken(b) => {
                 broken += 1;
@@ -388,6 +558,15 @@ pub async fn verify(store: &Store, only: Option<&str>) -> anyhow::Result<()> {
                     b.seq,
                     reason_text(b.reason)
                 );
+                if b.reason == BreakReason::BelowCheckpoint
+                    && let Some((c, time)) = taken.iter().max_by_key(|(c, _)| c.index)
+                {
+                    println!(
+                        "  the chain ends at entry {}; a checkpoint of {time} recorded entry {}",
+                        b.seq - 1,
+                        c.index
+                    );
+                }
                 let at = AuditFilter {
                     after_seq: Some(b.seq.saturating_sub(1)),
                     limit: Some(1),
@@ -402,13 +581,43 @@ pub async fn verify(store: &Store, only: Option<&str>) -> anyhow::Result<()> {
                         e.call_id.as_deref().unwrap_or("-")
                     );
                 }
+                continue;
+            }
+        };
+        if unkeyed > 0 {
+            println!(
+                "  {unkeyed} of them only hash-chained (written before the log was keyed, or without a key): anyone who could write the database could have recomputed them"
+            );
+        }
+        if file.is_some() {
+            match taken.iter().max_by_key(|(c, _)| c.index) {
+                Some((c, time)) => {
+                    println!(
+                        "  {} checkpoint(s) hold; the last, of {time}, at entry {}",
+                        taken.len(),
+                        c.index
+                    );
+                    if entries > c.index {
+                        println!(
+                            "  entries {}..={entries} came after it: a tail deleted there would not be seen",
+                            c.index + 1
+                        );
+                    }
+                }
+                None => println!(
+                    "  no checkpoint for it in the file: a tail deleted with its head moved back would not be seen"
+                ),
             }
         }
     }
-    if broken > 0 {
-        bail!("the audit log of {broken} workspace(s) does not verify");
-    }
-    Ok(())
+    Ok(if broken > 0 {
+        println!("the audit log of {broken} workspace(s) or checkpoint line(s) does not verify");
+        Outcome::Broken
+    } else if incomplete {
+        Outcome::Incomplete
+    } else {
+        Outcome::Verified
+    })
 }
 
 /// `audit list`: entries as JSON lines.

@@ -273,12 +273,21 @@ enum AlertCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain; exits non-zero and names the first bad entry if it was tampered
-    /// with.
+    /// Recompute the keyed hash chain; exits with 1 and names the first bad entry if it was
+    /// tampered with, with 2 when something could not be checked (no master key for keyed
+    /// entries, no key for the checkpoints' signatures).
     Verify {
         /// Only this workspace (default: every workspace).
         #[arg(long)]
         workspace: Option<String>,
+        /// A checkpoint file of `serve --audit-checkpoint-file`: every line's signature is
+        /// checked, and each chain must reach every checkpointed entry with its hash.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// The checkpoints' public key (`ed25519:...`, as `GET /v1/audit/checkpoint-key` and the
+        /// start of `serve` show it); without it, the key the vault holds.
+        #[arg(long, value_name = "KEY", requires = "checkpoint")]
+        checkpoint_key: Option<String>,
     },
     /// Print entries as JSON lines.
     List {
@@ -354,6 +363,13 @@ struct ServeArgs {
     /// database files (0600); without it the start warns.
     #[arg(long, env = crate::env::STRICT_PERMISSIONS)]
     strict_permissions: bool,
+    /// Append a signed checkpoint of each workspace's audit chain head to this file, once a
+    /// minute when the head moved (put it on another volume than the database).
+    #[arg(long, value_name = "FILE", env = crate::env::AUDIT_CHECKPOINT_FILE)]
+    audit_checkpoint_file: Option<PathBuf>,
+    /// Also POST each checkpoint line (JSON) to this endpoint.
+    #[arg(long, value_name = "URL", env = crate::env::AUDIT_CHECKPOINT_URL, hide_env_values = true, requires = "audit_checkpoint_file")]
+    audit_checkpoint_url: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -473,7 +489,12 @@ impl Cli {
 
 async fn deadletter(args: DeadletterArgs) -> anyhow::Result<()> {
     use crate::admin;
-    let store = admin::open_store(&args.db.data_dir, args.db.database_url.as_deref()).await?;
+    let (store, _) = admin::open_keyed(
+        &args.db.data_dir,
+        args.db.database_url.as_deref(),
+        env(crate::env::MASTER_KEY).as_deref(),
+    )
+    .await?;
     let ws = admin::workspace(&store, &args.workspace).await?;
     let result = match args.command {
         DeadletterCommand::List {
@@ -533,9 +554,48 @@ async fn alert(args: AlertArgs) -> anyhow::Result<()> {
 
 async fn audit(args: AuditArgs) -> anyhow::Result<()> {
     use crate::admin;
-    let store = admin::open_store(&args.db.data_dir, args.db.database_url.as_deref()).await?;
+    let (store, vault) = admin::open_keyed(
+        &args.db.data_dir,
+        args.db.database_url.as_deref(),
+        env(crate::env::MASTER_KEY).as_deref(),
+    )
+    .await?;
     let result = match args.command {
-        AuditCommand::Verify { workspace } => admin::verify(&store, workspace.as_deref()).await,
+        AuditCommand::Verify {
+            workspace,
+            checkpoint,
+            checkpoint_key,
+        } => {
+            let key = match (&checkpoint, checkpoint_key, &vault) {
+                (None, _, _) => None,
+                (Some(_), Some(text), _) => Some(crate::checkpoint::parse_key(&text)?),
+                (Some(_), None, Some(vault)) => vault
+                    .stored_checkpoint_key(&store)
+                    .await?
+                    .map(|k| k.verifying_key()),
+                (Some(_), None, None) => None,
+            };
+            let outcome = admin::verify(
+                &store,
+                workspace.as_deref(),
+                checkpoint.as_deref(),
+                key.as_ref(),
+            )
+            .await;
+            store.close().await;
+            return match outcome? {
+                admin::Outcome::Verified => Ok(()),
+                admin::Outcome::Broken => {
+                    anyhow::bail!("the audit log does not verify (see above)")
+                }
+                admin::Outcome::Incomplete => {
+                    eprintln!(
+                        "nothing found broken, but not everything could be checked (see above)"
+                    );
+                    std::process::exit(2)
+                }
+            };
+        }
         AuditCommand::List {
             workspace,
             call_id,
@@ -646,6 +706,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.alert_webhook = args.alert_webhook.filter(|u| !u.trim().is_empty());
     config.intents_poll = Duration::from_secs(args.intents_poll_secs.max(1));
     config.strict_permissions = args.strict_permissions;
+    config.checkpoints.file = args.audit_checkpoint_file;
+    config.checkpoints.url = args.audit_checkpoint_url.filter(|u| !u.trim().is_empty());
     config.calls = crate::api::CallSettings {
         idle_timeout: Duration::from_secs(args.call_idle_timeout.max(1)),
         ..crate::api::CallSettings::default()
@@ -691,6 +753,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     println!("  health:           http://{}/healthz", started.addr);
     println!("  MCP:              http://{}/mcp", started.addr);
+    if let Some(key) = &started.checkpoint_key {
+        println!("  audit checkpoints: signed with {key} (GET /v1/audit/checkpoint-key)");
+    }
     started.task.await??;
     Ok(())
 }
@@ -843,7 +908,13 @@ async fn create_workspace(
     if name.is_empty() {
         anyhow::bail!("give the workspace a name");
     }
-    let store = open_store(&data_dir, database_url).await?;
+    let url = database_url.filter(|u| !u.trim().is_empty());
+    let (store, _) = crate::admin::open_keyed(
+        &data_dir,
+        url.as_deref(),
+        env(crate::env::MASTER_KEY).as_deref(),
+    )
+    .await?;
     let now = chrono::Utc::now();
     let actor = crate::changes::Actor::Cli;
     let ws = store

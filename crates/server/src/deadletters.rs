@@ -8,7 +8,7 @@
 //! POST   /v1/deadletters/replay           {"all": true} or a filter {call_id, action, connection_id}
 //! POST   /v1/deadletters/{id}/discard     (or DELETE /v1/deadletters/{id})
 //! GET    /v1/audit?call_id=&record_id=&kind=&from=&to=&after=&limit=   (kind: a prefix, `config.`)
-//! GET    /v1/audit/verify                 recompute the chain: intact, or the first bad entry
+//! GET    /v1/audit/verify                 recompute the keyed chain: intact, or the first bad entry
 //! GET    /v1/alerts?limit=                the alerts recorded and whether they were delivered
 //! POST   /v1/alerts/{id}/acknowledge      seen: it is not posted to the webhook after that
 //! GET    /v1/jobs?status=&limit=          queued writes (queued, leased, done, dead), oldest first
@@ -609,7 +609,21 @@ async fn verify(
         .await
         .map_err(|e| store_error(e, None))?;
     Ok(Json(match verdict {
-        Verdict::Intact { entries } => json!({"verdict": "intact", "entries": entries}),
+        Verdict::Intact { entries, unkeyed } => {
+            json!({"verdict": "intact", "entries": entries, "unkeyed": unkeyed})
+        }
+        Verdict::Unchecked {
+            entries,
+            unkeyed,
+            unchecked,
+            missing_versions,
+        } => json!({
+            "verdict": "unchecked",
+            "entries": entries,
+            "unkeyed": unkeyed,
+            "unchecked": unchecked,
+            "missing_key_versions": missing_versions,
+        }),
         Verdict::Broken(b) => json!({"verdict": "broken", "seq": b.seq, "reason": b.reason}),
     }))
 }
@@ -1100,7 +1114,10 @@ mod http_tests {
         );
         let (s, verdict) = svc.get("/v1/audit/verify").await;
         assert_eq!(s, 200);
-        assert_eq!(verdict, json!({"verdict": "intact", "entries": 3 + 5}));
+        assert_eq!(
+            verdict,
+            json!({"verdict": "intact", "entries": 3 + 5, "unkeyed": 0})
+        );
         // Someone edits an entry behind the service's back: verify names it.
         let pool = svc.store.sqlite_pool().expect("sqlite");
         let n = sqlx::query("UPDATE audit_log SET agent = 'someone else' WHERE seq = 2")

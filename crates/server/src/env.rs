@@ -50,3 +50,12 @@ pub const SF_CLIENT_SECRET: &str = "CALLFORCE_SF_CLIENT_SECRET";
 /// A base URL that replaces the login host of every environment (production, sandbox, custom
 /// domain): for tests against a dev org, or a proxy.
 pub const LOGIN_HOST_OVERRIDE: &str = "CALLFORCE_LOGIN_HOST_OVERRIDE";
+
+/// The file `callforce serve` appends a signed audit checkpoint to, once a minute for each
+/// workspace whose audit chain moved, like `--audit-checkpoint-file` (put it on another volume
+/// than the database).
+pub const AUDIT_CHECKPOINT_FILE: &str = "CALLFORCE_AUDIT_CHECKPOINT_FILE";
+
+/// An endpoint each audit checkpoint line is also POSTed to (JSON), like
+/// `--audit-checkpoint-url`.
+pub const AUDIT_CHECKPOINT_URL: &str = "CALLFORCE_AUDIT_CHECKPOINT_URL";

@@ -8,6 +8,7 @@ mod api;
 #[cfg(test)]
 mod bad_input_tests;
 mod changes;
+mod checkpoint;
 mod cli;
 mod connect;
 #[cfg(test)]

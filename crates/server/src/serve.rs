@@ -64,6 +64,8 @@ pub struct ServeConfig {
     /// Refuse to start when the data directory or the database files can be read by other
     /// users (`--strict-permissions`); without it the start warns.
     pub strict_permissions: bool,
+    /// Where signed audit checkpoints go (none without a file).
+    pub checkpoints: crate::checkpoint::Settings,
 }
 
 impl ServeConfig {
@@ -85,6 +87,10 @@ impl ServeConfig {
             calls: crate::api::CallSettings::default(),
             intents_poll: std::time::Duration::from_secs(60),
             strict_permissions: false,
+            checkpoints: crate::checkpoint::Settings {
+                every: std::time::Duration::from_secs(60),
+                ..Default::default()
+            },
         }
     }
 }
@@ -109,6 +115,8 @@ pub struct Started {
     pub registry: Arc<Registry>,
     /// The default workspace.
     pub workspace: callforce_store::WorkspaceId,
+    /// The public key audit checkpoints are signed with, when checkpoints are on.
+    pub checkpoint_key: Option<String>,
 }
 
 /// Aborts a background task when dropped.
@@ -165,6 +173,11 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         &config.data_dir,
     )?;
     let vault = Arc::new(Vault::unlock(&store, &source).await?);
+    // Audit entries are keyed with the master key's audit key; checkpoints signed with the
+    // vault's Ed25519 key.
+    let audit_keys = vault.audit_keys(&store).await?;
+    let store = store.with_audit_keys(audit_keys);
+    let checkpoint_key = vault.checkpoint_key(&store).await?;
 
     let org = callforce_devorg::DevOrg::new(callforce_devorg::Config::default())
         .context("building the dev org")?;
@@ -260,6 +273,28 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     // are fetched in the background, never on an agent's time.
     let describes = AbortOnDrop(registry.spawn_describe_refresher(DESCRIBE_POLL));
     let alert_store = store.clone();
+    let checkpoint_public = checkpoint_key.verifying_key();
+    let checkpoints = match &config.checkpoints.file {
+        Some(file) => {
+            let every = config
+                .checkpoints
+                .every
+                .max(std::time::Duration::from_millis(10));
+            let checkpointer = crate::checkpoint::Checkpointer::new(
+                store.clone(),
+                checkpoint_key,
+                file.clone(),
+                config.checkpoints.url.clone(),
+            )?;
+            tracing::info!(
+                file = %file.display(),
+                key = %crate::checkpoint::key_text(&checkpoint_public),
+                "audit checkpoints on"
+            );
+            Some(AbortOnDrop(checkpointer.spawn(every)))
+        }
+        None => None,
+    };
     let api = Arc::new(
         crate::api::Api::new(
             registry.clone(),
@@ -297,7 +332,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         .merge(crate::metrics::router(api.clone()))
         .merge(crate::intents::router(api.clone()))
         .merge(crate::api::router(api.clone()))
-        .merge(crate::connect::router(connect));
+        .merge(crate::connect::router(connect))
+        .merge(crate::checkpoint::router(checkpoint_public));
     let app = crate::service::layer(app, api);
     let alerts = match &config.alert_webhook {
         Some(url) => {
@@ -325,6 +361,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         // The sender stops with the service, also when this task is aborted.
         drop(alerts);
         drop(describes);
+        drop(checkpoints);
         sweeper.abort();
         poller.abort();
         served
@@ -338,6 +375,11 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         api: api_state,
         registry,
         workspace: workspace.id,
+        checkpoint_key: config
+            .checkpoints
+            .file
+            .as_ref()
+            .map(|_| crate::checkpoint::key_text(&checkpoint_public)),
     })
 }
 

@@ -12,6 +12,14 @@
 //! the new key is written to `master.key.new` first and renamed over `master.key` after the
 //! commit; a start that finds the old key refused and `master.key.new` accepted finishes that
 //! rename (a crash between the two steps loses nothing).
+//!
+//! The audit log's HMAC key of a key version is derived from that version's master key,
+//! `HMAC-SHA256(master key, "callforce.audit.hmac.v1\0" || version as i64 big-endian)`, so
+//! nothing needs storing while the key is current. A rotation seals every version's audit key
+//! under the new master key (`audit.hmac.<version>` in the store's sealed values), so the entries
+//! an old key made keep verifying. The Ed25519 key that signs audit checkpoints is random, made
+//! once, and kept sealed the same way (`audit.checkpoint.ed25519`): it outlives restarts and
+//! rotations, so its public key stays the one third parties hold.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -151,6 +159,36 @@ pub enum VaultError {
 pub struct Vault {
     cipher: ChaCha20Poly1305,
     version: i64,
+    /// The audit HMAC key of this version, derived from the master key.
+    audit_key: Zeroizing<[u8; 32]>,
+}
+
+/// The label the audit HMAC key is derived under (the key version follows it).
+const AUDIT_KEY_LABEL: &[u8] = b"callforce.audit.hmac.v1\0";
+/// The purpose under which the vault's own keys (audit keys, the checkpoint key) are sealed.
+const AUDIT: &str = "audit";
+/// The sealed-value name of an older version's audit key.
+const AUDIT_KEY_PREFIX: &str = "audit.hmac.";
+/// The sealed-value name of the checkpoint signing key (its 32-byte Ed25519 seed).
+pub const CHECKPOINT_KEY: &str = "audit.checkpoint.ed25519";
+
+/// `HMAC-SHA256(master key, AUDIT_KEY_LABEL || version)`: the audit key of a key version.
+fn derive_audit_key(key: &MasterKey, version: i64) -> Zeroizing<[u8; 32]> {
+    use hmac::{Hmac, Mac};
+    let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.0.as_ref())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    m.update(AUDIT_KEY_LABEL);
+    m.update(&version.to_be_bytes());
+    Zeroizing::new(m.finalize().into_bytes().into())
+}
+
+/// Reads a 32-byte key out of opened bytes.
+fn key32(bytes: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
+    let mut k = Zeroizing::new([0u8; 32]);
+    (bytes.len() == 32).then(|| {
+        k.copy_from_slice(bytes);
+        k
+    })
 }
 
 impl fmt::Debug for Vault {
@@ -175,7 +213,100 @@ impl Vault {
         Self {
             cipher: ChaCha20Poly1305::new(Key::from_slice(key.0.as_ref())),
             version,
+            audit_key: derive_audit_key(key, version),
         }
+    }
+
+    /// The audit keys: this version's (which keys new entries) and every older version's the
+    /// store keeps sealed. An older key that does not open is left out with a warning: its
+    /// entries then verify as unchecked, never as intact.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn audit_keys(
+        &self,
+        store: &callforce_store::Store,
+    ) -> anyhow::Result<callforce_store::AuditKeys> {
+        let mut keys = callforce_store::AuditKeys::new(self.version, self.audit_key.clone());
+        for v in store
+            .sealed_values()
+            .await
+            .context("reading the vault's sealed audit keys")?
+        {
+            let Some(version) = v
+                .name
+                .strip_prefix(AUDIT_KEY_PREFIX)
+                .and_then(|n| n.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            match self
+                .open(AUDIT, &v.name, v.key_version, &v.sealed)
+                .ok()
+                .and_then(|k| key32(&k))
+            {
+                Some(k) => keys.add_older(version, k),
+                None => tracing::warn!(
+                    version,
+                    "the sealed audit key of this version does not open: its entries cannot be checked"
+                ),
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The Ed25519 key that signs audit checkpoints, if the store holds one.
+    ///
+    /// # Errors
+    /// A stored key that does not open with this vault; database errors.
+    pub async fn stored_checkpoint_key(
+        &self,
+        store: &callforce_store::Store,
+    ) -> anyhow::Result<Option<ed25519_dalek::SigningKey>> {
+        let stored = store
+            .sealed_values()
+            .await
+            .context("reading the checkpoint signing key")?
+            .into_iter()
+            .find(|v| v.name == CHECKPOINT_KEY);
+        let Some(v) = stored else {
+            return Ok(None);
+        };
+        let seed = self
+            .open(AUDIT, CHECKPOINT_KEY, v.key_version, &v.sealed)
+            .ok()
+            .and_then(|k| key32(&k))
+            .context("the stored checkpoint signing key does not open with this master key")?;
+        Ok(Some(ed25519_dalek::SigningKey::from_bytes(&seed)))
+    }
+
+    /// The Ed25519 key that signs audit checkpoints: the one sealed in the store, or a new one
+    /// sealed there now (the first instance to store it wins; the others read it back).
+    ///
+    /// # Errors
+    /// A stored key that does not open with this vault (loudly: a new one would change the
+    /// public key third parties hold); database errors.
+    pub async fn checkpoint_key(
+        &self,
+        store: &callforce_store::Store,
+    ) -> anyhow::Result<ed25519_dalek::SigningKey> {
+        if let Some(k) = self.stored_checkpoint_key(store).await? {
+            return Ok(k);
+        }
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(seed.as_mut());
+        let sealed = self.seal(AUDIT, CHECKPOINT_KEY, seed.as_ref());
+        if store
+            .insert_sealed_value(CHECKPOINT_KEY, self.version, &sealed, chrono::Utc::now())
+            .await
+            .context("storing the checkpoint signing key")?
+        {
+            return Ok(ed25519_dalek::SigningKey::from_bytes(&seed));
+        }
+        // Another instance stored one first: use it.
+        self.stored_checkpoint_key(store)
+            .await?
+            .context("the checkpoint signing key could not be stored nor read back")
     }
 
     /// The key version this vault seals with.
@@ -306,6 +437,52 @@ impl Vault {
         )
     }
 
+    /// Opens the vault of `store` for an admin command, never creating anything: `None` when
+    /// the store has no vault key yet or no master key is at hand (no `CALLFORCE_MASTER_KEY`, no
+    /// key file).
+    ///
+    /// # Errors
+    /// A key that does not open the store's check value; an unreadable key file; database
+    /// errors.
+    pub async fn open_existing(
+        store: &callforce_store::Store,
+        source: &KeySource,
+    ) -> anyhow::Result<Option<Self>> {
+        let Some((version, check)) = store
+            .latest_vault_key()
+            .await
+            .context("reading the vault's key check")?
+        else {
+            return Ok(None);
+        };
+        let mut candidates = Vec::new();
+        match source {
+            KeySource::Env(k) => candidates.push(MasterKey(k.0.clone())),
+            KeySource::File(path) => {
+                // A rotation that committed but did not rename its new key file yet.
+                for p in [path.clone(), path.with_file_name(NEW_KEY_FILE)] {
+                    if p.exists() {
+                        candidates.push(MasterKey::read_file(&p)?);
+                    }
+                }
+                if candidates.is_empty() {
+                    return Ok(None);
+                }
+            }
+        }
+        for key in candidates {
+            let vault = Vault::new(&key, version);
+            if vault.opens_check(&check) {
+                return Ok(Some(vault));
+            }
+        }
+        bail!(
+            "wrong master key: it does not open this database's vault (key version {version}). \
+             Give the key the database was sealed with ({} or the key file in the data directory)",
+            crate::env::MASTER_KEY
+        )
+    }
+
     /// Re-seals every connection's secrets under a new key (version + 1), in one transaction
     /// that also appends `vault.key_rotated` by `actor` to every workspace's audit log.
     /// With a key file, the new key replaces it; with `CALLFORCE_MASTER_KEY`, `new_key` must be
@@ -345,6 +522,26 @@ impl Vault {
             resealed.push((c.id.clone(), next.seal(CONNECTION, &c.id, &plain)));
             by_workspace.entry(c.workspace).or_default().push(c.id);
         }
+        // Every version's audit key, and every other value the vault sealed, under the new key.
+        let mut sealed = Vec::new();
+        let audit_keys = self.audit_keys(store).await?;
+        for version in audit_keys.versions() {
+            if let Some(k) = audit_keys.key(version) {
+                let name = format!("{AUDIT_KEY_PREFIX}{version}");
+                sealed.push((name.clone(), next.seal(AUDIT, &name, k)));
+            }
+        }
+        for v in store.sealed_values().await? {
+            if v.name.starts_with(AUDIT_KEY_PREFIX) {
+                continue;
+            }
+            let plain = self
+                .open(AUDIT, &v.name, v.key_version, &v.sealed)
+                .with_context(|| format!("opening the vault's sealed {}", v.name))?;
+            sealed.push((v.name.clone(), next.seal(AUDIT, &v.name, &plain)));
+        }
+        // Its entries are keyed like every other, whatever handle the caller passed.
+        let store = &store.clone().with_audit_keys(audit_keys);
         // Every workspace's log says the key changed, naming its connections re-sealed.
         let entries: Vec<_> = by_workspace
             .into_iter()
@@ -364,6 +561,7 @@ impl Vault {
                 next.version,
                 &next.check_value(),
                 &resealed,
+                &sealed,
                 chrono::Utc::now(),
                 &entries,
             )
@@ -571,5 +769,84 @@ mod tests {
             .await
             .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn a_rotation_keeps_old_audit_entries_verifiable_and_the_checkpoint_key() {
+        use callforce_store::{AuditFilter, NewAuditEntry, Verdict};
+        let dir = tempfile::tempdir().unwrap();
+        let store = callforce_store::Store::open_sqlite(&dir.path().join("db"))
+            .await
+            .unwrap();
+        let source = KeySource::File(dir.path().join(KEY_FILE));
+        let v1 = Vault::unlock(&store, &source).await.unwrap();
+        let keyed1 = store
+            .clone()
+            .with_audit_keys(v1.audit_keys(&store).await.unwrap());
+        let now = chrono::Utc::now();
+        let ws = keyed1.create_workspace("w", now).await.unwrap().id;
+        let entry = NewAuditEntry {
+            kind: "write.done".into(),
+            ..Default::default()
+        };
+        keyed1.append_audit(ws, now, &entry).await.unwrap();
+        let checkpoint = v1.checkpoint_key(&store).await.unwrap().verifying_key();
+        // The same key is read back, not made again.
+        assert_eq!(
+            v1.checkpoint_key(&store).await.unwrap().verifying_key(),
+            checkpoint
+        );
+
+        v1.rotate(&keyed1, &source, None, crate::changes::Actor::Cli)
+            .await
+            .unwrap();
+        let v2 = Vault::unlock(&store, &source).await.unwrap();
+        let keys2 = v2.audit_keys(&store).await.unwrap();
+        assert_eq!((keys2.current(), keys2.versions()), (Some(2), vec![1, 2]));
+        assert_eq!(keys2.key(1), v1.audit_keys(&store).await.unwrap().key(1));
+        let keyed2 = store.clone().with_audit_keys(keys2);
+        keyed2.append_audit(ws, now, &entry).await.unwrap();
+        let versions: Vec<_> = keyed2
+            .list_audit(ws, &AuditFilter::default())
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| (e.kind.clone(), e.key_version))
+            .collect();
+        assert_eq!(
+            versions,
+            [
+                ("write.done".to_owned(), Some(1)),
+                ("vault.key_rotated".to_owned(), Some(1)),
+                ("write.done".to_owned(), Some(2)),
+            ]
+        );
+        assert_eq!(
+            keyed2.verify_audit(ws).await.unwrap(),
+            Verdict::Intact {
+                entries: 3,
+                unkeyed: 0
+            }
+        );
+        // The checkpoint key outlives the rotation: third parties keep the public key they hold.
+        assert_eq!(
+            v2.checkpoint_key(&store).await.unwrap().verifying_key(),
+            checkpoint
+        );
+        // An admin command with the new key opens the same keys, and creates nothing.
+        let opened = Vault::open_existing(&store, &source)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(opened.version(), 2);
+        assert!(
+            Vault::open_existing(&store, &KeySource::File(dir.path().join("absent")))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(!dir.path().join("absent").exists());
+        let wrong = KeySource::Env(MasterKey::generate());
+        assert!(Vault::open_existing(&store, &wrong).await.is_err());
     }
 }

@@ -1,24 +1,45 @@
-//! The audit log: append-only, hash-chained per workspace, verifiable.
+//! The audit log: append-only, hash-chained per workspace, keyed, verifiable.
 //!
 //! Entry `n` of a workspace stores `prev_hash` (entry `n-1`'s hash, or 32 zero bytes for the
-//! first) and `hash = SHA-256(DOMAIN || prev_hash || canonical bytes)`, where the canonical bytes
-//! are those [`entry_hash`] writes. Appending reads and moves the workspace's chain-head row in
-//! the same transaction (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite has one writer), so two
-//! appenders can never fork the chain. [`Store::verify_audit`] recomputes every hash and compares
-//! the tail with the head row, so an edited, deleted, swapped or truncated entry is reported.
+//! first) and its `hash`. A store given [`AuditKeys`] ([`Store::with_audit_keys`]) appends keyed
+//! entries: `hash = HMAC-SHA256(key, KEYED_DOMAIN || key version || prev_hash || canonical
+//! bytes)` ([`keyed_entry_hash`]), with the key's version stored in the entry (`key_version`).
+//! Without keys, and for every entry written before keys existed, `hash = SHA-256(DOMAIN ||
+//! prev_hash || canonical bytes)` ([`entry_hash`]): such entries are only hash-chained, and
+//! anyone who can write the database can recompute them. Once the database has a vault key (or
+//! a chain holds a keyed entry), an appender without a key is refused
+//! ([`Error::AuditKeyRequired`]), and the verifier reports an unkeyed entry after a keyed one as
+//! a break.
+//!
+//! Appending reads and moves the workspace's chain-head row in the same transaction (`SELECT ...
+//! FOR UPDATE` on PostgreSQL; SQLite has one writer), so two appenders can never fork the chain.
+//! [`Store::verify_audit`] recomputes every hash and compares the tail with the head row, so an
+//! edited, deleted, swapped or truncated entry is reported, except that the head row lives in
+//! the same database: a tail deleted together with the head moved back is only caught against
+//! a checkpoint kept outside it ([`Store::verify_audit_against`]).
 //!
 //! Nothing here updates or deletes an entry; on PostgreSQL a trigger (see the migration) refuses
 //! UPDATE, DELETE and TRUNCATE on the audit tables for everyone, this code included.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
 use serde::Serialize;
+use sha2::digest::Update;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::keys::WorkspaceId;
 use crate::{Backend, Error, Result, Store, from_ms, ms, with_pool};
 
 /// The domain-separation prefix of every entry hash (version 1 of the format).
 pub const DOMAIN: &[u8] = b"callforce.audit.v1\0";
+
+/// The domain-separation prefix of every keyed entry's HMAC (version 2 of the format).
+pub const KEYED_DOMAIN: &[u8] = b"callforce.audit.v2\0";
 
 /// The `prev_hash` of a chain's first entry: 32 zero bytes, in hex.
 pub const GENESIS_HEX: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -65,6 +86,88 @@ pub struct AuditEntry {
     pub prev_hash: String,
     /// This entry's hash (hex).
     pub hash: String,
+    /// The version of the audit key whose HMAC `hash` is; `None` for an entry that is only
+    /// hash-chained (written before keys existed, or by a store without keys).
+    pub key_version: Option<i64>,
+}
+
+/// The audit HMAC keys by version (the vault's master-key versions they were derived from),
+/// and which one new entries are keyed with. The keys are zeroized when dropped and never
+/// printed.
+#[derive(Clone, Default)]
+pub struct AuditKeys {
+    current: Option<i64>,
+    keys: BTreeMap<i64, Zeroizing<[u8; 32]>>,
+}
+
+impl fmt::Debug for AuditKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditKeys")
+            .field("current", &self.current)
+            .field("versions", &self.keys.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditKeys {
+    /// Keys whose newest version, `version`, keys new entries. A version below 1 is ignored
+    /// (0 and absent mean "not keyed" in a stored entry).
+    pub fn new(version: i64, key: Zeroizing<[u8; 32]>) -> Self {
+        let mut keys = Self::default();
+        if version >= 1 {
+            keys.keys.insert(version, key);
+            keys.current = Some(version);
+        }
+        keys
+    }
+
+    /// Adds the key of an older version, to verify the entries it keyed (a version below 1, or
+    /// the current one, is ignored).
+    pub fn add_older(&mut self, version: i64, key: Zeroizing<[u8; 32]>) {
+        if version >= 1 && Some(version) != self.current {
+            self.keys.insert(version, key);
+        }
+    }
+
+    /// The version new entries are keyed with; `None` when there is no key.
+    pub fn current(&self) -> Option<i64> {
+        self.current
+    }
+
+    /// Every version held, oldest first.
+    pub fn versions(&self) -> Vec<i64> {
+        self.keys.keys().copied().collect()
+    }
+
+    /// The key of `version`, if held.
+    pub fn key(&self, version: i64) -> Option<&[u8; 32]> {
+        self.keys.get(&version).map(|k| &**k)
+    }
+
+    fn current_key(&self) -> Option<(i64, &[u8; 32])> {
+        let v = self.current?;
+        Some((v, self.key(v)?))
+    }
+}
+
+/// A checkpoint of a chain, taken from outside the database: the hash its entry `index` had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The entry's sequence number.
+    pub index: u64,
+    /// The entry's hash then.
+    pub hash: [u8; 32],
+}
+
+/// A workspace's chain head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditHead {
+    /// The workspace.
+    pub workspace: WorkspaceId,
+    /// Its last entry's sequence number (0 for an empty chain).
+    pub seq: u64,
+    /// Its last entry's hash (hex; [`GENESIS_HEX`] for an empty chain).
+    pub hash: String,
 }
 
 /// Filters for [`Store::list_audit`]; `None` means any.
@@ -90,10 +193,26 @@ pub struct AuditFilter {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
-    /// Every entry matches its hash and links to the one before; the tail matches the head.
+    /// Every entry matches its hash (its HMAC, for a keyed entry) and links to the one before;
+    /// the tail matches the head and every checkpoint given.
     Intact {
         /// How many entries were checked.
         entries: u64,
+        /// How many of them are only hash-chained (not keyed): anyone who could write the
+        /// database could have recomputed them.
+        unkeyed: u64,
+    },
+    /// Nothing found broken, but some keyed entries could not be checked: the store holds no
+    /// key of their version. Their links to each other were checked, not their content.
+    Unchecked {
+        /// How many entries there are.
+        entries: u64,
+        /// How many of them are only hash-chained.
+        unkeyed: u64,
+        /// How many keyed entries could not be checked.
+        unchecked: u64,
+        /// The key versions that were missing.
+        missing_versions: Vec<i64>,
     },
     /// The first place where the chain does not hold.
     Broken(ChainBreak),
@@ -120,21 +239,54 @@ pub enum BreakReason {
     Missing,
     /// The chain ends before, or differently from, its recorded head (tail truncated or altered).
     TailMismatch,
+    /// An entry that is not keyed follows a keyed one (appended without the key, or rewritten
+    /// as only hash-chained by someone without it).
+    Unkeyed,
+    /// The entry's hash differs from the one a checkpoint recorded for it (the chain was
+    /// rewritten and recomputed after the checkpoint).
+    CheckpointMismatch,
+    /// The chain ends before an entry a checkpoint recorded (the tail was deleted, and the head
+    /// moved back with it).
+    BelowCheckpoint,
 }
 
-fn put_bytes(h: &mut Sha256, b: &[u8]) {
-    h.update((b.len() as u64).to_be_bytes());
+fn put_bytes(h: &mut impl Update, b: &[u8]) {
+    h.update(&(b.len() as u64).to_be_bytes());
     h.update(b);
 }
 
-fn put_opt(h: &mut Sha256, s: Option<&str>) {
+fn put_opt(h: &mut impl Update, s: Option<&str>) {
     match s {
-        None => h.update([0u8]),
+        None => h.update(&[0u8]),
         Some(s) => {
-            h.update([1u8]);
+            h.update(&[1u8]);
             put_bytes(h, s.as_bytes());
         }
     }
+}
+
+/// Writes `prev_hash` and the canonical bytes of an entry (see [`entry_hash`]).
+fn put_entry(
+    h: &mut impl Update,
+    prev_hash: &[u8; 32],
+    workspace: WorkspaceId,
+    seq: u64,
+    at_ms: i64,
+    entry: &NewAuditEntry,
+) {
+    h.update(prev_hash);
+    h.update(&workspace.0.to_be_bytes());
+    h.update(&seq.to_be_bytes());
+    h.update(&at_ms.to_be_bytes());
+    put_bytes(h, entry.kind.as_bytes());
+    put_opt(h, entry.call_id.as_deref());
+    put_opt(h, entry.agent.as_deref());
+    h.update(&(entry.record_ids.len() as u64).to_be_bytes());
+    for id in &entry.record_ids {
+        put_bytes(h, id.as_bytes());
+    }
+    put_opt(h, entry.request.as_deref());
+    put_opt(h, entry.response.as_deref());
 }
 
 /// The hash of an entry: SHA-256 over [`DOMAIN`], `prev_hash`, then the canonical bytes:
@@ -150,21 +302,29 @@ pub fn entry_hash(
     entry: &NewAuditEntry,
 ) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(DOMAIN);
-    h.update(prev_hash);
-    h.update(workspace.0.to_be_bytes());
-    h.update(seq.to_be_bytes());
-    h.update(at_ms.to_be_bytes());
-    put_bytes(&mut h, entry.kind.as_bytes());
-    put_opt(&mut h, entry.call_id.as_deref());
-    put_opt(&mut h, entry.agent.as_deref());
-    h.update((entry.record_ids.len() as u64).to_be_bytes());
-    for id in &entry.record_ids {
-        put_bytes(&mut h, id.as_bytes());
-    }
-    put_opt(&mut h, entry.request.as_deref());
-    put_opt(&mut h, entry.response.as_deref());
+    Update::update(&mut h, DOMAIN);
+    put_entry(&mut h, prev_hash, workspace, seq, at_ms, entry);
     h.finalize().into()
+}
+
+/// The hash of a keyed entry: HMAC-SHA256 under `key` over [`KEYED_DOMAIN`], the key's
+/// `version` (i64 big-endian), then the same bytes as [`entry_hash`] after its domain
+/// (`prev_hash` and the canonical bytes). Only a holder of the key can compute it.
+pub fn keyed_entry_hash(
+    key: &[u8; 32],
+    version: i64,
+    prev_hash: &[u8; 32],
+    workspace: WorkspaceId,
+    seq: u64,
+    at_ms: i64,
+    entry: &NewAuditEntry,
+) -> [u8; 32] {
+    let mut h = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    Update::update(&mut h, KEYED_DOMAIN);
+    Update::update(&mut h, &version.to_be_bytes());
+    put_entry(&mut h, prev_hash, workspace, seq, at_ms, entry);
+    h.finalize().into_bytes().into()
 }
 
 /// Decodes 64 hex digits; `None` for anything else.
@@ -195,10 +355,11 @@ struct AuditRow {
     response: Option<String>,
     prev_hash: String,
     hash: String,
+    key_version: Option<i64>,
 }
 
 const AUDIT_COLUMNS: &str = "a.workspace_id, a.seq, a.at, a.kind, a.call_id, a.agent, \
-    a.record_ids, a.request, a.response, a.prev_hash, a.hash";
+    a.record_ids, a.request, a.response, a.prev_hash, a.hash, a.key_version";
 
 impl AuditRow {
     fn into_entry(self) -> Result<AuditEntry> {
@@ -215,6 +376,8 @@ impl AuditRow {
             response: self.response,
             prev_hash: self.prev_hash,
             hash: self.hash,
+            // NB: 0 is read as absent too: neither names a key.
+            key_version: self.key_version.filter(|v| *v >= 1),
         })
     }
 }
@@ -237,35 +400,77 @@ pub(crate) fn check_entry(entry: &NewAuditEntry) -> Result<()> {
     check_json(entry.response.as_deref(), "audit response")
 }
 
-/// Audit rows written per `INSERT` (11 bound values each).
+/// Audit rows written per `INSERT` (12 bound values each).
 pub(crate) const ROWS_PER_INSERT: usize = 500;
 
 /// Entries read per round trip while verifying.
 const VERIFY_PAGE: i64 = 1000;
 
+/// What an appending transaction needs: how to read the chain head, and the key to key new
+/// entries with (none: they are only hash-chained).
+pub(crate) struct Appender {
+    /// The statement reading a workspace's chain head inside the transaction.
+    pub(crate) head_sql: &'static str,
+    /// The store's keys.
+    pub(crate) keys: Arc<AuditKeys>,
+}
+
+impl Appender {
+    /// The current key's version and key, if any.
+    pub(crate) fn key(&self) -> Option<(i64, &[u8; 32])> {
+        self.keys.current_key()
+    }
+}
+
 /// The statement reading a workspace's chain head inside an appending transaction.
-pub(crate) fn head_sql(backend: Backend) -> &'static str {
+fn head_sql(backend: Backend) -> &'static str {
     match backend {
-        Backend::Sqlite => "SELECT seq, hash FROM audit_heads WHERE workspace_id = $1",
+        Backend::Sqlite => "SELECT seq, hash, key_version FROM audit_heads WHERE workspace_id = $1",
         // The row lock serialises appenders of one workspace across connections and instances.
-        Backend::Postgres => "SELECT seq, hash FROM audit_heads WHERE workspace_id = $1 FOR UPDATE",
+        Backend::Postgres => {
+            "SELECT seq, hash, key_version FROM audit_heads WHERE workspace_id = $1 FOR UPDATE"
+        }
+    }
+}
+
+impl Store {
+    /// What [`append_all_in_tx`] needs from this store.
+    pub(crate) fn audit_appender(&self) -> Appender {
+        Appender {
+            head_sql: head_sql(self.backend()),
+            keys: self.audit_keys.clone(),
+        }
     }
 }
 
 /// Appends `$entries` (`(DateTime<Utc>, &NewAuditEntry)` pairs whose JSON was checked, in chain
 /// order) to `$workspace`'s chain inside the open write transaction `$tx`, reading and moving the
-/// chain head once, evaluating to the appended [`AuditEntry`]s. Written as a macro so that it
+/// chain head once, keyed with the current key of `$appender` (an [`Appender`]), evaluating to
+/// the appended [`AuditEntry`]s. Without a key it refuses ([`crate::Error::AuditKeyRequired`]) a
+/// chain that already holds keyed entries, and any chain of a database that has a vault key. Written as a macro so that it
 /// compiles once per backend inside [`with_pool`] bodies, and so that another operation (a
 /// dead-letter replay, a worker's finished jobs) and its audit entries commit together or not
 /// at all. Uses `?`: the enclosing function returns [`crate::Result`].
 macro_rules! append_all_in_tx {
-    ($tx:ident, $head_sql:expr, $workspace:expr, $entries:expr) => {{
+    ($tx:ident, $appender:expr, $workspace:expr, $entries:expr) => {{
         let workspace: $crate::keys::WorkspaceId = $workspace;
-        let head: Option<(i64, String)> = sqlx::query_as($head_sql)
+        let appender: &$crate::audit::Appender = &$appender;
+        let head: Option<(i64, String, Option<i64>)> = sqlx::query_as(appender.head_sql)
             .bind(workspace.0)
             .fetch_optional(&mut *$tx)
             .await?;
-        let (head_seq, head_hash) = head.ok_or($crate::Error::NotFound)?;
+        let (head_seq, head_hash, head_key) = head.ok_or($crate::Error::NotFound)?;
+        let key = appender.key();
+        if key.is_none() {
+            // NB: a database with a vault is keyed: an unkeyed entry there, even the first of a
+            // new chain, could be forged by anyone who can write the database.
+            let vault: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM vault_keys")
+                .fetch_one(&mut *$tx)
+                .await?;
+            if head_key.is_some() || vault.is_some() {
+                return Err($crate::Error::AuditKeyRequired);
+            }
+        }
         let mut seq_i = head_seq;
         let mut prev_hash = head_hash;
         let mut appended = Vec::new();
@@ -277,8 +482,12 @@ macro_rules! append_all_in_tx {
                 .ok_or($crate::Error::Corrupt("audit head hash"))?;
             let seq =
                 u64::try_from(seq_i).map_err(|_| $crate::Error::Corrupt("audit head seq"))? + 1;
-            let hash =
-                $crate::keys::hex(&$crate::audit::entry_hash(&prev, workspace, seq, at, entry));
+            let hash = $crate::keys::hex(&match key {
+                Some((version, k)) => {
+                    $crate::audit::keyed_entry_hash(k, version, &prev, workspace, seq, at, entry)
+                }
+                None => $crate::audit::entry_hash(&prev, workspace, seq, at, entry),
+            });
             seq_i += 1;
             appended.push($crate::audit::AuditEntry {
                 workspace,
@@ -292,6 +501,7 @@ macro_rules! append_all_in_tx {
                 response: entry.response.clone(),
                 prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
                 hash,
+                key_version: key.map(|(v, _)| v),
             });
         }
         // NB: multi-row statements, a few hundred rows each (well within both databases'
@@ -306,7 +516,7 @@ macro_rules! append_all_in_tx {
             }
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO audit_log (workspace_id, seq, at, kind, call_id, agent, record_ids, \
-                   request, response, prev_hash, hash) ",
+                   request, response, prev_hash, hash, key_version) ",
             );
             q.push_values(&rows, |mut b, (e, seq, ids)| {
                 b.push_bind(workspace.0)
@@ -319,7 +529,8 @@ macro_rules! append_all_in_tx {
                     .push_bind(e.request.as_deref())
                     .push_bind(e.response.as_deref())
                     .push_bind(e.prev_hash.as_str())
-                    .push_bind(e.hash.as_str());
+                    .push_bind(e.hash.as_str())
+                    .push_bind(e.key_version);
             });
             q.build().execute(&mut *$tx).await?;
             let ids: Vec<(i64, &str)> = rows
@@ -338,12 +549,16 @@ macro_rules! append_all_in_tx {
             }
         }
         if !appended.is_empty() {
-            sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE workspace_id = $1")
-                .bind(workspace.0)
-                .bind(seq_i)
-                .bind(&prev_hash)
-                .execute(&mut *$tx)
-                .await?;
+            sqlx::query(
+                "UPDATE audit_heads SET seq = $2, hash = $3, \
+                   key_version = COALESCE($4, key_version) WHERE workspace_id = $1",
+            )
+            .bind(workspace.0)
+            .bind(seq_i)
+            .bind(&prev_hash)
+            .bind(key.map(|(v, _)| v))
+            .execute(&mut *$tx)
+            .await?;
         }
         appended
     }};
@@ -353,9 +568,9 @@ pub(crate) use append_all_in_tx;
 /// Appends one entry (`$entry`, a checked `&NewAuditEntry`) at `$now`, as [`append_all_in_tx`]
 /// does, evaluating to the [`AuditEntry`].
 macro_rules! append_in_tx {
-    ($tx:ident, $head_sql:expr, $workspace:expr, $now:expr, $entry:expr) => {{
+    ($tx:ident, $appender:expr, $workspace:expr, $now:expr, $entry:expr) => {{
         let entry: &$crate::audit::NewAuditEntry = $entry;
-        $crate::audit::append_all_in_tx!($tx, $head_sql, $workspace, &[($now, entry)])
+        $crate::audit::append_all_in_tx!($tx, $appender, $workspace, &[($now, entry)])
             .pop()
             .ok_or($crate::Error::Corrupt("audit entry not appended"))?
     }};
@@ -363,11 +578,13 @@ macro_rules! append_in_tx {
 pub(crate) use append_in_tx;
 
 impl Store {
-    /// Appends an entry to the workspace's chain at time `now` and returns it.
+    /// Appends an entry to the workspace's chain at time `now` and returns it, keyed with the
+    /// store's current audit key when it has one.
     ///
     /// # Errors
     /// [`Error::NotFound`] for an unknown workspace; [`Error::InvalidJson`] for a request or
-    /// response that is not JSON; database errors.
+    /// response that is not JSON; [`Error::AuditKeyRequired`] for a store without keys on a chain
+    /// that holds keyed entries; database errors.
     pub async fn append_audit(
         &self,
         workspace: WorkspaceId,
@@ -375,10 +592,10 @@ impl Store {
         entry: &NewAuditEntry,
     ) -> Result<AuditEntry> {
         check_entry(entry)?;
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
-            let appended = append_in_tx!(tx, head_sql, workspace, now, entry);
+            let appended = append_in_tx!(tx, appender, workspace, now, entry);
             tx.commit().await?;
             Ok(appended)
         })
@@ -432,12 +649,51 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| WorkspaceId(id)).collect())
     }
 
-    /// Recomputes the workspace's whole chain and reports the first entry that does not hold.
+    /// Every workspace's chain head (for checkpoints), by workspace id.
+    ///
+    /// # Errors
+    /// Database errors; [`Error::Corrupt`] for a head whose sequence number is negative.
+    pub async fn audit_heads(&self) -> Result<Vec<AuditHead>> {
+        let rows: Vec<(i64, i64, String)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT workspace_id, seq, hash FROM audit_heads ORDER BY workspace_id")
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter()
+            .map(|(ws, seq, hash)| {
+                Ok(AuditHead {
+                    workspace: WorkspaceId(ws),
+                    seq: u64::try_from(seq).map_err(|_| Error::Corrupt("audit head seq"))?,
+                    hash,
+                })
+            })
+            .collect()
+    }
+
+    /// Recomputes the workspace's whole chain with the store's keys and reports the first entry
+    /// that does not hold: [`Store::verify_audit_against`] with no checkpoint.
+    ///
+    /// # Errors
+    /// As [`Store::verify_audit_against`].
+    pub async fn verify_audit(&self, workspace: WorkspaceId) -> Result<Verdict> {
+        self.verify_audit_against(workspace, &[]).await
+    }
+
+    /// Recomputes the workspace's whole chain and reports the first entry that does not hold:
+    /// each entry's hash (an HMAC under the store's key of the entry's version, for a keyed
+    /// entry), its link to the one before, no unkeyed entry after a keyed one, the tail against
+    /// the head row, and the hash of every entry a checkpoint names (`checkpoints`, in any
+    /// order; a chain that ends before one of them is reported too). A keyed entry whose key
+    /// version the store does not hold is counted as unchecked, never passed as intact.
     ///
     /// # Errors
     /// [`Error::NotFound`] for an unknown workspace; database errors. A stored value that cannot
     /// even be decoded is reported as a break, not an error.
-    pub async fn verify_audit(&self, workspace: WorkspaceId) -> Result<Verdict> {
+    pub async fn verify_audit_against(
+        &self,
+        workspace: WorkspaceId,
+        checkpoints: &[Checkpoint],
+    ) -> Result<Verdict> {
         let head: Option<(i64, String)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT seq, hash FROM audit_heads WHERE workspace_id = $1")
                 .bind(workspace.0)
@@ -445,14 +701,22 @@ impl Store {
                 .await?
         });
         let (head_seq, head_hash) = head.ok_or(Error::NotFound)?;
+        let mut checkpoints = checkpoints.to_vec();
+        checkpoints.sort_by_key(|c| c.index);
+        let mut next_checkpoint = checkpoints.iter().peekable();
         let sql = format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_log a WHERE a.workspace_id = $1 AND a.seq > $2 \
              ORDER BY a.seq LIMIT $3"
         );
         let broken = |seq: u64, reason| Ok(Verdict::Broken(ChainBreak { seq, reason }));
+        let keys = &self.audit_keys;
         let mut expected: u64 = 1;
         let mut prev = [0u8; 32];
         let mut last_seen: i64 = 0;
+        let mut unkeyed: u64 = 0;
+        let mut unchecked: u64 = 0;
+        let mut missing = BTreeSet::new();
+        let mut seen_keyed = false;
         loop {
             let rows: Vec<AuditRow> = with_pool!(self, pool => {
                 sqlx::query_as(&sql)
@@ -474,6 +738,9 @@ impl Store {
                 let Ok(e) = row.into_entry() else {
                     return broken(expected, BreakReason::HashMismatch);
                 };
+                let Some(stored) = unhex32(&e.hash) else {
+                    return broken(expected, BreakReason::HashMismatch);
+                };
                 let entry = NewAuditEntry {
                     kind: e.kind,
                     call_id: e.call_id,
@@ -482,9 +749,35 @@ impl Store {
                     request: e.request,
                     response: e.response,
                 };
-                let h = entry_hash(&prev, workspace, expected, ms(e.at), &entry);
-                if unhex32(&e.hash) != Some(h) {
+                let at = ms(e.at);
+                let h = match e.key_version {
+                    None if seen_keyed => return broken(expected, BreakReason::Unkeyed),
+                    None => {
+                        unkeyed += 1;
+                        entry_hash(&prev, workspace, expected, at, &entry)
+                    }
+                    Some(version) => {
+                        seen_keyed = true;
+                        match keys.key(version) {
+                            Some(k) => {
+                                keyed_entry_hash(k, version, &prev, workspace, expected, at, &entry)
+                            }
+                            // NB: without the key only the link to the next entry is checked.
+                            None => {
+                                unchecked += 1;
+                                missing.insert(version);
+                                stored
+                            }
+                        }
+                    }
+                };
+                if stored != h {
                     return broken(expected, BreakReason::HashMismatch);
+                }
+                while let Some(c) = next_checkpoint.next_if(|c| c.index <= expected) {
+                    if c.index == expected && c.hash != h {
+                        return broken(expected, BreakReason::CheckpointMismatch);
+                    }
                 }
                 prev = h;
                 expected += 1;
@@ -494,10 +787,21 @@ impl Store {
             }
         }
         let entries = expected - 1;
+        if next_checkpoint.peek().is_some() {
+            return broken(expected, BreakReason::BelowCheckpoint);
+        }
         if i64::try_from(entries).ok() != Some(head_seq) || unhex32(&head_hash) != Some(prev) {
             return broken(expected, BreakReason::TailMismatch);
         }
-        Ok(Verdict::Intact { entries })
+        if unchecked > 0 {
+            return Ok(Verdict::Unchecked {
+                entries,
+                unkeyed,
+                unchecked,
+                missing_versions: missing.into_iter().collect(),
+            });
+        }
+        Ok(Verdict::Intact { entries, unkeyed })
     }
 }
 

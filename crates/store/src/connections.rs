@@ -14,7 +14,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::audit::{NewAuditEntry, append_in_tx, check_entry, head_sql};
+use crate::audit::{NewAuditEntry, append_in_tx, check_entry};
 use crate::keys::{ApiKeyId, WorkspaceId};
 use crate::{Error, Result, Store, from_ms, ms, with_pool};
 
@@ -47,6 +47,26 @@ impl ConnectionStatus {
             "disconnected" => Self::Disconnected,
             _ => return Err(Error::Corrupt("connection status")),
         })
+    }
+}
+
+/// A value the vault sealed, as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    /// What it is (`audit.hmac.1`, `audit.checkpoint.ed25519`).
+    pub name: String,
+    /// The master-key version it is sealed under.
+    pub key_version: i64,
+    /// The sealed bytes.
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedValue")
+            .field("name", &self.name)
+            .field("key_version", &self.key_version)
+            .finish_non_exhaustive()
     }
 }
 
@@ -288,7 +308,7 @@ impl Store {
                          AND status <> 'disconnected'), \
              $17, $18, $19, $20, $21, $22) RETURNING {CONNECTION_COLUMNS}"
         );
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         let row: ConnectionRow = with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let row = sqlx::query_as(&sql)
@@ -317,7 +337,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
             if let Some(entry) = entry {
-                append_in_tx!(tx, head_sql, c.workspace, c.updated_at, entry);
+                append_in_tx!(tx, appender, c.workspace, c.updated_at, entry);
             }
             tx.commit().await?;
             row
@@ -383,7 +403,7 @@ impl Store {
              is_default = $17, daily_share = $18, max_concurrent = $19, updated_at = $20 \
              WHERE workspace_id = $1 AND id = $2 RETURNING {CONNECTION_COLUMNS}"
         );
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             if with_secrets {
@@ -450,7 +470,7 @@ impl Store {
                 .await?;
             }
             if let Some(entry) = entry {
-                append_in_tx!(tx, head_sql, c.workspace, c.updated_at, entry);
+                append_in_tx!(tx, appender, c.workspace, c.updated_at, entry);
             }
             tx.commit().await?;
             row.into_connection()
@@ -545,7 +565,7 @@ impl Store {
         if let Some(e) = entry {
             check_entry(e)?;
         }
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let done = sqlx::query(
@@ -564,7 +584,7 @@ impl Store {
                 return Err(Error::NotFound);
             }
             if let Some(entry) = entry {
-                append_in_tx!(tx, head_sql, workspace, now, entry);
+                append_in_tx!(tx, appender, workspace, now, entry);
             }
             tx.commit().await?;
             Ok(())
@@ -777,12 +797,63 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// The vault's sealed values (the audit keys of older master-key versions, the checkpoint
+    /// signing key), by name.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn sealed_values(&self) -> Result<Vec<SealedValue>> {
+        let rows: Vec<(String, i64, Vec<u8>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT name, key_version, sealed FROM vault_sealed ORDER BY name")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(name, key_version, sealed)| SealedValue {
+                name,
+                key_version,
+                sealed,
+            })
+            .collect())
+    }
+
+    /// Stores a sealed value under `name` unless one is stored already; returns whether this
+    /// call stored it (another instance may have won the race: read it back).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn insert_sealed_value(
+        &self,
+        name: &str,
+        key_version: i64,
+        sealed: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO vault_sealed (name, key_version, sealed, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(key_version)
+            .bind(sealed)
+            .bind(ms(now))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
     /// Moves every connection to a new master key in one transaction: the resealed secrets,
     /// the new key's check value under `version`, and pending one-time tokens dropped (their
     /// sealed verifiers would not open any more; a flow in progress is simply started again).
     ///
     /// # Errors
-    /// [`Error::InvalidState`] when `version` is not newer than the latest; database errors.
+    /// [`Error::InvalidState`] when `version` is not newer than the latest;
+    /// [`Error::SealedValuesChanged`] when the vault holds sealed values (they must be re-sealed
+    /// too: [`Store::rotate_vault_key_audited`]); database errors.
     pub async fn rotate_vault_key(
         &self,
         version: i64,
@@ -790,28 +861,32 @@ impl Store {
         resealed: &[(String, Vec<u8>)],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.rotate_vault_key_audited(version, check_value, resealed, now, &[])
+        self.rotate_vault_key_audited(version, check_value, resealed, &[], now, &[])
             .await
     }
 
-    /// As [`Store::rotate_vault_key`], and appends each of `entries` to its workspace's audit
-    /// log in the same transaction.
+    /// As [`Store::rotate_vault_key`], also replacing the vault's sealed values with `sealed`
+    /// (every one stored now, re-sealed under the new key, and any new ones by name), and
+    /// appending each of `entries` to its workspace's audit log in the same transaction.
     ///
     /// # Errors
-    /// As [`Store::rotate_vault_key`]; [`Error::InvalidJson`] for an entry that is not JSON;
-    /// [`Error::NotFound`] for an unknown workspace.
+    /// As [`Store::rotate_vault_key`]; [`Error::SealedValuesChanged`] when a stored sealed value
+    /// is not among `sealed` (one was added since they were read: nothing is changed);
+    /// [`Error::InvalidJson`] for an entry that is not JSON; [`Error::NotFound`] for an unknown
+    /// workspace.
     pub async fn rotate_vault_key_audited(
         &self,
         version: i64,
         check_value: &[u8],
         resealed: &[(String, Vec<u8>)],
+        sealed: &[(String, Vec<u8>)],
         now: DateTime<Utc>,
         entries: &[(WorkspaceId, NewAuditEntry)],
     ) -> Result<()> {
         for (_, e) in entries {
             check_entry(e)?;
         }
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let latest: Option<i64> =
@@ -838,8 +913,29 @@ impl Store {
             sqlx::query("DELETE FROM one_time_tokens WHERE used_at IS NULL")
                 .execute(&mut *tx)
                 .await?;
+            // NB: a value sealed by another process after the caller read them would be left
+            // under the old key, which no longer opens after this commit.
+            let stored: Vec<(String,)> = sqlx::query_as("SELECT name FROM vault_sealed")
+                .fetch_all(&mut *tx)
+                .await?;
+            if stored.iter().any(|(n,)| !sealed.iter().any(|(m, _)| m == n)) {
+                return Err(Error::SealedValuesChanged);
+            }
+            for (name, value) in sealed {
+                sqlx::query(
+                    "INSERT INTO vault_sealed (name, key_version, sealed, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE \
+                     SET key_version = excluded.key_version, sealed = excluded.sealed",
+                )
+                .bind(name)
+                .bind(version)
+                .bind(value)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+            }
             for (workspace, entry) in entries {
-                append_in_tx!(tx, head_sql, *workspace, now, entry);
+                append_in_tx!(tx, appender, *workspace, now, entry);
             }
             tx.commit().await?;
             Ok(())

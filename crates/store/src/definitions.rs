@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::audit::{NewAuditEntry, append_in_tx, check_entry, head_sql};
+use crate::audit::{NewAuditEntry, append_in_tx, check_entry};
 use crate::{Error, Result, Store, WorkspaceId, from_ms, ms, with_pool};
 
 /// Which kind of definition.
@@ -110,7 +110,7 @@ impl Store {
             kind.table()
         );
         let text = definition.to_string();
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             sqlx::query(&sql)
@@ -121,7 +121,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if let Some(entry) = entry {
-                append_in_tx!(tx, head_sql, workspace, now, entry);
+                append_in_tx!(tx, appender, workspace, now, entry);
             }
             tx.commit().await?;
             Ok(())
@@ -219,7 +219,7 @@ impl Store {
             "DELETE FROM {} WHERE workspace_id = $1 AND name = $2",
             kind.table()
         );
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let done = sqlx::query(&sql)
@@ -231,7 +231,7 @@ impl Store {
                 return Err(Error::NotFound);
             }
             if let Some((now, entry)) = audit {
-                append_in_tx!(tx, head_sql, workspace, now, entry);
+                append_in_tx!(tx, appender, workspace, now, entry);
             }
             tx.commit().await?;
             Ok(())

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::alerts::{INSERT_ALERT, NewAlert};
-use crate::audit::{NewAuditEntry, append_in_tx, check_entry, head_sql};
+use crate::audit::{NewAuditEntry, append_in_tx, check_entry};
 use crate::keys::WorkspaceId;
 use crate::{Backend, Error, Result, Store, from_ms, ms, with_pool};
 
@@ -82,7 +82,7 @@ impl Store {
         if let Some(e) = entry {
             check_entry(e)?;
         }
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             sqlx::query(
@@ -99,7 +99,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if let Some(entry) = entry {
-                append_in_tx!(tx, head_sql, workspace, now, entry);
+                append_in_tx!(tx, appender, workspace, now, entry);
             }
             tx.commit().await?;
             Ok(())
@@ -130,7 +130,7 @@ impl Store {
         check_entry(entry)?;
         let details =
             serde_json::to_string(&alert.details).map_err(|_| Error::Corrupt("alert details"))?;
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             // NB: on PostgreSQL a second instance's UPDATE waits for the first one's row lock,
@@ -150,7 +150,7 @@ impl Store {
             if done.rows_affected() == 0 {
                 return Ok(false);
             }
-            append_in_tx!(tx, head_sql, workspace, now, entry);
+            append_in_tx!(tx, appender, workspace, now, entry);
             sqlx::query(INSERT_ALERT)
                 .bind(workspace.0)
                 .bind(&alert.kind)

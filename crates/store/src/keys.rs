@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::audit::{NewAuditEntry, append_in_tx, check_entry, head_sql};
+use crate::audit::{NewAuditEntry, append_in_tx, check_entry};
 use crate::{Error, Result, Store, from_ms, from_ms_opt, ms, with_pool};
 
 /// The id of a workspace.
@@ -164,7 +164,7 @@ impl Store {
         now: DateTime<Utc>,
         entry: Option<impl FnOnce(&Workspace) -> NewAuditEntry>,
     ) -> Result<Workspace> {
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let row: WorkspaceRow = sqlx::query_as(
@@ -183,7 +183,7 @@ impl Store {
             if let Some(make) = entry {
                 let entry = make(&ws);
                 check_entry(&entry)?;
-                append_in_tx!(tx, head_sql, ws.id, now, &entry);
+                append_in_tx!(tx, appender, ws.id, now, &entry);
             }
             tx.commit().await?;
             Ok(ws)
@@ -269,7 +269,7 @@ impl Store {
             "INSERT INTO api_keys (workspace_id, name, prefix, key_hash, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING {KEY_COLUMNS}"
         );
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         let key = with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let row: ApiKeyRow = sqlx::query_as(&sql)
@@ -284,7 +284,7 @@ impl Store {
             if let Some(make) = entry {
                 let entry = make(&key);
                 check_entry(&entry)?;
-                append_in_tx!(tx, head_sql, workspace, now, &entry);
+                append_in_tx!(tx, appender, workspace, now, &entry);
             }
             tx.commit().await?;
             key
@@ -365,7 +365,7 @@ impl Store {
         if let Some(e) = entry {
             check_entry(e)?;
         }
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let done = sqlx::query(
@@ -382,7 +382,7 @@ impl Store {
                 return Err(Error::NotFound);
             }
             if let Some(entry) = entry {
-                append_in_tx!(tx, head_sql, workspace, now, entry);
+                append_in_tx!(tx, appender, workspace, now, entry);
             }
             tx.commit().await?;
             Ok(())

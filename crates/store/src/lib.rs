@@ -8,7 +8,8 @@
 //!   tokens of the connect flow, and the vault's key checks.
 //! - [`queue`]: the durable write queue (jobs with leases), connection pauses and dead letters.
 //! - `pending`: [`Store::has_unfinished`] and [`Store::release`], for the write pipeline.
-//! - [`audit`]: the append-only, hash-chained audit log and its verifier.
+//! - [`audit`]: the append-only, keyed, hash-chained audit log and its verifier (against the
+//!   database's own head row, and against checkpoints kept outside it).
 //! - [`alerts`]: the alert outbox (a dead letter, a connection needing re-authorisation), written
 //!   in the transaction of the event and delivered by the service's webhook sender.
 //! - [`definitions`]: agents and custom actions per workspace (JSON definitions).
@@ -58,10 +59,15 @@
 //!   ordering key is ever leased, and a later update never overtakes an earlier one. Dead jobs
 //!   count as finished (a dead letter does not block its record forever); replaying one requeues
 //!   the original job row, so later unfinished jobs for that record wait behind it again.
-//! - **Audit chain.** Each workspace has its own chain: `hash = SHA-256("callforce.audit.v1\0" ||
-//!   prev_hash || canonical entry bytes)`, the first `prev_hash` being 32 zero bytes; see
-//!   [`audit::entry_hash`] for the exact byte layout. A chain-head row per workspace serialises
-//!   appenders and lets the verifier catch a truncated tail.
+//! - **Audit chain.** Each workspace has its own chain: `hash = HMAC-SHA256(key,
+//!   "callforce.audit.v2\0" || key version || prev_hash || canonical entry bytes)` with the
+//!   [`AuditKeys`] the caller passes in ([`Store::with_audit_keys`]; the store never sees the
+//!   vault), the key's version stored in the entry; entries written without a key (before keys
+//!   existed) are `SHA-256("callforce.audit.v1\0" || prev_hash || canonical entry bytes)` and
+//!   verify as they are. The first `prev_hash` is 32 zero bytes; see [`audit::entry_hash`] for
+//!   the exact byte layout. A chain-head row per workspace serialises appenders and lets the
+//!   verifier catch a truncated tail (but it is in the same database: a checkpoint outside it,
+//!   [`Store::verify_audit_against`], catches a tail deleted with its head moved back).
 //! - **SQLite** runs in WAL mode with `synchronous=NORMAL` and a 5 s `busy_timeout`, through a
 //!   single connection (one writer); write transactions begin `IMMEDIATE`, so another process
 //!   on the same file (the CLI beside `serve`) waits its turn instead of failing. A commit survives a process crash; the last commits before
@@ -89,8 +95,13 @@ use sqlx::sqlite::{
 };
 
 pub use alerts::{Alert, AlertId, AlertStatus, NewAlert};
-pub use audit::{AuditEntry, AuditFilter, BreakReason, ChainBreak, NewAuditEntry, Verdict};
-pub use connections::{ConnectionStatus, OneTimeKind, OneTimeToken, StoredConnection, Taken};
+pub use audit::{
+    AuditEntry, AuditFilter, AuditHead, AuditKeys, BreakReason, ChainBreak, Checkpoint,
+    NewAuditEntry, Verdict,
+};
+pub use connections::{
+    ConnectionStatus, OneTimeKind, OneTimeToken, SealedValue, StoredConnection, Taken,
+};
 pub use definitions::{Definition, DefinitionKind};
 pub use describes::StoredDescribe;
 pub use intents::StoredIntentMap;
@@ -145,6 +156,16 @@ pub enum Error {
     /// The database file could not be created.
     #[error("creating the database file failed")]
     Io(#[source] std::io::Error),
+    /// The database has a vault key (or the chain holds keyed entries) and this store has no
+    /// audit key: an unkeyed entry could be forged by anyone who can write the database. Open
+    /// the store with the vault's master key.
+    #[error(
+        "the audit log is keyed: appending to it needs the vault's master key (the data directory's master.key or CALLFORCE_MASTER_KEY)"
+    )]
+    AuditKeyRequired,
+    /// The vault's sealed values changed while a key rotation was being prepared.
+    #[error("the vault's sealed values changed during the key rotation: run it again")]
+    SealedValuesChanged,
 }
 
 impl From<sqlx::Error> for Error {
@@ -171,10 +192,12 @@ pub(crate) enum Inner {
     Postgres(PgPool),
 }
 
-/// The store handle: cheap to clone (it holds a connection pool).
+/// The store handle: cheap to clone (it holds a connection pool and the audit keys).
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) inner: Inner,
+    /// The keys audit entries are keyed and verified with (none by default).
+    pub(crate) audit_keys: std::sync::Arc<AuditKeys>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -225,6 +248,7 @@ impl Store {
         SQLITE_MIGRATIONS.run(&pool).await.map_err(Error::Migrate)?;
         Ok(Store {
             inner: Inner::Sqlite(pool),
+            audit_keys: Default::default(),
         })
     }
 
@@ -243,7 +267,21 @@ impl Store {
             .map_err(Error::Migrate)?;
         Ok(Store {
             inner: Inner::Postgres(pool),
+            audit_keys: Default::default(),
         })
+    }
+
+    /// This store with `keys`: new audit entries are keyed with the current one, and the
+    /// verifier checks the entries of every version held. Clones made after this share them.
+    #[must_use]
+    pub fn with_audit_keys(mut self, keys: AuditKeys) -> Store {
+        self.audit_keys = std::sync::Arc::new(keys);
+        self
+    }
+
+    /// The audit keys this store holds.
+    pub fn audit_keys(&self) -> &AuditKeys {
+        &self.audit_keys
     }
 
     /// Which backend this store runs on.

@@ -21,7 +21,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{NewAuditEntry, append_all_in_tx, append_in_tx, check_entry, head_sql};
+use crate::audit::{NewAuditEntry, append_all_in_tx, append_in_tx, check_entry};
 use crate::keys::WorkspaceId;
 use crate::{Backend, Error, Result, Store, from_ms, from_ms_opt, ms, with_pool};
 
@@ -723,7 +723,7 @@ impl Store {
                 .or_default()
                 .push((c.at, &c.audit));
         }
-        let head_sql = head_sql(self.backend());
+        let appender = self.audit_appender();
         let mut marked = std::collections::HashSet::new();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
@@ -744,7 +744,7 @@ impl Store {
                 marked.extend(ids.into_iter().map(|(id,)| id));
             }
             for (workspace, entries) in &by_workspace {
-                append_all_in_tx!(tx, head_sql, *workspace, entries);
+                append_all_in_tx!(tx, appender, *workspace, entries);
             }
             tx.commit().await?;
         });
@@ -1165,7 +1165,7 @@ impl Store {
         let select = format!(
             "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE workspace_id = $1 AND id = $2"
         );
-        let head_sql = crate::audit::head_sql(self.backend());
+        let appender = self.audit_appender();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let row: Option<DeadLetterRow> =
@@ -1193,7 +1193,7 @@ impl Store {
                     "payload_after": json_value(payload),
                 });
                 let entry = admin_entry("deadletter.edit", &dl, actor, request);
-                append_in_tx!(tx, head_sql, workspace, now, &entry);
+                append_in_tx!(tx, appender, workspace, now, &entry);
             }
             tx.commit().await?;
             Ok(())
@@ -1238,7 +1238,7 @@ impl Store {
         now: DateTime<Utc>,
         actor: Option<&str>,
     ) -> Result<JobId> {
-        let head_sql = crate::audit::head_sql(self.backend());
+        let appender = self.audit_appender();
         let select = format!(
             "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE workspace_id = $1 AND id = $2"
         );
@@ -1304,7 +1304,7 @@ impl Store {
                     "payload": json_value(&dl.payload),
                 });
                 let entry = admin_entry("deadletter.replay", &dl, actor, request);
-                append_in_tx!(tx, head_sql, workspace, now, &entry);
+                append_in_tx!(tx, appender, workspace, now, &entry);
             }
             tx.commit().await?;
             Ok(dl.job_id)
@@ -1408,7 +1408,7 @@ impl Store {
         let select = format!(
             "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE workspace_id = $1 AND id = $2"
         );
-        let head_sql = crate::audit::head_sql(self.backend());
+        let appender = self.audit_appender();
         with_pool!(self, pool => {
             let mut tx = crate::WritePool::begin_write(pool).await?;
             let row: Option<DeadLetterRow> =
@@ -1430,7 +1430,7 @@ impl Store {
             if let Some(actor) = actor {
                 let request = serde_json::json!({"dead_letter_id": id.0, "job_id": dl.job_id.0});
                 let entry = admin_entry("deadletter.discard", &dl, actor, request);
-                append_in_tx!(tx, head_sql, workspace, now, &entry);
+                append_in_tx!(tx, appender, workspace, now, &entry);
             }
             tx.commit().await?;
             Ok(())

@@ -7,13 +7,13 @@ use callforce_store::{DeadLetterStatus, JobStatus, NewAuditEntry, NewJob, Store,
 use callforce_testkit::PgSchema;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
-fn t(secs: i64) -> DateTime<Utc> {
+pub(crate) fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_800_000_000 + secs, 0)
         .single()
         .expect("time")
 }
 
-fn callforce(args: &[&str]) -> Output {
+pub(crate) fn callforce(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_callforce"))
         .args(args)
         .env_remove("CALLFORCE_DATABASE_URL")
@@ -22,15 +22,15 @@ fn callforce(args: &[&str]) -> Output {
         .expect("runs the binary")
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-async fn open(dir: &Path) -> Store {
+pub(crate) async fn open(dir: &Path) -> Store {
     Store::open_sqlite(&dir.join("callforce.db"))
         .await
         .expect("store")

@@ -2,5 +2,6 @@
 //! streamable HTTP against `callforce serve` and over stdio against `callforce mcp`; the admin
 //! commands (`deadletter`, `audit`) run as a user runs them.
 
+mod audit;
 mod cli;
 mod mcp_clients;

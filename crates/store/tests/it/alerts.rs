@@ -259,7 +259,13 @@ async fn admin_actions_on_dead_letters_are_audited_in_their_transaction(db: &Db)
     let replay: serde_json::Value = serde_json::from_str(log[1].request.as_deref().unwrap_or(""))?;
     assert_eq!(replay["payload"]["Subject"], "Fixed");
     assert_eq!(replay["idempotency_key"], "a");
-    assert_eq!(s.verify_audit(ws).await?, Verdict::Intact { entries: 4 });
+    assert_eq!(
+        s.verify_audit(ws).await?,
+        Verdict::Intact {
+            entries: 4,
+            unkeyed: 4
+        }
+    );
     Ok(())
 }
 

@@ -46,7 +46,13 @@ both!(appended_entries_chain_verify_and_filter);
 async fn appended_entries_chain_verify_and_filter(db: &Db) -> Result<()> {
     let s = &db.store;
     let ws = s.create_workspace("w", t(0)).await?.id;
-    assert_eq!(s.verify_audit(ws).await?, Verdict::Intact { entries: 0 });
+    assert_eq!(
+        s.verify_audit(ws).await?,
+        Verdict::Intact {
+            entries: 0,
+            unkeyed: 0
+        }
+    );
     let mut prev = callforce_store::audit::GENESIS_HEX.to_owned();
     for i in 1..=6 {
         let e = s.append_audit(ws, t(i as i64 * 10), &entry(i)).await?;
@@ -54,7 +60,13 @@ async fn appended_entries_chain_verify_and_filter(db: &Db) -> Result<()> {
         assert_eq!(e.prev_hash, prev);
         prev = e.hash.clone();
     }
-    assert_eq!(s.verify_audit(ws).await?, Verdict::Intact { entries: 6 });
+    assert_eq!(
+        s.verify_audit(ws).await?,
+        Verdict::Intact {
+            entries: 6,
+            unkeyed: 6
+        }
+    );
 
     let all = s.list_audit(ws, &AuditFilter::default()).await?;
     assert_eq!(
@@ -99,7 +111,7 @@ async fn appended_entries_chain_verify_and_filter(db: &Db) -> Result<()> {
 
 /// Makes raw tampering possible: on PostgreSQL the append-only triggers are first shown to
 /// refuse it, then disabled (the test runs as the table owner).
-async fn allow_tampering(db: &Db) -> Result<()> {
+pub(crate) async fn allow_tampering(db: &Db) -> Result<()> {
     if db.store.backend() == Backend::Postgres {
         for sql in [
             "UPDATE audit_log SET kind = 'x'",
@@ -194,7 +206,10 @@ async fn tampered_audit_entries_are_caught(db: &Db) -> Result<()> {
 
     assert_eq!(
         s.verify_audit(untouched).await?,
-        Verdict::Intact { entries: 5 }
+        Verdict::Intact {
+            entries: 5,
+            unkeyed: 5
+        }
     );
     Ok(())
 }
@@ -230,7 +245,10 @@ async fn concurrent_appenders_keep_one_chain(db: &Db) -> Result<()> {
     assert_eq!(seqs, (1..=120).collect::<HashSet<u64>>());
     assert_eq!(
         db.store.verify_audit(ws).await?,
-        Verdict::Intact { entries: 120 }
+        Verdict::Intact {
+            entries: 120,
+            unkeyed: 120
+        }
     );
     Ok(())
 }

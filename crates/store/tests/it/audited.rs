@@ -69,7 +69,16 @@ async fn kinds(s: &Store, ws: WorkspaceId, prefix: Option<&str>) -> Result<Vec<S
 
 both!(every_audited_change_commits_with_its_entry);
 async fn every_audited_change_commits_with_its_entry(db: &Db) -> Result<()> {
-    let s = &db.store;
+    // Keyed, as the service's store is: once the rotation below gives the database a vault key,
+    // an unkeyed store may not append.
+    let keyed = db
+        .store
+        .clone()
+        .with_audit_keys(callforce_store::AuditKeys::new(
+            1,
+            zeroize::Zeroizing::new([3; 32]),
+        ));
+    let s = &keyed;
     let ws = s
         .create_workspace_audited("acme", t(0), |w| NewAuditEntry {
             request: Some(json!({"workspace_id": w.id, "name": w.name}).to_string()),
@@ -150,6 +159,7 @@ async fn every_audited_change_commits_with_its_entry(db: &Db) -> Result<()> {
         2,
         &[9],
         &[("con_1".into(), vec![6])],
+        &[],
         t(11),
         &[(ws, entry("vault.key_rotated"))],
     )
@@ -172,7 +182,13 @@ async fn every_audited_change_commits_with_its_entry(db: &Db) -> Result<()> {
             "vault.key_rotated",
         ]
     );
-    assert_eq!(s.verify_audit(ws).await?, Verdict::Intact { entries: 12 });
+    assert_eq!(
+        s.verify_audit(ws).await?,
+        Verdict::Intact {
+            entries: 12,
+            unkeyed: 0
+        }
+    );
     // The changes themselves landed.
     assert!(s.list_api_keys(ws).await?[0].revoked_at.is_some());
     assert!(s.definition(kind, ws, "aria").await?.is_none());
@@ -266,7 +282,13 @@ async fn a_refused_entry_or_change_commits_neither(db: &Db) -> Result<()> {
     ));
 
     assert!(kinds(s, ws, None).await?.is_empty());
-    assert_eq!(s.verify_audit(ws).await?, Verdict::Intact { entries: 0 });
+    assert_eq!(
+        s.verify_audit(ws).await?,
+        Verdict::Intact {
+            entries: 0,
+            unkeyed: 0
+        }
+    );
     Ok(())
 }
 

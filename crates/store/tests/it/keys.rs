@@ -159,8 +159,20 @@ async fn workspaces_see_nothing_of_each_other(db: &Db) -> Result<()> {
     };
     s.append_audit(a.id, t(4), &entry).await?;
     assert!(s.list_audit(b.id, &Default::default()).await?.is_empty());
-    assert_eq!(s.verify_audit(b.id).await?, Verdict::Intact { entries: 0 });
-    assert_eq!(s.verify_audit(a.id).await?, Verdict::Intact { entries: 1 });
+    assert_eq!(
+        s.verify_audit(b.id).await?,
+        Verdict::Intact {
+            entries: 0,
+            unkeyed: 0
+        }
+    );
+    assert_eq!(
+        s.verify_audit(a.id).await?,
+        Verdict::Intact {
+            entries: 1,
+            unkeyed: 1
+        }
+    );
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod audit;
+mod audit_keys;
 mod audited;
 mod connections;
 mod definitions;
