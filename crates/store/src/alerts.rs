@@ -267,7 +267,9 @@ impl Store {
     }
 
     /// Acknowledges one of the workspace's alerts as seen by `actor` (`api-key:3`, `cli`): it is not
-    /// posted after that. Acknowledging it again keeps the first acknowledgement.
+    /// posted after that. Acknowledging it again keeps the first acknowledgement. The first
+    /// acknowledgement appends an `alert.acknowledge` entry to the audit log in the same
+    /// transaction.
     ///
     /// # Errors
     /// [`Error::NotFound`] when the workspace has no such alert; database errors.
@@ -279,18 +281,46 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Alert> {
         let sql = format!(
-            "UPDATE alerts SET acknowledged_at = COALESCE(acknowledged_at, $3), \
-               acknowledged_by = COALESCE(acknowledged_by, $4) \
-             WHERE workspace_id = $1 AND id = $2 RETURNING {ALERT_COLUMNS}"
+            "UPDATE alerts SET acknowledged_at = $3, acknowledged_by = $4 \
+             WHERE workspace_id = $1 AND id = $2 AND acknowledged_at IS NULL \
+             RETURNING {ALERT_COLUMNS}"
         );
+        let select =
+            format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE workspace_id = $1 AND id = $2");
+        let appender = self.audit_appender();
         let row: Option<AlertRow> = with_pool!(self, pool => {
-            sqlx::query_as(&sql)
+            let mut tx = crate::WritePool::begin_write(pool).await?;
+            let updated: Option<AlertRow> = sqlx::query_as(&sql)
                 .bind(workspace.0)
                 .bind(id.0)
                 .bind(ms(now))
                 .bind(actor)
-                .fetch_optional(pool)
-                .await?
+                .fetch_optional(&mut *tx)
+                .await?;
+            let row = match updated {
+                Some(row) => {
+                    let entry = crate::audit::NewAuditEntry {
+                        kind: "alert.acknowledge".into(),
+                        call_id: None,
+                        agent: Some(actor.to_owned()),
+                        record_ids: Vec::new(),
+                        request: Some(
+                            serde_json::json!({"alert_id": id.0, "kind": row.kind}).to_string(),
+                        ),
+                        response: None,
+                    };
+                    crate::audit::append_in_tx!(tx, appender, workspace, now, &entry);
+                    Some(row)
+                }
+                // Already acknowledged (kept as it was), or not this workspace's.
+                None => sqlx::query_as(&select)
+                    .bind(workspace.0)
+                    .bind(id.0)
+                    .fetch_optional(&mut *tx)
+                    .await?,
+            };
+            tx.commit().await?;
+            row
         });
         row.ok_or(Error::NotFound)?.into_alert()
     }

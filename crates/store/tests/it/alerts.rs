@@ -133,6 +133,17 @@ async fn an_acknowledged_alert_is_not_posted(db: &Db) -> Result<()> {
             .await?
             .is_empty()
     );
+    // The first acknowledgement is audited, once.
+    let audit = s
+        .list_audit(ws, &callforce_store::AuditFilter::default())
+        .await?;
+    let acks: Vec<_> = audit
+        .iter()
+        .filter(|e| e.kind == "alert.acknowledge")
+        .collect();
+    assert_eq!(acks.len(), 1, "{audit:?}");
+    assert_eq!(acks[0].agent.as_deref(), Some("cli"));
+    assert!(matches!(s.verify_audit(ws).await?, Verdict::Intact { .. }));
     Ok(())
 }
 
