@@ -1179,8 +1179,8 @@ async fn a_workspace_gets_nothing_of_another() {
         changes_of(&e, &e.key).await,
         [
             system("config.workspace.create"),
-            system("config.key.create"),
-            system("connection.connected")
+            system("connection.connected"),
+            system("config.key.create")
         ]
     );
     let (_, b_config) = e.get(&b, "/v1/audit?kind=config.").await;
@@ -1490,8 +1490,8 @@ async fn every_change_and_connection_event_is_audited_once_by_its_actor_without_
     let (system, cli) = ("system".to_owned(), "cli".to_owned());
     let want: Vec<(&str, &String)> = vec![
         ("config.workspace.create", &system),
-        ("config.key.create", &system),
         ("connection.connected", &system),
+        ("config.key.create", &system),
         ("config.agent.put", &admin),
         ("config.agent.delete", &admin),
         ("config.action.put", &admin),

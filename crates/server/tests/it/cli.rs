@@ -43,7 +43,7 @@ async fn dead(store: &Store, ws: WorkspaceId, key: &str, action: &str) -> i64 {
         idempotency_key: key.into(),
         ordering_key: format!("Task:{key}"),
         kind: "write".into(),
-        payload: serde_json::json!({"action": action, "request": {"Subject": "Broken"}})
+        payload: serde_json::json!({"action": action, "request": {"op": "create", "sobject": "Task", "record": {"Subject": "Broken"}}})
             .to_string(),
         call_id: Some(format!("call-{key}")),
         agent: Some("aria".into()),
@@ -102,7 +102,7 @@ async fn deadletter_commands_list_show_edit_replay_and_discard() {
     let out = callforce(&["deadletter", "show", &a.to_string(), "--data-dir", data]);
     assert!(out.status.success(), "{}", stderr(&out));
     let shown: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
-    assert_eq!(shown["payload"]["request"]["Subject"], "Broken");
+    assert_eq!(shown["payload"]["request"]["record"]["Subject"], "Broken");
     assert_eq!(
         shown["errors"][0]["error"],
         "INVALID_FIELD: No such column 'Subjet'"
@@ -121,7 +121,7 @@ async fn deadletter_commands_list_show_edit_replay_and_discard() {
         "edit",
         &a.to_string(),
         "--merge",
-        r#"{"request":{"Subject":"Fixed"}}"#,
+        r#"{"request":{"record":{"Subject":"Fixed"}}}"#,
         "--data-dir",
         data,
     ]);
@@ -137,6 +137,24 @@ async fn deadletter_commands_list_show_edit_replay_and_discard() {
     ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("not valid JSON"), "{}", stderr(&out));
+    let out = callforce(&[
+        "deadletter",
+        "edit",
+        &a.to_string(),
+        "--merge",
+        r#"{"request":null}"#,
+        "--data-dir",
+        data,
+    ]);
+    assert!(
+        !out.status.success(),
+        "a payload that is no write job is refused"
+    );
+    assert!(
+        stderr(&out).contains("no longer be a write job"),
+        "{}",
+        stderr(&out)
+    );
 
     // Replay one: its job is queued again, with the fixed payload and the same key.
     let out = callforce(&["deadletter", "replay", &a.to_string(), "--data-dir", data]);
