@@ -423,4 +423,87 @@ mod tests {
             assert!(a.validate().is_err(), "{what}");
         }
     }
+
+    fn piece() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("sobjects".to_owned()),
+            Just("..".to_owned()),
+            Just("%2e%2e".to_owned()),
+            Just(".%2E".to_owned()),
+            Just("oauth2".to_owned()),
+            Just("{{x}}".to_owned()),
+            Just("{{ x | append: \"/..\" }}".to_owned()),
+            Just("{{ x | minus: 9223372036854775807 | minus: 2 }}".to_owned()),
+            Just("{{x".to_owned()),
+            Just("?q=SELECT Id FROM Contact WHERE Name = '{{x}}'".to_owned()),
+            Just("?a={{x}}".to_owned()),
+            "[ -~]{0,5}",
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Any definition is refused or rendered; a rendered one is under an allowed root,
+        /// whatever the argument; nothing panics.
+        #[test]
+        fn any_custom_action_is_refused_or_renders_inside_the_api(
+            root in proptest::prop_oneof![
+                proptest::strategy::Just("/services/data/v59.0/"),
+                proptest::strategy::Just("/services/apexrest/"),
+                proptest::strategy::Just("/services/oauth2/"),
+                proptest::strategy::Just(""),
+            ],
+            pieces in proptest::collection::vec(piece(), 0..5),
+            method in proptest::prop_oneof![
+                proptest::strategy::Just("GET"),
+                proptest::strategy::Just("post"),
+                proptest::strategy::Just("TRACE"),
+            ],
+            body in proptest::option::of(proptest::prop_oneof![
+                proptest::strategy::Just(json!({"A": "{{x}}"})),
+                proptest::strategy::Just(json!({"A": "{{ x | divided_by: 0 }}"})),
+                proptest::strategy::Just(json!(["{{x}}", 1, null])),
+            ]),
+            x in proptest::prop_oneof![
+                proptest::strategy::Just(json!("..")),
+                proptest::strategy::Just(json!("%2e%2e")),
+                proptest::strategy::Just(json!("../../oauth2/userinfo")),
+                proptest::strategy::Just(json!("-9223372036854775808")),
+                proptest::strategy::Just(json!(7)),
+                proptest::strategy::Just(json!(null)),
+                proptest::strategy::Strategy::prop_map("\\PC{0,8}", Value::from),
+            ],
+        ) {
+            let action = CustomAction {
+                name: "generated".into(),
+                description: String::new(),
+                method: method.into(),
+                endpoint: format!("{root}{}", pieces.join("/")),
+                body,
+                object: None,
+                parameters: vec![Param {
+                    name: "x".into(),
+                    location: Location::Path,
+                    type_: "string".into(),
+                    required: false,
+                    description: String::new(),
+                }],
+                confirmation: false,
+                destructive: false,
+            };
+            if action.validate().is_ok() {
+                let mut args = Map::new();
+                args.insert("x".into(), x);
+                let t = Templating::new();
+                if let Ok(r) = render(&action, &t, args, &Map::new(), ApiVersion::DEFAULT) {
+                    proptest::prop_assert!(
+                        RAW_PATH_ROOTS.iter().any(|root| r.path.starts_with(root)),
+                        "{} -> {}", action.endpoint, r.path
+                    );
+                }
+            }
+        }
+    }
 }

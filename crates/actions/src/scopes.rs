@@ -42,9 +42,12 @@ pub fn profile_granting(scope: &str) -> &'static str {
 }
 
 fn is_chatter(path: &str) -> bool {
-    path.split(['?', '#'])
-        .next()
-        .unwrap_or("")
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    // NB: read as it will be sent (`%63hatter` is `chatter`); a path that will be refused
+    // needs no scope.
+    let resolved = callforce_client::request::raw_path(path, callforce_client::ApiVersion::DEFAULT)
+        .unwrap_or_default();
+    resolved
         .split('/')
         .any(|seg| seg.eq_ignore_ascii_case("chatter"))
 }
@@ -65,6 +68,10 @@ mod tests {
                 Some("chatter_api"),
             ),
             ("/services/data/v59.0/CHATTER/users/me", Some("chatter_api")),
+            (
+                "/services/data/v59.0/%63hatter/users/me",
+                Some("chatter_api"),
+            ),
             ("/services/data/v59.0/sobjects/Account", None),
             ("/services/data/v59.0/query?q=chatter", None),
         ];

@@ -471,3 +471,29 @@ pub(crate) fn transport_error(request: RequestInfo, e: reqwest::Error) -> Error 
         source: e.without_url(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Class;
+
+    /// A request the HTTP stack refuses to build was never sent: a permanent invalid request,
+    /// not a lost connection (which a write would read as "maybe applied" and queue).
+    #[tokio::test]
+    async fn a_request_that_cannot_be_built_is_invalid_not_a_transport_failure() {
+        let http = reqwest::Client::new();
+        // Refused before any connection is opened (port 9 is never reached).
+        let sent = [
+            http.post("http://127.0.0.1:9/x").header("X-A", "a\r\nb"),
+            http.post("http://127.0.0.1:9/x").header("", "a"),
+            http.get(format!("http://127.0.0.1:9/{}", "a".repeat(70_000))),
+        ];
+        for b in sent {
+            let e = b.send().await.expect_err("refused by the builder");
+            assert!(e.is_builder(), "{e}");
+            let e = transport_error(RequestInfo::new("POST", "/x"), e);
+            assert!(matches!(e, Error::InvalidRequest(_)), "{e}");
+            assert_eq!(e.class(), Class::Permanent);
+        }
+    }
+}

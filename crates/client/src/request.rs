@@ -1231,6 +1231,65 @@ mod tests {
         assert_eq!(e.class(), crate::Class::Permanent);
     }
 
+    /// Path segments a model (or an attacker through it) might put together.
+    fn segment_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("services".to_owned()),
+            Just("data".to_owned()),
+            Just("v59.0".to_owned()),
+            Just("oauth2".to_owned()),
+            Just("apexrest".to_owned()),
+            Just("async".to_owned()),
+            Just("sobjects".to_owned()),
+            Just("..".to_owned()),
+            Just(".".to_owned()),
+            Just("%2e%2e".to_owned()),
+            Just("%2E.".to_owned()),
+            Just(".%2e".to_owned()),
+            Just("%2e".to_owned()),
+            Just("..%2f..".to_owned()),
+            Just("a%5c..".to_owned()),
+            Just("\\..".to_owned()),
+            Just(String::new()),
+            Just("a%2Fb".to_owned()),
+            Just("%00".to_owned()),
+            Just("%".to_owned()),
+            "[ -~]{0,6}",
+            "\\PC{0,3}",
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// Whatever the path, it is refused or it resolves under an allowed root, and an
+        /// HTTP client's URL parser reads exactly the path that was checked.
+        #[test]
+        fn any_raw_path_is_refused_or_sent_as_checked(
+            lead in proptest::prop_oneof![proptest::strategy::Just(""), proptest::strategy::Just("/"), proptest::strategy::Just("/services/")],
+            segments in proptest::collection::vec(segment_strategy(), 0..8),
+        ) {
+            let path = format!("{lead}{}", segments.join("/"));
+            if let Ok(p) = raw_path(&path, ApiVersion::DEFAULT) {
+                proptest::prop_assert!(RAW_PATH_ROOTS.iter().any(|r| p.starts_with(r)), "{path} -> {p}");
+                proptest::prop_assert!(!p.to_ascii_lowercase().contains("%2e"), "{p}");
+                proptest::prop_assert_eq!(raw_path(&p, ApiVersion::DEFAULT).ok(), Some(p.clone()));
+                let u = url::Url::parse(&format!("https://org.example{p}"));
+                proptest::prop_assert_eq!(u.ok().map(|u| u.path().to_owned()), Some(p.clone()));
+            }
+        }
+
+        /// A header the check accepts is one the HTTP stack can send.
+        #[test]
+        fn an_accepted_header_can_be_sent(name in "\\PC{0,8}|[!-~]{0,8}", value in "\\PC{0,12}|[ -~\t\r\n]{0,12}") {
+            if check_header(&name, &value).is_ok() {
+                proptest::prop_assert!(reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok(), "{name:?}");
+                proptest::prop_assert!(reqwest::header::HeaderValue::from_str(&value).is_ok(), "{value:?}");
+            }
+        }
+    }
+
     #[test]
     fn requests_round_trip_through_json_for_queueing() {
         let r = Request::Update {

@@ -97,6 +97,12 @@ impl PipelineSink {
             &w.idempotency_key,
             &self.config.external_ids,
         );
+        // NB: a request the client cannot send (a header with a line break, a path outside
+        // the API, a URL longer than Salesforce takes) is bad input, not a failure to retry:
+        // refused now, so it is never acknowledged, queued, or dead-lettered.
+        if let Err(e) = request.to_http(self.conn.version()) {
+            return Err(WriteError::Org(e));
+        }
         if !w.blocking {
             return self.enqueue(ws, &w, &request, None).await;
         }

@@ -272,3 +272,209 @@ async fn a_handler_that_panics_answers_with_its_request_id_and_the_service_goes_
     );
     server.abort();
 }
+
+/// Property tests of the front doors over a real socket: generated bodies and messages, each
+/// sent to the running service (no shrinking: a failure prints the input that failed). Bounded
+/// by the number of cases (fewer when `CI` is set), not by time.
+mod generated {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, TestRunner};
+
+    use super::*;
+
+    fn cases() -> u32 {
+        if std::env::var_os("CI").is_some() {
+            48
+        } else {
+            128
+        }
+    }
+
+    /// Samples `n` values of `strategy`.
+    fn sample<S: Strategy>(strategy: S, n: u32) -> Vec<S::Value> {
+        let mut runner = TestRunner::new(Config::default());
+        (0..n)
+            .map(|_| strategy.new_tree(&mut runner).expect("a value").current())
+            .collect()
+    }
+
+    /// Text a model might send: templates (some overflowing), hostile characters, long runs.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "\\PC{0,20}",
+            "[ -~\\r\\n\\t\\u{0}]{0,20}",
+            Just(OVERFLOW.to_owned()),
+            Just("{{ caller_phone | times: 9223372036854775807 }}".to_owned()),
+            Just("{{ search_contact.Id }}".to_owned()),
+            Just("{{ x | slice: -9223372036854775808, 9223372036854775807 }}".to_owned()),
+            Just("{{".to_owned()),
+            Just("' OR Name != '".to_owned()),
+            Just("/services/data/v59.0/%2e%2e/%2e%2e/oauth2/userinfo".to_owned()),
+            Just("a".repeat(20_000)),
+            Just("2026-02-30T25:61:00Z".to_owned()),
+            Just("001000000000000AAA".to_owned()),
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            text().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(key(), inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Argument names: the catalog's and others.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("search_term".to_owned()),
+            Just("record_id".to_owned()),
+            Just("Subject".to_owned()),
+            Just("LastName".to_owned()),
+            Just("method".to_owned()),
+            Just("path".to_owned()),
+            Just("headers".to_owned()),
+            Just("body".to_owned()),
+            Just("soql".to_owned()),
+            Just("sobject".to_owned()),
+            Just("fields".to_owned()),
+            Just("records".to_owned()),
+            Just("confirmation_token".to_owned()),
+            "[a-zA-Z_]{1,8}",
+        ]
+    }
+
+    fn action() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("search_contact".to_owned()),
+            Just("global_search".to_owned()),
+            Just("run_query".to_owned()),
+            Just("custom_api_call".to_owned()),
+            Just("create_contact".to_owned()),
+            Just("update_record".to_owned()),
+            Just("bulk_create".to_owned()),
+            Just("log_call".to_owned()),
+            Just("create_note".to_owned()),
+            Just("identify_customer".to_owned()),
+            Just("create_contact_with_phone".to_owned()),
+            "[a-z_]{1,12}",
+        ]
+    }
+
+    /// A body: usually `{"arguments": {...}}`, sometimes any JSON, sometimes not JSON.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            6 => proptest::collection::btree_map(key(), json_value(), 0..5).prop_map(|m| {
+                json!({"arguments": Value::Object(m.into_iter().collect())})
+                    .to_string()
+                    .into_bytes()
+            }),
+            2 => json_value().prop_map(|v| v.to_string().into_bytes()),
+            1 => proptest::collection::vec(any::<u8>(), 0..64),
+        ]
+    }
+
+    #[tokio::test]
+    async fn generated_rest_bodies_never_get_a_5xx() {
+        let (started, _dir) = service().await;
+        let base = format!("http://{}", started.addr);
+        let http = client();
+        let (_, call) = post(
+            &http,
+            &base,
+            "/v1/calls",
+            json!({"caller_phone": "+15551234567"}),
+        )
+        .await;
+        let id = call["call_id"].as_str().expect("call id").to_owned();
+        for (name, body) in sample((action(), body()), cases()) {
+            let shown = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+            let r = http
+                .post(format!("{base}/v1/calls/{id}/actions/{name}"))
+                .bearer_auth("k")
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{name} {shown}: no answer: {e}"));
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            assert!(status < 500, "{name} {shown}: {status} {v}");
+            if status >= 400 {
+                assert!(
+                    v["error"]["message"]
+                        .as_str()
+                        .is_some_and(|m| !m.is_empty()),
+                    "{name} {shown}: a message says what to fix: {v}"
+                );
+            }
+        }
+    }
+
+    /// A JSON-RPC message: a known method or not, any params, any id; or not JSON-RPC at all.
+    fn message() -> impl Strategy<Value = Value> {
+        let method = prop_oneof![
+            Just("tools/call".to_owned()),
+            Just("tools/list".to_owned()),
+            Just("resources/list".to_owned()),
+            Just("resources/read".to_owned()),
+            Just("prompts/get".to_owned()),
+            Just("initialize".to_owned()),
+            "[a-z/]{1,12}",
+        ];
+        let call = (action(), proptest::collection::btree_map(key(), json_value(), 0..4)).prop_map(
+            |(name, args)| json!({"name": name, "arguments": Value::Object(args.into_iter().collect())}),
+        );
+        let params = prop_oneof![3 => call, 1 => json_value()];
+        let id = prop_oneof![
+            any::<i32>().prop_map(Value::from),
+            "[a-z0-9]{1,6}".prop_map(Value::from),
+        ];
+        prop_oneof![
+            6 => (method, params, id).prop_map(|(m, p, id)| json!({"jsonrpc": "2.0", "id": id, "method": m, "params": p})),
+            1 => json_value(),
+        ]
+    }
+
+    #[tokio::test]
+    async fn generated_mcp_messages_are_always_answered_without_a_5xx() {
+        let (started, _dir) = service().await;
+        let base = format!("http://{}", started.addr);
+        let http = client();
+        for m in sample(message(), cases()) {
+            let shown: String = m.to_string().chars().take(300).collect();
+            let r = http
+                .post(format!("{base}/mcp"))
+                .bearer_auth("k")
+                .header("accept", "application/json, text/event-stream")
+                .header("x-call-id", "call-generated")
+                .json(&m)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{shown}: no answer: {e}"));
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap_or_default();
+            assert!(status < 500, "{shown}: {status} {text}");
+            // A request (it has an id and a method) is answered with its result or an error.
+            if status == 200 && m.get("id").is_some() && m.get("method").is_some() {
+                let v: Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{shown}: not JSON ({e}): {text}"));
+                assert!(
+                    v.get("result").is_some() || v.get("error").is_some(),
+                    "{shown}: {v}"
+                );
+            }
+        }
+    }
+}

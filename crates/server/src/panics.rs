@@ -104,6 +104,8 @@ impl<F: Future> Future for Guarded<F> {
     type Output = Result<F::Output, Panic>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // A panic some library caught itself during an earlier poll is not this one's.
+        CAUGHT.with(|c| c.borrow_mut().take());
         GUARDED.with(|g| g.set(g.get() + 1));
         // NB: a future that panicked is never polled again (it is dropped with the guard),
         // so whatever state the panic left it in is never seen.

@@ -448,4 +448,87 @@ mod tests {
             }
         }
     }
+
+    /// A number or text a filter may be given.
+    fn operand() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("9223372036854775807".to_owned()),
+            Just("-9223372036854775808".to_owned()),
+            Just("-1".to_owned()),
+            Just("0".to_owned()),
+            Just("0.0".to_owned()),
+            Just("1".to_owned()),
+            Just(format!("{}.0", "9".repeat(40))),
+            Just("\"abc\"".to_owned()),
+            Just("n".to_owned()),
+            Just("big".to_owned()),
+            Just("small".to_owned()),
+            any::<i64>().prop_map(|i| i.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:.3}")),
+        ]
+    }
+
+    /// A filter, with its arguments.
+    fn filter() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let names = prop_oneof![
+            Just("plus"),
+            Just("minus"),
+            Just("times"),
+            Just("divided_by"),
+            Just("modulo"),
+            Just("abs"),
+            Just("round"),
+            Just("ceil"),
+            Just("floor"),
+            Just("slice"),
+            Just("at_least"),
+            Just("at_most"),
+            Just("truncate"),
+            Just("truncatewords"),
+            Just("size"),
+            Just("default"),
+            Just("append"),
+            Just("url_decode"),
+            Just("date"),
+            Just("split"),
+            Just("first"),
+            Just("last"),
+        ];
+        (names, proptest::collection::vec(operand(), 0..3)).prop_map(|(f, args)| {
+            if args.is_empty() {
+                f.to_owned()
+            } else {
+                format!("{f}: {}", args.join(", "))
+            }
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// Any chain of filters a model writes is a value or a template error, never a panic.
+        #[test]
+        fn any_filter_chain_is_a_value_or_an_error(
+            root in proptest::prop_oneof![
+                proptest::strategy::Just("caller_phone"),
+                proptest::strategy::Just("n"),
+                proptest::strategy::Just("big"),
+                proptest::strategy::Just("small"),
+                proptest::strategy::Just("name"),
+                proptest::strategy::Just("list"),
+            ],
+            chain in proptest::collection::vec(filter(), 0..5),
+        ) {
+            let mut expr = root.to_owned();
+            for f in &chain {
+                expr.push_str(" | ");
+                expr.push_str(f);
+            }
+            let _ = eval(&expr);
+        }
+    }
 }

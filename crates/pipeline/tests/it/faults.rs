@@ -679,3 +679,49 @@ async fn a_job_refused_by_its_connections_limits_goes_back_uncounted() -> Result
     assert_eq!(worker(true).run_once().await?, 0);
     Ok(())
 }
+
+/// A write the client cannot send is refused by the sink, blocking or not: never
+/// acknowledged, never queued, never sent.
+#[tokio::test]
+async fn a_write_that_cannot_be_sent_is_refused_and_never_queued() -> Result<()> {
+    let Some(bed) = Bed::new(Db::Sqlite, "cannot be sent", config()).await? else {
+        return Ok(());
+    };
+    let raw = |path: &str, headers: Vec<(String, String)>| {
+        Request::Raw(callforce_client::RawRequest {
+            method: callforce_client::Method::Post,
+            path: path.into(),
+            query: vec![],
+            headers,
+            body: Some(json!({"Subject": "never-sent"})),
+        })
+    };
+    let bad = [
+        raw("/sobjects/Task", vec![("X-A".into(), "a\r\nb".into())]),
+        raw("/sobjects/Task", vec![("".into(), "a".into())]),
+        raw("/sobjects/Task", vec![("X-A".into(), "a\0b".into())]),
+        raw("/services/data/v59.0/%2e%2e/%2e%2e/oauth2/revoke", vec![]),
+    ];
+    for (i, request) in bad.into_iter().enumerate() {
+        for blocking in [true, false] {
+            let place = u32::try_from(i).unwrap_or_default() * 2 + u32::from(blocking);
+            let w = write(
+                "call-bad",
+                "custom_api_call",
+                place,
+                request.clone(),
+                blocking,
+            );
+            let e = bed.sink_write(w).await.expect_err("refused");
+            match e {
+                callforce_actions::WriteError::Org(e) => {
+                    assert_eq!(e.class(), callforce_client::Class::Permanent, "{e}");
+                }
+                other => panic!("refused as the org's error, got {other}"),
+            }
+        }
+    }
+    assert_eq!(bed.unfinished().await, 0, "nothing queued");
+    assert_eq!(bed.count("Task", "Subject = 'never-sent'").await, 0);
+    Ok(())
+}
