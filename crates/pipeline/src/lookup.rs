@@ -199,7 +199,81 @@ pub async fn look_up(
 /// lookup: an upsert on the write's own key ([`key_upsert`]) or a create without one
 /// ([`resolvable`]).
 pub fn looked_up(request: &Request, idempotency_key: &str) -> bool {
-    resolvable(request) || key_upsert(request, idempotency_key).is_some()
+    resolvable(request) || keyed(request, idempotency_key)
+}
+
+/// Whether `request` creates its records by upserts on the write's own keys: a single upsert
+/// ([`key_upsert`]), or an all-or-none composite made only of such upserts (keyed per
+/// subrequest, [`crate::job::make_idempotent`]) and updates by id, with at least one upsert.
+pub fn keyed(request: &Request, idempotency_key: &str) -> bool {
+    match request {
+        Request::Composite(c) => keyed_composite(c, idempotency_key).is_some(),
+        _ => key_upsert(request, idempotency_key).is_some(),
+    }
+}
+
+/// A subrequest of a keyed composite: an upsert on its key (object, field, value), or an
+/// update by id.
+enum KeyedSub<'a> {
+    Upsert(&'a str, &'a str, &'a str),
+    Update,
+}
+
+/// The subrequests of an all-or-none composite made only of upserts on the write's own keys
+/// and updates by id (with at least one upsert), or `None`.
+fn keyed_composite<'a>(
+    c: &'a CompositeRequest,
+    idempotency_key: &str,
+) -> Option<Vec<(&'a str, KeyedSub<'a>)>> {
+    if !c.all_or_none {
+        return None;
+    }
+    let mut subs = Vec::with_capacity(c.composite_request.len());
+    for sub in &c.composite_request {
+        if !sub.method.eq_ignore_ascii_case("PATCH") || sub.url.contains('?') {
+            return None;
+        }
+        let parts: Vec<&str> = sub.url.rsplitn(4, '/').collect();
+        let own = crate::job::external_key(&format!("{idempotency_key}/{}", sub.reference_id));
+        let kind = match parts.as_slice() {
+            [value, field, object, rest] if *value == own && rest.ends_with("/sobjects") => {
+                KeyedSub::Upsert(object, field, value)
+            }
+            [id, _, rest, ..]
+                if rest.ends_with("sobjects") && callforce_client::Id::parse(id).is_ok() =>
+            {
+                KeyedSub::Update
+            }
+            _ => return None,
+        };
+        subs.push((sub.reference_id.as_str(), kind));
+    }
+    subs.iter()
+        .any(|(_, k)| matches!(k, KeyedSub::Upsert(..)))
+        .then_some(subs)
+}
+
+/// The id of the record holding `value` in `field` of `sobject`, and the query that found it.
+async fn by_key(
+    conn: &Connection,
+    sobject: &str,
+    field: &str,
+    value: &str,
+) -> Result<(Option<String>, String), ClientError> {
+    let soql = QueryBuilder::new(sobject)
+        .select(["Id"])
+        .filter(Cond::eq(field, value))
+        .limit(2)
+        .to_soql()
+        .map_err(|e| ClientError::InvalidRequest(format!("the key lookup: {e}")))?;
+    let found = conn.query::<Record>(&soql).await?;
+    let id = found
+        .records
+        .first()
+        .and_then(|r| r.get("Id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok((id, soql))
 }
 
 /// The object, field and value of `request` when it is an upsert on the External ID value of
@@ -224,7 +298,10 @@ pub fn key_upsert<'a>(
 }
 
 /// The record an upsert on a write's own key ([`key_upsert`]) made, if it exists: its answer
-/// (`foundByLookup`, the query in `lookup`), or `None`. `None` too for any other request.
+/// (`foundByLookup`, the query in `lookup`), or `None`. For a keyed all-or-none composite
+/// ([`keyed`]), the records of all its upserts: found, the composite was applied whole and its
+/// answer is made of them (each upsert `200` with its id, each update `204`); any not found,
+/// `None`. `None` too for any other request.
 ///
 /// NB: the key is this write's alone, so a record holding it was made by an earlier attempt of
 /// the same write (or the same write sent again under its key): sending the upsert again would
@@ -237,24 +314,38 @@ pub async fn find_by_key(
     request: &Request,
     idempotency_key: &str,
 ) -> Result<Option<Value>, ClientError> {
+    if let Request::Composite(c) = request {
+        let Some(subs) = keyed_composite(c, idempotency_key) else {
+            return Ok(None);
+        };
+        let mut answers = Vec::with_capacity(subs.len());
+        let mut queries = Vec::new();
+        for (reference, kind) in subs {
+            answers.push(match kind {
+                KeyedSub::Upsert(sobject, field, value) => {
+                    let (id, soql) = by_key(conn, sobject, field, value).await?;
+                    queries.push(soql);
+                    let Some(id) = id else { return Ok(None) };
+                    let mut body = saved(&id);
+                    body["created"] = json!(true);
+                    json!({"body": body, "httpHeaders": {}, "httpStatusCode": 200,
+                        "referenceId": reference})
+                }
+                KeyedSub::Update => json!({"body": null, "httpHeaders": {},
+                    "httpStatusCode": 204, "referenceId": reference}),
+            });
+        }
+        return Ok(Some(json!({"compositeResponse": answers,
+            "foundByLookup": true, "lookup": queries})));
+    }
     let Some((sobject, field, value)) = key_upsert(request, idempotency_key) else {
         return Ok(None);
     };
-    let soql = QueryBuilder::new(sobject)
-        .select(["Id"])
-        .filter(Cond::eq(field, value))
-        .limit(2)
-        .to_soql()
-        .map_err(|e| ClientError::InvalidRequest(format!("the key lookup: {e}")))?;
-    let found = conn.query::<Record>(&soql).await?;
-    let id = found
-        .records
-        .first()
-        .and_then(|r| r.get("Id"))
-        .and_then(Value::as_str);
+    let (id, soql) = by_key(conn, sobject, field, value).await?;
     Ok(id.map(|id| {
-        let mut v = saved(id);
-        v["created"] = json!(false);
+        let mut v = saved(&id);
+        // NB: the record holds this write's own key: an earlier attempt of it created it.
+        v["created"] = json!(true);
         v["foundByLookup"] = json!(true);
         v["lookup"] = json!(soql);
         v
@@ -459,7 +550,7 @@ pub async fn resolve_write(
     since: DateTime<Utc>,
     skew: Duration,
 ) -> Result<Resolution, ClientError> {
-    if key_upsert(request, idempotency_key).is_some() {
+    if keyed(request, idempotency_key) {
         return Ok(match find_by_key(conn, request, idempotency_key).await? {
             Some(found) => Resolution::Done(found),
             None => Resolution::Send(Plan::whole(request)),

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use crate::job::{JobPayload, KIND_WRITE, audit_error, external_key, make_idempotent, rolled_back};
-use crate::lookup::{Resolution, find_by_key, key_upsert, looked_up, resolve_write};
+use crate::lookup::{Resolution, find_by_key, keyed, looked_up, resolve_write};
 use crate::{Clock, PipelineConfig, Trace};
 
 /// The first wait between two tries of a blocking write; it doubles after each.
@@ -205,7 +205,7 @@ impl PipelineSink {
             // An upsert on the write's own key refused as an update (a create-only field) found
             // its record: an earlier attempt of this write made it (its answer lost while
             // another attempt was on its way, or the same write sent again under its key).
-            if refused_as_update(&e) && key_upsert(&request, key).is_some() {
+            if refused_as_update(&e) && keyed(&request, key) {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 let found =
                     tokio::time::timeout(left, find_by_key(&self.conn, &request, key)).await;

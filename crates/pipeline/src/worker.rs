@@ -275,7 +275,7 @@ impl Worker {
         // before that attempt was applied).
         if let Err(e) = &sent
             && crate::sink::refused_as_update(e)
-            && lookup::key_upsert(&payload.request, key).is_some()
+            && lookup::keyed(&payload.request, key)
             && let Ok(Some(v)) = lookup::find_by_key(&conn, &payload.request, key).await
         {
             let now = self.clock.now();

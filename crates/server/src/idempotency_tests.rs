@@ -230,3 +230,49 @@ async fn a_caller_key_reused_deliberately_dedupes() {
     assert_eq!(v["error"]["code"], "invalid_idempotency_key", "{v}");
     assert_eq!(count(&e, "Case", "Bad key").await, 0);
 }
+
+/// Over MCP: a constant `X-Call-Id` used again after its call ended writes anew, and a key the
+/// caller chose in `_meta` (`callforce/idempotency_key`) makes one write across calls.
+#[tokio::test]
+async fn over_mcp_a_reused_call_id_writes_anew_and_a_meta_key_dedupes() {
+    let e = env().await;
+    let ws = Ws::connect(&e, e.key.clone()).await;
+    let call = |call_id: &'static str, subject: &'static str, meta: Value| {
+        let http = e.http.clone();
+        let url = format!("{}/mcp", e.base);
+        let key = e.key.clone();
+        let connection = ws.connection.clone();
+        async move {
+            let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "create_case", "_meta": meta,
+                    "arguments": {"Subject": subject, "Origin": "Phone"}}});
+            let r = http
+                .post(url)
+                .bearer_auth(key)
+                .header("accept", "application/json, text/event-stream")
+                .header("x-call-id", call_id)
+                .header("x-connection", connection)
+                .json(&body)
+                .send()
+                .await
+                .expect("mcp");
+            assert_eq!(r.status(), 200);
+            let v: Value = r.json().await.expect("json");
+            v["result"]["structuredContent"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a case id: {v}"))
+                .to_owned()
+        }
+    };
+    let first = call("mcp-const", "Mcp reused id", json!({})).await;
+    ws.end("mcp-const").await;
+    let second = call("mcp-const", "Mcp reused id", json!({})).await;
+    assert_ne!(first, second, "a new call, a new Case");
+    assert_eq!(count(&e, "Case", "Mcp reused id").await, 2);
+
+    let meta = json!({"callforce/idempotency_key": "mcp-order-1"});
+    let one = call("mcp-a", "Mcp keyed", meta.clone()).await;
+    let again = call("mcp-b", "Mcp keyed", meta).await;
+    assert_eq!(one, again, "the same key in another call is the same write");
+    assert_eq!(count(&e, "Case", "Mcp keyed").await, 1);
+}

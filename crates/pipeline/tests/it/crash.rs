@@ -40,7 +40,7 @@ fn child_config() -> PipelineConfig {
 
 /// A child process that is killed and reaped when this is dropped, so none outlives its test
 /// (nor holds the test's database while it is removed).
-struct Reaped(std::process::Child);
+pub(crate) struct Reaped(std::process::Child);
 
 impl std::ops::Deref for Reaped {
     type Target = std::process::Child;
@@ -65,7 +65,7 @@ impl Drop for Reaped {
 }
 
 /// Spawns the child drainer.
-fn spawn_child(org_addr: &str, db: &str) -> Result<Reaped> {
+pub(crate) fn spawn_child(org_addr: &str, db: &str) -> Result<Reaped> {
     let exe = std::env::current_exe()?;
     Ok(Reaped(
         std::process::Command::new(exe)
@@ -78,7 +78,7 @@ fn spawn_child(org_addr: &str, db: &str) -> Result<Reaped> {
     ))
 }
 
-async fn count_done(store: &Store, ws: WorkspaceId) -> Result<usize> {
+pub(crate) async fn count_done(store: &Store, ws: WorkspaceId) -> Result<usize> {
     Ok(store
         .list_jobs(ws, Some(JobStatus::Done), 100_000)
         .await?

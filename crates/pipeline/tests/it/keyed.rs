@@ -258,3 +258,79 @@ async fn the_same_keyed_write_sent_again_is_done_with_its_record_not_refused() -
     assert_eq!(found_in_audit(&bed, "call-s").await, 1);
     Ok(())
 }
+
+/// An intent that updates the lead found earlier and logs a call Task with its create-only
+/// `TaskSubtype`: one all-or-none composite whose Task create is an upsert on its key.
+fn logged_call_map() -> callforce_intents::IntentMap {
+    callforce_intents::IntentMap::from_json(
+        &json!({"intents": {"logged": {"writes": [
+            {"object": "Lead", "record": {"var": "last.Lead.Id"},
+             "fields": {"Status": {"const": "Working - Contacted"}}},
+            {"object": "Task", "record": "create",
+             "fields": {"Subject": {"const": "Logged call"}, "Status": {"const": "Completed"},
+                        "TaskSubtype": {"const": "Call"},
+                        "WhoId": {"var": "last.Lead.Id"}, "Description": {"arg": "summary"}}}
+        ]}}})
+        .to_string(),
+    )
+    .expect("map")
+}
+
+#[tokio::test]
+async fn an_intents_composite_with_a_create_only_field_whose_answer_was_lost_is_found_by_its_keys()
+-> Result<()> {
+    use callforce_actions::{Actions, CallSession, CallVars, Catalog};
+    use callforce_intents::{Active, Recorded};
+    for db in BOTH {
+        let Some(bed) = Bed::new(db, "intent keyed composite lost", config()).await? else {
+            continue;
+        };
+        let active = Active::activate(&bed.conn, logged_call_map()).await?;
+        let actions = Actions::new(bed.conn.clone(), Catalog::with_examples())
+            .with_sink(std::sync::Arc::new(bed.sink.clone()));
+        let now = chrono::Utc::now();
+        // `call-ib`: blocking, found within the budget; `call-iq`: its lookup meets a 503, so
+        // it is queued and the worker finds it.
+        for (call_id, lookup_fails) in [("call-ib", false), ("call-iq", true)] {
+            let mut call = CallSession::new(CallVars {
+                call_id: call_id.into(),
+                agent: Some("agent-7".into()),
+                ..CallVars::default()
+            });
+            actions
+                .run(&mut call, "search_lead", json!({"search_term": "Oakmont"}))
+                .await?;
+            let mut rules = vec![
+                json!({"kind": "commit_then_drop", "count": 1, "method": "POST",
+                "path": "/services/data/*/composite"}),
+            ];
+            if lookup_fails {
+                rules.push(json!({"kind": "unavailable", "count": 1, "method": "GET",
+                    "path": "/services/data/*/query*"}));
+            }
+            bed.faults(json!({ "rules": rules })).await;
+            let summary = format!("lost-intent-{call_id}");
+            let args = json!({"intent": "logged", "summary": summary});
+            match active.record(&actions, &mut call, &args, now).await? {
+                Recorded::Done(outcome) => {
+                    assert_eq!(outcome.records.len(), 2, "{db:?}: {outcome:?}");
+                }
+                Recorded::Queued { .. } => {
+                    bed.clear_faults().await;
+                    bed.drain(100).await;
+                }
+            }
+            let soql = format!("SELECT Id FROM Task WHERE Description = '{summary}'");
+            let r = bed.conn.query::<Record>(&soql).await?;
+            assert_eq!(r.total_size, 1, "{db:?} {call_id}: one Task");
+            assert_eq!(
+                dead_letters(&bed).await,
+                0,
+                "{db:?} {call_id}: no dead letter"
+            );
+            assert_eq!(bed.unfinished().await, 0, "{db:?} {call_id}");
+            assert_eq!(found_in_audit(&bed, call_id).await, 1, "{db:?} {call_id}");
+        }
+    }
+    Ok(())
+}

@@ -7,4 +7,5 @@ mod keyed;
 mod lookup;
 mod lookup_many;
 mod routed;
+mod storm;
 mod support;

@@ -200,12 +200,12 @@ async fn an_intent_touching_two_objects_under_a_dropped_response_lands_once() ->
             "{db:?}"
         );
 
-        // Queued: the dropped answer, then 503s past the budget; the worker sends the same
-        // composite again and it still makes one Task.
+        // Queued: the dropped answer, then 503s to the lookup of its keys past the budget; the
+        // worker looks the records up and finds them, and it still makes one Task.
         let mut call = call_with_lead(&actions, "call-i2").await?;
         bed.faults(json!({"rules": [
             {"kind": "commit_then_drop", "count": 1, "method": "POST", "path": "/services/data/*/composite"},
-            {"kind": "unavailable", "count": 4, "method": "POST", "path": "/services/data/*/composite"}]}))
+            {"kind": "unavailable", "count": 4, "method": "GET", "path": "/services/data/*/query*"}]}))
             .await;
         let args = json!({"intent": "follow_up", "summary": "dropped-intent-2"});
         let queued = active.record(&actions, &mut call, &args, now).await?;
