@@ -56,8 +56,13 @@ async fn connect_org(e: &Env) -> String {
 async fn a_log_call_after_a_restart_with_the_org_unreachable_is_queued_and_lands_once_it_is_back() {
     let e = env().await;
     let id = connect_org(&e).await;
-    // A restart (a new registry from the store), and the org cannot be reached: every request
-    // to it has its connection closed unanswered.
+    // The org cannot be reached (every request to it has its connection closed unanswered),
+    // and the service restarts (a new registry from the store).
+    faults(
+        &e,
+        json!({"rules": [{"kind": "drop", "probability": 1.0, "path": "/services/*"}]}),
+    )
+    .await;
     e.started.task.abort();
     let mut config = ServeConfig::new(
         SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -65,13 +70,18 @@ async fn a_log_call_after_a_restart_with_the_org_unreachable_is_queued_and_lands
     );
     config.login_host_override = Some(e.org.org.instance_url().to_owned());
     let again = start(config).await.expect("restarts");
-    faults(
-        &e,
-        json!({"rules": [{"kind": "drop", "probability": 1.0, "path": "/services/*"}]}),
-    )
-    .await;
     let api = Api::of(&again, &e.key);
     let call = api.call(Some(&id)).await;
+    // The connection holds the Task describe kept in the store, though the org cannot be asked.
+    let live = again
+        .registry
+        .get_any(again.workspace, &id)
+        .expect("loaded");
+    let task = live.actions.connection().held_describe("Task");
+    assert!(
+        task.is_some_and(|d| d.field("CallDisposition").is_some()),
+        "the stored Task describe was handed to the connection"
+    );
     let reference = api.log_call(&call, "Logged while the org was down").await;
     // The org is back: the write lands, once.
     faults(&e, Value::Null).await;
