@@ -1107,12 +1107,6 @@ impl Actions {
         Ok(request)
     }
 
-    /// Whether `w`'s write is queued and acknowledged before it reaches the org: then nothing
-    /// on its way asks the org anything.
-    fn queued_at_once(&self, w: &WriteCtx<'_>) -> bool {
-        self.queues_at_once(w.action)
-    }
-
     /// The describe `w`'s write to `object` is checked against. A write queued at once takes the
     /// one the connection holds (the service fetches it at connect, keeps it in its store and
     /// refreshes it in the background), so its acknowledgement never waits on the org; with none
@@ -1123,7 +1117,7 @@ impl Actions {
         w: &WriteCtx<'_>,
         object: &str,
     ) -> Result<Option<Arc<SObjectDescribe>>, ActionError> {
-        if self.queued_at_once(w) {
+        if self.queues_at_once(w.action) {
             return Ok(self.conn.held_describe(object));
         }
         Ok(Some(self.conn.describe(object).await?))
@@ -1141,7 +1135,7 @@ impl Actions {
         let held = self.conn.held_describe(object);
         let describe = match held {
             Some(d) => Some(d),
-            None if self.queued_at_once(w) => None,
+            None if self.queues_at_once(w.action) => None,
             None => self.conn.describe(object).await.ok(),
         };
         record_id(describe.as_deref(), object, args, name)

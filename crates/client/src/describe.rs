@@ -1,5 +1,6 @@
 //! Describe results (global and per object), typed for what callers read, and the per-connection
-//! cache with a TTL and explicit invalidation.
+//! cache with a TTL and explicit invalidation (a describe stays *held*, fresh or not, for callers
+//! that must not wait on the org).
 //!
 //! Only the keys callforce uses are typed; a describe carries many more, which are ignored.
 //! The cache is keyed by the object name in lower case (Salesforce names are case-insensitive).
@@ -341,14 +342,22 @@ impl DescribeCache {
         *self.global.lock() = Some((Instant::now(), d));
     }
 
-    /// Forgets one object's describe (`Some`) or everything (`None`).
+    /// Makes one object's describe (`Some`) or every describe and the global one (`None`) no
+    /// longer fresh: the next [`DescribeCache::get`] misses, so a caller that may ask the org
+    /// fetches the current one. An object's describe stays held until a newer one replaces it
+    /// (what a caller that must not wait on the org has, however old).
     pub fn invalidate(&self, sobject: Option<&str>) {
+        let mut objects = self.objects.lock();
         match sobject {
             Some(s) => {
-                self.objects.lock().remove(&s.to_ascii_lowercase());
+                if let Some(held) = objects.get_mut(&s.to_ascii_lowercase()) {
+                    held.0 = None;
+                }
             }
             None => {
-                self.objects.lock().clear();
+                for held in objects.values_mut() {
+                    held.0 = None;
+                }
                 *self.global.lock() = None;
             }
         }
@@ -416,6 +425,10 @@ mod tests {
         c.put(describe("Task"));
         assert!(c.get("Task").is_some());
         c.invalidate(Some("task"));
-        assert!(c.held("Task").is_none());
+        assert!(c.get("Task").is_none(), "invalidated: fetched again");
+        assert!(
+            c.held("Task").is_some(),
+            "still held until a newer one comes"
+        );
     }
 }

@@ -356,7 +356,9 @@ impl Connection {
         self.inner.describe.seed(describe);
     }
 
-    /// Forgets cached describes: one object's, or all (`None`), after a schema change.
+    /// Forgets that cached describes are current: one object's, or all (`None`), after a schema
+    /// change; [`Connection::describe`] fetches them again. The latest one stays held for
+    /// [`Connection::held_describe`] until a newer one replaces it.
     pub fn invalidate_describe(&self, sobject: Option<&str>) {
         self.inner.describe.invalidate(sobject);
     }

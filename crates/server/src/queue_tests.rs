@@ -56,7 +56,7 @@ pub(crate) async fn tasks(conn: &callforce_client::Connection, subject: &str) ->
 }
 
 /// A service on the embedded dev org with the key `k`.
-async fn service() -> (Started, tempfile::TempDir) {
+pub(crate) async fn service() -> (Started, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), dir.path().to_owned());
     config.api_key = Some("k".into());

@@ -1,14 +1,15 @@
 //! A non-blocking write never waits on the org: after a restart with the org unreachable, with
 //! a slow org, and on a connection the org stopped authorising, a `log_call` is acknowledged
 //! queued (checked against the describe kept in the store) and lands once the org can take it.
-//! And a connection the org stopped authorising answers `needs_reauth`, as documented.
+//! And a connection the org stopped authorising answers `needs_reauth`, as documented; a read
+//! that meets a 503, a lock error or a dropped connection is retried within the mid-call budget.
 
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
 use crate::connect_tests::{Env, connect_in_browser, connection_id, env};
-use crate::queue_tests::{Api, eventually, org_conn, tasks};
+use crate::queue_tests::{Api, eventually, org_conn, service, tasks};
 use crate::serve::{ServeConfig, start};
 
 /// Replaces the dev org's faults with `spec` (`null`: none).
@@ -55,8 +56,13 @@ async fn connect_org(e: &Env) -> String {
 async fn a_log_call_after_a_restart_with_the_org_unreachable_is_queued_and_lands_once_it_is_back() {
     let e = env().await;
     let id = connect_org(&e).await;
-    // A restart (a new registry from the store), and the org cannot be reached: every request
-    // to it has its connection closed unanswered.
+    // The org cannot be reached (every request to it has its connection closed unanswered),
+    // and the service restarts (a new registry from the store).
+    faults(
+        &e,
+        json!({"rules": [{"kind": "drop", "probability": 1.0, "path": "/services/*"}]}),
+    )
+    .await;
     e.started.task.abort();
     let mut config = ServeConfig::new(
         SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -64,13 +70,18 @@ async fn a_log_call_after_a_restart_with_the_org_unreachable_is_queued_and_lands
     );
     config.login_host_override = Some(e.org.org.instance_url().to_owned());
     let again = start(config).await.expect("restarts");
-    faults(
-        &e,
-        json!({"rules": [{"kind": "drop", "probability": 1.0, "path": "/services/*"}]}),
-    )
-    .await;
     let api = Api::of(&again, &e.key);
     let call = api.call(Some(&id)).await;
+    // The connection holds the Task describe kept in the store, though the org cannot be asked.
+    let live = again
+        .registry
+        .get_any(again.workspace, &id)
+        .expect("loaded");
+    let task = live.actions.connection().held_describe("Task");
+    assert!(
+        task.is_some_and(|d| d.field("CallDisposition").is_some()),
+        "the stored Task describe was handed to the connection"
+    );
     let reference = api.log_call(&call, "Logged while the org was down").await;
     // The org is back: the write lands, once.
     faults(&e, Value::Null).await;
@@ -191,4 +202,64 @@ async fn a_revoked_connection_answers_needs_reauth_and_its_log_call_is_queued_an
     .await;
     let org = org_conn(&e.org.org).await;
     assert_eq!(tasks(&org, "Logged after the revocation").await, 1);
+}
+
+#[tokio::test]
+async fn reads_under_injected_503s_lock_errors_and_dropped_connections_succeed_after_a_retry() {
+    let (started, _dir) = service().await;
+    let api = Api::of(&started, "k");
+    let call = api.call(None).await;
+    let org = started
+        .devorg
+        .as_ref()
+        .expect("embedded org")
+        .org
+        .instance_url()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let run = |name: &'static str, arguments: Value| {
+        let api = &api;
+        let call = call.clone();
+        async move {
+            api.send(
+                reqwest::Method::POST,
+                &format!("/v1/calls/{call}/actions/{name}"),
+                Some(json!({ "arguments": arguments })),
+            )
+            .await
+        }
+    };
+    let (status, found) = run("search_contact", json!({"search_term": "+15551234567"})).await;
+    assert_eq!(status, 200, "{found}");
+    let id = found["result"]["records"][0]["Id"]
+        .as_str()
+        .expect("a contact")
+        .to_owned();
+    // Once without faults: the Contact describe is cached, so each fault meets the read itself.
+    let (status, v) = run("get_contact", json!({"record_id": id})).await;
+    assert_eq!(status, 200, "{v}");
+    for kind in ["unavailable", "unable_to_lock_row", "drop"] {
+        let r = http
+            .put(format!("{org}/devorg/faults"))
+            .json(&json!({"rules": [{"kind": kind, "count": 1, "method": "GET"}]}))
+            .send()
+            .await
+            .expect("faults");
+        assert!(r.status().is_success());
+        let (status, v) = run("get_contact", json!({"record_id": id})).await;
+        assert_eq!(status, 200, "{kind}: {v}");
+        assert_eq!(v["result"]["Id"].as_str(), Some(id.as_str()), "{kind}: {v}");
+        let f: Value = http
+            .get(format!("{org}/devorg/faults"))
+            .send()
+            .await
+            .expect("faults")
+            .json()
+            .await
+            .expect("json");
+        assert!(
+            f["counters"][kind].as_u64().unwrap_or(0) >= 1,
+            "{kind}: the fault was met: {f}"
+        );
+    }
 }
