@@ -404,6 +404,14 @@ impl Actions {
             name,
             &key_payload,
         );
+        // NB: the same write asked for again in this call (a model or client retrying) answers
+        // what the first one did, without a second request: a blocking create of an object with
+        // no key field would otherwise make a second record.
+        let writes = action.effect() != crate::catalog::Effect::Read && !raw_get;
+        if writes && let Some(done) = session.written(&key) {
+            return Ok(done.clone());
+        }
+        let written_key = writes.then(|| key.clone());
         let wctx = WriteCtx {
             call_id: &session.vars.call_id,
             agent: session.vars.agent.as_deref(),
@@ -442,6 +450,9 @@ impl Actions {
         session.record(name, object.as_deref(), &result);
         if let Some(p) = pending {
             session.remember_pending(&p.sobject, &p.field, &p.value, &p.record_key);
+        }
+        if let Some(k) = written_key {
+            session.remember_written(k, result.clone());
         }
         Ok(result)
     }

@@ -40,6 +40,8 @@ pub struct CallSession {
     instance: String,
     /// The idempotency key the caller chose for the next action's write, if any.
     caller_key: Option<String>,
+    /// The result of each write action run in this call, by its write's idempotency key.
+    written: HashMap<String, Value>,
 }
 
 impl Default for CallSession {
@@ -59,6 +61,7 @@ impl CallSession {
             last: HashMap::new(),
             instance: format!("{instance:032x}"),
             caller_key: None,
+            written: HashMap::new(),
         }
     }
 
@@ -73,6 +76,17 @@ impl CallSession {
     /// under the same key is the same write in any call of the workspace.
     pub fn set_caller_key(&mut self, key: Option<String>) {
         self.caller_key = key;
+    }
+
+    /// The result of the write action run earlier in this call under idempotency key `key`.
+    pub fn written(&self, key: &str) -> Option<&Value> {
+        self.written.get(key)
+    }
+
+    /// Remembers the result of a write action run under idempotency key `key`, so the same
+    /// write asked for again in this call answers it without a second write.
+    pub fn remember_written(&mut self, key: String, result: Value) {
+        self.written.insert(key, result);
     }
 
     /// What the idempotency keys of the running action's writes are scoped to: the caller's

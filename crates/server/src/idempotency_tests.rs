@@ -127,6 +127,11 @@ impl<'a> Ws<'a> {
 
 /// How many records of `object` in the env's dev org have this subject.
 async fn count(env: &Env, object: &str, subject: &str) -> u64 {
+    count_where(env, object, &format!("Subject = '{subject}'")).await
+}
+
+/// How many records of `object` in the env's dev org match `filter`.
+async fn count_where(env: &Env, object: &str, filter: &str) -> u64 {
     let c = env.org.org.config();
     let app = callforce_client::OAuthApp {
         client_id: c.client_id.clone(),
@@ -144,7 +149,7 @@ async fn count(env: &Env, object: &str, subject: &str) -> u64 {
     )
     .await
     .expect("login");
-    let soql = format!("SELECT Id FROM {object} WHERE Subject = '{subject}'");
+    let soql = format!("SELECT Id FROM {object} WHERE {filter}");
     conn.query::<callforce_client::Record>(&soql)
         .await
         .expect("query")
@@ -199,10 +204,21 @@ async fn the_same_tool_call_retried_in_a_call_is_one_write() {
     assert_eq!(ws.log("retrying", "Retried log").await, log);
     let other = ws.case("retrying", "Another case", None).await;
     assert_ne!(other, case);
+    // A blocking create of an object with no key field (Contact) too.
+    let contact = json!({"LastName": "Retried-Contact", "Email": "retried@ex.example"});
+    let first = ws
+        .run("retrying", "create_contact", contact.clone(), None)
+        .await;
+    let again = ws.run("retrying", "create_contact", contact, None).await;
+    assert_eq!(first["id"], again["id"], "{first} {again}");
     ws.done(&log).await;
     assert_eq!(count(&e, "Case", "Retried case").await, 1);
     assert_eq!(count(&e, "Task", "Retried log").await, 1);
     assert_eq!(count(&e, "Case", "Another case").await, 1);
+    assert_eq!(
+        count_where(&e, "Contact", "LastName = 'Retried-Contact'").await,
+        1
+    );
 }
 
 /// A key the caller chose makes the same action with the same arguments one write in any call
