@@ -132,11 +132,14 @@ fn preview_effect(action: &Action, args: &Args, rendered: Option<&RawRequest>) -
             Op::Update | Op::UpdateNote | Op::UpdateRecord | Op::BulkUpdate => "update",
             Op::UpsertRecord => "upsert",
             Op::Delete => "delete",
-            Op::CustomApiCall => {
-                let method = args.get("method").and_then(Value::as_str).unwrap_or("");
-                let path = args.get("path").and_then(Value::as_str).unwrap_or("");
-                raw_effect(method, path.split('?').next().unwrap_or(""))
-            }
+            Op::CustomApiCall => match rendered {
+                Some(r) => raw_effect(r.method.as_str(), &r.path),
+                None => {
+                    let method = args.get("method").and_then(Value::as_str).unwrap_or("");
+                    let path = args.get("path").and_then(Value::as_str).unwrap_or("");
+                    raw_effect(method, path.split('?').next().unwrap_or(""))
+                }
+            },
             Op::Search | Op::Get | Op::GetNote | Op::GlobalSearch | Op::RunQuery => "read",
         },
         Action::Custom(_) => rendered.map_or("call", |r| raw_effect(r.method.as_str(), &r.path)),
@@ -344,7 +347,8 @@ impl Actions {
                 Action::Template(t) => {
                     let checked = check_args(t, args.clone())?;
                     if t.op == Op::CustomApiCall {
-                        self.raw_call(&checked)?;
+                        // Previewed as it will be sent (its path resolved).
+                        rendered = Some(self.raw_call(&checked)?);
                     }
                     Value::Object(args.clone())
                 }
@@ -398,19 +402,26 @@ impl Actions {
             }
             _ => Value::Object(args.clone()),
         };
-        let key = crate::idempotency::idempotency_key(
+        let base = crate::idempotency::idempotency_key(
             session.vars.workspace,
+            &self.conn.instance_url(),
             session.key_scope(),
             name,
             &key_payload,
         );
-        // NB: the same write asked for again in this call (a model or client retrying) answers
-        // what the first one did, without a second request: a blocking create of an object with
-        // no key field would otherwise make a second record.
+        // NB: the call's last write asked for again (a model or client retrying) answers what
+        // it did, without a second request: a blocking create of an object with no key field
+        // would otherwise make a second record.
         let writes = action.effect() != crate::catalog::Effect::Read && !raw_get;
-        if writes && let Some(done) = session.written(&key) {
-            return Ok(done.clone());
-        }
+        let key = if writes {
+            let (key, done) = session.write_key(base);
+            if let Some(done) = done {
+                return Ok(done);
+            }
+            key
+        } else {
+            base
+        };
         let written_key = writes.then(|| key.clone());
         let wctx = WriteCtx {
             call_id: &session.vars.call_id,
@@ -452,7 +463,7 @@ impl Actions {
             session.remember_pending(&p.sobject, &p.field, &p.value, &p.record_key);
         }
         if let Some(k) = written_key {
-            session.remember_written(k, result.clone());
+            session.remember_written(&k, result.clone());
         }
         Ok(result)
     }
@@ -474,17 +485,24 @@ impl Actions {
         request: Request,
         record_key: Option<String>,
     ) -> Result<WriteOutcome, WriteError> {
-        let idempotency_key = crate::idempotency::idempotency_key(
+        let base = crate::idempotency::idempotency_key(
             session.vars.workspace,
+            &self.conn.instance_url(),
             session.key_scope(),
             action,
             &serde_json::to_value(&request).unwrap_or_default(),
         );
+        // NB: as for the catalog's actions, a retry of the call's last write answers what it did.
+        let (idempotency_key, done) = session.write_key_outcome(base);
+        if let Some(done) = done {
+            return Ok(done);
+        }
         let record_key = record_key.unwrap_or_else(|| new_record_key(&request, &idempotency_key));
-        self.sink
+        let outcome = self
+            .sink
             .write(Write {
                 request,
-                idempotency_key,
+                idempotency_key: idempotency_key.clone(),
                 call_id: session.vars.call_id.clone(),
                 agent: session.vars.agent.clone(),
                 workspace: session.vars.workspace,
@@ -492,7 +510,9 @@ impl Actions {
                 record_key,
                 blocking: !self.non_blocking.contains(action),
             })
-            .await
+            .await?;
+        session.remember_outcome(&idempotency_key, outcome.clone());
+        Ok(outcome)
     }
 
     /// Hands one write to the sink.

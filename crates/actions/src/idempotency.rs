@@ -29,23 +29,49 @@ pub enum KeyScope<'a> {
 
 /// The idempotency key of a write of `action` with `payload` (for a template, its arguments
 /// after template resolution; for a custom action, the rendered request; for an intent, the
-/// compiled request) in `workspace` and `scope`: 64 hex digits.
+/// compiled request) to the org at `org` (its instance URL) in `workspace` and `scope`: 64 hex
+/// digits. The org is part of it so that a caller's key used on two orgs of one workspace names
+/// two writes.
 pub fn idempotency_key(
     workspace: Option<i64>,
+    org: &str,
     scope: KeyScope<'_>,
     action: &str,
     payload: &Value,
 ) -> String {
-    let mut h = Sha256::new();
-    h.update(b"callforce.idempotency.v2\0");
     let workspace = workspace.map(|w| w.to_string()).unwrap_or_default();
     let (kind, value) = match scope {
         KeyScope::Call(instance) => ("call", instance),
         KeyScope::Caller(key) => ("caller", key),
     };
     let canonical = canonical(payload);
+    digest(
+        b"callforce.idempotency.v2\0",
+        &[
+            workspace.as_str(),
+            org,
+            kind,
+            value,
+            action,
+            canonical.as_str(),
+        ],
+    )
+}
+
+/// The key of the `n`th distinct write of a call instance whose identity is `base` (an
+/// [`idempotency_key`]): the same write asked for again later in the call, after other writes,
+/// is a new write (a value set back), while a retry of the call's last write keeps its key
+/// (see [`crate::CallSession::write_key`]).
+pub fn nth_key(base: &str, n: u64) -> String {
+    digest(b"callforce.idempotency.nth\0", &[base, &n.to_string()])
+}
+
+/// Hex SHA-256 of `domain` and the length-prefixed `parts`.
+fn digest(domain: &[u8], parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    h.update(domain);
     // NB: each part is length-prefixed, so no two different tuples encode alike.
-    for part in [workspace.as_str(), kind, value, action, canonical.as_str()] {
+    for part in parts {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
@@ -80,6 +106,7 @@ mod tests {
         let base = || {
             idempotency_key(
                 Some(1),
+                "https://a.my.salesforce.com",
                 KeyScope::Call("a1"),
                 "create_case",
                 &json!({"Subject": "x", "Origin": "Phone"}),
@@ -90,19 +117,22 @@ mod tests {
         assert!(k.chars().all(|c| c.is_ascii_hexdigit()), "{k}");
         #[rustfmt::skip]
         let cases: Vec<(&str, String, bool)> = vec![
-            ("same, keys in another order", idempotency_key(Some(1), KeyScope::Call("a1"), "create_case", &json!({"Origin": "Phone", "Subject": "x"})), true),
-            ("another workspace", idempotency_key(Some(2), KeyScope::Call("a1"), "create_case", &json!({"Subject": "x", "Origin": "Phone"})), false),
-            ("no workspace", idempotency_key(None, KeyScope::Call("a1"), "create_case", &json!({"Subject": "x", "Origin": "Phone"})), false),
-            ("another call instance", idempotency_key(Some(1), KeyScope::Call("a2"), "create_case", &json!({"Subject": "x", "Origin": "Phone"})), false),
-            ("a caller key equal to the instance", idempotency_key(Some(1), KeyScope::Caller("a1"), "create_case", &json!({"Subject": "x", "Origin": "Phone"})), false),
-            ("another action", idempotency_key(Some(1), KeyScope::Call("a1"), "create_task", &json!({"Subject": "x", "Origin": "Phone"})), false),
-            ("another value", idempotency_key(Some(1), KeyScope::Call("a1"), "create_case", &json!({"Subject": "y", "Origin": "Phone"})), false),
-            ("parts shifted", idempotency_key(Some(1), KeyScope::Call("a1c"), "reate_case", &json!({"Subject": "x", "Origin": "Phone"})), false),
+            ("same, keys in another order", idempotency_key(Some(1), "https://a.my.salesforce.com", KeyScope::Call("a1"), "create_case", &json!({"Origin": "Phone", "Subject": "x"})), true),
+            ("another workspace", idempotency_key(Some(2), "https://a.my.salesforce.com", KeyScope::Call("a1"), "create_case", &json!({"Subject": "x", "Origin": "Phone"})), false),
+            ("no workspace", idempotency_key(None, "https://a.my.salesforce.com", KeyScope::Call("a1"), "create_case", &json!({"Subject": "x", "Origin": "Phone"})), false),
+            ("another call instance", idempotency_key(Some(1), "https://a.my.salesforce.com", KeyScope::Call("a2"), "create_case", &json!({"Subject": "x", "Origin": "Phone"})), false),
+            ("a caller key equal to the instance", idempotency_key(Some(1), "https://a.my.salesforce.com", KeyScope::Caller("a1"), "create_case", &json!({"Subject": "x", "Origin": "Phone"})), false),
+            ("another action", idempotency_key(Some(1), "https://a.my.salesforce.com", KeyScope::Call("a1"), "create_task", &json!({"Subject": "x", "Origin": "Phone"})), false),
+            ("another value", idempotency_key(Some(1), "https://a.my.salesforce.com", KeyScope::Call("a1"), "create_case", &json!({"Subject": "y", "Origin": "Phone"})), false),
+            ("another org", idempotency_key(Some(1), "https://b.my.salesforce.com", KeyScope::Call("a1"), "create_case", &json!({"Subject": "x", "Origin": "Phone"})), false),
+            ("parts shifted", idempotency_key(Some(1), "https://a.my.salesforce.com", KeyScope::Call("a1c"), "reate_case", &json!({"Subject": "x", "Origin": "Phone"})), false),
         ];
         for (what, got, same) in cases {
             assert_eq!(got == k, same, "{what}");
         }
         assert_eq!(base(), k, "stable");
+        assert_ne!(nth_key(&k, 0), nth_key(&k, 1));
+        assert_ne!(nth_key(&k, 0), k);
     }
 
     #[test]

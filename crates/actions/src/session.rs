@@ -40,8 +40,20 @@ pub struct CallSession {
     instance: String,
     /// The idempotency key the caller chose for the next action's write, if any.
     caller_key: Option<String>,
-    /// The result of each write action run in this call, by its write's idempotency key.
-    written: HashMap<String, Value>,
+    /// How many distinct writes this call instance made (their keys' `n`).
+    writes: u64,
+    /// The call's last write: asked for again with nothing written in between (a retry), it
+    /// answers what it did under the same key.
+    last_write: Option<LastWrite>,
+}
+
+/// The last write of a call: its identity, its key and what it answered.
+#[derive(Debug, Clone)]
+struct LastWrite {
+    base: String,
+    key: String,
+    result: Option<Value>,
+    outcome: Option<crate::sink::WriteOutcome>,
 }
 
 impl Default for CallSession {
@@ -61,7 +73,8 @@ impl CallSession {
             last: HashMap::new(),
             instance: format!("{instance:032x}"),
             caller_key: None,
-            written: HashMap::new(),
+            writes: 0,
+            last_write: None,
         }
     }
 
@@ -78,15 +91,60 @@ impl CallSession {
         self.caller_key = key;
     }
 
-    /// The result of the write action run earlier in this call under idempotency key `key`.
-    pub fn written(&self, key: &str) -> Option<&Value> {
-        self.written.get(key)
+    /// The idempotency key of a write whose identity is `base` (an
+    /// [`crate::idempotency::idempotency_key`] of this call's [`CallSession::key_scope`]), and
+    /// the answer it gave when it is a retry: the same write as this call's last write, nothing
+    /// written in between. Any other write is a new one, even one equal to an earlier write of
+    /// the call (a value set back: `Working`, `Escalated`, `Working` is three writes). A key the
+    /// caller chose is used as it is: the same key and arguments are one write in any call.
+    pub fn write_key(&mut self, base: String) -> (String, Option<Value>) {
+        if let Some(last) = &self.last_write
+            && last.base == base
+        {
+            return (last.key.clone(), last.result.clone());
+        }
+        let key = match self.caller_key {
+            Some(_) => base.clone(),
+            None => crate::idempotency::nth_key(&base, self.writes),
+        };
+        self.writes += 1;
+        self.last_write = Some(LastWrite {
+            base,
+            key: key.clone(),
+            result: None,
+            outcome: None,
+        });
+        (key, None)
     }
 
-    /// Remembers the result of a write action run under idempotency key `key`, so the same
-    /// write asked for again in this call answers it without a second write.
-    pub fn remember_written(&mut self, key: String, result: Value) {
-        self.written.insert(key, result);
+    /// As [`CallSession::write_key`], for a write handed straight to the sink (an intent's): the
+    /// key, and the outcome of the same write when it is a retry.
+    pub fn write_key_outcome(
+        &mut self,
+        base: String,
+    ) -> (String, Option<crate::sink::WriteOutcome>) {
+        let (key, _) = self.write_key(base);
+        let outcome = self.last_write.as_ref().and_then(|l| l.outcome.clone());
+        (key, outcome)
+    }
+
+    /// Remembers what the write under `key` answered, while it is the call's last write.
+    pub fn remember_written(&mut self, key: &str, result: Value) {
+        if let Some(last) = &mut self.last_write
+            && last.key == key
+        {
+            last.result = Some(result);
+        }
+    }
+
+    /// Remembers the outcome of the write under `key` handed straight to the sink, while it is
+    /// the call's last write.
+    pub fn remember_outcome(&mut self, key: &str, outcome: crate::sink::WriteOutcome) {
+        if let Some(last) = &mut self.last_write
+            && last.key == key
+        {
+            last.outcome = Some(outcome);
+        }
     }
 
     /// What the idempotency keys of the running action's writes are scoped to: the caller's

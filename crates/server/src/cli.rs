@@ -542,7 +542,12 @@ async fn deadletter(args: DeadletterArgs) -> anyhow::Result<()> {
 
 async fn alert(args: AlertArgs) -> anyhow::Result<()> {
     use crate::admin;
-    let store = admin::open_store(&args.db.data_dir, args.db.database_url.as_deref()).await?;
+    let (store, _) = admin::open_keyed(
+        &args.db.data_dir,
+        args.db.database_url.as_deref(),
+        env(crate::env::MASTER_KEY).as_deref(),
+    )
+    .await?;
     let ws = admin::workspace(&store, &args.workspace).await?;
     let result = match args.command {
         AlertCommand::List { limit, json } => admin::alert_list(&store, ws, limit, json).await,
@@ -879,7 +884,13 @@ async fn new_key(
     database_url: Option<String>,
 ) -> anyhow::Result<()> {
     use secrecy::ExposeSecret;
-    let store = open_store(&data_dir, database_url).await?;
+    let url = database_url.filter(|u| !u.trim().is_empty());
+    let (store, _) = crate::admin::open_keyed(
+        &data_dir,
+        url.as_deref(),
+        env(crate::env::MASTER_KEY).as_deref(),
+    )
+    .await?;
     let ws = crate::admin::workspace(&store, name.trim()).await?;
     let key = store
         .create_api_key_audited(ws, label.trim(), chrono::Utc::now(), |k| {

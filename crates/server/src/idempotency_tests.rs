@@ -221,6 +221,41 @@ async fn the_same_tool_call_retried_in_a_call_is_one_write() {
     );
 }
 
+/// A value set back in one call is written: `Working`, `Escalated`, `Working` is three writes,
+/// and the org ends with `Working`. A queued `log_call` repeated after another write is a new
+/// job too.
+#[tokio::test]
+async fn a_value_set_back_in_a_call_is_written_again() {
+    let e = env().await;
+    let ws = Ws::connect(&e, e.key.clone()).await;
+    ws.start("set-back").await;
+    let case = ws.case("set-back", "Set back case", None).await;
+    for status in ["Working", "Escalated", "Working"] {
+        let r = ws
+            .run(
+                "set-back",
+                "update_case",
+                json!({"record_id": case, "Status": status}),
+                None,
+            )
+            .await;
+        assert!(r.get("error").is_none(), "{r}");
+    }
+    let soql = format!("Status = 'Working' AND Id = '{case}'");
+    assert_eq!(
+        count_where(&e, "Case", &soql).await,
+        1,
+        "the last value is the org's"
+    );
+    let first = ws.log("set-back", "Logged twice").await;
+    ws.case("set-back", "Between the logs", None).await;
+    let second = ws.log("set-back", "Logged twice").await;
+    assert_ne!(first, second, "a new job");
+    ws.done(&first).await;
+    ws.done(&second).await;
+    assert_eq!(count(&e, "Task", "Logged twice").await, 2);
+}
+
 /// A key the caller chose makes the same action with the same arguments one write in any call
 /// of the workspace; another key is another write; a bad key is refused with what to fix.
 #[tokio::test]

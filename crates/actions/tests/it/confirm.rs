@@ -208,6 +208,8 @@ async fn raw_calls_are_previewed_by_their_real_effect() {
         ("PATCH", "/sobjects/Case/500000000000001AAA", "update"),
         ("DELETE", "/sobjects/Case/500000000000001AAA", "delete"),
         ("POST", "/composite", "call"),
+        // Named by the path as it will be sent, its dot segments resolved.
+        ("POST", "/sobjects/Case/x/..", "create"),
     ] {
         let r = actions
             .run(

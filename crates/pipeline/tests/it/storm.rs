@@ -57,7 +57,7 @@ fn storm_write(ws: i64, i: u32) -> callforce_actions::Write {
         )
     };
     let instance = format!("{:032x}", i / 8);
-    let key = idempotency_key(Some(ws), KeyScope::Call(&instance), action, &record);
+    let key = idempotency_key(Some(ws), "", KeyScope::Call(&instance), action, &record);
     callforce_actions::Write {
         request: Request::Create {
             sobject: object.into(),

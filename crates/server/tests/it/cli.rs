@@ -454,6 +454,59 @@ async fn workspace_create_and_keys_rotate_are_audited_as_the_cli() {
     let out = callforce(&["keys", "rotate", "--data-dir", data]);
     assert!(out.status.success(), "{}", stderr(&out));
 
+    // On a database with a vault (its audit log keyed), a new key and an acknowledged alert
+    // are appended with the master key from the data directory.
+    let out = callforce(&["workspace", "new-key", "acme", "--data-dir", data]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("cf_"), "{}", stdout(&out));
+    let store = open(dir.path()).await;
+    let acme = store
+        .workspace_by_name("acme")
+        .await
+        .expect("read")
+        .expect("acme")
+        .id;
+    let alert = store
+        .record_alert(
+            acme,
+            &callforce_store::NewAlert {
+                kind: callforce_store::alerts::KIND_NEEDS_REAUTH.into(),
+                details: serde_json::json!({"reason": "revoked"}),
+            },
+            t(1),
+        )
+        .await
+        .expect("alert");
+    store.close().await;
+    let id = alert.0.to_string();
+    let out = callforce(&[
+        "alert",
+        "ack",
+        &id,
+        "--workspace",
+        "acme",
+        "--data-dir",
+        data,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = callforce(&["alert", "list", "--workspace", "acme", "--data-dir", data]);
+    assert!(
+        stdout(&out).contains("cli"),
+        "acknowledged by the CLI: {}",
+        stdout(&out)
+    );
+    let out = callforce(&[
+        "alert",
+        "ack",
+        "987654",
+        "--workspace",
+        "acme",
+        "--data-dir",
+        data,
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no alert 987654"), "{}", stderr(&out));
+
     let config = audit_lines(data, "acme", "config.");
     let kinds: Vec<(&str, &str)> = config
         .iter()
@@ -463,6 +516,7 @@ async fn workspace_create_and_keys_rotate_are_audited_as_the_cli() {
         kinds,
         [
             ("config.workspace.create", "cli"),
+            ("config.key.create", "cli"),
             ("config.key.create", "cli")
         ]
     );
@@ -477,7 +531,12 @@ async fn workspace_create_and_keys_rotate_are_audited_as_the_cli() {
     }
     assert!(audit_lines(data, "acme", "write.").is_empty());
     let everything = audit_lines(data, "acme", "");
-    assert_eq!(everything.len(), 3);
+    assert_eq!(
+        everything.len(),
+        5,
+        "and the second key and the acknowledged alert"
+    );
+    assert_eq!(everything[4]["kind"], "alert.acknowledge");
     let text = serde_json::Value::Array(everything).to_string();
     assert!(!text.contains(&key), "the key's plaintext is not recorded");
     let master = std::fs::read_to_string(dir.path().join("master.key")).expect("key file");
@@ -487,7 +546,7 @@ async fn workspace_create_and_keys_rotate_are_audited_as_the_cli() {
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout(&out);
     assert!(
-        report.contains("workspace acme: intact (3 entries)"),
+        report.contains("workspace acme: intact (5 entries)"),
         "{report}"
     );
     assert!(
