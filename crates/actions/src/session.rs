@@ -258,6 +258,37 @@ impl CallSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_of_the_last_write_keeps_its_key_and_answer_and_a_value_set_back_is_new() {
+        use crate::sink::WriteOutcome;
+        let mut s = CallSession::default();
+        let (a, done) = s.write_key("A".into());
+        assert_eq!(done, None);
+        s.remember_written(&a, serde_json::json!({"id": "500A"}));
+        let (again, done) = s.write_key("A".into());
+        assert_eq!(
+            (again.as_str(), done),
+            (a.as_str(), Some(serde_json::json!({"id": "500A"})))
+        );
+        let (b, _) = s.write_key("B".into());
+        assert_ne!(b, a);
+        let (a2, done) = s.write_key("A".into());
+        assert_ne!(a2, a, "A after B is a new write");
+        assert_eq!(done, None);
+        // An intent's write: the outcome of a retry comes back, not a second send.
+        let (i, outcome) = s.write_key_outcome("I".into());
+        assert_eq!(outcome, None);
+        let queued = WriteOutcome::Queued {
+            reference: "job-3".into(),
+        };
+        s.remember_outcome(&i, queued.clone());
+        assert_eq!(s.write_key_outcome("I".into()), (i, Some(queued)));
+        // A caller's key is used as it is: the same key in any call.
+        let mut other = CallSession::default();
+        other.set_caller_key(Some("order-17".into()));
+        assert_eq!(other.write_key("K".into()).0, "K");
+    }
     use serde_json::json;
 
     #[test]
