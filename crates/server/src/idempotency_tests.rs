@@ -1,25 +1,10 @@
 //! Which writes are the same write, end to end over real sockets: a call id used again, two
 //! workspaces on one org, a tool call retried, a key the caller chose (see `docs/writes.md`).
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::connect_tests::{Env, connect_in_browser, connection_id, env};
-
-/// Looks every 25 ms, for at most 10 s, until `f` gives something.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut f: impl FnMut() -> F,
-) -> T {
-    for _ in 0..400 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
+use crate::queue_tests::{eventually, org_conn};
 
 /// A workspace's view of the service: its key and the connection its calls run on.
 struct Ws<'a> {
@@ -132,23 +117,7 @@ async fn count(env: &Env, object: &str, subject: &str) -> u64 {
 
 /// How many records of `object` in the env's dev org match `filter`.
 async fn count_where(env: &Env, object: &str, filter: &str) -> u64 {
-    let c = env.org.org.config();
-    let app = callforce_client::OAuthApp {
-        client_id: c.client_id.clone(),
-        client_secret: Some(callforce_client::SecretString::from(
-            c.client_secret.clone(),
-        )),
-        redirect_uri: None,
-    };
-    let conn = callforce_client::Connection::login(
-        callforce_client::ConnectionConfig::new(
-            callforce_client::LoginHost::Url(env.org.org.instance_url().to_owned()),
-            app,
-        ),
-        callforce_client::Grant::ClientCredentials,
-    )
-    .await
-    .expect("login");
+    let conn = org_conn(&env.org.org).await;
     let soql = format!("SELECT Id FROM {object} WHERE {filter}");
     conn.query::<callforce_client::Record>(&soql)
         .await
