@@ -53,8 +53,8 @@ pub async fn open_keyed(
     data_dir: &Path,
     database_url: Option<&str>,
     master_key: Option<&str>,
-) -> anyhow::Result<(Store, Option<crate::vault::Vault>)> {
-    use crate::vault::{KeySource, Vault};
+) -> anyhow::Result<(Store, Option<callforce_app::vault::Vault>)> {
+    use callforce_app::vault::{KeySource, Vault};
     let store = open_store(data_dir, database_url).await?;
     let source = KeySource::from(master_key, data_dir)?;
     let Some(vault) = Vault::open_existing(&store, &source).await? else {
@@ -184,12 +184,12 @@ pub async fn edit(
             let patch: Value = serde_json::from_str(m).context("--merge is not valid JSON")?;
             let mut p: Value = serde_json::from_str(&dl.payload)
                 .context("the stored payload is not JSON; replace it with --payload")?;
-            crate::deadletters::merge_patch(&mut p, &patch);
+            callforce_app::deadletters::merge_patch(&mut p, &patch);
             p
         }
         _ => bail!("give exactly one of --payload JSON (replace) or --merge JSON (change fields)"),
     };
-    if let Some(why) = crate::deadletters::payload_problem(&dl.kind, &new_payload) {
+    if let Some(why) = callforce_app::deadletters::payload_problem(&dl.kind, &new_payload) {
         bail!("dead letter {}: {why}", id.0);
     }
     store
@@ -428,8 +428,8 @@ fn read_checkpoints(
             continue;
         }
         let checked = match key {
-            Some(k) => crate::checkpoint::check_line(line, k).map_err(|e| e.to_string()),
-            None => serde_json::from_str::<crate::checkpoint::Line>(line)
+            Some(k) => callforce_app::checkpoint::check_line(line, k).map_err(|e| e.to_string()),
+            None => serde_json::from_str::<callforce_app::checkpoint::Line>(line)
                 .map_err(|e| format!("not a checkpoint line: {e}"))
                 .and_then(|l| {
                     let hash = hex32(&l.hash).ok_or("the hash is not 64 hex digits")?;

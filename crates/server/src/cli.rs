@@ -450,7 +450,7 @@ impl Cli {
                 schema,
                 json,
             }) => {
-                if crate::intents::config_check(&intents, schema.as_deref(), json).await? {
+                if crate::intents_check::config_check(&intents, schema.as_deref(), json).await? {
                     Ok(())
                 } else {
                     std::process::exit(1)
@@ -573,7 +573,7 @@ async fn audit(args: AuditArgs) -> anyhow::Result<()> {
         } => {
             let key = match (&checkpoint, checkpoint_key, &vault) {
                 (None, _, _) => None,
-                (Some(_), Some(text), _) => Some(crate::checkpoint::parse_key(&text)?),
+                (Some(_), Some(text), _) => Some(callforce_app::checkpoint::parse_key(&text)?),
                 (Some(_), None, Some(vault)) => vault
                     .stored_checkpoint_key(&store)
                     .await?
@@ -692,15 +692,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let api_key = std::env::var(crate::env::API_KEY)
         .ok()
         .filter(|k| !k.trim().is_empty());
-    let mut pipeline = crate::pipeline::PipelineSettings {
+    let mut pipeline = callforce_app::pipeline::PipelineSettings {
         budget: Duration::from_millis(args.write_budget_ms),
         non_blocking: args.non_blocking,
         workers: args.workers,
         lookup_skew: Duration::from_secs(args.lookup_skew_secs),
-        ..crate::pipeline::PipelineSettings::default()
+        ..callforce_app::pipeline::PipelineSettings::default()
     };
     if !args.external_ids.is_empty() {
-        pipeline.external_ids = crate::pipeline::parse_external_ids(&args.external_ids)?;
+        pipeline.external_ids = callforce_app::pipeline::parse_external_ids(&args.external_ids)?;
     }
     let mut config =
         crate::serve::ServeConfig::new(SocketAddr::new(args.bind, args.port), args.data_dir);
@@ -713,9 +713,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.strict_permissions = args.strict_permissions;
     config.checkpoints.file = args.audit_checkpoint_file;
     config.checkpoints.url = args.audit_checkpoint_url.filter(|u| !u.trim().is_empty());
-    config.calls = crate::api::CallSettings {
+    config.calls = callforce_app::CallSettings {
         idle_timeout: Duration::from_secs(args.call_idle_timeout.max(1)),
-        ..crate::api::CallSettings::default()
+        ..callforce_app::CallSettings::default()
     };
     let env_key = config.api_key.is_some();
     let data_dir = config.data_dir.clone();
@@ -801,14 +801,16 @@ async fn mcp(args: McpArgs) -> anyhow::Result<()> {
     if !query.is_empty() {
         url = format!("{url}?{}", query.join("&"));
     }
-    let bridge = crate::mcp_stdio::Bridge {
+    let bridge = crate::mcp::stdio::Bridge {
         url,
         api_key,
-        call_id: args.call_id.unwrap_or_else(crate::api::new_call_id),
+        call_id: args
+            .call_id
+            .unwrap_or_else(callforce_app::calls::new_call_id),
         caller_phone: args.caller_phone,
         agent: args.agent,
     };
-    crate::mcp_stdio::run(
+    crate::mcp::stdio::run(
         bridge,
         tokio::io::BufReader::new(tokio::io::stdin()),
         tokio::io::stdout(),
@@ -847,7 +849,7 @@ async fn open_store(
 }
 
 async fn rotate_keys(data_dir: PathBuf, database_url: Option<String>) -> anyhow::Result<()> {
-    use crate::vault::{KeySource, MasterKey, Vault};
+    use callforce_app::vault::{KeySource, MasterKey, Vault};
     let store = open_store(&data_dir, database_url).await?;
     let source = KeySource::from(env(crate::env::MASTER_KEY).as_deref(), &data_dir)?;
     let vault = Vault::unlock(&store, &source).await?;
@@ -855,7 +857,7 @@ async fn rotate_keys(data_dir: PathBuf, database_url: Option<String>) -> anyhow:
         .map(|k| MasterKey::parse(&k))
         .transpose()?;
     let version = vault
-        .rotate(&store, &source, new_key, crate::changes::Actor::Cli)
+        .rotate(&store, &source, new_key, callforce_app::changes::Actor::Cli)
         .await?;
     println!("every stored secret is sealed under key version {version}");
     if matches!(source, KeySource::Env(_)) {
@@ -894,7 +896,7 @@ async fn new_key(
     let ws = crate::admin::workspace(&store, name.trim()).await?;
     let key = store
         .create_api_key_audited(ws, label.trim(), chrono::Utc::now(), |k| {
-            crate::changes::key_create(crate::changes::Actor::Cli, k)
+            callforce_app::changes::key_create(callforce_app::changes::Actor::Cli, k)
         })
         .await?;
     println!(
@@ -927,13 +929,15 @@ async fn create_workspace(
     )
     .await?;
     let now = chrono::Utc::now();
-    let actor = crate::changes::Actor::Cli;
+    let actor = callforce_app::changes::Actor::Cli;
     let ws = store
-        .create_workspace_audited(name, now, |ws| crate::changes::workspace_create(actor, ws))
+        .create_workspace_audited(name, now, |ws| {
+            callforce_app::changes::workspace_create(actor, ws)
+        })
         .await?;
     let key = store
         .create_api_key_audited(ws.id, "first key", now, |k| {
-            crate::changes::key_create(actor, k)
+            callforce_app::changes::key_create(actor, k)
         })
         .await?;
     println!("workspace {} created (id {})", ws.name, ws.id);

@@ -32,11 +32,11 @@ pub const STRICT_PERMISSIONS: &str = "CALLFORCE_STRICT_PERMISSIONS";
 
 /// The vault's master key (32 bytes, base64 or hex). Without it, `<data dir>/master.key` is used
 /// (created with mode 0600 at the first start).
-pub const MASTER_KEY: &str = "CALLFORCE_MASTER_KEY";
+pub const MASTER_KEY: &str = callforce_app::vault::MASTER_KEY_ENV;
 
 /// The new master key for `callforce keys rotate` when the current one comes from
 /// [`MASTER_KEY`].
-pub const NEW_MASTER_KEY: &str = "CALLFORCE_NEW_MASTER_KEY";
+pub const NEW_MASTER_KEY: &str = callforce_app::vault::NEW_MASTER_KEY_ENV;
 
 /// The service's public base URL, for the OAuth callback (`http://<listen address>` by default).
 pub const PUBLIC_URL: &str = "CALLFORCE_PUBLIC_URL";

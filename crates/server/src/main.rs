@@ -1,40 +1,17 @@
-//! The `callforce` binary: the dev org today; the connector service, MCP and the console as
-//! they land. The only crate that reads flags, files and environment variables.
+//! The `callforce` binary: the CLI, its configuration (the only crate that reads flags, files
+//! and environment variables) and the wiring of `callforce serve`: the core
+//! ([`callforce_app`]) behind its front doors, REST ([`rest`]) and MCP ([`mcp`]).
 
 mod admin;
-mod agents;
-mod alerts;
-mod api;
-#[cfg(test)]
-mod bad_input_tests;
-mod changes;
-mod checkpoint;
 mod cli;
-mod connect;
-#[cfg(test)]
-mod connect_tests;
-mod deadletters;
 mod env;
-#[cfg(test)]
-mod idempotency_tests;
-mod intents;
+mod intents_check;
 mod mcp;
-mod mcp_stdio;
-mod metrics;
-#[cfg(test)]
-mod multi_instance_tests;
-mod panics;
 mod permissions;
-mod pipeline;
-#[cfg(test)]
-mod queue_tests;
-mod refresh;
-mod registry;
+mod rest;
 mod serve;
-mod service;
 #[cfg(test)]
-mod unreachable_org_tests;
-mod vault;
+mod tests;
 
 use clap::Parser;
 

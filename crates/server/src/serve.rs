@@ -5,10 +5,10 @@
 //! would to a real org: the embedded org is the default workspace's first connection, stored
 //! (sealed) like any other, with environment `embedded` (its address changes at every start, so
 //! that connection is logged in again at start). Other orgs are connected with the flows of
-//! [`crate::connect`]. What runs: `/healthz`, the agent API of [`crate::api`] (`/v1/tools`,
-//! `/v1/calls`...), MCP at `/mcp` ([`crate::mcp`]) over the same [`crate::api::Api`], and
-//! connections and keys ([`crate::connect`]). Writes go through the write pipeline
-//! ([`crate::pipeline`]), whose workers start with the service and stop when it shuts down.
+//! [`crate::rest::connections`]. What runs: `/healthz`, the agent API of [`crate::rest::calls`] (`/v1/tools`,
+//! `/v1/calls`...), MCP at `/mcp` ([`crate::mcp`]) over the same [`callforce_app::App`], and
+//! connections and keys ([`crate::rest::connections`]). Writes go through the write pipeline
+//! ([`callforce_app::pipeline`]), whose workers start with the service and stop when it shuts down.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,8 +22,8 @@ use axum::routing::get;
 use callforce_client::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use crate::registry::{AppConfig, NewConnection, Registry};
-use crate::vault::{KeySource, Secrets, Vault};
+use callforce_app::registry::{AppConfig, NewConnection, Registry};
+use callforce_app::vault::{KeySource, Secrets, Vault};
 
 /// What `serve` needs to start.
 #[derive(Debug, Clone)]
@@ -52,12 +52,12 @@ pub struct ServeConfig {
     /// Where `/mcp` may be reached from.
     pub mcp: crate::mcp::McpConfig,
     /// The write pipeline's settings.
-    pub pipeline: crate::pipeline::PipelineSettings,
+    pub pipeline: callforce_app::pipeline::PipelineSettings,
     /// The webhook alerts are posted to (`CALLFORCE_ALERT_WEBHOOK`); without it alerts stay in
     /// the store (`GET /v1/alerts`).
     pub alert_webhook: Option<String>,
     /// How call sessions behave (idle timeout, clock).
-    pub calls: crate::api::CallSettings,
+    pub calls: callforce_app::CallSettings,
     /// How often live intent maps are re-checked against the org's describes (60 s); a schema
     /// error on an intent write re-checks at once.
     pub intents_poll: std::time::Duration,
@@ -65,7 +65,7 @@ pub struct ServeConfig {
     /// users (`--strict-permissions`); without it the start warns.
     pub strict_permissions: bool,
     /// Where signed audit checkpoints go (none without a file).
-    pub checkpoints: crate::checkpoint::Settings,
+    pub checkpoints: callforce_app::checkpoint::Settings,
 }
 
 impl ServeConfig {
@@ -82,12 +82,12 @@ impl ServeConfig {
             login_host_override: None,
             connect_ttl: std::time::Duration::from_secs(600),
             mcp: crate::mcp::McpConfig::default(),
-            pipeline: crate::pipeline::PipelineSettings::default(),
+            pipeline: callforce_app::pipeline::PipelineSettings::default(),
             alert_webhook: None,
-            calls: crate::api::CallSettings::default(),
+            calls: callforce_app::CallSettings::default(),
             intents_poll: std::time::Duration::from_secs(60),
             strict_permissions: false,
-            checkpoints: crate::checkpoint::Settings {
+            checkpoints: callforce_app::checkpoint::Settings {
                 every: std::time::Duration::from_secs(60),
                 ..Default::default()
             },
@@ -110,7 +110,7 @@ pub struct Started {
     pub loose: Vec<crate::permissions::Loose>,
     /// The agent API's state.
     #[cfg_attr(not(test), expect(dead_code, reason = "read by tests"))]
-    pub api: Arc<crate::api::Api>,
+    pub api: Arc<callforce_app::App>,
     /// The live connections.
     pub registry: Arc<Registry>,
     /// The default workspace.
@@ -197,7 +197,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         Some(ws) => ws,
         None => match store
             .create_workspace_audited("default", now, |ws| {
-                crate::changes::workspace_create(crate::changes::Actor::System, ws)
+                callforce_app::changes::workspace_create(callforce_app::changes::Actor::System, ws)
             })
             .await
         {
@@ -228,7 +228,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         ),
         login_host_override: config.login_host_override.clone(),
     };
-    let sinks = crate::pipeline::prepare(&store, &config.pipeline)
+    let sinks = callforce_app::pipeline::prepare(&store, &config.pipeline)
         .context("starting the write pipeline")?;
     let registry = Registry::load(
         store.clone(),
@@ -257,18 +257,19 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
                 environment: "embedded".into(),
                 login_url: instance_url.clone(),
                 client_id: Some(c.client_id.clone()),
-                profile: crate::registry::APP_PROFILE.to_owned(),
+                profile: callforce_app::registry::APP_PROFILE.to_owned(),
                 name: Some("embedded dev org".into()),
                 secrets,
                 jwt_username: None,
             },
-            crate::changes::Actor::System,
+            callforce_app::changes::Actor::System,
         )
         .await
         .context("connecting to the embedded dev org")?;
     tracing::info!(%instance_url, "connected to the embedded dev org");
 
-    let workers = crate::pipeline::spawn_workers(&sinks, registry.clone(), config.pipeline.workers);
+    let workers =
+        callforce_app::pipeline::spawn_workers(&sinks, registry.clone(), config.pipeline.workers);
     // The describes the non-blocking writes are checked against: missing or an hour old ones
     // are fetched in the background, never on an agent's time.
     let describes = AbortOnDrop(registry.spawn_describe_refresher(DESCRIBE_POLL));
@@ -280,7 +281,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
                 .checkpoints
                 .every
                 .max(std::time::Duration::from_millis(10));
-            let checkpointer = crate::checkpoint::Checkpointer::new(
+            let checkpointer = callforce_app::checkpoint::Checkpointer::new(
                 store.clone(),
                 checkpoint_key,
                 file.clone(),
@@ -288,7 +289,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
             )?;
             tracing::info!(
                 file = %file.display(),
-                key = %crate::checkpoint::key_text(&checkpoint_public),
+                key = %callforce_app::checkpoint::key_text(&checkpoint_public),
                 "audit checkpoints on"
             );
             Some(AbortOnDrop(checkpointer.spawn(every)))
@@ -296,7 +297,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         None => None,
     };
     let api = Arc::new(
-        crate::api::Api::new(
+        callforce_app::App::new(
             registry.clone(),
             store,
             config.api_key.as_deref(),
@@ -310,12 +311,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         std::time::Duration::from_secs(60),
     );
     let sweeper = api.spawn_sweeper(sweep_every);
-    let poller = crate::intents::Intents::spawn_poller(
+    let poller = callforce_app::intents::Intents::spawn_poller(
         api.clone(),
         config.intents_poll.max(std::time::Duration::from_secs(1)),
     );
     let api_state = api.clone();
-    let connect = Arc::new(crate::connect::Connect {
+    let connect = Arc::new(crate::rest::connections::Connect {
         registry: registry.clone(),
         api: api.clone(),
         public_url,
@@ -329,16 +330,19 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         .route("/healthz", get(healthz))
         .with_state(shared)
         .merge(crate::mcp::router(api.clone(), &config.mcp))
-        .merge(crate::metrics::router(api.clone()))
-        .merge(crate::intents::router(api.clone()))
-        .merge(crate::api::router(api.clone()))
-        .merge(crate::connect::router(connect))
-        .merge(crate::checkpoint::router(checkpoint_public));
-    let app = crate::service::layer(app, api);
+        .merge(crate::rest::metrics::router(api.clone()))
+        .merge(crate::rest::intents::router(api.clone()))
+        .merge(crate::rest::calls::router(api.clone()))
+        .merge(crate::rest::connections::router(connect))
+        .merge(crate::rest::audit_key_router(checkpoint_public));
+    let app = crate::rest::layer::layer(app, api);
     let alerts = match &config.alert_webhook {
         Some(url) => {
-            let sender =
-                crate::alerts::AlertSender::new(alert_store, url, &format!("http://{addr}"))?;
+            let sender = callforce_app::alerts::AlertSender::new(
+                alert_store,
+                url,
+                &format!("http://{addr}"),
+            )?;
             Some(AbortOnDrop(sender.spawn(ALERT_POLL)))
         }
         None => {
@@ -354,7 +358,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     let generated = first_key(registry.store(), workspace.id, config.api_key.is_some()).await?;
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
-            .with_graceful_shutdown(crate::service::shutdown_signal())
+            .with_graceful_shutdown(crate::rest::layer::shutdown_signal())
             .await;
         // The queue's workers stop after their current round; unfinished jobs stay queued.
         workers.stop().await;
@@ -379,7 +383,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
             .checkpoints
             .file
             .as_ref()
-            .map(|_| crate::checkpoint::key_text(&checkpoint_public)),
+            .map(|_| callforce_app::checkpoint::key_text(&checkpoint_public)),
     })
 }
 
@@ -431,7 +435,7 @@ async fn first_key(
             workspace,
             "created at first start",
             chrono::Utc::now(),
-            |k| crate::changes::key_create(crate::changes::Actor::System, k),
+            |k| callforce_app::changes::key_create(callforce_app::changes::Actor::System, k),
         )
         .await
         .context("creating the first API key")?;

@@ -1,7 +1,7 @@
 //! What every request of `callforce serve` goes through: a body limit with a clear 413, a
 //! tracing span per request (request id, method, route, call id and action when there are,
 //! status, latency; never headers, so never keys or tokens), the panic guard (a bug answers
-//! a 500 with the request id and is logged once with its backtrace; see [`crate::panics`]),
+//! a 500 with the request id and is logged once with its backtrace; see [`callforce_app::panics`]),
 //! and the shutdown signal (Ctrl-C or SIGTERM: stop accepting, finish in-flight requests, then
 //! exit).
 
@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::panics::RequestId;
+use callforce_app::panics::RequestId;
 
 /// The largest request body accepted (bulk actions carry up to 200 records; the actions
 /// themselves refuse arguments over 1 MiB with a message a model can act on).
@@ -22,8 +22,8 @@ pub const MAX_BODY_BYTES: usize = 2 << 20;
 /// Wraps `app` in the body limit, the per-request span (which counts requests by status in
 /// `api`'s metrics and gives each request its [`RequestId`], also sent back as
 /// `X-Request-Id`) and the panic guard, so that every route, present and future, has them.
-pub fn layer(app: axum::Router, api: std::sync::Arc<crate::api::Api>) -> axum::Router {
-    crate::panics::install();
+pub fn layer(app: axum::Router, api: std::sync::Arc<callforce_app::App>) -> axum::Router {
+    callforce_app::panics::install();
     app.layer(axum::middleware::from_fn(catch_panics))
         .layer(axum::middleware::from_fn_with_state(api, request_span))
         .layer(axum::middleware::from_fn(clear_limit_error))
@@ -41,15 +41,15 @@ async fn catch_panics(req: Request, next: Next) -> Response {
         .get::<RequestId>()
         .cloned()
         .unwrap_or_default();
-    match crate::panics::guard(next.run(req)).await {
+    match callforce_app::panics::guard(next.run(req)).await {
         Ok(resp) => resp,
         Err(p) => {
-            crate::panics::log(&id, "rest", &p);
+            callforce_app::panics::log(&id, "rest", &p);
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 axum::Json(serde_json::json!({"error": {
                     "code": "internal",
-                    "message": crate::panics::message(&id),
+                    "message": callforce_app::panics::message(&id),
                     "request_id": id.0,
                 }})),
             )
@@ -62,7 +62,7 @@ async fn catch_panics(req: Request, next: Next) -> Response {
 async fn clear_limit_error(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return crate::api::error(
+        return super::error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             &format!("the request body is larger than {MAX_BODY_BYTES} bytes; send less"),
@@ -90,7 +90,7 @@ fn call_and_action(path: &str) -> (Option<&str>, Option<&str>) {
 }
 
 async fn request_span(
-    axum::extract::State(api): axum::extract::State<std::sync::Arc<crate::api::Api>>,
+    axum::extract::State(api): axum::extract::State<std::sync::Arc<callforce_app::App>>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -173,134 +173,6 @@ mod tests {
             ("/healthz", (None, None)),
         ] {
             assert_eq!(call_and_action(path), want, "{path}");
-        }
-    }
-}
-
-/// Hostile inputs over HTTP: never a 500, never a changed query.
-#[cfg(test)]
-mod hostile_tests {
-    use std::net::SocketAddr;
-
-    use serde_json::{Value, json};
-
-    #[tokio::test]
-    async fn hostile_inputs_get_clear_4xx_and_never_change_a_query() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let started = crate::serve::start(crate::serve::ServeConfig {
-            api_key: Some("k".into()),
-            ..crate::serve::ServeConfig::new(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                dir.path().to_owned(),
-            )
-        })
-        .await
-        .expect("starts");
-        let base = format!("http://{}", started.addr);
-        let http = reqwest::Client::new();
-        let raw = |path: String, body: Vec<u8>| {
-            http.post(format!("{base}{path}"))
-                .bearer_auth("k")
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-        };
-        let call: Value = raw(
-            "/v1/calls".into(),
-            br#"{"caller_phone": "+15551234567"}"#.to_vec(),
-        )
-        .await
-        .expect("call")
-        .json()
-        .await
-        .expect("json");
-        let id = call["call_id"].as_str().expect("id").to_owned();
-        let action = |name: &str| format!("/v1/calls/{id}/actions/{name}");
-
-        // Search terms that would widen or break a query if they reached it unescaped find
-        // nothing: the term is matched literally.
-        for term in [
-            "' OR Name != '",
-            "%",
-            "_",
-            "\\' OR Id != null OR Name = \\'",
-            "Johnson' OR LastName LIKE '%",
-            "line\nbreak",
-            "Jöhnsön 名前 😀",
-            "\\",
-        ] {
-            let body = json!({"arguments": {"search_term": term}})
-                .to_string()
-                .into_bytes();
-            let resp = raw(action("search_contact"), body).await.expect("search");
-            let status = resp.status().as_u16();
-            let b: Value = resp.json().await.expect("json");
-            assert!(status == 200 || status == 422, "{term:?}: {status} {b}");
-            if status == 200 {
-                assert_eq!(
-                    b["result"]["count"].as_u64().unwrap_or(0),
-                    0,
-                    "{term:?}: {b}"
-                );
-            }
-        }
-
-        let cases: Vec<(String, Vec<u8>, u16)> = vec![
-            (action("search_contact"), b"{not json".to_vec(), 400),
-            (
-                action("search_contact"),
-                br#"{"arguments": "a string"}"#.to_vec(),
-                422,
-            ),
-            (
-                action("search_contact"),
-                br#"{"arguments": {"search_term": {"a": 1}}}"#.to_vec(),
-                422,
-            ),
-            (
-                action("search_contact"),
-                br#"{"arguments": {"no_such_field": "x"}}"#.to_vec(),
-                422,
-            ),
-            (
-                action("search_contact"),
-                br#"{"argumnets": {}}"#.to_vec(),
-                400,
-            ),
-            (
-                action("create_case"),
-                br#"{"arguments": {"Subject": ["a"]}}"#.to_vec(),
-                422,
-            ),
-            (action("no_such_action"), b"{}".to_vec(), 404),
-            (
-                "/v1/calls/nope/actions/search_contact".into(),
-                b"{}".to_vec(),
-                404,
-            ),
-            ("/v1/calls".into(), b"[1,2]".to_vec(), 400),
-            (
-                action("search_contact"),
-                format!(
-                    r#"{{"arguments": {{"search_term": "{}"}}}}"#,
-                    "x".repeat(3 << 20)
-                )
-                .into_bytes(),
-                413,
-            ),
-        ];
-        for (path, body, want) in cases {
-            let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
-            let resp = raw(path.clone(), body).await.expect("request");
-            let status = resp.status().as_u16();
-            let b: Value = resp.json().await.unwrap_or(Value::Null);
-            assert_eq!(status, want, "{path} {shown}: {b}");
-            assert!(
-                b["error"]["message"]
-                    .as_str()
-                    .is_some_and(|m| !m.is_empty()),
-                "{path} {shown}: a message says what to fix: {b}"
-            );
         }
     }
 }

@@ -1,5 +1,5 @@
 //! MCP: the agent API for MCP-speaking agents, over streamable HTTP at `/mcp` (and over stdio
-//! through [`crate::mcp_stdio`], which bridges to it).
+//! through [`crate::mcp::stdio`], which bridges to it).
 //!
 //! The server is **stateless** (rmcp's stateless streamable HTTP with JSON responses): every
 //! request stands alone, so any instance behind a load balancer can answer it. The call a tool
@@ -8,9 +8,11 @@
 //! headers, in that order. Calls are the REST API's call sessions ([`Api::call_or_start`]), so a
 //! `tools/call` chains with earlier results exactly like `POST /v1/calls/{id}/actions/{name}`.
 //!
-//! The API key is checked by the same middleware as `/v1` ([`crate::api::require_key`]); the
+//! The API key is checked by the core, as for `/v1` ([`callforce_app::App::authenticate`]); the
 //! handler reads the [`Caller`] from the HTTP request's extensions. `?tools=compact` gives the
 //! compact tool set ([`COMPACT_TOOLS`]) and `?agent=NAME` an agent's tools.
+
+pub mod stdio;
 
 use std::sync::Arc;
 
@@ -30,7 +32,7 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
-use crate::api::{Api, Caller};
+use callforce_app::{App as Api, Caller};
 
 /// Where `/mcp` may be reached from: the DNS-rebinding protection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,25 +90,47 @@ pub fn router(api: Arc<Api>, config: &McpConfig) -> axum::Router {
     );
     axum::Router::new()
         .route_service("/mcp", service)
-        .layer(axum::middleware::from_fn_with_state(
-            api,
-            crate::api::require_key,
-        ))
+        .layer(axum::middleware::from_fn_with_state(api, require_key))
 }
 
-/// The panic guard of MCP: every request `H` handles runs inside [`crate::panics::guard`],
+/// The API key check of `/mcp`: the core says whose the key is; the request carries that
+/// [`Caller`] for the handlers. No valid key answers 401 with the core's message as JSON.
+async fn require_key(
+    axum::extract::State(api): axum::extract::State<Arc<Api>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let authorization = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match api.authenticate(authorization).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(e) => (
+            axum::http::StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"error": {"code": e.code, "message": e.message}})),
+        )
+            .into_response(),
+    }
+}
+
+/// The panic guard of MCP: every request `H` handles runs inside [`callforce_app::panics::guard`],
 /// so a bug answers a JSON-RPC internal error naming the request id (the HTTP request's, from
-/// the span of [`crate::service::layer`]) and is logged once, instead of leaving the request
+/// the span of [`crate::rest::layer::layer`]) and is logged once, instead of leaving the request
 /// without an answer (rmcp runs handlers in a task of their own, which a panic would end).
 /// It forwards every method [`Handler`] implements; the others keep rmcp's defaults.
 #[derive(Clone)]
 pub(crate) struct Guarded<H>(pub(crate) H);
 
 /// The request id of an MCP request (a new one when the HTTP layer gave none).
-fn request_id(cx: &RequestContext<RoleServer>) -> crate::panics::RequestId {
+fn request_id(cx: &RequestContext<RoleServer>) -> callforce_app::panics::RequestId {
     cx.extensions
         .get::<Parts>()
-        .and_then(|p| p.extensions.get::<crate::panics::RequestId>())
+        .and_then(|p| p.extensions.get::<callforce_app::panics::RequestId>())
         .cloned()
         .unwrap_or_default()
 }
@@ -117,15 +141,15 @@ impl<H: rmcp::ServerHandler> Guarded<H> {
     async fn run<T>(
         &self,
         method: &str,
-        id: crate::panics::RequestId,
+        id: callforce_app::panics::RequestId,
         fut: impl std::future::Future<Output = Result<T, ErrorData>>,
     ) -> Result<T, ErrorData> {
-        match crate::panics::guard(fut).await {
+        match callforce_app::panics::guard(fut).await {
             Ok(r) => r,
             Err(p) => {
-                crate::panics::log(&id, &format!("mcp {method}"), &p);
+                callforce_app::panics::log(&id, &format!("mcp {method}"), &p);
                 Err(ErrorData::internal_error(
-                    crate::panics::message(&id),
+                    callforce_app::panics::message(&id),
                     Some(json!({ "request_id": id.0 })),
                 ))
             }
@@ -491,7 +515,9 @@ fn call_vars(
     let caller_phone = pick("caller_phone");
     let agent = pick("agent").or_else(|| agent.map(str::to_owned));
     let vars = CallVars {
-        call_id: call_id.clone().unwrap_or_else(crate::api::new_call_id),
+        call_id: call_id
+            .clone()
+            .unwrap_or_else(callforce_app::calls::new_call_id),
         caller_phone,
         agent,
         metadata: serde_json::Map::new(),
@@ -508,7 +534,7 @@ fn idempotency_key(meta: &JsonObject, parts: &Parts) -> Result<Option<String>, S
         Some(_) => {
             return Err("_meta callforce/idempotency_key must be a string".into());
         }
-        None => header(parts, crate::api::IDEMPOTENCY_KEY_HEADER),
+        None => header(parts, callforce_app::calls::IDEMPOTENCY_KEY_HEADER),
     };
     if let Some(k) = &key {
         callforce_actions::idempotency::check_caller_key(k)

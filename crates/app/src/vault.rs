@@ -32,6 +32,12 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
 use zeroize::{Zeroize, Zeroizing};
 
+/// The environment variable the binary reads the master key from (named in messages).
+pub const MASTER_KEY_ENV: &str = "CALLFORCE_MASTER_KEY";
+
+/// The environment variable the binary reads the next master key from, for a rotation.
+pub const NEW_MASTER_KEY_ENV: &str = "CALLFORCE_NEW_MASTER_KEY";
+
 const CHECK_TEXT: &[u8] = b"callforce vault key check";
 const KEY_FILE: &str = "master.key";
 const NEW_KEY_FILE: &str = "master.key.new";
@@ -136,9 +142,9 @@ impl KeySource {
     /// A malformed `CALLFORCE_MASTER_KEY`.
     pub fn from(env_key: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
         Ok(match env_key {
-            Some(k) => Self::Env(
-                MasterKey::parse(k).with_context(|| format!("in {}", crate::env::MASTER_KEY))?,
-            ),
+            Some(k) => {
+                Self::Env(MasterKey::parse(k).with_context(|| format!("in {}", MASTER_KEY_ENV))?)
+            }
             None => Self::File(data_dir.join(KEY_FILE)),
         })
     }
@@ -398,7 +404,7 @@ impl Vault {
                     bail!(
                         "the master key file {} is missing but the database holds secrets sealed with a key: restore the file or set {}",
                         path.display(),
-                        crate::env::MASTER_KEY
+                        MASTER_KEY_ENV
                     );
                 }
             }
@@ -433,7 +439,7 @@ impl Vault {
         bail!(
             "wrong master key: it does not open this database's secrets (key version {version}). \
              Start with the key the database was sealed with ({} or the key file in the data directory)",
-            crate::env::MASTER_KEY
+            MASTER_KEY_ENV
         )
     }
 
@@ -479,7 +485,7 @@ impl Vault {
         bail!(
             "wrong master key: it does not open this database's vault (key version {version}). \
              Give the key the database was sealed with ({} or the key file in the data directory)",
-            crate::env::MASTER_KEY
+            MASTER_KEY_ENV
         )
     }
 
@@ -503,8 +509,8 @@ impl Vault {
             (None, KeySource::File(_)) => MasterKey::generate(),
             (None, KeySource::Env(_)) => bail!(
                 "the master key comes from {}: give the new key in {}",
-                crate::env::MASTER_KEY,
-                crate::env::NEW_MASTER_KEY
+                MASTER_KEY_ENV,
+                NEW_MASTER_KEY_ENV
             ),
         };
         let next = Vault::new(&new_key, self.version + 1);

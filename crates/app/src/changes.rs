@@ -15,7 +15,7 @@ use callforce_client::ApiUsage;
 use callforce_store::{ApiKey, ApiKeyId, NewAuditEntry, StoredConnection, Workspace};
 use serde_json::{Map, Value, json};
 
-use crate::api::Caller;
+use crate::calls::Caller;
 
 /// An agent saved (`PUT /v1/agents/{name}`).
 pub const AGENT_PUT: &str = "config.agent.put";
@@ -51,7 +51,6 @@ pub const DISCONNECTED: &str = "connection.disconnected";
 pub const VAULT_KEY_ROTATED: &str = "vault.key_rotated";
 
 /// Every kind this module makes (the tests check that each is audited).
-#[cfg(test)]
 pub const KINDS: &[&str] = &[
     AGENT_PUT,
     AGENT_DELETE,

@@ -1,53 +1,32 @@
-//! The agent REST API (`/v1`): tools for a model, call sessions, and actions run inside a call.
-//!
-//! ```text
-//! GET  /v1/tools?agent=&connection=       the catalog (or the agent's tools) as function-calling
-//!                                         tools, for a call on that connection (default: the
-//!                                         workspace's default)
-//! POST /v1/calls                          {caller_phone, agent, call_id?, metadata?, connection?}
-//!                                         -> {call_id, connection}
-//! POST /v1/calls/{id}/actions/{name}      {arguments} -> {result} | {error}
-//! POST /v1/calls/{id}/end                 ends the call
-//! ```
-//! plus the agent and custom-action routes of [`crate::agents`].
-//!
-//! Every request carries `Authorization: Bearer <API key>`, and sees only its workspace (calls,
-//! agents, custom actions). A tool that ran and failed answers 422 with an error a model can act
-//! on (`code`, `message`, `field`, `valid_values`, `suggestion`, `missing`); an unknown call or
-//! action is 404, an action the call's agent may not run 403. A write that needs the caller's
-//! confirmation answers 200 with `{"result": {"confirmation_required": {preview, token,
-//! expires_at}}}`; the same call with `confirmation_token` in the arguments runs it.
+//! Calls: the tools a caller may offer a model, call sessions keyed by workspace and call id,
+//! and running an action inside a call on one of the workspace's connections.
 //!
 //! Call sessions live in memory and expire after [`CallSettings::idle_timeout`] without a
-//! request ([`Api::sweep`], run by a background task); starting one warms the org connection in
+//! request ([`App::sweep`], run by a background task); starting one warms the org connection in
 //! the background.
 //!
-//! A call runs on one of the workspace's connections ([`crate::registry`]): the one named by
-//! `connection` in `POST /v1/calls`, else the workspace's default. An action needing a scope the
-//! connection was not granted is refused before any request (422 `missing_scope`, naming the
-//! profile to pick), and a read beyond the connection's limits is refused (429 `limit_reached`).
+//! A call runs on one of the workspace's connections ([`crate::registry`]): the one named when
+//! it started, else the workspace's default. An action needing a scope the connection was not
+//! granted is refused before any request (`missing_scope`, naming the profile to pick), and a
+//! read beyond the connection's limits is refused (`limit_reached`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{Extension, Path, Query, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use callforce_actions::{
     Action, ActionError, Agent, CallSession, CallVars, Catalog, Clock, Effect, ErrorCode, Scope,
     Tool,
 };
 use callforce_store::{ApiKeyId, WorkspaceId};
 
-use crate::registry::LookupError;
 use parking_lot::Mutex;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Kind};
+use crate::registry::LookupError;
 
 /// How call sessions behave.
 #[derive(Clone)]
@@ -82,8 +61,8 @@ struct OpenCall {
     last_active: AtomicI64,
 }
 
-/// The API's state: the workspaces' connections, the open calls, the keys it accepts.
-pub struct Api {
+/// The application: the workspaces' connections, the open calls, the keys it accepts.
+pub struct App {
     registry: Arc<crate::registry::Registry>,
     /// The connection a call was started on, when it named one (else the default's).
     call_connections: Mutex<HashMap<(WorkspaceId, String), String>>,
@@ -92,7 +71,7 @@ pub struct Api {
     /// Open calls by workspace and call id: a call id opens nothing in another workspace.
     calls: Mutex<HashMap<(WorkspaceId, String), Arc<OpenCall>>>,
     settings: CallSettings,
-    workspaces: crate::agents::Workspaces,
+    workspaces: crate::workspaces::Workspaces,
     metrics: crate::metrics::Metrics,
     /// When the connection was last warmed (Unix ms), so bursts of calls warm it once.
     last_warm: AtomicI64,
@@ -129,7 +108,7 @@ pub struct Caller {
     pub key: Option<ApiKeyId>,
 }
 
-impl Api {
+impl App {
     /// An API over the connections of `registry`, accepting the keys of `store`, and `env_key`
     /// if given (which opens `default_workspace`); each workspace's intent map is checked
     /// against the org of each connection its calls run on.
@@ -139,7 +118,8 @@ impl Api {
         env_key: Option<&str>,
         default_workspace: WorkspaceId,
     ) -> Self {
-        let workspaces = crate::agents::Workspaces::new(registry.catalog().clone(), store.clone());
+        let workspaces =
+            crate::workspaces::Workspaces::new(registry.catalog().clone(), store.clone());
         Self {
             intents: crate::intents::Intents::new(store.clone(), registry.clone()),
             registry,
@@ -203,13 +183,27 @@ impl Api {
     }
 
     /// The workspaces' catalogs and agents.
-    pub fn workspaces(&self) -> &crate::agents::Workspaces {
+    pub fn workspaces(&self) -> &crate::workspaces::Workspaces {
         &self.workspaces
     }
 
     /// The service's metrics.
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         &self.metrics
+    }
+
+    /// The metrics in Prometheus text format, with the write queue's jobs read from the store
+    /// (when it cannot be read, the other metrics still answer and the queue's keep their last
+    /// values).
+    pub async fn render_metrics(&self) -> String {
+        let queue = match self.store.count_jobs().await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::error!(error = %e, "reading the queue's job counts failed");
+                None
+            }
+        };
+        self.metrics.render(self, queue)
     }
 
     /// The number of open calls.
@@ -239,7 +233,7 @@ impl Api {
         ended
     }
 
-    /// Runs [`Api::sweep`] every `every` until the API is dropped.
+    /// Runs [`App::sweep`] every `every` until the API is dropped.
     pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let api = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -261,10 +255,10 @@ impl Api {
         &self,
         caller: &Caller,
         agent: Option<&str>,
-    ) -> Result<(Arc<crate::agents::WorkspaceView>, Option<Agent>), ApiError> {
+    ) -> Result<(Arc<crate::workspaces::WorkspaceView>, Option<Agent>), Error> {
         let view = self.workspaces.view(caller.workspace).await.map_err(|e| {
             tracing::error!(error = %e, "reading the workspace's agents failed");
-            ApiError::internal()
+            Error::internal()
         })?;
         let agent = match agent {
             None => None,
@@ -272,7 +266,7 @@ impl Api {
                 view.agents
                     .get(name)
                     .cloned()
-                    .ok_or_else(|| crate::agents::no_agent(name))?,
+                    .ok_or_else(|| crate::workspaces::no_agent(name))?,
             ),
         };
         Ok((view, agent))
@@ -283,11 +277,7 @@ impl Api {
     ///
     /// # Errors
     /// No such agent in the workspace (404), the store failed (500).
-    pub async fn tools(
-        &self,
-        caller: &Caller,
-        agent: Option<&str>,
-    ) -> Result<Vec<Action>, ApiError> {
+    pub async fn tools(&self, caller: &Caller, agent: Option<&str>) -> Result<Vec<Action>, Error> {
         let (view, agent) = self.scope(caller, agent).await?;
         let agent = agent.unwrap_or_default();
         Ok(view
@@ -312,12 +302,11 @@ impl Api {
         caller: &Caller,
         agent: Option<&str>,
         connection: Option<&str>,
-    ) -> Result<Vec<Tool>, ApiError> {
+    ) -> Result<Vec<Tool>, Error> {
         if let Some(id) = connection
             && let Err(e) = self.registry.get(caller.workspace, Some(id))
         {
-            let (status, code) = lookup_status(&e);
-            return Err(ApiError::new(status, code, e.to_string()));
+            return Err(lookup_error(&e));
         }
         let (view, agent) = self.scope(caller, agent).await?;
         let mut tools = agent.unwrap_or_default().tools(&view.catalog);
@@ -382,6 +371,35 @@ impl Api {
         Ok(id)
     }
 
+    /// Starts a call in `caller`'s workspace on `connection` (`None`: the workspace's default),
+    /// which must be usable now; an empty `vars.call_id` gets a fresh id. Returns the call id
+    /// and the connection's id. A call that named its connection keeps it.
+    ///
+    /// # Errors
+    /// The connection cannot be used ([`lookup_error`]); the id is already open (409
+    /// `call_exists`).
+    pub fn start_call_on(
+        &self,
+        caller: &Caller,
+        vars: CallVars,
+        connection: Option<&str>,
+    ) -> Result<(String, String), Error> {
+        let id = self
+            .registry
+            .get(caller.workspace, connection)
+            .map_err(|e| lookup_error(&e))?
+            .id();
+        let call_id = self
+            .start_call(caller, vars)
+            .map_err(|e| Error::new(Kind::Conflict, "call_exists", e.to_string()))?;
+        if connection.is_some() {
+            self.call_connections
+                .lock()
+                .insert((caller.workspace, call_id.clone()), id.clone());
+        }
+        Ok((call_id, id))
+    }
+
     /// The open call `id` of `caller`'s workspace, or a new one started with `vars` (whose
     /// `call_id` is `id`): for transports where the first action starts the call (MCP).
     pub fn call_or_start(&self, caller: &Caller, vars: CallVars) -> SharedCall {
@@ -404,14 +422,11 @@ impl Api {
     ///
     /// # Errors
     /// Unknown (404), needing authorisation again (503), disconnected (409).
-    pub fn check_connection(&self, caller: &Caller, connection: &str) -> Result<(), ApiError> {
+    pub fn check_connection(&self, caller: &Caller, connection: &str) -> Result<(), Error> {
         self.registry
             .get(caller.workspace, Some(connection))
             .map(|_| ())
-            .map_err(|e| {
-                let (status, code) = lookup_status(&e);
-                ApiError::new(status, code, e.to_string())
-            })
+            .map_err(|e| lookup_error(&e))
     }
 
     /// Runs the call `id` of `caller`'s workspace on `connection`, for transports where the
@@ -419,13 +434,13 @@ impl Api {
     /// call keeps the connection it started on, so naming another one is refused.
     ///
     /// # Errors
-    /// As [`Api::check_connection`]; a call open on another connection (409).
+    /// As [`App::check_connection`]; a call open on another connection (409).
     pub fn bind_connection(
         &self,
         caller: &Caller,
         id: &str,
         connection: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         self.check_connection(caller, connection)?;
         let key = (caller.workspace, id.to_owned());
         let now = self.now_ms();
@@ -451,8 +466,8 @@ impl Api {
         if current == connection {
             Ok(())
         } else {
-            Err(ApiError::new(
-                StatusCode::CONFLICT,
+            Err(Error::new(
+                Kind::Conflict,
                 "connection_mismatch",
                 format!(
                     "call '{id}' runs on connection '{current}'; a call keeps the connection it \
@@ -629,8 +644,30 @@ impl Api {
         }
     }
 
+    /// The caller an `Authorization` header's value (`Bearer <key>`) identifies: every front
+    /// door asks this, so a key opens the same workspace everywhere.
+    ///
+    /// # Errors
+    /// No key, or a key that opens nothing (`unauthorized`, saying how to get one).
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, Error> {
+        let key = authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let caller = match key {
+            Some(k) => self.caller(k).await,
+            None => None,
+        };
+        caller.ok_or_else(|| {
+            Error::new(
+                Kind::Unauthorized,
+                "unauthorized",
+                "send an API key as 'Authorization: Bearer <key>' (printed by 'callforce serve' at its first start, or set with CALLFORCE_API_KEY)",
+            )
+        })
+    }
+
     /// The caller a key identifies, if the key is valid.
-    pub(crate) async fn caller(&self, key: &str) -> Option<Caller> {
+    pub async fn caller(&self, key: &str) -> Option<Caller> {
         // Comparing hashes keeps the comparison's timing independent of the key.
         let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         if self.env_key_hash == Some(hash) {
@@ -652,194 +689,15 @@ impl Api {
     }
 }
 
-/// The `/v1` routes, behind the API key check.
-pub fn router(api: Arc<Api>) -> axum::Router {
-    axum::Router::new()
-        .route("/v1/tools", get(tools))
-        .route("/v1/calls", post(start_call))
-        .route("/v1/calls/{id}/actions/{name}", post(run_action))
-        .route("/v1/calls/{id}/end", post(end_call))
-        .merge(crate::deadletters::router(api.store.clone()))
-        .merge(crate::agents::routes())
-        .layer(axum::middleware::from_fn_with_state(
-            api.clone(),
-            require_key,
-        ))
-        .with_state(api)
-}
-
-/// An error answer of the API: a status and `{"error": {code, message}}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// A stable code (`unknown_agent`).
-    pub code: &'static str,
-    /// What to do about it.
-    pub message: String,
-}
-
-impl ApiError {
-    /// An error with `status`, `code` and `message`.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the service could not read its state; try again",
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        error(self.status, self.code, &self.message)
-    }
-}
-
-/// A JSON error answer `{"error": {code, message}}`.
-pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
-}
-
-pub(crate) async fn require_key(
-    State(api): State<Arc<Api>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|k| k.trim().to_owned());
-    let caller = match &given {
-        Some(k) => api.caller(k).await,
-        None => None,
+/// The error for a connection that cannot be used now.
+pub fn lookup_error(e: &LookupError) -> Error {
+    let (kind, code) = match e {
+        LookupError::NoConnection => (Kind::Conflict, "no_connection"),
+        LookupError::Unknown(_) => (Kind::NotFound, "unknown_connection"),
+        LookupError::NeedsReauth(_) => (Kind::Unavailable, "needs_reauth"),
+        LookupError::Disconnected(_) => (Kind::Conflict, "disconnected"),
     };
-    let Some(caller) = caller else {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send an API key as 'Authorization: Bearer <key>' (printed by 'callforce serve' at its first start, or set with CALLFORCE_API_KEY)",
-        );
-    };
-    req.extensions_mut().insert(caller);
-    next.run(req).await
-}
-
-/// The query of `GET /v1/tools`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ToolsQuery {
-    #[serde(default)]
-    agent: Option<String>,
-    /// The connection the call runs on (default: the workspace's default).
-    #[serde(default)]
-    connection: Option<String>,
-}
-
-async fn tools(
-    State(api): State<Arc<Api>>,
-    Extension(caller): Extension<Caller>,
-    Query(q): Query<ToolsQuery>,
-) -> Response {
-    match api
-        .tool_definitions(&caller, q.agent.as_deref(), q.connection.as_deref())
-        .await
-    {
-        Ok(tools) => Json(json!({ "tools": tools })).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// The body of `POST /v1/calls`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StartCall {
-    #[serde(default)]
-    call_id: Option<String>,
-    #[serde(default)]
-    caller_phone: Option<String>,
-    #[serde(default)]
-    agent: Option<String>,
-    #[serde(default)]
-    metadata: Option<serde_json::Map<String, Value>>,
-    /// The connection to run on (default: the workspace's default).
-    #[serde(default)]
-    connection: Option<String>,
-}
-
-async fn start_call(
-    State(api): State<Arc<Api>>,
-    Extension(caller): Extension<Caller>,
-    body: axum::body::Bytes,
-) -> Response {
-    let start: StartCall = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body })
-    {
-        Ok(s) => s,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                &format!(
-                    "the body must be JSON {{caller_phone, agent, call_id, metadata, connection}}: {e}"
-                ),
-            );
-        }
-    };
-    // The call's connection: named, or the workspace's default; it must be usable now.
-    let connection = match api
-        .registry
-        .get(caller.workspace, start.connection.as_deref())
-    {
-        Ok(live) => live.id(),
-        Err(e) => return lookup_error(&e),
-    };
-    let vars = CallVars {
-        call_id: start.call_id.unwrap_or_default(),
-        caller_phone: start.caller_phone,
-        agent: start.agent,
-        metadata: start.metadata.unwrap_or_default(),
-        workspace: Some(caller.workspace.0),
-    };
-    match api.start_call(&caller, vars) {
-        Ok(call_id) => {
-            if start.connection.is_some() {
-                api.call_connections
-                    .lock()
-                    .insert((caller.workspace, call_id.clone()), connection.clone());
-            }
-            (
-                StatusCode::CREATED,
-                Json(json!({ "call_id": call_id, "connection": connection })),
-            )
-                .into_response()
-        }
-        Err(e) => call_error(&e),
-    }
-}
-
-/// The status and code of a connection that cannot be used.
-pub(crate) fn lookup_status(e: &crate::registry::LookupError) -> (StatusCode, &'static str) {
-    use crate::registry::LookupError as L;
-    match e {
-        L::NoConnection => (StatusCode::CONFLICT, "no_connection"),
-        L::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_connection"),
-        L::NeedsReauth(_) => (StatusCode::SERVICE_UNAVAILABLE, "needs_reauth"),
-        L::Disconnected(_) => (StatusCode::CONFLICT, "disconnected"),
-    }
+    Error::new(kind, code, e.to_string())
 }
 
 /// A connection that cannot be used, as an action's error: `needs_reauth` as documented for a
@@ -852,22 +710,6 @@ fn lookup_action_error(e: &LookupError) -> ActionError {
     ActionError::new(code, e.to_string())
 }
 
-fn lookup_error(e: &crate::registry::LookupError) -> Response {
-    let (status, code) = lookup_status(e);
-    error(status, code, &e.to_string())
-}
-
-fn call_error(e: &CallError) -> Response {
-    match e {
-        CallError::Exists(_) => error(StatusCode::CONFLICT, "call_exists", &e.to_string()),
-        CallError::Unknown(_) => error(
-            StatusCode::NOT_FOUND,
-            "unknown_call",
-            &format!("{e} (a call ends after being idle); start one with POST /v1/calls"),
-        ),
-    }
-}
-
 /// A fresh call id.
 pub fn new_call_id() -> String {
     use rand::Rng;
@@ -875,94 +717,6 @@ pub fn new_call_id() -> String {
     format!("call-{n:016x}")
 }
 
-/// The body of `POST /v1/calls/{id}/actions/{name}`.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunAction {
-    #[serde(default)]
-    arguments: Value,
-}
-
-async fn run_action(
-    State(api): State<Arc<Api>>,
-    Extension(caller): Extension<Caller>,
-    Path((id, name)): Path<(String, String)>,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let key = match idempotency_key(&headers) {
-        Ok(k) => k,
-        Err(m) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                &format!("Idempotency-Key: {m}"),
-            );
-        }
-    };
-    let run: RunAction = match serde_json::from_slice(if body.is_empty() { b"{}" } else { &body }) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                &format!("the body must be JSON {{\"arguments\": {{...}}}}: {e}"),
-            );
-        }
-    };
-    let session = match api.call(&caller, &id) {
-        Ok(s) => s,
-        Err(e) => return call_error(&e),
-    };
-    let arguments = if run.arguments.is_null() {
-        json!({})
-    } else {
-        run.arguments
-    };
-    let mut session = session.lock().await;
-    match api
-        .run_action(&caller, &mut session, &name, arguments, key)
-        .await
-    {
-        Ok(result) => Json(json!({ "result": result })).into_response(),
-        Err(e) => action_error(&e),
-    }
-}
-
-/// The `Idempotency-Key` header of a request, checked: the caller's own key for the action's
-/// write (see `docs/writes.md`), or what to fix.
-fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, String> {
-    let Some(v) = headers.get(IDEMPOTENCY_KEY_HEADER) else {
-        return Ok(None);
-    };
-    let checked = v
-        .to_str()
-        .map_err(|_| "an idempotency key must be printable ASCII".to_owned())
-        .and_then(|k| callforce_actions::idempotency::check_caller_key(k).map(|()| k));
-    checked.map(|k| Some(k.to_owned()))
-}
-
-/// The header naming the caller's own idempotency key for an action's write.
-pub(crate) const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
-
-fn action_error(e: &ActionError) -> Response {
-    let status = match e.code {
-        ErrorCode::UnknownAction => StatusCode::NOT_FOUND,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::Unavailable | ErrorCode::NeedsReauth => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::LimitReached => StatusCode::TOO_MANY_REQUESTS,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    (status, Json(json!({ "error": e }))).into_response()
-}
-
-async fn end_call(
-    State(api): State<Arc<Api>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Response {
-    match api.end_call(&caller, &id) {
-        Ok(()) => Json(json!({ "call_id": id, "ended": true })).into_response(),
-        Err(e) => call_error(&e),
-    }
-}
+/// The header a front door reads the caller's own idempotency key for an action's write from
+/// (see `docs/writes.md`).
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";

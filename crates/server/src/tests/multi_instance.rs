@@ -115,7 +115,9 @@ async fn serve_on_postgres_lands_a_write_and_a_restart_keeps_the_connection() {
     // An org outside the service, standing in for a real one (it outlives the restart).
     let org = spawn_org(callforce_devorg::Config::default()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let master = crate::vault::MasterKey::generate().to_base64().to_string();
+    let master = callforce_app::vault::MasterKey::generate()
+        .to_base64()
+        .to_string();
     let first = start(config(dir.path(), &url, &master, &org))
         .await
         .expect("serve starts on PostgreSQL");
@@ -277,7 +279,9 @@ async fn two_instances_refresh_a_rotating_connection_once_per_expiry() {
         tempfile::tempdir().expect("tempdir"),
         tempfile::tempdir().expect("tempdir"),
     );
-    let master = crate::vault::MasterKey::generate().to_base64().to_string();
+    let master = callforce_app::vault::MasterKey::generate()
+        .to_base64()
+        .to_string();
     let a = start(config(dir_a.path(), &url, &master, &org))
         .await
         .expect("instance A starts");
@@ -286,9 +290,9 @@ async fn two_instances_refresh_a_rotating_connection_once_per_expiry() {
     let (status, link) = post(&a, &key, "/v1/connections/link", json!({})).await;
     assert_eq!(status, 201, "{link}");
     let (status, page) =
-        crate::connect_tests::connect_in_browser(link["url"].as_str().expect("url")).await;
+        crate::tests::connect::connect_in_browser(link["url"].as_str().expect("url")).await;
     assert_eq!(status, 200, "{page}");
-    let id = crate::connect_tests::connection_id(&page);
+    let id = crate::tests::connect::connection_id(&page);
     // Instance B: a second service on the same database finds it there.
     let b = start(config(dir_b.path(), &url, &master, &org))
         .await
@@ -345,7 +349,7 @@ async fn two_instances_refresh_a_rotating_connection_once_per_expiry() {
         .expect("stored");
     assert_eq!(stored.status, callforce_store::ConnectionStatus::Connected);
     // The stored refresh token is the org's current one: it still refreshes.
-    let secrets = crate::vault::Secrets::open(a.registry.vault(), &stored).expect("opens");
+    let secrets = callforce_app::vault::Secrets::open(a.registry.vault(), &stored).expect("opens");
     let r = reqwest::Client::new()
         .post(format!("{}/services/oauth2/token", org.org.instance_url()))
         .form(&[

@@ -25,18 +25,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Json;
-use axum::extract::State;
-use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use callforce_store::{Store, WorkspaceId};
 use chrono::{DateTime, SecondsFormat, Utc};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+pub use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{Signature, Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -347,24 +344,21 @@ async fn post(http: &reqwest::Client, url: &str, line: &Line) -> Result<(), Stri
     }
 }
 
-/// `GET /v1/audit/checkpoint-key`: the public key checkpoint lines are signed with.
-pub fn router<S: Clone + Send + Sync + 'static>(key: VerifyingKey) -> axum::Router<S> {
-    axum::Router::new()
-        .route("/v1/audit/checkpoint-key", get(public_key))
-        .with_state(Arc::new(key))
-}
-
-async fn public_key(State(key): State<Arc<VerifyingKey>>) -> Json<Value> {
-    Json(json!({
+/// What `GET /v1/audit/checkpoint-key` answers: the public key checkpoint lines are signed
+/// with, its id, and the layout of the signed message.
+pub fn public_key_view(key: &VerifyingKey) -> Value {
+    json!({
         "algorithm": "ed25519",
-        "public_key": key_text(&key),
-        "key_id": key_id(&key),
+        "public_key": key_text(key),
+        "key_id": key_id(key),
         "message": format!("{DOMAIN}\\n<workspace>\\n<index>\\n<hash>\\n<time>\\n<key_id>"),
-    }))
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn key(byte: u8) -> SigningKey {
@@ -463,7 +457,7 @@ mod tests {
             "/checkpoints",
             axum::routing::post({
                 let got = got.clone();
-                move |Json(line): Json<Line>| async move {
+                move |axum::Json(line): axum::Json<Line>| async move {
                     if seen.fetch_add(1, Ordering::SeqCst) < refuse {
                         return StatusCode::SERVICE_UNAVAILABLE;
                     }
@@ -563,57 +557,5 @@ mod tests {
         assert_eq!((written[1].workspace, written[1].index), (b.0, 2));
         assert_eq!(*posted.lock(), written);
         assert_eq!(c.tick(at(240)).await.expect("tick"), Tick::default());
-    }
-
-    /// `serve` with checkpoints on: the key is printed and served, the first line comes at
-    /// start, and `audit verify --checkpoint` holds against it.
-    #[tokio::test]
-    async fn serve_appends_checkpoints_that_audit_verify_checks() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("elsewhere").join("checkpoints.jsonl");
-        std::fs::create_dir_all(file.parent().expect("parent")).expect("dir");
-        let mut config = crate::serve::ServeConfig::new(
-            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            dir.path().join("data"),
-        );
-        config.checkpoints.file = Some(file.clone());
-        let started = crate::serve::start(config).await.expect("starts");
-        let printed = started.checkpoint_key.clone().expect("printed at start");
-        let served: Value =
-            reqwest::get(format!("http://{}/v1/audit/checkpoint-key", started.addr))
-                .await
-                .expect("get")
-                .json()
-                .await
-                .expect("json");
-        assert_eq!(served["public_key"], printed.as_str(), "{served}");
-        assert_eq!(served["algorithm"], "ed25519");
-        let key = parse_key(&printed).expect("key");
-        assert_eq!(served["key_id"], key_id(&key).as_str());
-
-        // The first tick runs at start; wait for its line (bounded, not a timing assertion).
-        let mut text = String::new();
-        for _ in 0..200 {
-            text = std::fs::read_to_string(&file).unwrap_or_default();
-            if !text.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let line = text.lines().next().expect("a checkpoint line");
-        let (line, _) = check_line(line, &key).expect("signed by the served key");
-        assert_eq!(line.workspace, started.workspace.0);
-        started.task.abort();
-
-        let store = started.registry.store().clone();
-        let outcome = crate::admin::verify(&store, None, Some(&file), Some(&key))
-            .await
-            .expect("verify");
-        assert_eq!(outcome, crate::admin::Outcome::Verified);
-        // The same store without the checkpoint key: said, not passed.
-        let outcome = crate::admin::verify(&store, None, Some(&file), None)
-            .await
-            .expect("verify");
-        assert_eq!(outcome, crate::admin::Outcome::Incomplete);
     }
 }

@@ -24,7 +24,7 @@
 //! (forged), used, expired, or from another browser (another workspace's flow) is refused.
 //!
 //! Connects, reconnects, tests, disconnects, settings changes and keys created or revoked are
-//! audited ([`crate::changes`]) with the admin's key as the actor; a browser's connect is
+//! audited ([`callforce_app::changes`]) with the admin's key as the actor; a browser's connect is
 //! attributed to the key that made its link.
 
 use std::sync::Arc;
@@ -42,19 +42,19 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::api::{Api, Caller};
-use crate::changes::{self, Actor};
-use crate::registry::{
+use callforce_app::changes::{self, Actor};
+use callforce_app::registry::{
     APP_PROFILE, Connected, LookupError, NewConnection, Registry, profile_scopes,
 };
-use crate::vault::{STATE, Secrets};
+use callforce_app::vault::{STATE, Secrets};
+use callforce_app::{App, Caller};
 
 /// The connect routes' state.
 pub struct Connect {
     /// The live connections.
     pub registry: Arc<Registry>,
     /// The API (its key check).
-    pub api: Arc<Api>,
+    pub api: Arc<App>,
     /// The service's public base URL (links are made from it).
     pub public_url: String,
     /// How long a link and a flow's `state` are accepted.
@@ -79,7 +79,7 @@ pub fn router(state: Arc<Connect>) -> axum::Router {
         .route("/v1/keys/{id}", delete(revoke_key))
         .layer(axum::middleware::from_fn_with_state(
             state.api.clone(),
-            crate::api::require_key,
+            super::require_key,
         ))
         .with_state(state.clone());
     let browser = axum::Router::new()

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::serve::{ServeConfig, Started, start};
-use crate::vault::Secrets;
+use callforce_app::vault::Secrets;
 
 /// A service whose connect flows go to `org`.
 pub(crate) struct Env {
@@ -965,7 +965,7 @@ async fn limits_refuse_reads_beyond_the_share_or_the_cap() {
     let held = live.admit_read().expect("a slot").expect("capped");
     assert!(matches!(
         live.admit_read(),
-        Err(crate::registry::LimitError::Concurrency { cap: 1, .. })
+        Err(callforce_app::registry::LimitError::Concurrency { cap: 1, .. })
     ));
     let (_, call) = e.post(&e.key, "/v1/calls", json!({})).await;
     let call_id = call["call_id"].as_str().unwrap().to_owned();
@@ -1309,14 +1309,18 @@ async fn a_wrong_master_key_stops_the_service_at_start() {
         c.master_key = key.map(|k| secrecy::SecretString::from(k.to_owned()));
         c
     };
-    let right = crate::vault::MasterKey::generate().to_base64().to_string();
+    let right = callforce_app::vault::MasterKey::generate()
+        .to_base64()
+        .to_string();
     let first = start(config(Some(&right))).await.expect("starts");
     first.task.abort();
     let again = start(config(Some(&right)))
         .await
         .expect("the same key starts");
     again.task.abort();
-    let wrong = crate::vault::MasterKey::generate().to_base64().to_string();
+    let wrong = callforce_app::vault::MasterKey::generate()
+        .to_base64()
+        .to_string();
     let err = start(config(Some(&wrong))).await.err().expect("refused");
     assert!(format!("{err:#}").contains("wrong master key"), "{err:#}");
     // Without the key, the key file is missing: refused too, saying what to do.
@@ -1340,7 +1344,7 @@ async fn changes_of(e: &Env, key: &str) -> Vec<(String, String)> {
         .as_array()
         .expect("entries")
         .iter()
-        .filter(|x| crate::changes::KINDS.contains(&x["kind"].as_str().unwrap_or("")))
+        .filter(|x| callforce_app::changes::KINDS.contains(&x["kind"].as_str().unwrap_or("")))
         .map(|x| {
             (
                 x["kind"].as_str().unwrap_or("").to_owned(),
@@ -1477,11 +1481,13 @@ async fn every_change_and_connection_event_is_audited_once_by_its_actor_without_
     assert_eq!(status, 200);
 
     // The master key rotated from the command line.
-    let source = crate::vault::KeySource::from(None, e.dir.path()).unwrap();
+    let source = callforce_app::vault::KeySource::from(None, e.dir.path()).unwrap();
     let old_key = std::fs::read(e.dir.path().join("master.key")).unwrap();
-    let vault = crate::vault::Vault::unlock(&store, &source).await.unwrap();
+    let vault = callforce_app::vault::Vault::unlock(&store, &source)
+        .await
+        .unwrap();
     vault
-        .rotate(&store, &source, None, crate::changes::Actor::Cli)
+        .rotate(&store, &source, None, callforce_app::changes::Actor::Cli)
         .await
         .unwrap();
     let new_key = std::fs::read(e.dir.path().join("master.key")).unwrap();
@@ -1512,7 +1518,7 @@ async fn every_change_and_connection_event_is_audited_once_by_its_actor_without_
     let got_ref: Vec<(&str, &String)> = got.iter().map(|(k, a)| (k.as_str(), a)).collect();
     assert_eq!(got_ref, want);
     // Every kind but the one made at `callforce workspace create` (tests/it/cli.rs) is here.
-    for kind in crate::changes::KINDS {
+    for kind in callforce_app::changes::KINDS {
         let n = got.iter().filter(|(k, _)| k == kind).count();
         let expected = match *kind {
             "config.key.create" | "connection.connected" => 2,

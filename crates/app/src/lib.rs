@@ -1,0 +1,31 @@
+//! The application core of callforce: what the service does, as plain async methods taking the
+//! caller, with no knowledge of HTTP, MCP or HTML. The front doors (the REST API, MCP, and the
+//! pages a person sees) ask it and map its [`Error`] to their own answers; the binary wires it.
+//!
+//! - [`calls`]: [`App`], the tools a caller may offer, call sessions, running an action in a
+//!   call, and who a key belongs to;
+//! - [`registry`]: one live client per stored connection ([`vault`] seals their secrets,
+//!   [`refresh`] serialises refreshes across instances), and [`pipeline`]'s sinks and workers;
+//! - [`workspaces`]: each workspace's catalog and agents; [`intents`]: its intent map;
+//! - [`changes`]: the audit entries of configuration changes and connection events;
+//!   [`deadletters`]: what an edited dead letter must keep;
+//!   [`alerts`]: the alert webhook sender; [`checkpoint`]: signed audit checkpoints;
+//! - [`metrics`]: the service's metrics; [`panics`]: the panic guard every front door uses.
+
+pub mod alerts;
+pub mod calls;
+pub mod changes;
+pub mod checkpoint;
+pub mod deadletters;
+pub mod error;
+pub mod intents;
+pub mod metrics;
+pub mod panics;
+pub mod pipeline;
+pub mod refresh;
+pub mod registry;
+pub mod vault;
+pub mod workspaces;
+
+pub use calls::{App, CallError, CallSettings, Caller, SharedCall};
+pub use error::{Error, Kind};

@@ -1,0 +1,17 @@
+//! Tests of the whole service: `callforce serve` started in-process on loopback ports, driven
+//! over real sockets.
+
+mod agents;
+mod alerts;
+mod bad_input;
+mod checkpoint;
+pub mod connect;
+mod deadletters;
+mod hostile;
+mod idempotency;
+mod intents;
+mod metrics;
+mod multi_instance;
+mod pipeline;
+pub mod queue;
+mod unreachable_org;
