@@ -121,8 +121,8 @@ struct McpHostArgs {
 }
 
 impl McpHostArgs {
-    fn config(&self) -> crate::mcp::McpConfig {
-        crate::mcp::McpConfig::with_extra(&self.allowed_hosts, &self.allowed_origins)
+    fn config(&self) -> callforce_mcp::McpConfig {
+        callforce_mcp::McpConfig::with_extra(&self.allowed_hosts, &self.allowed_origins)
     }
 }
 
@@ -801,7 +801,7 @@ async fn mcp(args: McpArgs) -> anyhow::Result<()> {
     if !query.is_empty() {
         url = format!("{url}?{}", query.join("&"));
     }
-    let bridge = crate::mcp::stdio::Bridge {
+    let bridge = callforce_mcp::stdio::Bridge {
         url,
         api_key,
         call_id: args
@@ -810,7 +810,7 @@ async fn mcp(args: McpArgs) -> anyhow::Result<()> {
         caller_phone: args.caller_phone,
         agent: args.agent,
     };
-    crate::mcp::stdio::run(
+    callforce_mcp::stdio::run(
         bridge,
         tokio::io::BufReader::new(tokio::io::stdin()),
         tokio::io::stdout(),

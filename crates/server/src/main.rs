@@ -6,9 +6,7 @@ mod admin;
 mod cli;
 mod env;
 mod intents_check;
-mod mcp;
 mod permissions;
-mod rest;
 mod serve;
 #[cfg(test)]
 mod tests;

@@ -5,9 +5,9 @@
 //! would to a real org: the embedded org is the default workspace's first connection, stored
 //! (sealed) like any other, with environment `embedded` (its address changes at every start, so
 //! that connection is logged in again at start). Other orgs are connected with the flows of
-//! [`crate::rest::connections`]. What runs: `/healthz`, the agent API of [`crate::rest::calls`] (`/v1/tools`,
+//! [`callforce_rest::connections`]. What runs: `/healthz`, the agent API of [`callforce_rest::calls`] (`/v1/tools`,
 //! `/v1/calls`...), MCP at `/mcp` ([`crate::mcp`]) over the same [`callforce_app::App`], and
-//! connections and keys ([`crate::rest::connections`]). Writes go through the write pipeline
+//! connections and keys ([`callforce_rest::connections`]). Writes go through the write pipeline
 //! ([`callforce_app::pipeline`]), whose workers start with the service and stop when it shuts down.
 
 use std::net::SocketAddr;
@@ -50,7 +50,7 @@ pub struct ServeConfig {
     /// How long a connect link and a flow's state are accepted (10 minutes).
     pub connect_ttl: std::time::Duration,
     /// Where `/mcp` may be reached from.
-    pub mcp: crate::mcp::McpConfig,
+    pub mcp: callforce_mcp::McpConfig,
     /// The write pipeline's settings.
     pub pipeline: callforce_app::pipeline::PipelineSettings,
     /// The webhook alerts are posted to (`CALLFORCE_ALERT_WEBHOOK`); without it alerts stay in
@@ -81,7 +81,7 @@ impl ServeConfig {
             app: None,
             login_host_override: None,
             connect_ttl: std::time::Duration::from_secs(600),
-            mcp: crate::mcp::McpConfig::default(),
+            mcp: callforce_mcp::McpConfig::default(),
             pipeline: callforce_app::pipeline::PipelineSettings::default(),
             alert_webhook: None,
             calls: callforce_app::CallSettings::default(),
@@ -316,7 +316,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         config.intents_poll.max(std::time::Duration::from_secs(1)),
     );
     let api_state = api.clone();
-    let connect = Arc::new(crate::rest::connections::Connect {
+    let connect = Arc::new(callforce_rest::connections::Connect {
         registry: registry.clone(),
         api: api.clone(),
         public_url,
@@ -329,13 +329,13 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     let app = axum::Router::new()
         .route("/healthz", get(healthz))
         .with_state(shared)
-        .merge(crate::mcp::router(api.clone(), &config.mcp))
-        .merge(crate::rest::metrics::router(api.clone()))
-        .merge(crate::rest::intents::router(api.clone()))
-        .merge(crate::rest::calls::router(api.clone()))
-        .merge(crate::rest::connections::router(connect))
-        .merge(crate::rest::audit_key_router(checkpoint_public));
-    let app = crate::rest::layer::layer(app, api);
+        .merge(callforce_mcp::router(api.clone(), &config.mcp))
+        .merge(callforce_rest::metrics::router(api.clone()))
+        .merge(callforce_rest::intents::router(api.clone()))
+        .merge(callforce_rest::calls::router(api.clone()))
+        .merge(callforce_rest::connections::router(connect))
+        .merge(callforce_rest::audit_key_router(checkpoint_public));
+    let app = callforce_rest::layer::layer(app, api);
     let alerts = match &config.alert_webhook {
         Some(url) => {
             let sender = callforce_app::alerts::AlertSender::new(
@@ -358,7 +358,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     let generated = first_key(registry.store(), workspace.id, config.api_key.is_some()).await?;
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
-            .with_graceful_shutdown(crate::rest::layer::shutdown_signal())
+            .with_graceful_shutdown(callforce_rest::layer::shutdown_signal())
             .await;
         // The queue's workers stop after their current round; unfinished jobs stay queued.
         workers.stop().await;

@@ -202,7 +202,7 @@ async fn boom() -> &'static str {
 async fn a_handler_that_panics_answers_with_its_request_id_and_the_service_goes_on() {
     let (started, _dir) = service().await;
     let mcp = StreamableHttpService::new(
-        || Ok(crate::mcp::Guarded(Buggy)),
+        || Ok(callforce_mcp::Guarded(Buggy)),
         std::sync::Arc::new(NeverSessionManager::default()),
         StreamableHttpServerConfig::default()
             .with_legacy_session_mode(false)
@@ -214,7 +214,7 @@ async fn a_handler_that_panics_answers_with_its_request_id_and_the_service_goes_
         .route("/boom", axum::routing::get(boom))
         .route("/fine", axum::routing::get(|| async { "fine" }))
         .route_service("/mcp", mcp);
-    let app = crate::rest::layer::layer(app, started.api.clone());
+    let app = callforce_rest::layer::layer(app, started.api.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -232,7 +232,7 @@ async fn a_handler_that_panics_answers_with_its_request_id_and_the_service_goes_
         assert_eq!(r.status(), 500);
         let header = r
             .headers()
-            .get(crate::rest::layer::REQUEST_ID_HEADER)
+            .get(callforce_rest::layer::REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .expect("request id header");

@@ -10,6 +10,7 @@ mod deadletters;
 mod hostile;
 mod idempotency;
 mod intents;
+mod mcp;
 mod metrics;
 mod multi_instance;
 mod pipeline;
