@@ -7,10 +7,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use callforce_client::describe::SObjectDescribe;
-use callforce_client::request::{MAX_RAW_HEADERS, check_header, raw_path};
+use callforce_client::request::{MAX_RAW_HEADERS, check_header};
 use callforce_client::{
-    ApiVersion, CompositeBuilder, CompositeResponse, Connection, Id, Method, RawRequest, Record,
-    Request, SaveResult,
+    CompositeBuilder, CompositeResponse, Connection, Id, Method, RawRequest, Record, Request,
+    SaveResult,
 };
 use callforce_soql::{
     Cond, Direction, LikePattern, QueryBuilder, ReturningBuilder, SearchBuilder, SearchGroup,
@@ -22,6 +22,7 @@ use crate::catalog::{Action, Catalog, Op, Template};
 use crate::compact::{self, MAX_LIST};
 use crate::confirm::{ConfirmConfig, Confirmer, TOKEN_ARG};
 use crate::error::{ActionError, ErrorCode};
+use crate::raw::{client_refusal, split_path};
 use crate::session::CallSession;
 use crate::sink::{DirectSink, Write, WriteError, WriteOutcome, WriteSink, queued_result};
 use crate::template::Templating;
@@ -1360,28 +1361,6 @@ fn record_id(
     Ok(id)
 }
 
-/// Splits `path?query` of a raw call and resolves the path as it will be sent (relative to
-/// `/services/data/<version>/`, percent-decoded, dot segments resolved, encoded again; see
-/// [`callforce_client::request::raw_path`]), refusing anything outside `/services/data/`,
-/// `/services/apexrest/` and `/services/async/`.
-pub(crate) fn split_path(
-    full: &str,
-    version: ApiVersion,
-) -> Result<(String, Vec<(String, String)>), ActionError> {
-    let (path, qs) = full.split_once('?').unwrap_or((full, ""));
-    let path = raw_path(path, version).map_err(|e| client_refusal("path", e))?;
-    let query = form_urlencoded::parse(qs.as_bytes()).into_owned().collect();
-    Ok((path, query))
-}
-
-/// The client's refusal to build a request, as a bad `field`.
-fn client_refusal(field: &str, e: callforce_client::Error) -> ActionError {
-    match e {
-        callforce_client::Error::InvalidRequest(m) => ActionError::invalid(field, m),
-        other => ActionError::from(other),
-    }
-}
-
 /// Refuses a search term longer than [`MAX_SEARCH_TERM_CHARS`].
 fn check_search_term(term: &str) -> Result<(), ActionError> {
     let n = term.chars().count();
@@ -1598,27 +1577,6 @@ mod tests {
         ] {
             assert_eq!(looks_like_phone(s), want, "{s}");
         }
-    }
-
-    #[test]
-    fn paths_outside_the_api_roots_are_refused() {
-        let split = |p: &str| split_path(p, ApiVersion::DEFAULT);
-        assert!(split("/sobjects/Account/describe").is_ok());
-        assert!(split("/services/data/v59.0/limits").is_ok());
-        assert!(split("/services/apexrest/callback").is_ok());
-        assert!(split("/services/oauth2/token").is_err());
-        assert!(split("/sobjects/../../../oauth2/userinfo").is_err());
-        assert!(split("/services/data/v59.0/%2e%2e/%2e%2e/oauth2/userinfo").is_err());
-        assert!(split("http://evil.example/x").is_err());
-        let e = split("/services/data/v59.0/%2E%2E/%2E%2E/oauth2/token").unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("path"));
-        assert!(e.message.contains("/services/apexrest/"), "{}", e.message);
-        let (p, q) = split("/query/?q=SELECT+Id+FROM+Account").expect("ok");
-        assert_eq!(p, "/services/data/v59.0/query/");
-        assert_eq!(
-            q,
-            vec![("q".to_owned(), "SELECT Id FROM Account".to_owned())]
-        );
     }
 
     #[test]
