@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use callforce_client::describe::SObjectDescribe;
@@ -21,6 +22,7 @@ use crate::agent::Agent;
 use crate::catalog::{Action, Catalog, Op, Template};
 use crate::compact::{self, MAX_LIST};
 use crate::confirm::{ConfirmConfig, Confirmer, TOKEN_ARG};
+use crate::custom::CustomAction;
 use crate::error::{ActionError, ErrorCode};
 use crate::raw::{client_refusal, split_path};
 use crate::session::CallSession;
@@ -93,7 +95,19 @@ struct Pending {
     record_key: String,
 }
 
-impl WriteCtx<'_> {
+impl<'a> WriteCtx<'a> {
+    /// The writes of action `name` run in `session`, under idempotency key `key`.
+    fn new(session: &'a CallSession, name: &'a str, key: String) -> Self {
+        Self {
+            call_id: &session.vars.call_id,
+            agent: session.vars.agent.as_deref(),
+            workspace: session.vars.workspace,
+            action: name,
+            key,
+            pending: std::sync::Mutex::new(None),
+        }
+    }
+
     /// The idempotency key of this action's write: the workspace, the call instance (or the
     /// caller's key), the action and its canonical payload, hashed.
     fn idempotency_key(&self) -> String {
@@ -162,6 +176,114 @@ fn raw_effect(method: &str, path: &str) -> &'static str {
         ("PATCH" | "PUT", 2) => "update",
         ("PATCH", 3) => "upsert",
         _ => "call",
+    }
+}
+
+/// What a confirmation token is bound to: the canonical payload, and for a custom action or a
+/// raw call the request as it will be sent.
+struct Confirmable {
+    payload: Value,
+    rendered: Option<RawRequest>,
+}
+
+/// The action named `name` in `catalog`.
+///
+/// # Errors
+/// [`ErrorCode::UnknownAction`] with the closest name `agent` may run, if any.
+fn find_action<'a>(
+    catalog: &'a Catalog,
+    name: &str,
+    agent: Option<&Agent>,
+) -> Result<&'a Action, ActionError> {
+    if let Some(action) = catalog.get(name) {
+        return Ok(action);
+    }
+    let mut e = ActionError::new(
+        ErrorCode::UnknownAction,
+        format!("there is no action '{name}'"),
+    );
+    let suggestion = match agent {
+        Some(agent) => crate::suggest::closest(
+            name,
+            catalog
+                .actions()
+                .iter()
+                .map(Action::name)
+                .filter(|n| agent.enabled(n)),
+        ),
+        None => catalog.closest_name(name),
+    };
+    if let Some(c) = suggestion {
+        e.message = format!("{}; did you mean '{c}'?", e.message).into();
+        e.suggestion = Some(c.into());
+    }
+    Err(e)
+}
+
+/// The arguments of a call as an object (`null` is none).
+///
+/// # Errors
+/// [`ErrorCode::InvalidArgument`] when they are larger than [`MAX_ARGUMENTS_BYTES`] or not
+/// an object.
+fn arguments_object(arguments: Value) -> Result<Args, ActionError> {
+    if serde_json::to_vec(&arguments).map_or(0, |v| v.len()) > MAX_ARGUMENTS_BYTES {
+        return Err(ActionError::new(
+            ErrorCode::InvalidArgument,
+            format!("the arguments are larger than {MAX_ARGUMENTS_BYTES} bytes; send less"),
+        ));
+    }
+    match arguments {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        _ => Err(ActionError::new(
+            ErrorCode::InvalidArgument,
+            "arguments must be a JSON object of parameter names to values",
+        )),
+    }
+}
+
+/// Takes the confirmation token out of `args`.
+///
+/// # Errors
+/// A token that is not a string.
+fn take_token(args: &mut Args) -> Result<Option<String>, ActionError> {
+    match args.remove(TOKEN_ARG) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(t)) => Ok(Some(t)),
+        Some(_) => Err(ActionError::invalid(
+            TOKEN_ARG,
+            "confirmation_token must be the string returned with the preview",
+        )),
+    }
+}
+
+/// Whether `action` is a raw API call with GET. NB: a raw API call is destructive as a whole,
+/// but a GET through it only reads.
+fn is_raw_get(action: &Action, args: &Args) -> bool {
+    matches!(action, Action::Template(t) if t.op == Op::CustomApiCall)
+        && args
+            .get("method")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.eq_ignore_ascii_case("GET"))
+}
+
+/// Remembers a run of action `name` in `session`: its result (the session's last one of
+/// `object`), a create queued with no id yet, and a write's answer under its key (so a retry
+/// of the call's last write answers it).
+fn remember_in_call(
+    session: &mut CallSession,
+    name: &str,
+    object: Option<&str>,
+    result: &Value,
+    pending: Option<Pending>,
+    written_key: Option<String>,
+) {
+    session.record(name, object, result);
+    if let Some(p) = pending {
+        session.remember_pending(&p.sobject, &p.field, &p.value, &p.record_key);
+    }
+    if let Some(k) = written_key {
+        session.remember_written(&k, result.clone());
     }
 }
 
@@ -266,126 +388,168 @@ impl Actions {
         scope: Scope<'_>,
     ) -> Result<Value, ActionError> {
         let catalog = scope.catalog.unwrap_or(&self.catalog);
-        let Some(action) = catalog.get(name) else {
-            let mut e = ActionError::new(
-                ErrorCode::UnknownAction,
-                format!("there is no action '{name}'"),
-            );
-            let suggestion = match scope.agent {
-                Some(agent) => crate::suggest::closest(
-                    name,
-                    catalog
-                        .actions()
-                        .iter()
-                        .map(Action::name)
-                        .filter(|n| agent.enabled(n)),
-                ),
-                None => catalog.closest_name(name),
-            };
-            if let Some(c) = suggestion {
-                e.message = format!("{}; did you mean '{c}'?", e.message).into();
-                e.suggestion = Some(c.into());
-            }
-            return Err(e);
-        };
+        let action = find_action(catalog, name, scope.agent)?;
         if let Some(agent) = scope.agent {
             agent.check_enabled(name)?;
         }
-        if serde_json::to_vec(&arguments).map_or(0, |v| v.len()) > MAX_ARGUMENTS_BYTES {
-            return Err(ActionError::new(
-                ErrorCode::InvalidArgument,
-                format!("the arguments are larger than {MAX_ARGUMENTS_BYTES} bytes; send less"),
-            ));
-        }
-        let mut args = match arguments {
-            Value::Object(m) => m,
-            Value::Null => Map::new(),
-            _ => {
-                return Err(ActionError::new(
-                    ErrorCode::InvalidArgument,
-                    "arguments must be a JSON object of parameter names to values",
-                ));
-            }
-        };
-        let token = match args.remove(TOKEN_ARG) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(t)) => Some(t),
-            Some(_) => {
-                return Err(ActionError::invalid(
-                    TOKEN_ARG,
-                    "confirmation_token must be the string returned with the preview",
-                ));
-            }
-        };
+        let mut args = arguments_object(arguments)?;
+        let token = take_token(&mut args)?;
         let needs_confirmation = match scope.agent {
             Some(agent) => agent.needs_confirmation(action),
             None => crate::agent::default_needs_confirmation(action),
         };
         let ctx = session.context();
         tracing::debug!(action = name, "running action");
-        // Templates see their arguments resolved (Liquid) before the checks, so the preview
-        // and the token cover exactly what is sent; custom actions render their own templates
-        // from the arguments as given.
-        let args = match action {
-            Action::Template(_) => self.templating.resolve_args(args, &ctx)?,
-            Action::Custom(_) => args,
-        };
+        let args = self.resolve_arguments(action, args, &ctx)?;
         if let Some(agent) = scope.agent {
             agent.check_objects(action, &args)?;
         }
         // A custom action is rendered once: the preview shows the request, the token binds it
         // and exactly that request is sent.
         let mut rendered = None;
-        // NB: a raw API call is destructive as a whole, but a GET through it only reads.
-        let raw_get = matches!(action, Action::Template(t) if t.op == Op::CustomApiCall)
-            && args
-                .get("method")
-                .and_then(Value::as_str)
-                .is_some_and(|m| m.eq_ignore_ascii_case("GET"));
+        let raw_get = is_raw_get(action, &args);
         if needs_confirmation && !raw_get {
-            // Arguments a model must fix are refused before any preview is shown.
-            let payload = match action {
-                Action::Template(t) => {
-                    let checked = check_args(t, args.clone())?;
-                    if t.op == Op::CustomApiCall {
-                        // Previewed as it will be sent (its path resolved).
-                        rendered = Some(self.raw_call(&checked)?);
-                    }
-                    Value::Object(args.clone())
-                }
-                Action::Custom(c) => {
-                    let req = crate::custom::render(
-                        c,
-                        &self.templating,
-                        args.clone(),
-                        &ctx,
-                        self.conn.version(),
-                    )?;
-                    let p = serde_json::to_value(&req).unwrap_or_default();
-                    rendered = Some(req);
-                    p
-                }
-            };
+            let confirmable = self.confirmable(action, &args, &ctx)?;
             let call_id = &session.vars.call_id;
-            match token {
-                None => {
-                    let mut preview = json!({
-                        "action": name,
-                        "effect": preview_effect(action, &args, rendered.as_ref()),
-                        "object": action_object(action),
-                        "arguments": args,
-                    });
-                    if matches!(action, Action::Custom(_)) {
-                        preview["request"] = payload.clone();
-                    }
-                    return Ok(self.confirmer.require(call_id, name, &payload, preview));
-                }
-                Some(t) => self.confirmer.consume(call_id, name, &payload, &t)?,
+            if let Some(preview) =
+                self.check_confirmation(call_id, name, action, &args, &confirmable, token)?
+            {
+                return Ok(preview);
+            }
+            rendered = confirmable.rendered;
+        }
+        let key_payload = self.key_payload(action, &args, &ctx, &mut rendered)?;
+        let writes = action.effect() != crate::catalog::Effect::Read && !raw_get;
+        let key = match self.claim_key(session, name, &key_payload, writes) {
+            ControlFlow::Continue(key) => key,
+            ControlFlow::Break(done) => return Ok(done),
+        };
+        let written_key = writes.then(|| key.clone());
+        let wctx = WriteCtx::new(session, name, key);
+        let result = self.run_action(action, args, &ctx, rendered, &wctx).await?;
+        let object = action_object(action);
+        let pending = wctx.pending.lock().map(|mut p| p.take()).unwrap_or(None);
+        remember_in_call(
+            session,
+            name,
+            object.as_deref(),
+            &result,
+            pending,
+            written_key,
+        );
+        Ok(result)
+    }
+
+    /// The arguments an action runs with. Templates see their arguments resolved (Liquid)
+    /// before the checks, so the preview and the token cover exactly what is sent; custom
+    /// actions render their own templates from the arguments as given.
+    ///
+    /// # Errors
+    /// A template that does not render.
+    fn resolve_arguments(
+        &self,
+        action: &Action,
+        args: Args,
+        ctx: &Args,
+    ) -> Result<Args, ActionError> {
+        match action {
+            Action::Template(_) => self.templating.resolve_args(args, ctx),
+            Action::Custom(_) => Ok(args),
+        }
+    }
+
+    /// What a confirmation covers, checked first so that arguments a model must fix are
+    /// refused before any preview is shown: a template's arguments (a raw call also rendered,
+    /// previewed as it will be sent, its path resolved), a custom action's rendered request.
+    ///
+    /// # Errors
+    /// Arguments that do not fit; a custom action that does not render.
+    fn confirmable(
+        &self,
+        action: &Action,
+        args: &Args,
+        ctx: &Args,
+    ) -> Result<Confirmable, ActionError> {
+        match action {
+            Action::Template(t) => {
+                let checked = check_args(t, args.clone())?;
+                let rendered = if t.op == Op::CustomApiCall {
+                    Some(self.raw_call(&checked)?)
+                } else {
+                    None
+                };
+                Ok(Confirmable {
+                    payload: Value::Object(args.clone()),
+                    rendered,
+                })
+            }
+            Action::Custom(c) => {
+                let req = crate::custom::render(
+                    c,
+                    &self.templating,
+                    args.clone(),
+                    ctx,
+                    self.conn.version(),
+                )?;
+                Ok(Confirmable {
+                    payload: serde_json::to_value(&req).unwrap_or_default(),
+                    rendered: Some(req),
+                })
             }
         }
-        // The write's identity: a template's arguments after template resolution, a custom
-        // write's rendered request (what is sent).
-        let key_payload = match action {
+    }
+
+    /// With no `token`, the preview of what would be written and a token bound to this call,
+    /// action and payload (`Some`: nothing runs). With one, the token is checked and used up
+    /// (`None`: the action runs).
+    ///
+    /// # Errors
+    /// [`ErrorCode::ConfirmationInvalid`] for a bad, expired, used or mismatched token.
+    fn check_confirmation(
+        &self,
+        call_id: &str,
+        name: &str,
+        action: &Action,
+        args: &Args,
+        confirmable: &Confirmable,
+        token: Option<String>,
+    ) -> Result<Option<Value>, ActionError> {
+        let payload = &confirmable.payload;
+        match token {
+            None => {
+                let mut preview = json!({
+                    "action": name,
+                    "effect": preview_effect(action, args, confirmable.rendered.as_ref()),
+                    "object": action_object(action),
+                    "arguments": args,
+                });
+                if matches!(action, Action::Custom(_)) {
+                    preview["request"] = payload.clone();
+                }
+                Ok(Some(
+                    self.confirmer.require(call_id, name, payload, preview),
+                ))
+            }
+            Some(t) => {
+                self.confirmer.consume(call_id, name, payload, &t)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The write's identity: a template's arguments after template resolution, a custom
+    /// write's rendered request (what is sent; rendered now when the confirmation did not).
+    ///
+    /// # Errors
+    /// A custom action that does not render.
+    fn key_payload(
+        &self,
+        action: &Action,
+        args: &Args,
+        ctx: &Args,
+        rendered: &mut Option<RawRequest>,
+    ) -> Result<Value, ActionError> {
+        match action {
             Action::Custom(c) if c.effect() != crate::catalog::Effect::Read => {
                 let req = match rendered.take() {
                     Some(req) => req,
@@ -393,80 +557,91 @@ impl Actions {
                         c,
                         &self.templating,
                         args.clone(),
-                        &ctx,
+                        ctx,
                         self.conn.version(),
                     )?,
                 };
                 let p = serde_json::to_value(&req).unwrap_or_default();
-                rendered = Some(req);
-                p
+                *rendered = Some(req);
+                Ok(p)
             }
-            _ => Value::Object(args.clone()),
-        };
+            _ => Ok(Value::Object(args.clone())),
+        }
+    }
+
+    /// The idempotency key of action `name`'s run in `session`, and for a write its place
+    /// among the call's writes; `Break` with the earlier answer when it repeats the call's
+    /// last write.
+    fn claim_key(
+        &self,
+        session: &mut CallSession,
+        name: &str,
+        key_payload: &Value,
+        writes: bool,
+    ) -> ControlFlow<Value, String> {
         let base = crate::idempotency::idempotency_key(
             session.vars.workspace,
             &self.conn.instance_url(),
             session.key_scope(),
             name,
-            &key_payload,
+            key_payload,
         );
+        if !writes {
+            return ControlFlow::Continue(base);
+        }
         // NB: the call's last write asked for again (a model or client retrying) answers what
         // it did, without a second request: a blocking create of an object with no key field
         // would otherwise make a second record.
-        let writes = action.effect() != crate::catalog::Effect::Read && !raw_get;
-        let key = if writes {
-            let (key, done) = session.write_key(base);
-            if let Some(done) = done {
-                return Ok(done);
-            }
-            key
-        } else {
-            base
-        };
-        let written_key = writes.then(|| key.clone());
-        let wctx = WriteCtx {
-            call_id: &session.vars.call_id,
-            agent: session.vars.agent.as_deref(),
-            workspace: session.vars.workspace,
-            action: name,
-            key,
-            pending: std::sync::Mutex::new(None),
-        };
-        let (result, object) = match action {
-            Action::Template(t) => {
-                let r = self.run_template(t, args, &wctx).await?;
-                (r, t.object.clone())
-            }
-            Action::Custom(c) => {
-                let req = match rendered {
-                    Some(req) => req,
-                    None => {
-                        crate::custom::render(c, &self.templating, args, &ctx, self.conn.version())?
-                    }
-                };
-                let r = if c.effect() == crate::catalog::Effect::Read {
-                    crate::custom::send(&self.conn, req).await?
-                } else {
-                    // A write: through the sink like every other, so it is retried, queued
-                    // and audited.
-                    let key = raw_record_key(&req.path);
-                    match self.write(&wctx, Request::Raw(req), key).await? {
-                        WriteOutcome::Done(v) => crate::custom::present(v),
-                        WriteOutcome::Queued { reference } => queued_result(&reference),
-                    }
-                };
-                (r, c.object())
-            }
-        };
-        let pending = wctx.pending.lock().map(|mut p| p.take()).unwrap_or(None);
-        session.record(name, object.as_deref(), &result);
-        if let Some(p) = pending {
-            session.remember_pending(&p.sobject, &p.field, &p.value, &p.record_key);
+        match session.write_key(base) {
+            (_, Some(done)) => ControlFlow::Break(done),
+            (key, None) => ControlFlow::Continue(key),
         }
-        if let Some(k) = written_key {
-            session.remember_written(&k, result.clone());
+    }
+
+    /// Runs `action` with its arguments resolved and confirmed (a custom action's request
+    /// already rendered when the confirmation or the idempotency key needed it).
+    ///
+    /// # Errors
+    /// See [`Actions::run_template`] and [`Actions::run_custom`].
+    async fn run_action(
+        &self,
+        action: &Action,
+        args: Args,
+        ctx: &Args,
+        rendered: Option<RawRequest>,
+        w: &WriteCtx<'_>,
+    ) -> Result<Value, ActionError> {
+        match action {
+            Action::Template(t) => self.run_template(t, args, w).await,
+            Action::Custom(c) => self.run_custom(c, args, ctx, rendered, w).await,
         }
-        Ok(result)
+    }
+
+    /// Runs custom action `c`: a read straight through the connection, a write through the
+    /// sink like every other, so it is retried, queued and audited.
+    ///
+    /// # Errors
+    /// A template that does not render; what the org or the sink answered.
+    async fn run_custom(
+        &self,
+        c: &CustomAction,
+        args: Args,
+        ctx: &Args,
+        rendered: Option<RawRequest>,
+        w: &WriteCtx<'_>,
+    ) -> Result<Value, ActionError> {
+        let req = match rendered {
+            Some(req) => req,
+            None => crate::custom::render(c, &self.templating, args, ctx, self.conn.version())?,
+        };
+        if c.effect() == crate::catalog::Effect::Read {
+            return crate::custom::send(&self.conn, req).await;
+        }
+        let key = raw_record_key(&req.path);
+        Ok(match self.write(w, Request::Raw(req), key).await? {
+            WriteOutcome::Done(v) => crate::custom::present(v),
+            WriteOutcome::Queued { reference } => queued_result(&reference),
+        })
     }
 
     /// Hands `request`, a write that is not one of the catalog's actions (an intent's), to the
