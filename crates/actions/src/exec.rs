@@ -778,180 +778,252 @@ impl Actions {
         }
     }
 
+    /// Runs template `t` with `args` checked against its parameters first.
+    ///
+    /// # Errors
+    /// Arguments that do not fit the template or the object's describe; what the org or the
+    /// sink answered.
     async fn run_template(
         &self,
         t: &Template,
         args: Args,
         w: &WriteCtx<'_>,
     ) -> Result<Value, ActionError> {
-        let object = t.object.as_deref().unwrap_or_default();
-        let mut args = check_args(t, args)?;
+        let args = check_args(t, args)?;
         match t.op {
             Op::Search => self.search(t, &args).await,
-            Op::Get => {
-                let id = self.record_id(w, object, &args, "record_id").await?;
-                let fields: Vec<&str> = t.fields.iter().map(String::as_str).collect();
-                let rec = self.conn.get(object, id, &fields).await?;
-                Ok(compact::compact(Value::Object(rec), MAX_LIST, false))
-            }
-            Op::Create => {
-                check_one_of(t, &args)?;
-                let mut rec = Record::new();
-                for (k, v) in &t.defaults {
-                    rec.insert(k.clone(), special(v));
-                }
-                rec.extend(args);
-                for (k, v) in &t.fixed {
-                    rec.insert(k.clone(), v.clone());
-                }
-                if object == "Event" {
-                    check_event_times(&rec)?;
-                }
-                self.validate_record(w, object, &mut rec, false).await?;
-                self.create(w, object, rec).await
-            }
-            Op::Update => {
-                if let Some(v) = args.remove("opportunity_id") {
-                    args.entry("record_id").or_insert(v);
-                }
-                if let Some(Value::Object(fv)) = args.remove("field_values") {
-                    for (k, v) in fv {
-                        args.entry(k).or_insert(v);
-                    }
-                }
-                if !args.contains_key("record_id") {
-                    return Err(ActionError::missing(&t.name, vec!["record_id".into()]));
-                }
-                let id = self.record_id(w, object, &args, "record_id").await?;
-                args.remove("record_id");
-                if args.is_empty() {
-                    return Err(ActionError::new(
-                        ErrorCode::MissingRequired,
-                        format!("{} needs at least one field to change", t.name),
-                    ));
-                }
-                let mut rec: Record = args;
-                self.validate_record(w, object, &mut rec, true).await?;
-                let fields: Vec<String> = rec.keys().cloned().collect();
-                let done = json!({"id": id.to_string(), "updated": fields});
-                self.update(w, object, id, rec, done).await
-            }
-            Op::Delete => {
-                let id = self.record_id(w, object, &args, "record_id").await?;
-                let req = Request::Delete {
-                    sobject: object.to_owned(),
-                    id,
-                };
-                match self.write(w, req, Some(format!("{object}:{id}"))).await? {
-                    WriteOutcome::Done(_) => Ok(json!({"id": id.to_string(), "deleted": true})),
-                    WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
-                }
-            }
+            Op::Get => self.get_record(t, &args, w).await,
+            Op::Create => self.create_from_template(t, args, w).await,
+            Op::Update => self.update_from_template(t, args, w).await,
+            Op::Delete => self.delete_record(t, &args, w).await,
             Op::CreateNote => self.create_note(&args, w).await,
-            Op::GetNote => {
-                let id = self.record_id(w, object, &args, "record_id").await?;
-                let fields: Vec<&str> = t.fields.iter().map(String::as_str).collect();
-                let mut rec = self.conn.get("ContentNote", id, &fields).await?;
-                let raw = self
-                    .conn
-                    .raw(RawRequest {
-                        method: Method::Get,
-                        path: format!("sobjects/ContentNote/{id}/Content"),
-                        query: vec![],
-                        headers: vec![],
-                        body: None,
-                    })
-                    .await;
-                if let Ok(r) = raw {
-                    rec.insert(
-                        "Body".into(),
-                        Value::String(String::from_utf8_lossy(&r.body).into_owned()),
-                    );
-                    rec.remove("TextPreview");
-                }
-                Ok(compact::compact(Value::Object(rec), MAX_LIST, false))
-            }
-            Op::UpdateNote => {
-                let id = self.record_id(w, object, &args, "record_id").await?;
-                let mut rec = Record::new();
-                if let Some(t) = args.get("Title") {
-                    rec.insert("Title".into(), t.clone());
-                }
-                if let Some(Value::String(b)) = args.get("Body") {
-                    rec.insert(
-                        "Content".into(),
-                        Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
-                    );
-                }
-                if rec.is_empty() {
-                    return Err(ActionError::missing(&t.name, vec!["Title or Body".into()]));
-                }
-                let done = json!({"id": id.to_string(), "updated": true});
-                self.update(w, "ContentNote", id, rec, done).await
-            }
+            Op::GetNote => self.get_note(t, &args, w).await,
+            Op::UpdateNote => self.update_note(t, &args, w).await,
             Op::GlobalSearch => self.global_search(&args).await,
             Op::RunQuery => self.run_query(&args).await,
-            Op::CreateRecord => {
-                let sobject = sobject_arg(&args)?;
-                let mut rec = object_arg(&args, "fields")?;
-                self.validate_record(w, &sobject, &mut rec, false).await?;
-                self.create(w, &sobject, rec).await
-            }
-            Op::UpdateRecord => {
-                let sobject = sobject_arg(&args)?;
-                let id = self.record_id(w, &sobject, &args, "record_id").await?;
-                let mut rec = object_arg(&args, "fields")?;
-                self.validate_record(w, &sobject, &mut rec, true).await?;
-                let fields: Vec<String> = rec.keys().cloned().collect();
-                let done = json!({"id": id.to_string(), "updated": fields});
-                self.update(w, &sobject, id, rec, done).await
-            }
-            Op::UpsertRecord => {
-                let sobject = sobject_arg(&args)?;
-                let field = str_arg(&args, "external_id_field")?;
-                if !is_api_name(&field) {
-                    return Err(ActionError::invalid(
-                        "external_id_field",
-                        format!("'{field}' is not a field name"),
-                    ));
-                }
-                let value = str_arg(&args, "external_id")?;
-                let mut rec = object_arg(&args, "fields")?;
-                self.validate_record(w, &sobject, &mut rec, true).await?;
-                let key = format!("{sobject}:{field}:{value}");
-                let req = Request::Upsert {
-                    sobject,
-                    field,
-                    value,
-                    record: rec,
-                };
-                match self.write(w, req, Some(key)).await? {
-                    WriteOutcome::Done(v) => {
-                        let r: SaveResult = decode(v)?;
-                        Ok(json!({"id": r.id.map(|i| i.to_string()), "created": r.created}))
-                    }
-                    WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
-                }
-            }
+            Op::CreateRecord => self.create_record(&args, w).await,
+            Op::UpdateRecord => self.update_record(&args, w).await,
+            Op::UpsertRecord => self.upsert_record(&args, w).await,
             Op::BulkCreate | Op::BulkUpdate => self.bulk(t.op, &args, w).await,
             Op::CustomApiCall => self.custom_api_call(&args, w).await,
-            Op::CreateTask => {
-                let mut rec = Record::new();
-                for (from, to) in [
-                    ("subject", "Subject"),
-                    ("description", "Description"),
-                    ("activity_date", "ActivityDate"),
-                    ("who_id", "WhoId"),
-                    ("what_id", "WhatId"),
-                ] {
-                    if let Some(v) = args.remove(from) {
-                        rec.insert(to.into(), v);
-                    }
-                }
-                rec.insert("Status".into(), Value::from("Not Started"));
-                self.create(w, "Task", rec).await
+            Op::CreateTask => self.create_task(args, w).await,
+        }
+    }
+
+    /// `get`: the template's fields of the record `record_id`.
+    async fn get_record(
+        &self,
+        t: &Template,
+        args: &Args,
+        w: &WriteCtx<'_>,
+    ) -> Result<Value, ActionError> {
+        let object = t.object.as_deref().unwrap_or_default();
+        let id = self.record_id(w, object, args, "record_id").await?;
+        let fields: Vec<&str> = t.fields.iter().map(String::as_str).collect();
+        let rec = self.conn.get(object, id, &fields).await?;
+        Ok(compact::compact(Value::Object(rec), MAX_LIST, false))
+    }
+
+    /// `create`: the template's defaults, then the arguments, then its fixed values.
+    async fn create_from_template(
+        &self,
+        t: &Template,
+        args: Args,
+        w: &WriteCtx<'_>,
+    ) -> Result<Value, ActionError> {
+        let object = t.object.as_deref().unwrap_or_default();
+        check_one_of(t, &args)?;
+        let mut rec = Record::new();
+        for (k, v) in &t.defaults {
+            rec.insert(k.clone(), special(v));
+        }
+        rec.extend(args);
+        for (k, v) in &t.fixed {
+            rec.insert(k.clone(), v.clone());
+        }
+        if object == "Event" {
+            check_event_times(&rec)?;
+        }
+        self.validate_record(w, object, &mut rec, false).await?;
+        self.create(w, object, rec).await
+    }
+
+    /// `update`: the record `record_id` (or `opportunity_id`) gets the other arguments and the
+    /// entries of `field_values`.
+    async fn update_from_template(
+        &self,
+        t: &Template,
+        mut args: Args,
+        w: &WriteCtx<'_>,
+    ) -> Result<Value, ActionError> {
+        let object = t.object.as_deref().unwrap_or_default();
+        if let Some(v) = args.remove("opportunity_id") {
+            args.entry("record_id").or_insert(v);
+        }
+        if let Some(Value::Object(fv)) = args.remove("field_values") {
+            for (k, v) in fv {
+                args.entry(k).or_insert(v);
             }
         }
+        if !args.contains_key("record_id") {
+            return Err(ActionError::missing(&t.name, vec!["record_id".into()]));
+        }
+        let id = self.record_id(w, object, &args, "record_id").await?;
+        args.remove("record_id");
+        if args.is_empty() {
+            return Err(ActionError::new(
+                ErrorCode::MissingRequired,
+                format!("{} needs at least one field to change", t.name),
+            ));
+        }
+        let mut rec: Record = args;
+        self.validate_record(w, object, &mut rec, true).await?;
+        let fields: Vec<String> = rec.keys().cloned().collect();
+        let done = json!({"id": id.to_string(), "updated": fields});
+        self.update(w, object, id, rec, done).await
+    }
+
+    /// `delete`: the record `record_id`.
+    async fn delete_record(
+        &self,
+        t: &Template,
+        args: &Args,
+        w: &WriteCtx<'_>,
+    ) -> Result<Value, ActionError> {
+        let object = t.object.as_deref().unwrap_or_default();
+        let id = self.record_id(w, object, args, "record_id").await?;
+        let req = Request::Delete {
+            sobject: object.to_owned(),
+            id,
+        };
+        match self.write(w, req, Some(format!("{object}:{id}"))).await? {
+            WriteOutcome::Done(_) => Ok(json!({"id": id.to_string(), "deleted": true})),
+            WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
+        }
+    }
+
+    /// `get_note`: the note `record_id` with its text as `Body` (when it can be read).
+    async fn get_note(
+        &self,
+        t: &Template,
+        args: &Args,
+        w: &WriteCtx<'_>,
+    ) -> Result<Value, ActionError> {
+        let object = t.object.as_deref().unwrap_or_default();
+        let id = self.record_id(w, object, args, "record_id").await?;
+        let fields: Vec<&str> = t.fields.iter().map(String::as_str).collect();
+        let mut rec = self.conn.get("ContentNote", id, &fields).await?;
+        let raw = self
+            .conn
+            .raw(RawRequest {
+                method: Method::Get,
+                path: format!("sobjects/ContentNote/{id}/Content"),
+                query: vec![],
+                headers: vec![],
+                body: None,
+            })
+            .await;
+        if let Ok(r) = raw {
+            rec.insert(
+                "Body".into(),
+                Value::String(String::from_utf8_lossy(&r.body).into_owned()),
+            );
+            rec.remove("TextPreview");
+        }
+        Ok(compact::compact(Value::Object(rec), MAX_LIST, false))
+    }
+
+    /// `update_note`: a new `Title` or `Body` (sent base64-encoded as `Content`).
+    async fn update_note(
+        &self,
+        t: &Template,
+        args: &Args,
+        w: &WriteCtx<'_>,
+    ) -> Result<Value, ActionError> {
+        let object = t.object.as_deref().unwrap_or_default();
+        let id = self.record_id(w, object, args, "record_id").await?;
+        let mut rec = Record::new();
+        if let Some(t) = args.get("Title") {
+            rec.insert("Title".into(), t.clone());
+        }
+        if let Some(Value::String(b)) = args.get("Body") {
+            rec.insert(
+                "Content".into(),
+                Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+            );
+        }
+        if rec.is_empty() {
+            return Err(ActionError::missing(&t.name, vec!["Title or Body".into()]));
+        }
+        let done = json!({"id": id.to_string(), "updated": true});
+        self.update(w, "ContentNote", id, rec, done).await
+    }
+
+    /// `create_record`: `fields` as a new record of `sobject`.
+    async fn create_record(&self, args: &Args, w: &WriteCtx<'_>) -> Result<Value, ActionError> {
+        let sobject = sobject_arg(args)?;
+        let mut rec = object_arg(args, "fields")?;
+        self.validate_record(w, &sobject, &mut rec, false).await?;
+        self.create(w, &sobject, rec).await
+    }
+
+    /// `update_record`: `fields` set on the record `record_id` of `sobject`.
+    async fn update_record(&self, args: &Args, w: &WriteCtx<'_>) -> Result<Value, ActionError> {
+        let sobject = sobject_arg(args)?;
+        let id = self.record_id(w, &sobject, args, "record_id").await?;
+        let mut rec = object_arg(args, "fields")?;
+        self.validate_record(w, &sobject, &mut rec, true).await?;
+        let fields: Vec<String> = rec.keys().cloned().collect();
+        let done = json!({"id": id.to_string(), "updated": fields});
+        self.update(w, &sobject, id, rec, done).await
+    }
+
+    /// `upsert_record`: `fields` on the record of `sobject` whose `external_id_field` is
+    /// `external_id`, made when there is none.
+    async fn upsert_record(&self, args: &Args, w: &WriteCtx<'_>) -> Result<Value, ActionError> {
+        let sobject = sobject_arg(args)?;
+        let field = str_arg(args, "external_id_field")?;
+        if !is_api_name(&field) {
+            return Err(ActionError::invalid(
+                "external_id_field",
+                format!("'{field}' is not a field name"),
+            ));
+        }
+        let value = str_arg(args, "external_id")?;
+        let mut rec = object_arg(args, "fields")?;
+        self.validate_record(w, &sobject, &mut rec, true).await?;
+        let key = format!("{sobject}:{field}:{value}");
+        let req = Request::Upsert {
+            sobject,
+            field,
+            value,
+            record: rec,
+        };
+        match self.write(w, req, Some(key)).await? {
+            WriteOutcome::Done(v) => {
+                let r: SaveResult = decode(v)?;
+                Ok(json!({"id": r.id.map(|i| i.to_string()), "created": r.created}))
+            }
+            WriteOutcome::Queued { reference } => Ok(queued_result(&reference)),
+        }
+    }
+
+    /// `create_task`: a follow-up Task from snake_case parameters, `Not Started`.
+    async fn create_task(&self, mut args: Args, w: &WriteCtx<'_>) -> Result<Value, ActionError> {
+        let mut rec = Record::new();
+        for (from, to) in [
+            ("subject", "Subject"),
+            ("description", "Description"),
+            ("activity_date", "ActivityDate"),
+            ("who_id", "WhoId"),
+            ("what_id", "WhatId"),
+        ] {
+            if let Some(v) = args.remove(from) {
+                rec.insert(to.into(), v);
+            }
+        }
+        rec.insert("Status".into(), Value::from("Not Started"));
+        self.create(w, "Task", rec).await
     }
 
     async fn search(&self, t: &Template, args: &Args) -> Result<Value, ActionError> {
