@@ -7,18 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::custom::CustomAction;
-
-/// What an action does to the org.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Effect {
-    /// Only reads.
-    Read,
-    /// Creates or changes records.
-    Write,
-    /// Deletes records (or may: the raw API call).
-    Destroy,
-}
+pub use crate::tool::{Effect, Tool};
 
 /// How a template runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,17 +130,6 @@ impl Template {
             })
             .unwrap_or_default()
     }
-}
-
-/// A function-calling tool definition.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Tool {
-    /// The function name.
-    pub name: String,
-    /// What it is for, for the model.
-    pub description: String,
-    /// JSON Schema of the arguments.
-    pub parameters: Value,
 }
 
 /// Any action: a built-in template or a custom action.

@@ -8,10 +8,10 @@ use callforce_client::{ApiVersion, Connection, Method, RawRequest};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Effect, Tool};
 use crate::compact::{self, MAX_LIST};
 use crate::error::{ActionError, ErrorCode};
 use crate::template::{Dest, Templating};
+use crate::tool::{Effect, Tool};
 
 /// Where a parameter goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,7 +224,7 @@ pub(crate) fn render(
         .split_once('?')
         .unwrap_or((&action.endpoint, ""));
     let path = templating.render(path_tpl, Dest::PathSegment, &ctx)?;
-    let (path, _) = crate::exec::split_path(&path, version)?;
+    let (path, _) = crate::raw::split_path(&path, version)?;
     let mut query = Vec::new();
     for (k, v) in form_urlencoded::parse(query_tpl.as_bytes()) {
         let v = if k == "q" {

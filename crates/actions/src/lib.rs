@@ -24,6 +24,8 @@
 //! - [`confirm`]: confirmation tokens (HMAC over call, action and canonical payload, expiring,
 //!   used once) and the preview a model reads to the caller.
 //! - [`scopes`]: the OAuth scope an action needs beyond `api` (a Chatter post: `chatter_api`).
+//! - `tool` and `raw` (private): [`Effect`] and [`Tool`], and the checks of a raw call's path,
+//!   which [`catalog`], [`custom`] and [`exec`] share; kept below them so imports point one way.
 //!
 //! The decision to know: every value a model or caller gives reaches a query only through an
 //! escaping path (the SOQL builder for templates, [`template::escape`] for custom actions), and
@@ -59,11 +61,13 @@ pub mod custom;
 pub mod error;
 pub mod exec;
 pub mod idempotency;
+mod raw;
 pub mod scopes;
 pub mod session;
 pub mod sink;
 pub mod suggest;
 pub mod template;
+mod tool;
 
 pub use agent::Agent;
 pub use catalog::{Action, Catalog, Effect, Op, TEMPLATE_COUNT, Template, Tool};

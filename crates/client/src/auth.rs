@@ -574,7 +574,7 @@ pub struct UserInfo {
 }
 
 fn oauth_transport(method: &str, path: &str, e: reqwest::Error) -> Error {
-    crate::connection::transport_error(crate::error::RequestInfo::new(method, path), e)
+    crate::error::transport_error(crate::error::RequestInfo::new(method, path), e)
 }
 
 fn oauth_error(status: u16, body: &[u8]) -> Error {

@@ -9,7 +9,7 @@ use callforce_types::{ApiVersion, Id};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::request::{Record, name, segment};
+use crate::wire::{Record, name, segment};
 
 /// The most subrequests one composite or batch request takes.
 pub const MAX_SUBREQUESTS: usize = 25;

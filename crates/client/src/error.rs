@@ -264,6 +264,42 @@ impl Error {
     }
 }
 
+/// A transport failure with the phase it happened in: a connect error never reached the org;
+/// anything else (timeout, reset, a body cut short) may have.
+///
+/// A request that could not even be built (a header or URL the HTTP stack refuses) was never
+/// sent and sending it again cannot help: it is [`Error::InvalidRequest`], never a transport
+/// failure (which would be retried, or queued as a write that may have been applied).
+pub(crate) fn transport_error(request: RequestInfo, e: reqwest::Error) -> Error {
+    if e.is_builder() {
+        let why = std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string);
+        return Error::InvalidRequest(format!("{request}: the request cannot be sent: {why}"));
+    }
+    let (phase, kind) = if e.is_connect() {
+        (Phase::NotSent, "connection failed")
+    } else {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_body() || e.is_decode() {
+            "answer cut short"
+        } else {
+            "connection lost"
+        };
+        (
+            Phase::Sent {
+                write: request.write,
+            },
+            kind,
+        )
+    };
+    Error::Transport {
+        phase,
+        kind: kind.to_owned(),
+        request,
+        source: e.without_url(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,8 @@
 //! - [`composite`]: the composite builder (`@{ref.id}` chains) and composite batch.
 //! - [`retry`]: when a failed read is tried again (within the mid-call budget).
 //! - `ops`: the typed operations of a [`Connection`] (`create`, `query_stream`, `describe`...).
+//! - `wire`: what [`request`] and [`composite`] both build with ([`Record`], API names, path
+//!   segments), below both so they do not import each other.
 //!
 //! The design decision to know: a connection never retries a write on its own except once after
 //! a token refresh on `401 INVALID_SESSION_ID`. Every other failure of a write is returned with
@@ -34,6 +36,7 @@ mod ops;
 pub mod request;
 pub mod retry;
 pub mod token;
+mod wire;
 
 pub use auth::{Grant, JwtKey, LoginHost, OAuthApp, OAuthClient, Tokens};
 pub use callforce_types::{ApiVersion, Id};

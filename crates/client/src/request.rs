@@ -11,9 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::composite::{BatchRequest, CompositeRequest};
 use crate::connection::{HttpRequest, Method};
 use crate::error::{Error, Result};
-
-/// A record's fields, as JSON (`{"LastName": "Ng", "attributes": {"type": "Contact"}}`).
-pub type Record = serde_json::Map<String, serde_json::Value>;
+pub use crate::wire::Record;
+use crate::wire::{name, segment};
 
 /// The most records one sObject Collections call takes.
 pub const COLLECTION_CHUNK: usize = 200;
@@ -507,30 +506,6 @@ struct Collection<'a> {
 
 fn json<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(|e| Error::InvalidRequest(e.to_string()))
-}
-
-/// Checks an object or field API name (letters, digits, underscores; starting with a letter).
-pub(crate) fn name(s: &str) -> Result<&str> {
-    let ok = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(s)
-    } else {
-        Err(Error::InvalidRequest(format!("not an API name: {s:?}")))
-    }
-}
-
-/// Percent-encodes a path segment (an External ID value).
-pub(crate) fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The path roots a raw request may reach: the REST API, Apex REST and the Bulk API. Nothing

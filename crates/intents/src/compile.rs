@@ -5,6 +5,7 @@
 //! refused before a request exists.
 
 use callforce_client::composite::Target as CompositeTarget;
+use callforce_client::describe::SObjectDescribe;
 use callforce_client::{ApiVersion, CompositeBuilder, Connection, Record, Request};
 use callforce_types::Id;
 use chrono::{DateTime, Utc};
@@ -14,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::coerce::coerce;
 use crate::describes::{Describes, write_record_type};
 use crate::error::{Error, Result};
-use crate::map::{IntentMap, Source, Target};
+use crate::map::{Intent, IntentMap, Source, Target, Write};
 
 /// What one write of a compiled intent does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,70 +135,160 @@ pub fn compile(
     now: DateTime<Utc>,
     version: ApiVersion,
 ) -> Result<Compiled> {
-    let Some(intent) = map.intents.get(name) else {
-        return Err(Error::UnknownIntent {
-            name: name.to_owned(),
-            valid: map.intents.keys().cloned().collect::<Vec<_>>().join(", "),
-        });
+    let input = Input {
+        map,
+        name,
+        intent: find_intent(map, name)?,
+        args,
+        context,
+        describes,
+        now,
     };
-    let mut refused = Vec::new();
-    let used: Vec<&str> = intent
-        .writes
-        .iter()
-        .flat_map(|w| {
-            let t = match &w.record {
-                Target::Arg(a) => Some(a.as_str()),
-                _ => None,
-            };
-            w.fields
-                .values()
-                .filter_map(|s| match s {
-                    Source::Arg(a) => Some(a.as_str()),
-                    _ => None,
-                })
-                .chain(t)
-        })
-        .collect();
-    for k in args.keys() {
-        if !used.contains(&k.as_str()) {
-            refused.push(format!(
-                "intent {name} takes no argument {k:?}; it takes: {}",
-                if used.is_empty() {
-                    "none".to_owned()
-                } else {
-                    used.join(", ")
-                }
-            ));
+    // NB: every problem is collected before refusing, so the model fixes them all at once.
+    let mut refused = input.unknown_arguments();
+    let mut writes = Vec::new();
+    for (i, w) in input.intent.writes.iter().enumerate() {
+        if let Some(write) = input.compile_write(i, w, &mut refused) {
+            writes.push(write);
         }
     }
-    let mut records: Vec<(Record, Option<Id>, Option<PendingRecord>)> = Vec::new();
-    let mut steps = Vec::new();
-    for (i, w) in intent.writes.iter().enumerate() {
-        let Some(obj) = describes.object(&w.object) else {
+    if !refused.is_empty() {
+        return Err(Error::Refused(refused));
+    }
+    let steps: Vec<Step> = writes.iter().map(|w| w.step.clone()).collect();
+    let request = build_request(writes, version)?;
+    Ok(Compiled {
+        intent: name.to_owned(),
+        request,
+        steps,
+    })
+}
+
+/// The intent `name` of `map`.
+///
+/// # Errors
+/// [`Error::UnknownIntent`] naming the valid ones.
+fn find_intent<'a>(map: &'a IntentMap, name: &str) -> Result<&'a Intent> {
+    map.intents.get(name).ok_or_else(|| Error::UnknownIntent {
+        name: name.to_owned(),
+        valid: map.intents.keys().cloned().collect::<Vec<_>>().join(", "),
+    })
+}
+
+/// What one compilation reads: the intent and everything its values come from.
+struct Input<'a> {
+    map: &'a IntentMap,
+    name: &'a str,
+    intent: &'a Intent,
+    args: &'a Map<String, Value>,
+    context: &'a Map<String, Value>,
+    describes: &'a Describes,
+    now: DateTime<Utc>,
+}
+
+/// One write compiled: its step, the record's values and how it reaches the record.
+struct CompiledWrite {
+    step: Step,
+    record: Record,
+    id: Option<Id>,
+    pending: Option<PendingRecord>,
+}
+
+impl Input<'_> {
+    /// One refusal for each argument given that no write of the intent reads.
+    fn unknown_arguments(&self) -> Vec<String> {
+        let used: Vec<&str> = self
+            .intent
+            .writes
+            .iter()
+            .flat_map(|w| {
+                let t = match &w.record {
+                    Target::Arg(a) => Some(a.as_str()),
+                    _ => None,
+                };
+                w.fields
+                    .values()
+                    .filter_map(|s| match s {
+                        Source::Arg(a) => Some(a.as_str()),
+                        _ => None,
+                    })
+                    .chain(t)
+            })
+            .collect();
+        let name = self.name;
+        self.args
+            .keys()
+            .filter(|k| !used.contains(&k.as_str()))
+            .map(|k| {
+                format!(
+                    "intent {name} takes no argument {k:?}; it takes: {}",
+                    if used.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        used.join(", ")
+                    }
+                )
+            })
+            .collect()
+    }
+
+    /// Write `i` of the intent, or `None` when its object is unknown; what does not fit is
+    /// added to `refused`.
+    fn compile_write(
+        &self,
+        i: usize,
+        w: &Write,
+        refused: &mut Vec<String>,
+    ) -> Option<CompiledWrite> {
+        let Some(obj) = self.describes.object(&w.object) else {
             refused.push(format!(
                 "the org has no object {}; the intent map needs fixing",
                 w.object
             ));
-            continue;
+            return None;
         };
-        let mut pending = None;
-        let id = match &w.record {
-            Target::Create => None,
+        let (id, pending) = self.target_record(w, obj, refused);
+        let mut record = Record::new();
+        set_record_type(w, obj, &mut record, refused);
+        self.set_fields(i, w, obj, &mut record, refused);
+        Some(CompiledWrite {
+            step: Step {
+                object: obj.name.clone(),
+                id,
+                reference: steps_ref(w.reference.as_deref(), i),
+                pending: pending.clone(),
+            },
+            record,
+            id,
+            pending,
+        })
+    }
+
+    /// The record `w` writes: `None` for a create, the id from its call variable or argument,
+    /// or, for a record the call created through a queued write, its pending key.
+    fn target_record(
+        &self,
+        w: &Write,
+        obj: &SObjectDescribe,
+        refused: &mut Vec<String>,
+    ) -> (Option<Id>, Option<PendingRecord>) {
+        let (context, name) = (self.context, self.name);
+        match &w.record {
+            Target::Create => (None, None),
             Target::Var(path)
                 if lookup(context, path).is_none() && pending_at(context, path).is_some() =>
             {
-                pending = pending_at(context, path);
-                None
+                (None, pending_at(context, path))
             }
             Target::Var(path) | Target::Arg(path) => {
                 let (v, what) = match &w.record {
                     Target::Var(_) => (lookup(context, path), format!("call variable {path}")),
                     _ => (
-                        args.get(path.as_str()).filter(|v| !v.is_null()),
+                        self.args.get(path.as_str()).filter(|v| !v.is_null()),
                         format!("argument {path:?}"),
                     ),
                 };
-                match v.and_then(Value::as_str) {
+                let id = match v.and_then(Value::as_str) {
                     None if matches!(w.record, Target::Var(_)) => {
                         refused.push(format!(
                             "no {} is known in this call yet ({what} is empty): find or create \
@@ -215,7 +306,7 @@ pub fn compile(
                     }
                     Some(s) => match Id::parse(s) {
                         Ok(id) => {
-                            let prefix = describes.key_prefix(&obj.name);
+                            let prefix = self.describes.key_prefix(&obj.name);
                             if prefix.is_some_and(|p| p != id.key_prefix().as_str()) {
                                 refused.push(format!(
                                     "{what} must be the id of a {}, not {s}",
@@ -229,27 +320,22 @@ pub fn compile(
                             None
                         }
                     },
-                }
-            }
-        };
-        let mut rec = Record::new();
-        let record_type = w.record_type.as_deref();
-        if let Some(rt) = record_type {
-            match obj.record_type(rt) {
-                // A create is made with the record type; an update only checks against it.
-                Some(r) if w.record == Target::Create => {
-                    rec.insert(
-                        "RecordTypeId".into(),
-                        Value::String(r.record_type_id.clone()),
-                    );
-                }
-                Some(_) => {}
-                None => refused.push(format!(
-                    "{} has no record type {rt:?}; the intent map needs fixing",
-                    obj.name
-                )),
+                };
+                (id, None)
             }
         }
+    }
+
+    /// Sets each field of `w` on `rec` from its source, coerced to the field's type.
+    fn set_fields(
+        &self,
+        i: usize,
+        w: &Write,
+        obj: &SObjectDescribe,
+        rec: &mut Record,
+        refused: &mut Vec<String>,
+    ) {
+        let (context, describes, name) = (self.context, self.describes, self.name);
         for (field, src) in &w.fields {
             let Some(f) = obj.field(field) else {
                 refused.push(format!(
@@ -273,13 +359,14 @@ pub fn compile(
                         continue;
                     }
                 },
-                Source::Arg(a) => match args.get(a.as_str()) {
+                Source::Arg(a) => match self.args.get(a.as_str()) {
                     Some(v) => v.clone(),
                     None if matches!(f.type_.as_str(), "date" | "datetime") => {
                         Value::String("now".into())
                     }
                     None => {
-                        let hint = map
+                        let hint = self
+                            .map
                             .variables
                             .get(a.as_str())
                             .map_or_else(|| f.type_.clone(), |d| d.ty.to_string());
@@ -291,7 +378,7 @@ pub fn compile(
                     }
                 },
                 Source::Ref(r) => {
-                    let earlier = intent.writes[..i]
+                    let earlier = self.intent.writes[..i]
                         .iter()
                         .any(|e| e.reference.as_deref() == Some(r.as_str()));
                     if earlier {
@@ -304,28 +391,48 @@ pub fn compile(
                     continue;
                 }
             };
-            match coerce(&obj.name, f, &raw, now, describes) {
+            match coerce(&obj.name, f, &raw, self.now, describes) {
                 Ok(v) => {
                     rec.insert(f.name.clone(), v);
                 }
                 Err(e) => refused.push(e),
             }
         }
-        steps.push(Step {
-            object: obj.name.clone(),
-            id,
-            reference: steps_ref(w.reference.as_deref(), i),
-            pending: pending.clone(),
-        });
-        records.push((rec, id, pending));
     }
-    if !refused.is_empty() {
-        return Err(Error::Refused(refused));
+}
+
+/// Checks the record type `w` names: a create is made with it (`RecordTypeId`); an update only
+/// checks against it.
+fn set_record_type(w: &Write, obj: &SObjectDescribe, rec: &mut Record, refused: &mut Vec<String>) {
+    let Some(rt) = w.record_type.as_deref() else {
+        return;
+    };
+    match obj.record_type(rt) {
+        Some(r) if w.record == Target::Create => {
+            rec.insert(
+                "RecordTypeId".into(),
+                Value::String(r.record_type_id.clone()),
+            );
+        }
+        Some(_) => {}
+        None => refused.push(format!(
+            "{} has no record type {rt:?}; the intent map needs fixing",
+            obj.name
+        )),
     }
-    let request = if steps.len() == 1 {
-        let (record, id, pending) = records.pop().unwrap_or_default();
-        let sobject = steps[0].object.clone();
-        match (id, pending) {
+}
+
+/// The one request of the compiled writes: a single create, update or upsert, or one
+/// all-or-none composite request of them all.
+///
+/// # Errors
+/// What the composite builder refuses.
+fn build_request(mut writes: Vec<CompiledWrite>, version: ApiVersion) -> Result<Request> {
+    if writes.len() == 1
+        && let Some(w) = writes.pop()
+    {
+        let (sobject, record) = (w.step.object, w.record);
+        return Ok(match (w.id, w.pending) {
             (Some(id), _) => Request::Update {
                 sobject,
                 id,
@@ -338,34 +445,29 @@ pub fn compile(
                 record,
             },
             (None, None) => Request::Create { sobject, record },
-        }
-    } else {
-        let mut b = CompositeBuilder::new(version, true);
-        for (step, (record, id, pending)) in steps.iter().zip(records) {
-            match (id, pending) {
-                (None, Some(p)) => {
-                    b.upsert(&step.reference, &step.object, &p.field, &p.value, record);
-                }
-                (Some(id), _) => {
-                    b.update(
-                        &step.reference,
-                        &step.object,
-                        CompositeTarget::Id(id),
-                        record,
-                    );
-                }
-                (None, None) => {
-                    b.create(&step.reference, &step.object, record);
-                }
+        });
+    }
+    let mut b = CompositeBuilder::new(version, true);
+    for w in writes {
+        let step = &w.step;
+        match (w.id, w.pending) {
+            (None, Some(p)) => {
+                b.upsert(&step.reference, &step.object, &p.field, &p.value, w.record);
+            }
+            (Some(id), _) => {
+                b.update(
+                    &step.reference,
+                    &step.object,
+                    CompositeTarget::Id(id),
+                    w.record,
+                );
+            }
+            (None, None) => {
+                b.create(&step.reference, &step.object, w.record);
             }
         }
-        Request::Composite(b.build()?)
-    };
-    Ok(Compiled {
-        intent: name.to_owned(),
-        request,
-        steps,
-    })
+    }
+    Ok(Request::Composite(b.build()?))
 }
 
 fn steps_ref(reference: Option<&str>, i: usize) -> String {

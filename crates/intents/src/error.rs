@@ -1,6 +1,6 @@
 //! The one error type of the crate.
 
-use crate::check::Report;
+use crate::report::Report;
 
 /// What can go wrong with an intent map or an intent at call time.
 #[derive(Debug, thiserror::Error)]

@@ -39,6 +39,7 @@ pub mod compile;
 pub mod describes;
 pub mod error;
 pub mod map;
+mod report;
 pub mod tools;
 
 use callforce_client::Connection;
