@@ -353,13 +353,14 @@ impl Actions {
                     Value::Object(args.clone())
                 }
                 Action::Custom(c) => {
-                    let req = crate::custom::render(
+                    let mut req = crate::custom::render(
                         c,
                         &self.templating,
                         args.clone(),
                         &ctx,
                         self.conn.version(),
                     )?;
+                    self.check_custom_write(c, &args, &mut req).await?;
                     let p = serde_json::to_value(&req).unwrap_or_default();
                     rendered = Some(req);
                     p
@@ -388,13 +389,18 @@ impl Actions {
             Action::Custom(c) if c.effect() != crate::catalog::Effect::Read => {
                 let req = match rendered.take() {
                     Some(req) => req,
-                    None => crate::custom::render(
-                        c,
-                        &self.templating,
-                        args.clone(),
-                        &ctx,
-                        self.conn.version(),
-                    )?,
+                    None => {
+                        let mut req = crate::custom::render(
+                            c,
+                            &self.templating,
+                            args.clone(),
+                            &ctx,
+                            self.conn.version(),
+                        )?;
+                        // Checked as a template's record is, before its key exists.
+                        self.check_custom_write(c, &args, &mut req).await?;
+                        req
+                    }
                 };
                 let p = serde_json::to_value(&req).unwrap_or_default();
                 rendered = Some(req);
@@ -1138,17 +1144,17 @@ impl Actions {
         Ok(request)
     }
 
-    /// The describe `w`'s write to `object` is checked against. A write queued at once takes the
+    /// The describe a write of `action` to `object` is checked against. A write queued at once takes the
     /// one the connection holds (the service fetches it at connect, keeps it in its store and
     /// refreshes it in the background), so its acknowledgement never waits on the org; with none
     /// held it is queued unchecked and the org checks it when it is sent. Any other write
     /// fetches it when the cached one is not fresh.
     async fn describe_for(
         &self,
-        w: &WriteCtx<'_>,
+        action: &str,
         object: &str,
     ) -> Result<Option<Arc<SObjectDescribe>>, ActionError> {
-        if self.queues_at_once(w.action) {
+        if self.queues_at_once(action) {
             return Ok(self.conn.held_describe(object));
         }
         Ok(Some(self.conn.describe(object).await?))
@@ -1181,7 +1187,70 @@ impl Actions {
         rec: &mut Record,
         update: bool,
     ) -> Result<(), ActionError> {
-        let Some(d) = self.describe_for(w, object).await? else {
+        self.validate_fields(w.action, object, rec, update).await
+    }
+
+    /// Checks the sObject records a custom action's rendered write carries (see
+    /// [`crate::raw_write::records`]) as [`Actions::validate_record`] checks a template's, with
+    /// the describe `action`'s write is checked against; picklist values are put back in the
+    /// org's spelling in `request`. A value that refers to an earlier subrequest of a composite
+    /// request (`@{ref.id}`) is left to the org. A refused value names the parameter of `args`
+    /// that gave it when the field's value in `c`'s body is that parameter's placeholder alone,
+    /// else the field.
+    ///
+    /// # Errors
+    /// What to fix, before a preview or a write exists.
+    async fn check_custom_write(
+        &self,
+        c: &crate::custom::CustomAction,
+        args: &Args,
+        request: &mut RawRequest,
+    ) -> Result<(), ActionError> {
+        let Some(body) = request.body.as_mut() else {
+            return Ok(());
+        };
+        for r in crate::raw_write::records(request.method.as_str(), &request.path, body) {
+            let mut checked: Record = r
+                .record
+                .iter()
+                .filter(|(_, v)| !(r.refs && v.as_str().is_some_and(|s| s.starts_with("@{"))))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if let Err(e) = self
+                .validate_fields(&c.name, &r.object, &mut checked, r.update)
+                .await
+            {
+                // A value the model gave is named by its parameter; a field the object does
+                // not have is the definition's, and keeps its name.
+                let value = match (
+                    e.field.as_deref(),
+                    self.describe_for(&c.name, &r.object).await,
+                ) {
+                    (Some(f), Ok(Some(d))) => d.field(f).is_some(),
+                    _ => false,
+                };
+                return Err(if value {
+                    let refused = e.field.as_deref().and_then(|f| checked.get(f));
+                    crate::custom::name_parameter(c, args, refused, e)
+                } else {
+                    e
+                });
+            }
+            // NB: `insert` keeps a key's place, so the body is sent in its template's order.
+            r.record.extend(checked);
+        }
+        Ok(())
+    }
+
+    /// [`Actions::validate_record`] for a write of `action`.
+    async fn validate_fields(
+        &self,
+        action: &str,
+        object: &str,
+        rec: &mut Record,
+        update: bool,
+    ) -> Result<(), ActionError> {
+        let Some(d) = self.describe_for(action, object).await? else {
             return Ok(());
         };
         for (k, v) in rec.iter_mut() {
