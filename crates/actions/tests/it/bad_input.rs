@@ -435,3 +435,56 @@ async fn a_custom_action_write_is_checked_against_the_describe() {
     .await;
     assert_eq!(contacts_named(&actions, "Checked").await, 3);
 }
+
+/// A sink that queues every write it is given and sends nothing.
+#[derive(Default)]
+struct Queue(std::sync::Mutex<Vec<callforce_actions::Write>>);
+
+impl callforce_actions::WriteSink for Queue {
+    fn write(&self, write: callforce_actions::Write) -> callforce_actions::WriteFuture<'_> {
+        let mut q = self.0.lock().expect("queue");
+        q.push(write);
+        let reference = format!("job-{}", q.len());
+        Box::pin(async move { Ok(callforce_actions::WriteOutcome::Queued { reference }) })
+    }
+
+    fn queues_non_blocking(&self) -> bool {
+        true
+    }
+}
+
+/// A non-blocking custom action is checked against the describe the connection holds, so a
+/// value the org would refuse is refused on the agent's time, never queued to become a dead
+/// letter.
+#[tokio::test]
+async fn a_non_blocking_custom_action_write_is_checked_before_it_is_queued() {
+    let (_org, actions, mut call) = setup("+15551234567").await;
+    let conn = actions.connection().clone();
+    conn.describe("Contact").await.expect("describe held");
+    let queue = std::sync::Arc::new(Queue::default());
+    let actions = Actions::new(conn, contact_writers())
+        .with_sink(queue.clone())
+        .with_non_blocking(["open_contact".to_owned()]);
+    assert!(actions.queues_at_once("open_contact"));
+    let e = err(
+        &actions,
+        &mut call,
+        "open_contact",
+        json!({"last_name": "b".repeat(81)}),
+    )
+    .await;
+    assert_eq!(e.code, ErrorCode::InvalidArgument, "{}", e.to_json());
+    assert_eq!(e.field.as_deref(), Some("last_name"), "{}", e.to_json());
+    assert!(queue.0.lock().expect("queue").is_empty(), "nothing queued");
+    let r = ok(
+        &actions,
+        &mut call,
+        "open_contact",
+        json!({"last_name": "Queued", "source": "web"}),
+    )
+    .await;
+    assert_eq!(r["queued"], true, "{r}");
+    let q = queue.0.lock().expect("queue");
+    let sent = serde_json::to_value(&q[0].request).expect("request");
+    assert_eq!(sent["body"]["LeadSource"], "Web", "{sent}");
+}
