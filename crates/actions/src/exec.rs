@@ -491,12 +491,32 @@ impl Actions {
         request: Request,
         record_key: Option<String>,
     ) -> Result<WriteOutcome, WriteError> {
+        let identity = serde_json::to_value(&request).unwrap_or_default();
+        self.write_in_call_as(session, action, &identity, request, record_key)
+            .await
+    }
+
+    /// [`Actions::write_in_call`] with the write's identity given: `identity` stands for the
+    /// request in its idempotency key, for a request that differs between a tool call and its
+    /// retry though it is the same write (an intent's that stamps a field with the time it
+    /// runs: its identity is the request compiled at a fixed time).
+    ///
+    /// # Errors
+    /// As [`Actions::write_in_call`].
+    pub async fn write_in_call_as(
+        &self,
+        session: &mut CallSession,
+        action: &str,
+        identity: &Value,
+        request: Request,
+        record_key: Option<String>,
+    ) -> Result<WriteOutcome, WriteError> {
         let base = crate::idempotency::idempotency_key(
             session.vars.workspace,
             &self.conn.instance_url(),
             session.key_scope(),
             action,
-            &serde_json::to_value(&request).unwrap_or_default(),
+            identity,
         );
         // NB: as for the catalog's actions, a retry of the call's last write answers what it did.
         let (idempotency_key, done) = session.write_key_outcome(base);

@@ -17,6 +17,8 @@ mod deadletters;
 mod env;
 #[cfg(test)]
 mod idempotency_tests;
+#[cfg(test)]
+mod intent_retry_tests;
 mod intents;
 mod mcp;
 mod mcp_stdio;
