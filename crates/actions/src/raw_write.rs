@@ -134,8 +134,11 @@ mod tests {
 
     use super::*;
 
-    /// (object, update, refs, the record's keys) of each record found.
-    fn found(method: &str, path: &str, mut body: Value) -> Vec<(String, bool, bool, Vec<String>)> {
+    /// (object, update, refs, the record's keys) of one record found.
+    type Found = (String, bool, bool, Vec<String>);
+
+    /// Each record found.
+    fn found(method: &str, path: &str, mut body: Value) -> Vec<Found> {
         records(method, path, &mut body)
             .into_iter()
             .map(|r| {
@@ -149,7 +152,7 @@ mod tests {
             .collect()
     }
 
-    fn one(object: &str, update: bool, refs: bool) -> Vec<(String, bool, bool, Vec<String>)> {
+    fn one(object: &str, update: bool, refs: bool) -> Vec<Found> {
         vec![(object.into(), update, refs, vec!["A".into()])]
     }
 
@@ -157,7 +160,7 @@ mod tests {
     fn the_records_of_a_raw_write_are_found_by_method_and_path() {
         let rec = json!({"A": 1});
         let d = "/services/data/v59.0";
-        let cases: Vec<(&str, String, Value, Vec<(String, bool, bool, Vec<String>)>)> = vec![
+        let cases: Vec<(&str, String, Value, Vec<Found>)> = vec![
             (
                 "POST",
                 format!("{d}/sobjects/Contact"),
