@@ -289,6 +289,50 @@ pub(crate) fn present(body: Value) -> Value {
     }
 }
 
+/// `e`, a refused `value` of a field of `action`'s rendered body, naming instead the parameter
+/// the model gave it through: the one whose placeholder alone is that field's value in the body
+/// template (`"LastName": "{{last_name}}"`) and whose argument in `args` is `value`. Else `e`
+/// as it is.
+pub(crate) fn name_parameter(
+    action: &CustomAction,
+    args: &Map<String, Value>,
+    value: Option<&Value>,
+    mut e: ActionError,
+) -> ActionError {
+    fn placeholders<'a>(v: &'a Value, field: &str, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let inner = v.as_str().and_then(|s| s.trim().strip_prefix("{{"));
+                    match inner.and_then(|i| i.strip_suffix("}}")) {
+                        Some(name) if k == field => out.push(name.trim()),
+                        _ => placeholders(v, field, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| placeholders(v, field, out)),
+            _ => {}
+        }
+    }
+    let (Some(field), Some(body), Some(value)) = (e.field.as_deref(), &action.body, value) else {
+        return e;
+    };
+    let mut found = Vec::new();
+    placeholders(body, field, &mut found);
+    let given = |name: &str| match args.get(name) {
+        Some(Value::String(s)) => value.as_str() == Some(s.as_str()),
+        Some(v) => v == value || value.as_str() == Some(v.to_string().as_str()),
+        None => false,
+    };
+    found.retain(|name| action.parameters.iter().any(|p| p.name == *name) && given(name));
+    found.sort_unstable();
+    found.dedup();
+    if let [name] = found.as_slice() {
+        e.field = Some((*name).into());
+    }
+    e
+}
+
 /// The template context of `action` with `args` over the `session` context, after checking
 /// the arguments: unknown names, types, required parameters.
 ///

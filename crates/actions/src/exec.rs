@@ -409,7 +409,7 @@ impl Actions {
         let mut rendered = None;
         let raw_get = is_raw_get(action, &args);
         if needs_confirmation && !raw_get {
-            let confirmable = self.confirmable(action, &args, &ctx)?;
+            let confirmable = self.confirmable(action, &args, &ctx).await?;
             let call_id = &session.vars.call_id;
             if let Some(preview) =
                 self.check_confirmation(call_id, name, action, &args, &confirmable, token)?
@@ -418,7 +418,7 @@ impl Actions {
             }
             rendered = confirmable.rendered;
         }
-        let key_payload = self.key_payload(action, &args, &ctx, &mut rendered)?;
+        let key_payload = self.key_payload(action, &args, &ctx, &mut rendered).await?;
         let writes = action.effect() != crate::catalog::Effect::Read && !raw_get;
         let key = match self.claim_key(session, name, &key_payload, writes) {
             ControlFlow::Continue(key) => key,
@@ -464,7 +464,7 @@ impl Actions {
     ///
     /// # Errors
     /// Arguments that do not fit; a custom action that does not render.
-    fn confirmable(
+    async fn confirmable(
         &self,
         action: &Action,
         args: &Args,
@@ -484,13 +484,15 @@ impl Actions {
                 })
             }
             Action::Custom(c) => {
-                let req = crate::custom::render(
+                let mut req = crate::custom::render(
                     c,
                     &self.templating,
                     args.clone(),
                     ctx,
                     self.conn.version(),
                 )?;
+                // Arguments a model must fix are refused before any preview is shown.
+                self.check_custom_write(c, args, &mut req).await?;
                 Ok(Confirmable {
                     payload: serde_json::to_value(&req).unwrap_or_default(),
                     rendered: Some(req),
@@ -542,7 +544,7 @@ impl Actions {
     ///
     /// # Errors
     /// A custom action that does not render.
-    fn key_payload(
+    async fn key_payload(
         &self,
         action: &Action,
         args: &Args,
@@ -553,13 +555,18 @@ impl Actions {
             Action::Custom(c) if c.effect() != crate::catalog::Effect::Read => {
                 let req = match rendered.take() {
                     Some(req) => req,
-                    None => crate::custom::render(
-                        c,
-                        &self.templating,
-                        args.clone(),
-                        ctx,
-                        self.conn.version(),
-                    )?,
+                    None => {
+                        let mut req = crate::custom::render(
+                            c,
+                            &self.templating,
+                            args.clone(),
+                            ctx,
+                            self.conn.version(),
+                        )?;
+                        // Checked as a template's record is, before its key exists.
+                        self.check_custom_write(c, args, &mut req).await?;
+                        req
+                    }
                 };
                 let p = serde_json::to_value(&req).unwrap_or_default();
                 *rendered = Some(req);
@@ -661,12 +668,32 @@ impl Actions {
         request: Request,
         record_key: Option<String>,
     ) -> Result<WriteOutcome, WriteError> {
+        let identity = serde_json::to_value(&request).unwrap_or_default();
+        self.write_in_call_as(session, action, &identity, request, record_key)
+            .await
+    }
+
+    /// [`Actions::write_in_call`] with the write's identity given: `identity` stands for the
+    /// request in its idempotency key, for a request that differs between a tool call and its
+    /// retry though it is the same write (an intent's that stamps a field with the time it
+    /// runs: its identity is the request compiled at a fixed time).
+    ///
+    /// # Errors
+    /// As [`Actions::write_in_call`].
+    pub async fn write_in_call_as(
+        &self,
+        session: &mut CallSession,
+        action: &str,
+        identity: &Value,
+        request: Request,
+        record_key: Option<String>,
+    ) -> Result<WriteOutcome, WriteError> {
         let base = crate::idempotency::idempotency_key(
             session.vars.workspace,
             &self.conn.instance_url(),
             session.key_scope(),
             action,
-            &serde_json::to_value(&request).unwrap_or_default(),
+            identity,
         );
         // NB: as for the catalog's actions, a retry of the call's last write answers what it did.
         let (idempotency_key, done) = session.write_key_outcome(base);
@@ -1386,17 +1413,17 @@ impl Actions {
         Ok(request)
     }
 
-    /// The describe `w`'s write to `object` is checked against. A write queued at once takes the
+    /// The describe a write of `action` to `object` is checked against. A write queued at once takes the
     /// one the connection holds (the service fetches it at connect, keeps it in its store and
     /// refreshes it in the background), so its acknowledgement never waits on the org; with none
     /// held it is queued unchecked and the org checks it when it is sent. Any other write
     /// fetches it when the cached one is not fresh.
     async fn describe_for(
         &self,
-        w: &WriteCtx<'_>,
+        action: &str,
         object: &str,
     ) -> Result<Option<Arc<SObjectDescribe>>, ActionError> {
-        if self.queues_at_once(w.action) {
+        if self.queues_at_once(action) {
             return Ok(self.conn.held_describe(object));
         }
         Ok(Some(self.conn.describe(object).await?))
@@ -1429,7 +1456,70 @@ impl Actions {
         rec: &mut Record,
         update: bool,
     ) -> Result<(), ActionError> {
-        let Some(d) = self.describe_for(w, object).await? else {
+        self.validate_fields(w.action, object, rec, update).await
+    }
+
+    /// Checks the sObject records a custom action's rendered write carries (see
+    /// [`crate::raw_write::records`]) as [`Actions::validate_record`] checks a template's, with
+    /// the describe `action`'s write is checked against; picklist values are put back in the
+    /// org's spelling in `request`. A value that refers to an earlier subrequest of a composite
+    /// request (`@{ref.id}`) is left to the org. A refused value names the parameter of `args`
+    /// that gave it when the field's value in `c`'s body is that parameter's placeholder alone,
+    /// else the field.
+    ///
+    /// # Errors
+    /// What to fix, before a preview or a write exists.
+    async fn check_custom_write(
+        &self,
+        c: &crate::custom::CustomAction,
+        args: &Args,
+        request: &mut RawRequest,
+    ) -> Result<(), ActionError> {
+        let Some(body) = request.body.as_mut() else {
+            return Ok(());
+        };
+        for r in crate::raw_write::records(request.method.as_str(), &request.path, body) {
+            let mut checked: Record = r
+                .record
+                .iter()
+                .filter(|(_, v)| !(r.refs && v.as_str().is_some_and(|s| s.starts_with("@{"))))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if let Err(e) = self
+                .validate_fields(&c.name, &r.object, &mut checked, r.update)
+                .await
+            {
+                // A value the model gave is named by its parameter; a field the object does
+                // not have is the definition's, and keeps its name.
+                let value = match (
+                    e.field.as_deref(),
+                    self.describe_for(&c.name, &r.object).await,
+                ) {
+                    (Some(f), Ok(Some(d))) => d.field(f).is_some(),
+                    _ => false,
+                };
+                return Err(if value {
+                    let refused = e.field.as_deref().and_then(|f| checked.get(f));
+                    crate::custom::name_parameter(c, args, refused, e)
+                } else {
+                    e
+                });
+            }
+            // NB: `insert` keeps a key's place, so the body is sent in its template's order.
+            r.record.extend(checked);
+        }
+        Ok(())
+    }
+
+    /// [`Actions::validate_record`] for a write of `action`.
+    async fn validate_fields(
+        &self,
+        action: &str,
+        object: &str,
+        rec: &mut Record,
+        update: bool,
+    ) -> Result<(), ActionError> {
+        let Some(d) = self.describe_for(action, object).await? else {
             return Ok(());
         };
         for (k, v) in rec.iter_mut() {

@@ -11,6 +11,8 @@
 //! - [`template`]: Liquid with escaping by destination and removal of unfilled optional
 //!   placeholders; the ISO 8601 `date` filter.
 //! - [`custom`]: custom actions and the shipped examples.
+//! - `raw_write`: the sObject records a custom action's rendered write carries, checked
+//!   against their describes like a template's.
 //! - [`idempotency`]: the idempotency key of a write (workspace, call instance or the caller's
 //!   key, action, canonical payload), so a retried tool call is one write and nothing else is.
 //! - [`sink`]: [`WriteSink`], where writes go as data ([`Write`]): straight to the org
@@ -62,6 +64,7 @@ pub mod error;
 pub mod exec;
 pub mod idempotency;
 mod raw;
+mod raw_write;
 pub mod scopes;
 pub mod session;
 pub mod sink;

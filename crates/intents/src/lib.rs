@@ -206,9 +206,11 @@ impl Active {
     }
 
     /// Compiles a `record_intent` call in `call` and hands its one request to the write
-    /// pipeline through `actions` (its sink): a blocking write keyed by the call instance and
-    /// the compiled request (`Actions::write_in_call`), so it gets the mid-call budget, retries, the queue, dead
-    /// letters and the audit log like every action's write. An intent that writes several
+    /// pipeline through `actions` (its sink): a blocking write that gets the mid-call budget,
+    /// retries, the queue, dead letters and the audit log like every action's write. It is
+    /// keyed by the call instance and the request compiled at a fixed time
+    /// (`Actions::write_in_call_as`), so a retry of the tool call is the same write whatever
+    /// it stamps with `now`. An intent that writes several
     /// records is one all-or-none composite job. A write to a record the call created through
     /// a queued write (`last.Task.pending`) is an upsert on that record's key, ordered behind
     /// the queued create. The records written are remembered in the call
@@ -229,8 +231,18 @@ impl Active {
         let context = call.context();
         let compiled = self.compile(actions.connection(), args, &context, now)?;
         let key = compiled.record_key();
+        // NB: the write's identity is its request compiled at a fixed time: a retry of the tool
+        // call runs later than the call it retries, and a field stamped `now` must not make it
+        // a new write (a second record for a create).
+        let identity = self
+            .compile(actions.connection(), args, &context, DateTime::UNIX_EPOCH)
+            .map_or_else(
+                |_| serde_json::to_value(&compiled.request),
+                |c| serde_json::to_value(&c.request),
+            )
+            .unwrap_or_default();
         let written = actions
-            .write_in_call(call, TOOL_NAME, compiled.request.clone(), key)
+            .write_in_call_as(call, TOOL_NAME, &identity, compiled.request.clone(), key)
             .await;
         match written {
             Ok(WriteOutcome::Done(answer)) => {

@@ -1,6 +1,6 @@
 //! The `callforce` binary: the CLI, its configuration (the only crate that reads flags, files
 //! and environment variables) and the wiring of `callforce serve`: the core
-//! ([`callforce_app`]) behind its front doors, REST ([`rest`]) and MCP ([`mcp`]).
+//! ([`callforce_app`]) behind its front doors, REST ([`callforce_rest`]) and MCP ([`callforce_mcp`]).
 
 mod admin;
 mod cli;

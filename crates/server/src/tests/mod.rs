@@ -9,6 +9,7 @@ pub mod connect;
 mod deadletters;
 mod hostile;
 mod idempotency;
+mod intent_retry;
 mod intents;
 mod mcp;
 mod metrics;
