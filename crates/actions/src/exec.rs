@@ -484,15 +484,8 @@ impl Actions {
                 })
             }
             Action::Custom(c) => {
-                let mut req = crate::custom::render(
-                    c,
-                    &self.templating,
-                    args.clone(),
-                    ctx,
-                    self.conn.version(),
-                )?;
                 // Arguments a model must fix are refused before any preview is shown.
-                self.check_custom_write(c, args, &mut req).await?;
+                let req = self.render_checked(c, args, ctx).await?;
                 Ok(Confirmable {
                     payload: serde_json::to_value(&req).unwrap_or_default(),
                     rendered: Some(req),
@@ -555,18 +548,8 @@ impl Actions {
             Action::Custom(c) if c.effect() != crate::catalog::Effect::Read => {
                 let req = match rendered.take() {
                     Some(req) => req,
-                    None => {
-                        let mut req = crate::custom::render(
-                            c,
-                            &self.templating,
-                            args.clone(),
-                            ctx,
-                            self.conn.version(),
-                        )?;
-                        // Checked as a template's record is, before its key exists.
-                        self.check_custom_write(c, args, &mut req).await?;
-                        req
-                    }
+                    // Checked as a template's record is, before its key exists.
+                    None => self.render_checked(c, args, ctx).await?,
                 };
                 let p = serde_json::to_value(&req).unwrap_or_default();
                 *rendered = Some(req);
@@ -1457,6 +1440,20 @@ impl Actions {
         update: bool,
     ) -> Result<(), ActionError> {
         self.validate_fields(w.action, object, rec, update).await
+    }
+
+    /// The request custom action `c` renders from `args`, its records checked against the
+    /// describe ([`Actions::check_custom_write`]).
+    async fn render_checked(
+        &self,
+        c: &crate::custom::CustomAction,
+        args: &Args,
+        ctx: &Args,
+    ) -> Result<RawRequest, ActionError> {
+        let mut req =
+            crate::custom::render(c, &self.templating, args.clone(), ctx, self.conn.version())?;
+        self.check_custom_write(c, args, &mut req).await?;
+        Ok(req)
     }
 
     /// Checks the sObject records a custom action's rendered write carries (see
