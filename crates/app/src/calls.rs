@@ -22,7 +22,7 @@ use callforce_actions::{
 use callforce_store::{ApiKeyId, WorkspaceId};
 
 use parking_lot::Mutex;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Kind};
@@ -204,6 +204,46 @@ impl App {
             }
         };
         self.metrics.render(self, queue)
+    }
+
+    /// The workspaces' live connections.
+    pub fn registry(&self) -> &Arc<crate::registry::Registry> {
+        &self.registry
+    }
+
+    /// Whether the default workspace's org answers now, and what to say about it: `{"status":
+    /// "ok", "org": {instance_url, api_usage}}`, or `{"status": "unavailable", "org": {...,
+    /// error}}` with `false`.
+    pub async fn health(&self) -> (bool, Value) {
+        let live = match self.registry.get(self.default_workspace, None) {
+            Ok(l) => l,
+            Err(e) => {
+                return (
+                    false,
+                    json!({"status": "unavailable", "org": {"error": e.to_string()}}),
+                );
+            }
+        };
+        let conn = live.actions.connection().clone();
+        let instance_url = conn.instance_url();
+        match conn.warm().await {
+            Ok(()) => {
+                let usage = conn
+                    .api_usage()
+                    .map(|u| json!({"used": u.used, "max": u.max}));
+                (
+                    true,
+                    json!({"status": "ok", "org": {"instance_url": instance_url, "api_usage": usage}}),
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "health check: the org does not answer");
+                (
+                    false,
+                    json!({"status": "unavailable", "org": {"instance_url": instance_url, "error": e.to_string()}}),
+                )
+            }
+        }
     }
 
     /// The number of open calls.

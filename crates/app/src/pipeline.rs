@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use callforce_client::Connection;
-use callforce_pipeline::{Connections, PipelineConfig, PipelineSink, SystemClock, Worker, Workers};
+pub use callforce_pipeline::Workers;
+use callforce_pipeline::{Connections, PipelineConfig, PipelineSink, SystemClock, Worker};
 use callforce_store::{Store, WorkspaceId};
 use tokio::sync::Notify;
 

@@ -1,5 +1,5 @@
 //! The REST front door: the `/v1` routes, their request and answer types, the API key check,
-//! the layers every request passes ([`layer`]) and `/metrics`. Each handler parses the request,
+//! the layers every request passes ([`layer`]), `/healthz` and `/metrics`. Each handler parses the request,
 //! asks the core ([`callforce_app`]) and answers its result or its [`callforce_app::Error`]
 //! ([`answer`]) as JSON.
 
@@ -7,6 +7,7 @@ pub mod agents;
 pub mod calls;
 pub mod connections;
 pub mod deadletters;
+pub mod health;
 pub mod intents;
 pub mod layer;
 pub mod metrics;

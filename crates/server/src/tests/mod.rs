@@ -16,4 +16,5 @@ mod metrics;
 mod multi_instance;
 mod pipeline;
 pub mod queue;
+mod serve;
 mod unreachable_org;
