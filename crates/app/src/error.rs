@@ -29,7 +29,7 @@ pub enum Kind {
 }
 
 /// A failure of an operation: its kind, a stable code (`unknown_agent`) and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct Error {
     /// What kind of failure.
@@ -39,7 +39,10 @@ pub struct Error {
     /// What to do about it.
     pub message: String,
     /// More to answer beside the error (an object: a check's reports), if any.
-    pub details: Option<serde_json::Value>,
+    pub details: Option<Box<serde_json::Value>>,
+    /// A refused definition's error as actions report it (with `field`, `valid_values`...),
+    /// answered in place of `code` and `message` when present.
+    pub action: Option<Box<callforce_actions::ActionError>>,
 }
 
 impl Error {
@@ -50,13 +53,21 @@ impl Error {
             code,
             message: message.into(),
             details: None,
+            action: None,
         }
+    }
+
+    /// A definition refused by its check: 422 with the actions' error as it is.
+    pub fn refused(e: callforce_actions::ActionError) -> Self {
+        let mut err = Self::new(Kind::Unprocessable, "invalid", e.message.to_string());
+        err.action = Some(Box::new(e));
+        err
     }
 
     /// The same error, answered with `details` (an object) beside it.
     #[must_use]
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 

@@ -42,8 +42,13 @@ pub fn status(kind: Kind) -> StatusCode {
 /// The answer to a core error: its status and `{"error": {code, message}}`, with its details
 /// (a check's reports) beside `error`.
 pub fn answer(e: callforce_app::Error) -> Response {
-    let mut body = json!({"error": {"code": e.code, "message": e.message}});
-    if let (Some(Value::Object(details)), Some(out)) = (e.details, body.as_object_mut()) {
+    let mut body = match &e.action {
+        Some(refused) => json!({ "error": refused }),
+        None => json!({"error": {"code": e.code, "message": e.message}}),
+    };
+    if let (Some(details), Some(out)) = (e.details, body.as_object_mut())
+        && let Value::Object(details) = *details
+    {
         out.extend(details);
     }
     (status(e.kind), Json(body)).into_response()
