@@ -1,16 +1,6 @@
-//! The `callforce` binary: the CLI, its configuration (the only crate that reads flags, files
-//! and environment variables) and the wiring of `callforce serve`: the core
-//! ([`callforce_app`]) behind its front doors, REST ([`callforce_rest`]) and MCP ([`callforce_mcp`]).
+//! The `callforce` binary: logging, then the CLI of [`callforce::cli`].
 
-mod admin;
-mod cli;
-mod env;
-mod intents_check;
-mod permissions;
-mod serve;
-#[cfg(test)]
-mod tests;
-
+use callforce::{cli, env};
 use clap::Parser;
 
 #[tokio::main]

@@ -103,7 +103,6 @@ pub struct Started {
     /// [`ServeConfig::strict_permissions`]).
     pub loose: Vec<crate::permissions::Loose>,
     /// The agent API's state.
-    #[cfg_attr(not(test), expect(dead_code, reason = "read by tests"))]
     pub api: Arc<callforce_app::App>,
     /// The live connections.
     pub registry: Arc<Registry>,

@@ -1,7 +1,27 @@
-//! The `callforce` binary driven from outside: MCP clients (the official Python SDK) over
-//! streamable HTTP against `callforce serve` and over stdio against `callforce mcp`; the admin
-//! commands (`deadletter`, `audit`) run as a user runs them.
+//! The `callforce` binary and its service driven from outside, over real sockets: `callforce
+//! serve` started in-process on loopback ports (calls, agents, connections, intents, the write
+//! queue, dead letters, alerts, checkpoints, metrics, MCP, hostile input, several instances on
+//! one database); MCP clients (the official Python SDK) over streamable HTTP against `callforce
+//! serve` and over stdio against `callforce mcp`; the admin commands (`deadletter`, `audit`) run
+//! as a user runs them.
 
+mod agents;
+mod alerts;
 mod audit;
+mod bad_input;
+mod checkpoint;
 mod cli;
+mod connect;
+mod deadletters;
+mod hostile;
+mod idempotency;
+mod intent_retry;
+mod intents;
+mod mcp;
 mod mcp_clients;
+mod metrics;
+mod multi_instance;
+mod pipeline;
+mod queue;
+mod serve;
+mod unreachable_org;

@@ -13,7 +13,7 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
-use crate::serve::{ServeConfig, Started, start};
+use callforce::serve::{ServeConfig, Started, start};
 
 /// A request that gets no answer fails the test instead of hanging it.
 const NO_ANSWER: Duration = Duration::from_secs(20);

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use serde_json::json;
 
-use crate::serve::{ServeConfig, start};
+use callforce::serve::{ServeConfig, start};
 
 /// The seed's three intents end to end: the map is checked and activated through the API,
 /// a broken one is refused with its report, and `record_intent` writes during a call.
@@ -229,7 +229,7 @@ async fn the_seed_intents_through_the_agent_api() {
 
 /// A started service with the seed's map live, and helpers to reach it.
 struct Live {
-    started: crate::serve::Started,
+    started: callforce::serve::Started,
     http: reqwest::Client,
     base: String,
 }
@@ -422,7 +422,7 @@ async fn a_schema_error_on_an_intent_write_wakes_the_poller() {
 /// (key `a`) on the embedded org, workspace `b` on its own org (`org_b`, with `b_schema` or
 /// the demo schema), connected with client credentials.
 struct TwoOrgs {
-    e: crate::tests::connect::Env,
+    e: crate::connect::Env,
     b: String,
     ws_b: callforce_store::WorkspaceId,
     /// The PostgreSQL database the service keeps its state in (else SQLite).
@@ -447,7 +447,7 @@ impl TwoOrgs {
             org.seed = callforce_devorg::Seed::None;
         }
         let url = database_url.clone();
-        let e = crate::tests::connect::env_with(org, |c| {
+        let e = crate::connect::env_with(org, |c| {
             // The tests drive the poller's tick themselves.
             c.intents_poll = std::time::Duration::from_secs(3600);
             c.database_url = url;

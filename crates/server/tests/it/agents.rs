@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use callforce_client::ExposeSecret;
 use serde_json::{Value, json};
 
-use crate::serve::{ServeConfig, Started, start};
+use callforce::serve::{ServeConfig, Started, start};
 use callforce_app::CallSettings;
 
 struct Client {

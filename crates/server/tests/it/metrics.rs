@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn metrics_count_actions_requests_and_open_calls() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let started = crate::serve::start(crate::serve::ServeConfig {
+    let started = callforce::serve::start(callforce::serve::ServeConfig {
         api_key: Some("k".into()),
-        ..crate::serve::ServeConfig::new(
+        ..callforce::serve::ServeConfig::new(
             SocketAddr::from(([127, 0, 0, 1], 0)),
             dir.path().to_owned(),
         )

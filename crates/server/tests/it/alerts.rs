@@ -251,9 +251,9 @@ async fn serve_posts_dead_letter_alerts_to_its_webhook() {
     let hook_addr = listener.local_addr().expect("addr");
     let server = serve_hook(&hook, listener);
     let dir = tempfile::tempdir().expect("tempdir");
-    let started = crate::serve::start(crate::serve::ServeConfig {
+    let started = callforce::serve::start(callforce::serve::ServeConfig {
         alert_webhook: Some(format!("http://{hook_addr}/hook")),
-        ..crate::serve::ServeConfig::new(
+        ..callforce::serve::ServeConfig::new(
             SocketAddr::from(([127, 0, 0, 1], 0)),
             dir.path().to_owned(),
         )

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::serve::{ServeConfig, Started, start};
+use callforce::serve::{ServeConfig, Started, start};
 use callforce_app::vault::Secrets;
 
 /// A service whose connect flows go to `org`.

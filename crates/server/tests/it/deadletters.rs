@@ -6,7 +6,7 @@ use callforce_store::{JobStatus, NewJob, WorkspaceId};
 use chrono::TimeDelta;
 use serde_json::{Value, json};
 
-use crate::serve::{ServeConfig, Started, start};
+use callforce::serve::{ServeConfig, Started, start};
 
 struct Svc {
     started: Started,

@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
-use crate::serve::{ServeConfig, start};
-use crate::tests::connect::{Env, connect_in_browser, connection_id, env};
-use crate::tests::queue::{Api, eventually, org_conn, service, tasks};
+use crate::connect::{Env, connect_in_browser, connection_id, env};
+use crate::queue::{Api, eventually, org_conn, service, tasks};
+use callforce::serve::{ServeConfig, start};
 
 /// Replaces the dev org's faults with `spec` (`null`: none).
 async fn faults(e: &Env, spec: Value) {

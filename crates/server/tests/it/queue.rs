@@ -8,8 +8,8 @@ use callforce_store::{NewJob, WorkspaceId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::serve::{ServeConfig, Started, start};
-use crate::tests::connect::{connect_in_browser, connection_id, env};
+use crate::connect::{connect_in_browser, connection_id, env};
+use callforce::serve::{ServeConfig, Started, start};
 
 /// Looks every 25 ms, for at most 10 s, until `f` gives something.
 pub(crate) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(

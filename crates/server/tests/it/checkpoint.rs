@@ -12,12 +12,12 @@ async fn serve_appends_checkpoints_that_audit_verify_checks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("elsewhere").join("checkpoints.jsonl");
     std::fs::create_dir_all(file.parent().expect("parent")).expect("dir");
-    let mut config = crate::serve::ServeConfig::new(
+    let mut config = callforce::serve::ServeConfig::new(
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         dir.path().join("data"),
     );
     config.checkpoints.file = Some(file.clone());
-    let started = crate::serve::start(config).await.expect("starts");
+    let started = callforce::serve::start(config).await.expect("starts");
     let printed = started.checkpoint_key.clone().expect("printed at start");
     let served: Value = reqwest::get(format!("http://{}/v1/audit/checkpoint-key", started.addr))
         .await
@@ -45,13 +45,13 @@ async fn serve_appends_checkpoints_that_audit_verify_checks() {
     started.task.abort();
 
     let store = started.registry.store().clone();
-    let outcome = crate::admin::verify(&store, None, Some(&file), Some(&key))
+    let outcome = callforce::admin::verify(&store, None, Some(&file), Some(&key))
         .await
         .expect("verify");
-    assert_eq!(outcome, crate::admin::Outcome::Verified);
+    assert_eq!(outcome, callforce::admin::Outcome::Verified);
     // The same store without the checkpoint key: said, not passed.
-    let outcome = crate::admin::verify(&store, None, Some(&file), None)
+    let outcome = callforce::admin::verify(&store, None, Some(&file), None)
         .await
         .expect("verify");
-    assert_eq!(outcome, crate::admin::Outcome::Incomplete);
+    assert_eq!(outcome, callforce::admin::Outcome::Incomplete);
 }

@@ -11,7 +11,7 @@ use callforce_testkit::PgSchema;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::serve::{ServeConfig, Started, start};
+use callforce::serve::{ServeConfig, Started, start};
 
 async fn spawn_org(config: callforce_devorg::Config) -> callforce_devorg::Running {
     let org = callforce_devorg::DevOrg::new(config).expect("org");
@@ -290,9 +290,9 @@ async fn two_instances_refresh_a_rotating_connection_once_per_expiry() {
     let (status, link) = post(&a, &key, "/v1/connections/link", json!({})).await;
     assert_eq!(status, 201, "{link}");
     let (status, page) =
-        crate::tests::connect::connect_in_browser(link["url"].as_str().expect("url")).await;
+        crate::connect::connect_in_browser(link["url"].as_str().expect("url")).await;
     assert_eq!(status, 200, "{page}");
-    let id = crate::tests::connect::connection_id(&page);
+    let id = crate::connect::connection_id(&page);
     // Instance B: a second service on the same database finds it there.
     let b = start(config(dir_b.path(), &url, &master, &org))
         .await

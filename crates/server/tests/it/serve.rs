@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use serde_json::json;
 
-use crate::serve::*;
+use callforce::serve::*;
 
 #[tokio::test]
 async fn serve_connects_to_the_embedded_dev_org_and_reports_health() {

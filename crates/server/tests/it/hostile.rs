@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn hostile_inputs_get_clear_4xx_and_never_change_a_query() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let started = crate::serve::start(crate::serve::ServeConfig {
+    let started = callforce::serve::start(callforce::serve::ServeConfig {
         api_key: Some("k".into()),
-        ..crate::serve::ServeConfig::new(
+        ..callforce::serve::ServeConfig::new(
             SocketAddr::from(([127, 0, 0, 1], 0)),
             dir.path().to_owned(),
         )

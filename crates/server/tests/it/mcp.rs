@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn record_intent_over_mcp_follows_the_intent_map() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let started = crate::serve::start(crate::serve::ServeConfig {
+    let started = callforce::serve::start(callforce::serve::ServeConfig {
         api_key: Some("k1".into()),
-        ..crate::serve::ServeConfig::new(
+        ..callforce::serve::ServeConfig::new(
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             dir.path().to_owned(),
         )
@@ -127,12 +127,12 @@ async fn record_intent_over_mcp_follows_the_intent_map() {
 #[tokio::test]
 async fn mcp_over_http_checks_key_host_and_origin() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let started = crate::serve::start(crate::serve::ServeConfig {
+    let started = callforce::serve::start(callforce::serve::ServeConfig {
         addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         api_key: Some("k1".into()),
         data_dir: dir.path().to_owned(),
         mcp: McpConfig::with_extra(&["mcp.example.com".into()], &[]),
-        ..crate::serve::ServeConfig::new(
+        ..callforce::serve::ServeConfig::new(
             std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             dir.path().to_owned(),
         )

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::tests::connect::{Env, connect_in_browser, connection_id, env};
-use crate::tests::queue::{eventually, org_conn};
+use crate::connect::{Env, connect_in_browser, connection_id, env};
+use crate::queue::{eventually, org_conn};
 
 /// A workspace's view of the service: its key and the connection its calls run on.
 struct Ws<'a> {

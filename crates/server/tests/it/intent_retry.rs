@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
-use crate::serve::{ServeConfig, Started, start};
+use callforce::serve::{ServeConfig, Started, start};
 
 /// A started service (embedded dev org) with an intent map that creates Leads.
 struct Service {

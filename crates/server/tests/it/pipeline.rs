@@ -6,7 +6,7 @@ use std::time::Duration;
 use callforce_client::Connection;
 use serde_json::{Value, json};
 
-use crate::serve::{ServeConfig, start as serve};
+use callforce::serve::{ServeConfig, start as serve};
 
 /// A non-blocking write through the agent API is acknowledged with a reference and then
 /// lands in the org, drained by the service's own workers.
