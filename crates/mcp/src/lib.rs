@@ -122,7 +122,7 @@ async fn require_key(
 /// so a bug answers a JSON-RPC internal error naming the request id (the HTTP request's, from
 /// the span the REST front door's layer opens) and is logged once, instead of leaving the request
 /// without an answer (rmcp runs handlers in a task of their own, which a panic would end).
-/// It forwards every method [`Handler`] implements; the others keep rmcp's defaults.
+/// It forwards every method `Handler` implements; the others keep rmcp's defaults.
 #[derive(Clone)]
 pub struct Guarded<H>(pub H);
 

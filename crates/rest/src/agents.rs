@@ -19,7 +19,7 @@
 //! actions (one of the same name as an example replaces it). Definitions are validated before
 //! they are stored. The resolved view of a workspace is cached in memory and dropped when this
 //! instance changes it; another instance sharing the database sees the change after
-//! [`WORKSPACE_CACHE_TTL`].
+//! [`callforce_app::workspaces::WORKSPACE_CACHE_TTL`].
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! The `callforce` binary's library: the CLI ([`cli`]), its configuration (the only crate that
-//! reads flags, files and environment variables; their names in [`env`]) and the wiring of
+//! reads flags, files and environment variables; their names in [`mod@env`]) and the wiring of
 //! `callforce serve` ([`serve`]): the core ([`callforce_app`]) behind its front doors, REST
 //! ([`callforce_rest`]) and MCP ([`callforce_mcp`]). The whole-service tests in `tests/it` start
 //! it through [`serve::start`].
