@@ -19,14 +19,15 @@ use callforce_actions::{
     Action, ActionError, Agent, CallSession, CallVars, Catalog, Clock, Effect, ErrorCode, Scope,
     Tool,
 };
-use callforce_store::{ApiKeyId, WorkspaceId};
+use callforce_store::WorkspaceId;
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::caller::Caller;
 use crate::error::{Error, Kind};
-use crate::registry::LookupError;
+use crate::registry::{LookupError, lookup_error};
 
 /// How call sessions behave.
 #[derive(Clone)]
@@ -96,16 +97,6 @@ pub enum CallError {
     /// No call with this id is open in the workspace.
     #[error("no open call '{0}'")]
     Unknown(String),
-}
-
-/// Who is calling: put on every authenticated request as an extension, so that every handler
-/// reads and writes only its workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caller {
-    /// The workspace the API key belongs to.
-    pub workspace: WorkspaceId,
-    /// The stored key used, or `None` for the key from `CALLFORCE_API_KEY`.
-    pub key: Option<ApiKeyId>,
 }
 
 impl App {
@@ -203,7 +194,12 @@ impl App {
                 None
             }
         };
-        self.metrics.render(self, queue)
+        let gauges = crate::metrics::Gauges {
+            open_calls: self.open_calls(),
+            round_trips: self.round_trips(),
+            api_usage: self.default_connection().and_then(|c| c.api_usage()),
+        };
+        self.metrics.render(&gauges, queue)
     }
 
     /// The workspaces' live connections.
@@ -271,6 +267,15 @@ impl App {
             tracing::info!(ended, "idle calls ended");
         }
         ended
+    }
+
+    /// Loads every stored active intent map at once, then polls them every `every` (or at once
+    /// when a write met a schema error) until the task is aborted ([`Intents::run_poller`]).
+    ///
+    /// [`Intents::run_poller`]: crate::intents::Intents::run_poller
+    pub fn spawn_intents_poller(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let app = self.clone();
+        tokio::spawn(async move { app.intents().run_poller(every).await })
     }
 
     /// Runs [`App::sweep`] every `every` until the API is dropped.
@@ -727,17 +732,6 @@ impl App {
             }
         }
     }
-}
-
-/// The error for a connection that cannot be used now.
-pub fn lookup_error(e: &LookupError) -> Error {
-    let (kind, code) = match e {
-        LookupError::NoConnection => (Kind::Conflict, "no_connection"),
-        LookupError::Unknown(_) => (Kind::NotFound, "unknown_connection"),
-        LookupError::NeedsReauth(_) => (Kind::Unavailable, "needs_reauth"),
-        LookupError::Disconnected(_) => (Kind::Conflict, "disconnected"),
-    };
-    Error::new(kind, code, e.to_string())
 }
 
 /// A connection that cannot be used, as an action's error: `needs_reauth` as documented for a

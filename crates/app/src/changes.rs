@@ -15,7 +15,7 @@ use callforce_client::ApiUsage;
 use callforce_store::{ApiKey, ApiKeyId, NewAuditEntry, StoredConnection, Workspace};
 use serde_json::{Map, Value, json};
 
-use crate::calls::Caller;
+use crate::caller::Caller;
 
 /// An agent saved (`PUT /v1/agents/{name}`).
 pub const AGENT_PUT: &str = "config.agent.put";

@@ -46,7 +46,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use crate::calls::{App, Caller};
+use crate::caller::Caller;
 use crate::changes::{self, Actor};
 use crate::error::{Error, Kind};
 use crate::registry::{Live, LookupError, Registry};
@@ -194,20 +194,17 @@ impl Intents {
         self.wake.notify_one();
     }
 
-    /// Loads every stored active map ([`Intents::prepare`]) at once, then polls every `every`,
-    /// or at once when [`Intents::wake`] is called, until the task is aborted.
-    pub fn spawn_poller(app: Arc<App>, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let intents = app.intents();
-            intents.start().await;
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(every) => {}
-                    () = intents.wake.notified() => {}
-                }
-                intents.tick().await;
+    /// Loads every stored active map ([`Intents::start`]) at once, then polls every `every`, or
+    /// at once when [`Intents::wake`] is called; never returns (the task running it is aborted).
+    pub async fn run_poller(&self, every: std::time::Duration) {
+        self.start().await;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = self.wake.notified() => {}
             }
-        })
+            self.tick().await;
+        }
     }
 
     /// At start: loads every stored active map ([`Intents::prepare`]) and checks it against
@@ -837,7 +834,7 @@ impl Intents {
 
 /// A workspace without a usable connection: the map cannot be checked, so nothing is stored.
 fn no_org(e: &LookupError) -> Error {
-    let found = crate::calls::lookup_error(e);
+    let found = crate::registry::lookup_error(e);
     Error::new(
         found.kind,
         found.code,

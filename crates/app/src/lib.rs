@@ -13,6 +13,7 @@
 //! - [`metrics`]: the service's metrics; [`panics`]: the panic guard every front door uses.
 
 pub mod alerts;
+pub mod caller;
 pub mod calls;
 pub mod changes;
 pub mod checkpoint;
@@ -27,5 +28,6 @@ pub mod registry;
 pub mod vault;
 pub mod workspaces;
 
-pub use calls::{App, CallError, CallSettings, Caller, SharedCall};
+pub use caller::Caller;
+pub use calls::{App, CallError, CallSettings, SharedCall};
 pub use error::{Error, Kind};

@@ -106,9 +106,9 @@ impl Metrics {
         }
     }
 
-    /// The metrics in Prometheus text format, after reading the gauges from `api` (and the
+    /// The metrics in Prometheus text format, after setting the gauges from `gauges` (and the
     /// queue's jobs from `queue`, when the store could be read).
-    pub fn render(&self, api: &crate::App, queue: Option<callforce_store::JobCounts>) -> String {
+    pub fn render(&self, gauges: &Gauges, queue: Option<callforce_store::JobCounts>) -> String {
         if let Some(q) = queue {
             for (state, n) in [("queued", q.queued), ("leased", q.leased), ("dead", q.dead)] {
                 self.queue_jobs
@@ -117,15 +117,15 @@ impl Metrics {
             }
         }
         self.open_calls
-            .set(i64::try_from(api.open_calls()).unwrap_or(i64::MAX));
+            .set(i64::try_from(gauges.open_calls).unwrap_or(i64::MAX));
         // The connections count; the counter takes what is new since the last scrape (a
         // disconnected connection's count leaves the sum: nothing is added until it is passed).
-        let now = api.round_trips();
+        let now = gauges.round_trips;
         let seen = self
             .round_trips_seen
             .fetch_max(now, std::sync::atomic::Ordering::Relaxed);
         self.round_trips.inc_by(now.saturating_sub(seen));
-        if let Some(u) = api.default_connection().and_then(|c| c.api_usage()) {
+        if let Some(u) = &gauges.api_usage {
             self.api_used.set(i64::try_from(u.used).unwrap_or(i64::MAX));
             self.api_max.set(i64::try_from(u.max).unwrap_or(i64::MAX));
         }
@@ -135,6 +135,17 @@ impl Metrics {
         }
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// What the gauges read when the metrics are scraped.
+#[derive(Debug, Clone, Default)]
+pub struct Gauges {
+    /// The calls open now.
+    pub open_calls: usize,
+    /// Requests sent to the orgs by every connection of this process.
+    pub round_trips: u64,
+    /// The default workspace's org's API usage, as it last reported it.
+    pub api_usage: Option<callforce_client::ApiUsage>,
 }
 
 impl Default for Metrics {

@@ -1093,3 +1093,14 @@ impl Registry {
         Ok(saved)
     }
 }
+
+/// The error for a connection that cannot be used now.
+pub fn lookup_error(e: &LookupError) -> crate::error::Error {
+    let (kind, code) = match e {
+        LookupError::NoConnection => (crate::error::Kind::Conflict, "no_connection"),
+        LookupError::Unknown(_) => (crate::error::Kind::NotFound, "unknown_connection"),
+        LookupError::NeedsReauth(_) => (crate::error::Kind::Unavailable, "needs_reauth"),
+        LookupError::Disconnected(_) => (crate::error::Kind::Conflict, "disconnected"),
+    };
+    crate::error::Error::new(kind, code, e.to_string())
+}

@@ -19,7 +19,7 @@ use callforce_store::{DefinitionKind, Store, WorkspaceId};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use crate::calls::Caller;
+use crate::caller::Caller;
 use crate::changes::{self, Actor};
 
 use crate::error::{Error, Kind};

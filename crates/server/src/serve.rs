@@ -355,8 +355,7 @@ impl Background {
             std::time::Duration::from_secs(60),
         );
         tasks.push(AbortOnDrop(app.spawn_sweeper(sweep_every)));
-        tasks.push(AbortOnDrop(callforce_app::intents::Intents::spawn_poller(
-            app.clone(),
+        tasks.push(AbortOnDrop(app.spawn_intents_poller(
             config.intents_poll.max(std::time::Duration::from_secs(1)),
         )));
         tasks.extend(spawn_checkpoints(config, app.store(), checkpoint_key)?);
