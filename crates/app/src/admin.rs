@@ -195,9 +195,12 @@ impl Admin {
         let dl = self.dead_letter(ws, id).await?;
         let payload = edit.apply(&dl.payload);
         if dl.status != DeadLetterStatus::Open {
-            return Err(store_error(
-                callforce_store::Error::InvalidState("the dead letter is not open"),
-                || no_dead_letter(id),
+            // The store refuses it too; checked here so that a closed dead letter is a
+            // conflict even when the new payload would be refused.
+            return Err(Error::new(
+                Kind::Conflict,
+                "conflict",
+                "the dead letter is not open",
             ));
         }
         if let Some(why) = payload_problem(&dl.kind, &payload) {
