@@ -8,10 +8,12 @@
 //!   [`refresh`] serialises refreshes across instances), and [`pipeline`]'s sinks and workers;
 //! - [`workspaces`]: each workspace's catalog and agents; [`intents`]: its intent map;
 //! - [`changes`]: the audit entries of configuration changes and connection events;
+//!   [`admin`]: dead letters, queued jobs, the audit log and alerts, as an admin sees them;
 //!   [`deadletters`]: what an edited dead letter must keep;
 //!   [`alerts`]: the alert webhook sender; [`checkpoint`]: signed audit checkpoints;
 //! - [`metrics`]: the service's metrics; [`panics`]: the panic guard every front door uses.
 
+pub mod admin;
 pub mod alerts;
 pub mod caller;
 pub mod calls;

@@ -1,4 +1,6 @@
-//! `callforce deadletter ...` and `callforce audit ...`: admin commands on the store.
+//! `callforce deadletter ...`, `callforce audit ...` and `callforce alert ...`: admin commands
+//! on the store. The operations are the core's ([`callforce_app::admin::Admin`], as the REST
+//! API's); these render what it answers for a terminal.
 //!
 //! They open the service's database directly (the data directory's `callforce.db`, or
 //! `--database-url`), so they work whether `callforce serve` runs or not: SQLite lets the two
@@ -10,15 +12,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use callforce_app::admin::Admin;
+use callforce_app::changes::Actor;
+use callforce_app::deadletters::{Edit, STATUSES, action_of, payload_value};
+use callforce_app::{Error, Kind};
 use callforce_store::{
     AuditFilter, BreakReason, Checkpoint, DeadLetterFilter, DeadLetterId, DeadLetterStatus, Store,
     Verdict, WorkspaceId,
 };
-use chrono::Utc;
 use serde_json::Value;
 
 /// The actor recorded in the audit log for the CLI's actions.
-const ACTOR: &str = "cli";
+const ACTOR: Actor = Actor::Cli;
 
 /// Opens the store: `database_url` when given, else `callforce.db` in `data_dir`, which must
 /// exist (an admin command never creates an empty database by mistake).
@@ -81,20 +86,17 @@ pub async fn workspace(store: &Store, name: &str) -> anyhow::Result<WorkspaceId>
 /// # Errors
 /// For anything but open, replayed, discarded.
 pub fn parse_status(s: &str) -> Result<DeadLetterStatus, String> {
-    match s {
-        "open" => Ok(DeadLetterStatus::Open),
-        "replayed" => Ok(DeadLetterStatus::Replayed),
-        "discarded" => Ok(DeadLetterStatus::Discarded),
-        _ => Err(format!("'{s}' is not one of open, replayed, discarded")),
-    }
+    callforce_app::deadletters::parse_status(s)
+        .ok_or_else(|| format!("'{s}' is not one of {STATUSES}"))
 }
 
-fn action_of(payload: &str) -> Option<String> {
-    serde_json::from_str::<Value>(payload)
-        .ok()?
-        .get("action")?
-        .as_str()
-        .map(str::to_owned)
+/// A core error about dead letter `id` as the admin should read it: what is missing as it is,
+/// anything else said of the dead letter.
+fn explain(e: Error, id: i64) -> anyhow::Error {
+    match e.kind {
+        Kind::NotFound => anyhow::anyhow!(e.message),
+        _ => anyhow::anyhow!("dead letter {id}: {}", e.message),
+    }
 }
 
 /// `deadletter list`: one line per dead letter (or JSON lines with `json`).
@@ -102,12 +104,12 @@ fn action_of(payload: &str) -> Option<String> {
 /// # Errors
 /// Store errors.
 pub async fn list(
-    store: &Store,
+    admin: &Admin,
     ws: WorkspaceId,
     filter: &DeadLetterFilter,
     json: bool,
 ) -> anyhow::Result<()> {
-    let found = store.list_dead_letters(ws, filter).await?;
+    let found = admin.dead_letters(ws, filter).await?;
     if json {
         for dl in &found {
             println!("{}", serde_json::to_string(dl)?);
@@ -123,7 +125,8 @@ pub async fn list(
         "ID", "STATUS", "ACTION", "CALL", "ATTEMPTS", "DIED AT"
     );
     for dl in &found {
-        let action = action_of(&dl.payload).unwrap_or_else(|| dl.kind.clone());
+        let payload = payload_value(&dl.payload);
+        let action = action_of(&payload).unwrap_or(&dl.kind);
         let error = dl
             .errors
             .last()
@@ -147,11 +150,11 @@ pub async fn list(
 ///
 /// # Errors
 /// When there is no such dead letter in the workspace; store errors.
-pub async fn show(store: &Store, ws: WorkspaceId, id: i64) -> anyhow::Result<()> {
-    let dl = store
+pub async fn show(admin: &Admin, ws: WorkspaceId, id: i64) -> anyhow::Result<()> {
+    let dl = admin
         .dead_letter(ws, DeadLetterId(id))
-        .await?
-        .with_context(|| format!("no dead letter {id} in this workspace"))?;
+        .await
+        .map_err(|e| explain(e, id))?;
     let mut v = serde_json::to_value(&dl)?;
     if let Ok(p) = serde_json::from_str::<Value>(&dl.payload) {
         v["payload"] = p;
@@ -165,41 +168,26 @@ pub async fn show(store: &Store, ws: WorkspaceId, id: i64) -> anyhow::Result<()>
 /// # Errors
 /// Not JSON, no such dead letter, not open; store errors.
 pub async fn edit(
-    store: &Store,
+    admin: &Admin,
     ws: WorkspaceId,
     id: i64,
     payload: Option<&str>,
     merge: Option<&str>,
 ) -> anyhow::Result<()> {
-    let id = DeadLetterId(id);
-    let dl = store
-        .dead_letter(ws, id)
-        .await?
-        .with_context(|| format!("no dead letter {} in this workspace", id.0))?;
-    let new_payload = match (payload, merge) {
+    let edit = match (payload, merge) {
         (Some(p), None) => {
-            serde_json::from_str::<Value>(p).context("--payload is not valid JSON")?
+            Edit::Replace(serde_json::from_str(p).context("--payload is not valid JSON")?)
         }
         (None, Some(m)) => {
-            let patch: Value = serde_json::from_str(m).context("--merge is not valid JSON")?;
-            let mut p: Value = serde_json::from_str(&dl.payload)
-                .context("the stored payload is not JSON; replace it with --payload")?;
-            callforce_app::deadletters::merge_patch(&mut p, &patch);
-            p
+            Edit::Merge(serde_json::from_str(m).context("--merge is not valid JSON")?)
         }
         _ => bail!("give exactly one of --payload JSON (replace) or --merge JSON (change fields)"),
     };
-    if let Some(why) = callforce_app::deadletters::payload_problem(&dl.kind, &new_payload) {
-        bail!("dead letter {}: {why}", id.0);
-    }
-    store
-        .edit_dead_letter_payload_as(ws, id, &new_payload.to_string(), Utc::now(), ACTOR)
+    let dl = admin
+        .edit_dead_letter(ws, ACTOR, DeadLetterId(id), edit)
         .await
-        .map_err(|e| explain(e, id.0))?;
-    println!(
-        "dead letter {} edited; its payload is now {new_payload}",
-        id.0
-    );
+        .map_err(|e| explain(e, id))?;
+    println!("dead letter {id} edited; its payload is now {}", dl.payload);
     Ok(())
 }
 
@@ -208,12 +196,12 @@ pub async fn edit(
 /// # Errors
 /// Store errors.
 pub async fn alert_list(
-    store: &Store,
+    admin: &Admin,
     ws: WorkspaceId,
     limit: u32,
     json: bool,
 ) -> anyhow::Result<()> {
-    let found = store.list_alerts(ws, limit).await?;
+    let found = admin.alerts(ws, limit).await?;
     if json {
         for a in &found {
             println!("{}", serde_json::to_string(a)?);
@@ -259,15 +247,15 @@ pub async fn alert_list(
 ///
 /// # Errors
 /// When any of them could not be acknowledged.
-pub async fn alert_ack(store: &Store, ws: WorkspaceId, ids: &[i64]) -> anyhow::Result<()> {
+pub async fn alert_ack(admin: &Admin, ws: WorkspaceId, ids: &[i64]) -> anyhow::Result<()> {
     let mut failed = 0;
     for &id in ids {
-        match store
-            .acknowledge_alert(ws, callforce_store::AlertId(id), ACTOR, Utc::now())
+        match admin
+            .acknowledge_alert(ws, ACTOR, callforce_store::AlertId(id))
             .await
         {
             Ok(_) => println!("alert {id} acknowledged: it will not be posted again"),
-            Err(callforce_store::Error::NotFound) => {
+            Err(e) if e.kind == Kind::NotFound => {
                 failed += 1;
                 eprintln!("error: no alert {id} in this workspace");
             }
@@ -283,29 +271,15 @@ pub async fn alert_ack(store: &Store, ws: WorkspaceId, ids: &[i64]) -> anyhow::R
     Ok(())
 }
 
-/// A store error as the admin should read it.
-fn explain(e: callforce_store::Error, id: i64) -> anyhow::Error {
-    match e {
-        callforce_store::Error::NotFound => {
-            anyhow::anyhow!("no dead letter {id} in this workspace")
-        }
-        callforce_store::Error::InvalidState(why) => anyhow::anyhow!("dead letter {id}: {why}"),
-        other => anyhow::Error::new(other),
-    }
-}
-
 /// `deadletter replay ID...`: each is tried; every failure is reported, and the command fails
 /// if any did.
 ///
 /// # Errors
 /// When any of them could not be replayed.
-pub async fn replay(store: &Store, ws: WorkspaceId, ids: &[i64]) -> anyhow::Result<()> {
+pub async fn replay(admin: &Admin, ws: WorkspaceId, ids: &[i64]) -> anyhow::Result<()> {
     let mut failed = 0;
     for &id in ids {
-        match store
-            .replay_dead_letter_as(ws, DeadLetterId(id), Utc::now(), ACTOR)
-            .await
-        {
+        match admin.replay_dead_letter(ws, ACTOR, DeadLetterId(id)).await {
             Ok(job) => println!("dead letter {id} replayed: job {} is queued again", job.0),
             Err(e) => {
                 failed += 1;
@@ -324,24 +298,11 @@ pub async fn replay(store: &Store, ws: WorkspaceId, ids: &[i64]) -> anyhow::Resu
 /// # Errors
 /// Store errors.
 pub async fn replay_all(
-    store: &Store,
+    admin: &Admin,
     ws: WorkspaceId,
     filter: &DeadLetterFilter,
 ) -> anyhow::Result<()> {
-    let filter = DeadLetterFilter {
-        limit: Some(1000),
-        ..filter.clone()
-    };
-    let mut total = 0;
-    loop {
-        let jobs = store
-            .replay_dead_letters_as(ws, &filter, Utc::now(), ACTOR)
-            .await?;
-        total += jobs.len();
-        if jobs.len() < 1000 {
-            break;
-        }
-    }
+    let total = admin.replay_dead_letters(ws, ACTOR, filter).await?.len();
     println!("{total} dead letter(s) replayed");
     Ok(())
 }
@@ -350,13 +311,10 @@ pub async fn replay_all(
 ///
 /// # Errors
 /// When any of them could not be discarded.
-pub async fn discard(store: &Store, ws: WorkspaceId, ids: &[i64]) -> anyhow::Result<()> {
+pub async fn discard(admin: &Admin, ws: WorkspaceId, ids: &[i64]) -> anyhow::Result<()> {
     let mut failed = 0;
     for &id in ids {
-        match store
-            .discard_dead_letter_as(ws, DeadLetterId(id), Utc::now(), ACTOR)
-            .await
-        {
+        match admin.discard_dead_letter(ws, ACTOR, DeadLetterId(id)).await {
             Ok(()) => println!("dead letter {id} discarded"),
             Err(e) => {
                 failed += 1;
@@ -625,11 +583,11 @@ pub async fn verify(
 /// # Errors
 /// Store errors.
 pub async fn audit_list(
-    store: &Store,
+    admin: &Admin,
     ws: WorkspaceId,
     filter: &AuditFilter,
 ) -> anyhow::Result<()> {
-    for e in store.list_audit(ws, filter).await? {
+    for e in admin.audit(ws, filter).await?.entries {
         println!("{}", serde_json::to_string(&e)?);
     }
     Ok(())

@@ -496,6 +496,7 @@ async fn deadletter(args: DeadletterArgs) -> anyhow::Result<()> {
     )
     .await?;
     let ws = admin::workspace(&store, &args.workspace).await?;
+    let ops = callforce_app::admin::Admin::new(store.clone());
     let result = match args.command {
         DeadletterCommand::List {
             status,
@@ -511,11 +512,11 @@ async fn deadletter(args: DeadletterArgs) -> anyhow::Result<()> {
                 limit: Some(limit),
                 connection_id: None,
             };
-            admin::list(&store, ws, &filter, json).await
+            admin::list(&ops, ws, &filter, json).await
         }
-        DeadletterCommand::Show { id } => admin::show(&store, ws, id).await,
+        DeadletterCommand::Show { id } => admin::show(&ops, ws, id).await,
         DeadletterCommand::Edit { id, payload, merge } => {
-            admin::edit(&store, ws, id, payload.as_deref(), merge.as_deref()).await
+            admin::edit(&ops, ws, id, payload.as_deref(), merge.as_deref()).await
         }
         DeadletterCommand::Replay {
             ids,
@@ -529,12 +530,12 @@ async fn deadletter(args: DeadletterArgs) -> anyhow::Result<()> {
                     action,
                     ..Default::default()
                 };
-                admin::replay_all(&store, ws, &filter).await
+                admin::replay_all(&ops, ws, &filter).await
             } else {
-                admin::replay(&store, ws, &ids).await
+                admin::replay(&ops, ws, &ids).await
             }
         }
-        DeadletterCommand::Discard { ids } => admin::discard(&store, ws, &ids).await,
+        DeadletterCommand::Discard { ids } => admin::discard(&ops, ws, &ids).await,
     };
     store.close().await;
     result
@@ -549,9 +550,10 @@ async fn alert(args: AlertArgs) -> anyhow::Result<()> {
     )
     .await?;
     let ws = admin::workspace(&store, &args.workspace).await?;
+    let ops = callforce_app::admin::Admin::new(store.clone());
     let result = match args.command {
-        AlertCommand::List { limit, json } => admin::alert_list(&store, ws, limit, json).await,
-        AlertCommand::Ack { ids } => admin::alert_ack(&store, ws, &ids).await,
+        AlertCommand::List { limit, json } => admin::alert_list(&ops, ws, limit, json).await,
+        AlertCommand::Ack { ids } => admin::alert_ack(&ops, ws, &ids).await,
     };
     store.close().await;
     result
@@ -618,7 +620,8 @@ async fn audit(args: AuditArgs) -> anyhow::Result<()> {
                 limit: Some(limit),
                 ..Default::default()
             };
-            admin::audit_list(&store, ws, &filter).await
+            let ops = callforce_app::admin::Admin::new(store.clone());
+            admin::audit_list(&ops, ws, &filter).await
         }
     };
     store.close().await;
