@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -24,9 +24,13 @@ pub const MAX_BODY_BYTES: usize = 2 << 20;
 /// `X-Request-Id`) and the panic guard, so that every route, present and future, has them.
 pub fn layer(app: axum::Router, api: std::sync::Arc<callforce_app::App>) -> axum::Router {
     callforce_app::panics::install();
-    app.layer(axum::middleware::from_fn(catch_panics))
-        .layer(axum::middleware::from_fn_with_state(api, request_span))
-        .layer(axum::middleware::from_fn(clear_limit_error))
+    let app = app
+        .layer(axum::middleware::from_fn(catch_panics))
+        .layer(axum::middleware::from_fn_with_state(api, request_span));
+    // NB: outside the routes' own router, so it sees the `Allow` header axum adds to a 405.
+    axum::Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -58,17 +62,47 @@ async fn catch_panics(req: Request, next: Next) -> Response {
     }
 }
 
-/// Rewrites the plain-text 413 of the body limit into the API's JSON error shape.
-async fn clear_limit_error(req: Request, next: Next) -> Response {
+/// Gives the answers the router makes without a handler the API's JSON error shape: the body
+/// limit's plain-text 413, and the empty 404 of an unknown route and 405 of a wrong method
+/// (which names the methods the route takes, as its `Allow` header does). The answer's other
+/// headers (`X-Request-Id`, `Allow`) stay.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let resp = next.run(req).await;
-    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return super::error(
-            StatusCode::PAYLOAD_TOO_LARGE,
+    let bodiless = !resp.headers().contains_key(header::CONTENT_TYPE);
+    let (code, message) = match resp.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => (
             "body_too_large",
-            &format!("the request body is larger than {MAX_BODY_BYTES} bytes; send less"),
-        );
-    }
-    resp
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes; send less"),
+        ),
+        StatusCode::NOT_FOUND if bodiless => (
+            "unknown_route",
+            format!(
+                "there is no route {method} {path}; the agent API is under /v1 (see the README)"
+            ),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED if bodiless => {
+            let allowed = resp
+                .headers()
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            (
+                "method_not_allowed",
+                format!("{path} does not take {method}; it takes {allowed}"),
+            )
+        }
+        _ => return resp,
+    };
+    let (mut parts, _) = resp.into_parts();
+    let body = serde_json::json!({"error": {"code": code, "message": message}});
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
 }
 
 /// The call id and action of a `/v1/calls/{id}/actions/{name}` path.

@@ -123,3 +123,73 @@ async fn hostile_inputs_get_clear_4xx_and_never_change_a_query() {
         );
     }
 }
+
+/// An unknown route and a wrong method answer the API's JSON error, naming the methods a route
+/// takes, instead of an empty body.
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_answer_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = callforce::serve::start(callforce::serve::ServeConfig {
+        api_key: Some("k".into()),
+        ..callforce::serve::ServeConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir.path().to_owned(),
+        )
+    })
+    .await
+    .expect("starts");
+    let base = format!("http://{}", started.addr);
+    let http = reqwest::Client::new();
+
+    let resp = http
+        .get(format!("{base}/v1/no-such-thing"))
+        .bearer_auth("k")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resp.status(), 404);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "unknown_route", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("GET /v1/no-such-thing")),
+        "{body}"
+    );
+
+    let resp = http
+        .delete(format!("{base}/v1/tools"))
+        .bearer_auth("k")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(resp.status(), 405);
+    let allow = resp
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(allow.contains("GET"), "{allow}");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("DELETE") && m.contains("GET")),
+        "{body}"
+    );
+
+    // A handler's own 404 keeps its answer.
+    let resp = http
+        .post(format!(
+            "{base}/v1/calls/no-such-call/actions/search_contact"
+        ))
+        .bearer_auth("k")
+        .json(&json!({"arguments": {}}))
+        .send()
+        .await
+        .expect("post");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "unknown_call", "{body}");
+}
