@@ -6,6 +6,7 @@
 //!   call, and who a key belongs to;
 //! - [`registry`]: one live client per stored connection ([`vault`] seals their secrets,
 //!   [`refresh`] serialises refreshes across instances), and [`pipeline`]'s sinks and workers;
+//! - [`connections`]: the workspaces' connections, the connect flow and the API keys;
 //! - [`workspaces`]: each workspace's catalog and agents; [`intents`]: its intent map;
 //! - [`changes`]: the audit entries of configuration changes and connection events;
 //!   [`deadletters`]: what an edited dead letter must keep;
@@ -16,6 +17,7 @@ pub mod alerts;
 pub mod calls;
 pub mod changes;
 pub mod checkpoint;
+pub mod connections;
 pub mod deadletters;
 pub mod error;
 pub mod intents;
