@@ -5,9 +5,10 @@
 //! would to a real org: the embedded org is the default workspace's first connection, stored
 //! (sealed) like any other, with environment `embedded` (its address changes at every start, so
 //! that connection is logged in again at start). Other orgs are connected with the flows of
-//! [`callforce_rest::connections`]. What runs: `/healthz`, the agent API of [`callforce_rest::calls`] (`/v1/tools`,
-//! `/v1/calls`...), MCP at `/mcp` ([`crate::mcp`]) over the same [`callforce_app::App`], and
-//! connections and keys ([`callforce_rest::connections`]). Writes go through the write pipeline
+//! [`callforce_app::connections`] (the browser's pages in [`callforce_web::connect`]). What runs:
+//! `/healthz`, the agent API of [`callforce_rest::calls`] (`/v1/tools`, `/v1/calls`...), MCP at
+//! `/mcp` ([`callforce_mcp`]) over the same [`callforce_app::App`], and connections and keys
+//! ([`callforce_rest::connections`]). Writes go through the write pipeline
 //! ([`callforce_app::pipeline`]), whose workers start with the service and stop when it shuts down.
 
 use std::net::SocketAddr;
@@ -316,12 +317,14 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         config.intents_poll.max(std::time::Duration::from_secs(1)),
     );
     let api_state = api.clone();
-    let connect = Arc::new(callforce_rest::connections::Connect {
-        registry: registry.clone(),
-        api: api.clone(),
-        public_url,
-        ttl: config.connect_ttl,
-    });
+    let connections = Arc::new(callforce_app::connections::Connections::new(
+        registry.clone(),
+        api.clone(),
+        callforce_app::connections::ConnectSettings {
+            public_url,
+            ttl: config.connect_ttl,
+        },
+    ));
     let shared = Arc::new(Shared {
         registry: registry.clone(),
         workspace: workspace.id,
@@ -333,7 +336,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
         .merge(callforce_rest::metrics::router(api.clone()))
         .merge(callforce_rest::intents::router(api.clone()))
         .merge(callforce_rest::calls::router(api.clone()))
-        .merge(callforce_rest::connections::router(connect))
+        .merge(callforce_rest::connections::router(connections.clone()))
+        .merge(callforce_web::connect::router(connections))
         .merge(callforce_rest::audit_key_router(checkpoint_public));
     let app = callforce_rest::layer::layer(app, api);
     let alerts = match &config.alert_webhook {
