@@ -113,6 +113,47 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     Value::deserialize(d).map(Some)
 }
 
+/// A change of limits: `None` leaves the limit, `Some(None)` removes it.
+type Limits = (Option<Option<f64>>, Option<Option<i64>>);
+
+/// Checks a settings change, in the order its errors are answered: the daily share, the cap,
+/// then `default: false`.
+fn check_change(change: &SettingsChange) -> Result<Limits, Error> {
+    let share = match &change.daily_share {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(v) => match v.as_f64() {
+            Some(f) if f > 0.0 && f <= 1.0 => Some(Some(f)),
+            _ => {
+                return Err(invalid(
+                    "invalid_daily_share",
+                    "daily_share is a fraction of the org's daily allowance: more than 0, at most 1 (null removes it)",
+                ));
+            }
+        },
+    };
+    let cap = match &change.max_concurrent {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(v) => match v.as_i64() {
+            Some(n) if (1..=10_000).contains(&n) => Some(Some(n)),
+            _ => {
+                return Err(invalid(
+                    "invalid_max_concurrent",
+                    "max_concurrent is a whole number from 1 to 10000 (null removes it)",
+                ));
+            }
+        },
+    };
+    if change.default == Some(false) {
+        return Err(invalid(
+            "invalid_default",
+            "make another connection the default instead (default: true on it)",
+        ));
+    }
+    Ok((share, cap))
+}
+
 /// What a reconnect did.
 #[derive(Debug)]
 pub enum Reconnected {
@@ -368,38 +409,7 @@ impl Connections {
         id: &str,
         change: SettingsChange,
     ) -> Result<Value, Error> {
-        let share = match &change.daily_share {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(v) => match v.as_f64() {
-                Some(f) if f > 0.0 && f <= 1.0 => Some(Some(f)),
-                _ => {
-                    return Err(invalid(
-                        "invalid_daily_share",
-                        "daily_share is a fraction of the org's daily allowance: more than 0, at most 1 (null removes it)",
-                    ));
-                }
-            },
-        };
-        let cap = match &change.max_concurrent {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(v) => match v.as_i64() {
-                Some(n) if (1..=10_000).contains(&n) => Some(Some(n)),
-                _ => {
-                    return Err(invalid(
-                        "invalid_max_concurrent",
-                        "max_concurrent is a whole number from 1 to 10000 (null removes it)",
-                    ));
-                }
-            },
-        };
-        if change.default == Some(false) {
-            return Err(invalid(
-                "invalid_default",
-                "make another connection the default instead (default: true on it)",
-            ));
-        }
+        let (share, cap) = check_change(&change)?;
         let result = self
             .registry
             .update_settings(caller.workspace, id, Actor::of(caller), |c| {
@@ -549,6 +559,58 @@ impl Connections {
             }
             Err(e) if is_not_found(&e) => Err(not_found(id)),
             Err(e) => Err(internal(&format!("{e:#}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Limits, SettingsChange, check_change};
+
+    fn check(body: serde_json::Value) -> Result<Limits, &'static str> {
+        let change: SettingsChange = serde_json::from_value(body).expect("a change");
+        check_change(&change).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn a_settings_change_sets_removes_or_leaves_each_limit() {
+        for (body, expected) in [
+            (json!({}), Ok((None, None))),
+            (json!({"name": "x", "default": true}), Ok((None, None))),
+            (json!({"daily_share": 0.5}), Ok((Some(Some(0.5)), None))),
+            (json!({"daily_share": 1}), Ok((Some(Some(1.0)), None))),
+            (json!({"daily_share": null}), Ok((Some(None), None))),
+            (json!({"max_concurrent": 1}), Ok((None, Some(Some(1))))),
+            (
+                json!({"max_concurrent": 10000}),
+                Ok((None, Some(Some(10_000)))),
+            ),
+            (json!({"max_concurrent": null}), Ok((None, Some(None)))),
+            (json!({"daily_share": 0}), Err("invalid_daily_share")),
+            (json!({"daily_share": 1.5}), Err("invalid_daily_share")),
+            (json!({"daily_share": "half"}), Err("invalid_daily_share")),
+            (json!({"max_concurrent": 0}), Err("invalid_max_concurrent")),
+            (
+                json!({"max_concurrent": 10001}),
+                Err("invalid_max_concurrent"),
+            ),
+            (
+                json!({"max_concurrent": 2.5}),
+                Err("invalid_max_concurrent"),
+            ),
+            (json!({"default": false}), Err("invalid_default")),
+            (
+                json!({"daily_share": 2, "max_concurrent": 0}),
+                Err("invalid_daily_share"),
+            ),
+            (
+                json!({"max_concurrent": 0, "default": false}),
+                Err("invalid_max_concurrent"),
+            ),
+        ] {
+            assert_eq!(check(body.clone()), expected, "{body}");
         }
     }
 }

@@ -68,7 +68,8 @@ fn refused(e: Error) -> Response {
     )
 }
 
-#[derive(Debug, Deserialize)]
+/// The start's query: a link, or the parameters (no `Debug`: the link is a one-time secret).
+#[derive(Deserialize)]
 struct StartQuery {
     #[serde(default)]
     link: Option<String>,

@@ -9,6 +9,8 @@
 //! ([`Connections::callback`]) with a state that is unknown (forged), used, expired, or from
 //! another browser (another workspace's flow) is refused.
 
+use std::fmt;
+
 use callforce_client::ExposeSecret;
 use callforce_client::auth::Pkce;
 use callforce_store::{OneTimeKind, OneTimeToken, Taken};
@@ -38,8 +40,9 @@ pub struct ConnectParams {
     pub connection: Option<String>,
 }
 
-/// A connect link: open it in a browser, once, before it expires.
-#[derive(Debug, Clone, Serialize)]
+/// A connect link: open it in a browser, once, before it expires. Its `Debug` does not show
+/// the URL (the link's one-time value is in it).
+#[derive(Clone, Serialize)]
 pub struct Link {
     /// `<public URL>/connect/salesforce?link=...`.
     pub url: String,
@@ -48,8 +51,8 @@ pub struct Link {
 }
 
 /// How a browser starts a flow: with a link, or (a client that is not a browser) with an API
-/// key and the parameters.
-#[derive(Debug, Clone, Default)]
+/// key and the parameters. Its `Debug` shows neither the link nor the key.
+#[derive(Clone, Default)]
 pub struct Start {
     /// The link's one-time value.
     pub link: Option<String>,
@@ -60,7 +63,8 @@ pub struct Start {
 }
 
 /// Where a started flow sends the browser, and what the browser must keep until the callback.
-#[derive(Debug, Clone)]
+/// Its `Debug` shows neither the login URL (it holds the state) nor the browser's value.
+#[derive(Clone)]
 pub struct Authorize {
     /// The org's login page (web-server flow, PKCE S256).
     pub url: String,
@@ -70,8 +74,8 @@ pub struct Authorize {
     pub expires_in: std::time::Duration,
 }
 
-/// What the org sends the browser back with.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What the org sends the browser back with. Its `Debug` shows neither the state nor the code.
+#[derive(Clone, Default, Deserialize)]
 pub struct CallbackAnswer {
     /// The flow's `state`.
     #[serde(default)]
@@ -85,6 +89,49 @@ pub struct CallbackAnswer {
     /// The org's words about the error.
     #[serde(default)]
     pub error_description: Option<String>,
+}
+
+impl fmt::Debug for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link")
+            .field("url", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Start {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Start")
+            .field("link", &self.link.as_ref().map(|_| "<redacted>"))
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Authorize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authorize")
+            .field("url", &"<redacted>")
+            .field("browser", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+impl fmt::Debug for CallbackAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackAnswer")
+            .field("state", &self.state.as_ref().map(|_| "<redacted>"))
+            .field("code", &self.code.as_ref().map(|_| "<redacted>"))
+            .field("error", &self.error)
+            .field("error_description", &self.error_description)
+            .finish()
+    }
 }
 
 /// What the `state` row keeps until the callback (no secret: the verifier is sealed apart).
