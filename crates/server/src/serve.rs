@@ -5,10 +5,9 @@
 //! would to a real org: the embedded org is the default workspace's first connection, stored
 //! (sealed) like any other, with environment `embedded` (its address changes at every start, so
 //! that connection is logged in again at start). Other orgs are connected with the flows of
-//! [`callforce_app::connections`] (the browser's pages in [`callforce_web::connect`]). What runs:
-//! `/healthz`, the agent API of [`callforce_rest::calls`] (`/v1/tools`, `/v1/calls`...), MCP at
-//! `/mcp` ([`callforce_mcp`]) over the same [`callforce_app::App`], and connections and keys
-//! ([`callforce_rest::connections`]). Writes go through the write pipeline
+//! [`callforce_rest::connections`]. What runs: `/healthz`, the agent API of [`callforce_rest::calls`] (`/v1/tools`,
+//! `/v1/calls`...), MCP at `/mcp` ([`crate::mcp`]) over the same [`callforce_app::App`], and
+//! connections and keys ([`callforce_rest::connections`]). Writes go through the write pipeline
 //! ([`callforce_app::pipeline`]), whose workers start with the service and stop when it shuts down.
 
 use std::net::SocketAddr;
