@@ -6,6 +6,7 @@
 //!   call, and who a key belongs to;
 //! - [`registry`]: one live client per stored connection ([`vault`] seals their secrets,
 //!   [`refresh`] serialises refreshes across instances), and [`pipeline`]'s sinks and workers;
+//! - [`connections`]: the workspaces' connections, the connect flow and the API keys;
 //! - [`workspaces`]: each workspace's catalog and agents; [`intents`]: its intent map;
 //! - [`changes`]: the audit entries of configuration changes and connection events;
 //!   [`admin`]: dead letters, queued jobs, the audit log and alerts, as an admin sees them;
@@ -19,6 +20,7 @@ pub mod caller;
 pub mod calls;
 pub mod changes;
 pub mod checkpoint;
+pub mod connections;
 pub mod deadletters;
 pub mod error;
 pub mod intents;

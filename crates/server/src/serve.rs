@@ -5,7 +5,7 @@
 //! would to a real org: the embedded org is the default workspace's first connection, stored
 //! (sealed) like any other, with environment `embedded` (its address changes at every start, so
 //! that connection is logged in again at start). Other orgs are connected with the flows of
-//! [`callforce_rest::connections`]. What runs: `/healthz`, the agent API of [`callforce_rest::calls`] (`/v1/tools`,
+//! [`callforce_app::connections`] (their pages served by [`callforce_web::connect`]). What runs: `/healthz`, the agent API of [`callforce_rest::calls`] (`/v1/tools`,
 //! `/v1/calls`...), MCP at `/mcp` ([`callforce_mcp`]) over the same [`callforce_app::App`], and
 //! connections and keys ([`callforce_rest::connections`]). Writes go through the write pipeline
 //! ([`callforce_app::pipeline`]), whose workers start with the service and stop when it shuts down.
@@ -417,26 +417,30 @@ fn spawn_alerts(
 }
 
 /// Every route of the service, behind the layers every request passes: `/healthz`, MCP,
-/// `/metrics`, the agent API, intents, connections and keys, the checkpoint key.
+/// `/metrics`, the agent API, intents, connections and keys, the connect pages, the
+/// checkpoint key.
 fn routes(
     config: &ServeConfig,
     app: &Arc<callforce_app::App>,
     public_url: String,
     checkpoint_key: callforce_app::checkpoint::VerifyingKey,
 ) -> axum::Router {
-    let connect = Arc::new(callforce_rest::connections::Connect {
-        registry: app.registry().clone(),
-        api: app.clone(),
-        public_url,
-        ttl: config.connect_ttl,
-    });
+    let connections = Arc::new(callforce_app::connections::Connections::new(
+        app.registry().clone(),
+        app.clone(),
+        callforce_app::connections::ConnectSettings {
+            public_url,
+            ttl: config.connect_ttl,
+        },
+    ));
     let routes = axum::Router::new()
         .merge(callforce_rest::health::router(app.clone()))
         .merge(callforce_mcp::router(app.clone(), &config.mcp))
         .merge(callforce_rest::metrics::router(app.clone()))
         .merge(callforce_rest::intents::router(app.clone()))
         .merge(callforce_rest::calls::router(app.clone()))
-        .merge(callforce_rest::connections::router(connect))
+        .merge(callforce_rest::connections::router(connections.clone()))
+        .merge(callforce_web::connect::router(connections))
         .merge(callforce_rest::audit_key_router(checkpoint_key));
     callforce_rest::layer::layer(routes, app.clone())
 }
