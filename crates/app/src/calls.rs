@@ -242,6 +242,15 @@ impl App {
         }
     }
 
+    /// The number of calls open in `workspace`.
+    pub fn open_calls_in(&self, workspace: WorkspaceId) -> usize {
+        self.calls
+            .lock()
+            .keys()
+            .filter(|(ws, _)| *ws == workspace)
+            .count()
+    }
+
     /// The number of open calls.
     pub fn open_calls(&self) -> usize {
         self.calls.lock().len()

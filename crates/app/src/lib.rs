@@ -21,6 +21,7 @@ pub mod calls;
 pub mod changes;
 pub mod checkpoint;
 pub mod connections;
+pub mod console;
 pub mod deadletters;
 pub mod error;
 pub mod intents;

@@ -759,6 +759,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         callforce_store::Backend::Sqlite => println!("  database:         SQLite"),
     }
+    println!(
+        "  console:          http://{}/ (sign in with an API key)",
+        started.addr
+    );
     println!("  health:           http://{}/healthz", started.addr);
     println!("  MCP:              http://{}/mcp", started.addr);
     if let Some(key) = &started.checkpoint_key {

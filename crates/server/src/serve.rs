@@ -417,14 +417,15 @@ fn spawn_alerts(
 }
 
 /// Every route of the service, behind the layers every request passes: `/healthz`, MCP,
-/// `/metrics`, the agent API, intents, connections and keys, the connect pages, the
-/// checkpoint key.
+/// `/metrics`, the agent API, intents, connections and keys, the console and the connect pages,
+/// the checkpoint key.
 fn routes(
     config: &ServeConfig,
     app: &Arc<callforce_app::App>,
     public_url: String,
     checkpoint_key: callforce_app::checkpoint::VerifyingKey,
 ) -> axum::Router {
+    let secure = public_url.starts_with("https://");
     let connections = Arc::new(callforce_app::connections::Connections::new(
         app.registry().clone(),
         app.clone(),
@@ -441,6 +442,10 @@ fn routes(
         .merge(callforce_rest::calls::router(app.clone()))
         .merge(callforce_rest::connections::router(connections.clone()))
         .merge(callforce_web::connect::router(connections))
+        .merge(callforce_web::console::router(
+            callforce_app::console::Console::new(app.clone()),
+            secure,
+        ))
         .merge(callforce_rest::audit_key_router(checkpoint_key));
     callforce_rest::layer::layer(routes, app.clone())
 }

@@ -83,6 +83,7 @@ pub mod keys;
 mod pending;
 pub mod queue;
 pub mod refresh_lock;
+pub mod sessions;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -111,6 +112,7 @@ pub use queue::{
     Enqueued, Job, JobCounts, JobId, JobStatus, NewJob,
 };
 pub use refresh_lock::RefreshLock;
+pub use sessions::ConsoleSession;
 
 /// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
 macro_rules! with_pool {

@@ -188,6 +188,23 @@ pub struct JobCounts {
     pub dead: u64,
 }
 
+impl JobCounts {
+    /// The counts of `(status, count)` rows.
+    fn from_rows(rows: Vec<(String, i64)>) -> Result<Self> {
+        let mut counts = Self::default();
+        for (status, n) in rows {
+            let n = u64::try_from(n).map_err(|_| Error::Corrupt("job count"))?;
+            match JobStatus::parse(&status)? {
+                JobStatus::Queued => counts.queued = n,
+                JobStatus::Leased => counts.leased = n,
+                JobStatus::Dead => counts.dead = n,
+                JobStatus::Done => {}
+            }
+        }
+        Ok(counts)
+    }
+}
+
 /// Where a dead letter is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -649,17 +666,33 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        let mut counts = JobCounts::default();
-        for (status, n) in rows {
-            let n = u64::try_from(n).map_err(|_| Error::Corrupt("job count"))?;
-            match JobStatus::parse(&status)? {
-                JobStatus::Queued => counts.queued = n,
-                JobStatus::Leased => counts.leased = n,
-                JobStatus::Dead => counts.dead = n,
-                JobStatus::Done => {}
-            }
-        }
-        Ok(counts)
+        JobCounts::from_rows(rows)
+    }
+
+    /// How many jobs of `workspace` are `queued`, `leased` and `dead`, and how many of its dead
+    /// letters are open (for the console's overview).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn count_jobs_in(&self, workspace: WorkspaceId) -> Result<(JobCounts, u64)> {
+        let (rows, open): (Vec<(String, i64)>, i64) = with_pool!(self, pool => {
+            let rows = sqlx::query_as(
+                "SELECT status, COUNT(*) FROM jobs WHERE workspace_id = $1 \
+                 AND status IN ('queued', 'leased', 'dead') GROUP BY status",
+            )
+            .bind(workspace.0)
+            .fetch_all(pool)
+            .await?;
+            let open: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM dead_letters WHERE workspace_id = $1 AND status = 'open'",
+            )
+            .bind(workspace.0)
+            .fetch_one(pool)
+            .await?;
+            (rows, open)
+        });
+        let open = u64::try_from(open).map_err(|_| Error::Corrupt("dead letter count"))?;
+        Ok((JobCounts::from_rows(rows)?, open))
     }
 
     /// Marks a leased job done, with an optional result (JSON text).

@@ -114,24 +114,12 @@ async fn start(
     }
 }
 
-/// The value of the flow's cookie, if the browser sent it.
-fn cookie_value(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_owned())
-}
-
 async fn callback(
     State(s): State<Arc<Connections>>,
     headers: HeaderMap,
     Query(q): Query<CallbackAnswer>,
 ) -> Response {
-    let browser = cookie_value(&headers);
+    let browser = crate::cookies::cookie(&headers, COOKIE);
     match s.callback(&q, browser.as_deref()).await {
         Ok(c) => connected_page(&c),
         Err(e) => refused(e),
@@ -173,29 +161,4 @@ fn connected_page(c: &Connected) -> Response {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::http::{HeaderMap, HeaderValue, header};
-
-    use super::cookie_value;
-
-    #[test]
-    fn the_flow_cookie_is_found_among_others() {
-        let cases: [(&[&str], Option<&str>); 5] = [
-            (&[], None),
-            (&["other=1"], None),
-            (&["cf_connect=abc"], Some("abc")),
-            (&["a=1; cf_connect=abc; b=2"], Some("abc")),
-            (&["a=1", "cf_connect=xyz"], Some("xyz")),
-        ];
-        for (cookies, expected) in cases {
-            let mut headers = HeaderMap::new();
-            for c in cookies {
-                headers.append(header::COOKIE, HeaderValue::from_static(c));
-            }
-            assert_eq!(cookie_value(&headers).as_deref(), expected, "{cookies:?}");
-        }
-    }
 }

@@ -1,9 +1,13 @@
-//! The HTML front door: every page a person sees. Today these are the connect flow's
-//! ([`connect`]: `/connect/salesforce`, the org's login, and the callback's "Connected" or
-//! refusal page); the admin console and the OAuth consent page for MCP clients join them here.
+//! The HTML front door: every page a person sees: the admin console ([`console`]: sign in with
+//! an API key, the overview) and the connect flow's pages ([`connect`]: `/connect/salesforce`,
+//! the org's login, and the callback's "Connected" or refusal page); the OAuth consent page for
+//! MCP clients joins them here. The console's pages are askama templates (`templates/`), its
+//! stylesheet is embedded (`assets/`).
 //!
+//! - [`console`]: the console's routes, its session cookie and its pages;
 //! - [`connect`]: the connect flow's browser routes, its cookie and its pages;
-//! - [`page`]: the page shell every page is written into, and HTML escaping.
+//! - [`cookies`]: reading the cookies the pages set;
+//! - [`page`]: the plain page shell of the connect pages, and HTML escaping.
 //!
 //! Like every front door, it only parses, asks the core ([`callforce_app`]) and renders: who
 //! may start a flow, links, states, PKCE and the browser binding are decided in the core
@@ -11,4 +15,6 @@
 //! door.
 
 pub mod connect;
+pub mod console;
+pub mod cookies;
 pub mod page;

@@ -12,6 +12,7 @@ mod bad_input;
 mod checkpoint;
 mod cli;
 mod connect;
+mod console;
 mod deadletters;
 mod hostile;
 mod idempotency;

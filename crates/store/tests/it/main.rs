@@ -12,4 +12,5 @@ mod describes;
 mod intents;
 mod keys;
 mod queue;
+mod sessions;
 mod support;

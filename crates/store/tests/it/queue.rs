@@ -604,6 +604,20 @@ async fn job_counts_by_state_span_workspaces(db: &Db) -> Result<()> {
     s.dead(leased[1].id, "w", t(2), "boom").await?;
     let c = s.count_jobs().await?;
     assert_eq!((c.queued, c.leased, c.dead), (2, 1, 1));
+    // Per workspace, with its open dead letters: the counts split between them.
+    let (in_a, open_a) = s.count_jobs_in(a).await?;
+    let (in_b, open_b) = s.count_jobs_in(b).await?;
+    assert_eq!(
+        (
+            in_a.queued + in_b.queued,
+            in_a.leased + in_b.leased,
+            in_a.dead + in_b.dead
+        ),
+        (2, 1, 1)
+    );
+    let dead_in = leased[1].workspace;
+    assert_eq!((open_a, open_b), if dead_in == a { (1, 0) } else { (0, 1) });
+    assert_eq!(in_a.dead, u64::from(dead_in == a));
     Ok(())
 }
 

@@ -1,0 +1,199 @@
+//! The admin console's operations: signing in with an API key of a workspace (a session kept in
+//! the store, so any instance serves it), the session a browser's cookie opens, signing out, and
+//! what the pages show. The pages themselves are the web front door's.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::RngCore;
+
+use crate::caller::Caller;
+use crate::calls::App;
+use crate::error::{Error, Kind};
+
+/// How long a console session lasts after signing in.
+pub const SESSION_TTL: TimeDelta = TimeDelta::hours(8);
+
+/// A new session: the token for the browser's cookie and the CSRF token its forms carry.
+pub struct SignedIn {
+    /// The session token (the cookie's value; stored only hashed).
+    pub token: String,
+    /// The token every form of the session must carry.
+    pub csrf: String,
+    /// When the session ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A valid session: whose it is and the CSRF token its forms must carry.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The signed-in workspace and key.
+    pub caller: Caller,
+    /// The token every form of the session must carry.
+    pub csrf: String,
+}
+
+/// One connection as the overview lists it.
+#[derive(Debug, Clone)]
+pub struct ConnectionRow {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `embedded`, `production`, `sandbox` or `custom`.
+    pub environment: String,
+    /// `connected`, `needs_reauth` or `disconnected`.
+    pub status: String,
+    /// The org user it acts as.
+    pub username: String,
+    /// Whether calls run on it unless they name another.
+    pub default: bool,
+    /// The org's API requests used today and its daily allowance, as it last reported them.
+    pub api_usage: Option<(u64, u64)>,
+}
+
+/// What the overview page shows of a workspace.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    /// Calls open now (on this instance).
+    pub open_calls: usize,
+    /// Non-blocking writes waiting in the queue or being sent.
+    pub queued_writes: u64,
+    /// Writes that failed for good and wait for an admin.
+    pub open_dead_letters: u64,
+    /// The workspace's connections.
+    pub connections: Vec<ConnectionRow>,
+}
+
+/// The console's operations over the application.
+pub struct Console {
+    app: Arc<App>,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn store_failed(e: &callforce_store::Error) -> Error {
+    tracing::error!(error = %e, "the console: the store failed");
+    Error::internal()
+}
+
+impl Console {
+    /// The console over `app`.
+    pub fn new(app: Arc<App>) -> Self {
+        Self { app }
+    }
+
+    /// Signs in with `key` (an API key of a workspace, or the one from `CALLFORCE_API_KEY`): a
+    /// new session of that workspace, lasting [`SESSION_TTL`].
+    ///
+    /// # Errors
+    /// A key that opens nothing (`unauthorized`), the store failed.
+    pub async fn sign_in(&self, key: &str, now: DateTime<Utc>) -> Result<SignedIn, Error> {
+        let Some(caller) = self.app.caller(key.trim()).await else {
+            return Err(Error::new(
+                Kind::Unauthorized,
+                "unauthorized",
+                "that API key is not valid: paste a key of your workspace (printed by 'callforce serve' at its first start, or made with 'callforce workspace new-key')",
+            ));
+        };
+        let signed = SignedIn {
+            token: random_hex(32),
+            csrf: random_hex(16),
+            expires_at: now + SESSION_TTL,
+        };
+        let session = callforce_store::ConsoleSession {
+            workspace: caller.workspace,
+            key: caller.key,
+            csrf: signed.csrf.clone(),
+            expires_at: signed.expires_at,
+        };
+        self.app
+            .store()
+            .create_console_session(&signed.token, &session, now)
+            .await
+            .map_err(|e| store_failed(&e))?;
+        Ok(signed)
+    }
+
+    /// The session `token` opens at `now`, if any (expired, ended, or its key revoked: none).
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn session(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Session>, Error> {
+        let found = self
+            .app
+            .store()
+            .console_session(token, now)
+            .await
+            .map_err(|e| store_failed(&e))?;
+        Ok(found.map(|s| Session {
+            caller: Caller {
+                workspace: s.workspace,
+                key: s.key,
+            },
+            csrf: s.csrf,
+        }))
+    }
+
+    /// Ends the session `token`.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn sign_out(&self, token: &str) -> Result<(), Error> {
+        self.app
+            .store()
+            .end_console_session(token)
+            .await
+            .map_err(|e| store_failed(&e))
+    }
+
+    /// What the overview shows of `caller`'s workspace.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn overview(&self, caller: &Caller) -> Result<Overview, Error> {
+        let store = self.app.store();
+        let (jobs, open_dead_letters) = store
+            .count_jobs_in(caller.workspace)
+            .await
+            .map_err(|e| store_failed(&e))?;
+        let connections = store
+            .list_connections(caller.workspace)
+            .await
+            .map_err(|e| store_failed(&e))?
+            .into_iter()
+            .map(|c| ConnectionRow {
+                api_usage: self
+                    .app
+                    .registry()
+                    .get_any(c.workspace, &c.id)
+                    .and_then(|l| l.api_usage())
+                    .map(|u| (u.used, u.max)),
+                id: c.id,
+                name: c.name,
+                environment: c.environment,
+                status: c.status.as_str().to_owned(),
+                username: c.username,
+                default: c.is_default,
+            })
+            .collect();
+        Ok(Overview {
+            open_calls: self.app.open_calls_in(caller.workspace),
+            queued_writes: jobs.queued + jobs.leased,
+            open_dead_letters,
+            connections,
+        })
+    }
+}

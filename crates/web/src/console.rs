@@ -1,0 +1,296 @@
+//! The admin console: signing in with an API key, the session cookie, and the pages.
+//!
+//! ```text
+//! GET  /                      the overview (signed in), else 303 to /sign-in
+//! GET  /sign-in               the sign-in form
+//! POST /sign-in               api_key, csrf -> 303 to / with the session cookie
+//! POST /sign-out              csrf -> the session ends, 303 to /sign-in
+//! GET  /assets/console.css    the stylesheet (embedded in the binary)
+//! ```
+//!
+//! A session is the core's ([`callforce_app::console`]): kept in the store, so any instance
+//! serves it; the browser holds its token in `cf_session` (`HttpOnly`, `SameSite=Strict`,
+//! `Secure` when the service's public URL is HTTPS). Every form carries the session's CSRF
+//! token, checked before anything changes; the sign-in form, which comes before any session,
+//! carries a random token that must match the `cf_signin` cookie set with the form.
+//! Pages are never cached, never framed, and load nothing from elsewhere.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use callforce_app::Kind;
+use callforce_app::console::{Console, Overview, SESSION_TTL, Session};
+use rand::RngCore;
+
+use crate::cookies::cookie;
+
+/// The cookie that holds a console session's token.
+pub const SESSION_COOKIE: &str = "cf_session";
+
+/// The cookie that pairs a sign-in form with the browser it was given to.
+const SIGN_IN_COOKIE: &str = "cf_signin";
+
+/// The console's state: the core's console, and whether cookies must be `Secure`.
+pub struct Pages {
+    console: Console,
+    secure: bool,
+}
+
+/// The console's routes over `console`; `secure` when the service is served over HTTPS (its
+/// cookies are then `Secure`).
+pub fn router(console: Console, secure: bool) -> axum::Router {
+    axum::Router::new()
+        .route("/", get(overview))
+        .route("/sign-in", get(sign_in_form).post(sign_in))
+        .route("/sign-out", post(sign_out))
+        .route("/assets/console.css", get(stylesheet))
+        .with_state(Arc::new(Pages { console, secure }))
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage<'a> {
+    csrf: &'a str,
+    problem: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+struct OverviewPage<'a> {
+    csrf: &'a str,
+    page: &'a str,
+    overview: Overview,
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A core message as a sentence on a page: its first letter in capitals.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+/// Whether two tokens are equal, in time independent of where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// A page: `html` with the headers every console page has.
+fn html(status: StatusCode, html: Result<String, askama::Error>) -> Response {
+    let html = match html {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a console page failed");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response();
+        }
+    };
+    let mut resp = (status, html).into_response();
+    let h = resp.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    resp
+}
+
+/// A `303 See Other` to `to`, with `cookies` set.
+fn see_other(to: &'static str, cookies: &[String]) -> Response {
+    let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+/// A cookie `name=value` for `path`, kept `max_age` seconds (0: cleared).
+fn set_cookie(name: &str, value: &str, path: &str, max_age: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+}
+
+/// The form fields of a urlencoded body.
+fn field(body: &[u8], name: &str) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The session the browser's cookie opens, with its token.
+async fn session(
+    pages: &Pages,
+    headers: &HeaderMap,
+) -> Result<Option<(String, Session)>, Response> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    match pages.console.session(&token, chrono::Utc::now()).await {
+        Ok(s) => Ok(s.map(|s| (token, s))),
+        Err(_) => Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the console could not read its sessions; try again",
+        )
+            .into_response()),
+    }
+}
+
+async fn overview(State(pages): State<Arc<Pages>>, headers: HeaderMap) -> Response {
+    let (_, s) = match session(&pages, &headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return see_other("/sign-in", &[]),
+        Err(resp) => return resp,
+    };
+    match pages.console.overview(&s.caller).await {
+        Ok(overview) => {
+            let page = OverviewPage {
+                csrf: &s.csrf,
+                page: "overview",
+                overview,
+            };
+            html(StatusCode::OK, page.render())
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.message).into_response(),
+    }
+}
+
+/// The sign-in form with a fresh token, its cookie set, answered with `status`.
+fn sign_in_page(pages: &Pages, status: StatusCode, problem: Option<&str>) -> Response {
+    let csrf = random_hex();
+    let page = SignInPage {
+        csrf: &csrf,
+        problem,
+    };
+    let mut resp = html(status, page.render());
+    let c = set_cookie(SIGN_IN_COOKIE, &csrf, "/sign-in", 3600, pages.secure);
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+async fn sign_in_form(State(pages): State<Arc<Pages>>, headers: HeaderMap) -> Response {
+    match session(&pages, &headers).await {
+        Ok(Some(_)) => see_other("/", &[]),
+        Ok(None) => sign_in_page(&pages, StatusCode::OK, None),
+        Err(resp) => resp,
+    }
+}
+
+async fn sign_in(State(pages): State<Arc<Pages>>, headers: HeaderMap, body: Bytes) -> Response {
+    let paired = match (field(&body, "csrf"), cookie(&headers, SIGN_IN_COOKIE)) {
+        (Some(form), Some(cookie)) => same(&form, &cookie),
+        _ => false,
+    };
+    if !paired {
+        return sign_in_page(
+            &pages,
+            StatusCode::FORBIDDEN,
+            Some("This form expired or came from another page; sign in again."),
+        );
+    }
+    let key = field(&body, "api_key").unwrap_or_default();
+    match pages.console.sign_in(&key, chrono::Utc::now()).await {
+        Ok(signed) => {
+            let session = set_cookie(
+                SESSION_COOKIE,
+                &signed.token,
+                "/",
+                SESSION_TTL.num_seconds(),
+                pages.secure,
+            );
+            let used = set_cookie(SIGN_IN_COOKIE, "", "/sign-in", 0, pages.secure);
+            see_other("/", &[session, used])
+        }
+        Err(e) if e.kind == Kind::Unauthorized => sign_in_page(
+            &pages,
+            StatusCode::UNAUTHORIZED,
+            Some(&sentence(&e.message)),
+        ),
+        Err(e) => sign_in_page(
+            &pages,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(&sentence(&e.message)),
+        ),
+    }
+}
+
+async fn sign_out(State(pages): State<Arc<Pages>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (token, s) = match session(&pages, &headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return see_other("/sign-in", &[]),
+        Err(resp) => return resp,
+    };
+    if !field(&body, "csrf").is_some_and(|c| same(&c, &s.csrf)) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this form expired or came from another page; reload the page and try again",
+        )
+            .into_response();
+    }
+    if pages.console.sign_out(&token).await.is_err() {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the console could not end the session; try again",
+        )
+            .into_response();
+    }
+    let cleared = set_cookie(SESSION_COOKIE, "", "/", 0, pages.secure);
+    see_other("/sign-in", &[cleared])
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("../assets/console.css"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn tokens_compare_equal_only_when_equal() {
+        for (a, b, want) in [
+            ("abc", "abc", true),
+            ("abc", "abd", false),
+            ("abc", "ab", false),
+            ("", "", true),
+        ] {
+            assert_eq!(same(a, b), want, "{a} {b}");
+        }
+    }
+}
