@@ -1,10 +1,11 @@
-//! The `callforce` binary: logging, then the CLI of [`callforce::cli`].
+//! The `callforce` binary: logging, then the CLI of [`callforce::cli`]; an error ends it with its
+//! causes in plain lines and exit status 1.
 
 use callforce::{cli, env};
 use clap::Parser;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
         .unwrap_or_else(|_| "info,rmcp=warn".into());
     let logs = tracing_subscriber::fmt()
@@ -15,5 +16,16 @@ async fn main() -> anyhow::Result<()> {
     } else {
         logs.init();
     }
-    cli::Cli::parse().run().await
+    match cli::Cli::parse().run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // What went wrong and why, in plain lines: a failure to start is not a bug, so no
+            // backtrace (a bug's panic still prints one with RUST_BACKTRACE).
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  because: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -139,7 +139,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
     // no workspace behind whose first key was never shown.
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
-        .with_context(|| format!("listening on {}", config.addr))?;
+        .map_err(|e| cannot_listen(config.addr, &e))?;
     let addr = listener.local_addr()?;
     let (store, vault) = open_store(&config).await?;
     let checkpoint_key = vault.checkpoint_key(&store).await?;
@@ -202,6 +202,25 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<Started> {
             .as_ref()
             .map(|_| callforce_app::checkpoint::key_text(&checkpoint_public)),
     })
+}
+
+/// Why the service cannot listen on `addr`, and what to do.
+fn cannot_listen(addr: SocketAddr, e: &std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "port {} is in use on {}: pass --port N to listen on another one, or stop what listens there",
+            addr.port(),
+            addr.ip()
+        ),
+        std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
+            "listening on {addr} is not allowed ({e}): ports under 1024 need privileges; pass --port N with N of 1024 or more"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => anyhow::anyhow!(
+            "{} is not an address of this machine: pass --bind with one of its addresses (127.0.0.1 or 0.0.0.0)",
+            addr.ip()
+        ),
+        _ => anyhow::anyhow!("listening on {addr}: {e}"),
+    }
 }
 
 /// Opens the database (`--database-url`, else `callforce.db` in the data directory) and unlocks

@@ -672,3 +672,29 @@ fn config_check_reports_every_problem_against_the_given_schema() {
     let own = check(&map, Some(&schema));
     assert_eq!(own.status.code(), Some(0), "{}", stdout(&own));
 }
+
+/// A start that cannot take its port says which port and what to pass, in plain lines with no
+/// backtrace (even with RUST_BACKTRACE set), and exits with status 1.
+#[test]
+fn serve_on_a_taken_port_says_to_pass_another() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callforce"))
+        .args(["serve", "--port", &port, "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_BACKTRACE", "1")
+        .env("CALLFORCE_LOG", "error")
+        .output()
+        .expect("run callforce");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "error: port {port} is in use on 127.0.0.1: pass --port N"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("backtrace"), "{err}");
+    assert!(err.lines().count() <= 3, "{err}");
+}

@@ -57,7 +57,11 @@ async fn a_first_start_that_cannot_listen_shows_the_first_key_at_the_next_start(
         .await
         .err()
         .expect("the port is taken");
-    assert!(format!("{err:#}").contains("listening on"), "{err:#}");
+    let said = format!("{err:#}");
+    assert!(
+        said.contains("is in use") && said.contains("--port"),
+        "{said}"
+    );
     drop(taken);
 
     let mut config = config;
