@@ -259,6 +259,21 @@ impl Store {
     /// # Errors
     /// Database and migration errors.
     pub async fn connect_postgres(opts: PgConnectOptions, max_connections: u32) -> Result<Store> {
+        // One connection first, so a database that refuses or does not answer is reported at
+        // once with its cause, instead of after the pool's 30 s wait as "pool timed out".
+        let probe = tokio::time::timeout(
+            Duration::from_secs(10),
+            sqlx::Connection::connect_with(&opts),
+        )
+        .await
+        .map_err(|_| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the database did not answer within 10 s",
+            ))
+        })?;
+        let conn: sqlx::PgConnection = probe?;
+        sqlx::Connection::close(conn).await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .connect_with(opts)

@@ -698,3 +698,25 @@ fn serve_on_a_taken_port_says_to_pass_another() {
     assert!(!err.contains("backtrace"), "{err}");
     assert!(err.lines().count() <= 3, "{err}");
 }
+
+/// A PostgreSQL that refuses connections is reported with that cause, not as a pool that timed
+/// out.
+#[test]
+fn serve_with_an_unreachable_database_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callforce"))
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--database-url", "postgres://postgres@127.0.0.1:1/none"])
+        .env("CALLFORCE_LOG", "error")
+        .output()
+        .expect("run callforce");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: opening the database of --database-url"),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(!err.contains("timed out"), "{err}");
+}
