@@ -11,6 +11,7 @@ mod audit;
 mod bad_input;
 mod checkpoint;
 mod cli;
+mod clients;
 mod connect;
 mod console;
 mod deadletters;
