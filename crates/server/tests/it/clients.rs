@@ -10,8 +10,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The Python of `$CALLFORCE_TEST_PYTHON` if it can import `module`, or why not.
 pub fn python_with(module: &str) -> Result<PathBuf, String> {
-    let p = std::env::var("CALLFORCE_TEST_PYTHON")
-        .map_err(|_| "CALLFORCE_TEST_PYTHON is not set".to_owned())?;
+    let p = std::env::var("CALLFORCE_TEST_PYTHON").map_err(|_| {
+        "CALLFORCE_TEST_PYTHON is not set; run scripts/test to set up .venv".to_owned()
+    })?;
     let p = PathBuf::from(p);
     let ok = std::process::Command::new(&p)
         .args(["-c", &format!("import {module}")])
@@ -23,7 +24,10 @@ pub fn python_with(module: &str) -> Result<PathBuf, String> {
     if ok {
         Ok(p)
     } else {
-        Err(format!("{} has no `{module}` package", p.display()))
+        Err(format!(
+            "{} has no `{module}` package; run scripts/test to install it",
+            p.display()
+        ))
     }
 }
 
@@ -32,14 +36,18 @@ pub fn python_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients/python")
 }
 
-/// Reports a client test that cannot run: a panic under `CI=true` (CI never skips a client
-/// test), otherwise a loud `SKIPPED` line on stdout and stderr. The caller returns after it.
+/// Reports a client test that cannot run (`why` says what is missing and how to install it): a
+/// panic under `CI=true`, since CI never skips a client test, otherwise a loud `SKIPPED` line on
+/// stdout and stderr. The caller returns after it.
+///
+/// # Panics
+/// Under `CI=true`.
 pub fn cannot_run(test: &str, why: &str) {
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test} cannot run: {why}; run scripts/test to install the client test tools");
+        panic!("{test} cannot run under CI=true: {why}");
     }
-    println!("SKIPPED: {test} ({why}; run scripts/test to install it)");
-    eprintln!("SKIPPED: {test} ({why}; run scripts/test to install it)");
+    println!("SKIPPED: {test} ({why})");
+    eprintln!("SKIPPED: {test} ({why})");
 }
 
 /// A `callforce serve` child process on a free port with a known API key; killed on drop.
