@@ -2,8 +2,9 @@
 //! serve` started in-process on loopback ports (calls, agents, connections, intents, the write
 //! queue, dead letters, alerts, checkpoints, metrics, MCP, hostile input, several instances on
 //! one database); MCP clients (the official Python SDK) over streamable HTTP against `callforce
-//! serve` and over stdio against `callforce mcp`; the admin commands (`deadletter`, `audit`) run
-//! as a user runs them.
+//! serve` and over stdio against `callforce mcp`; the admin console in headless Chromium
+//! (Playwright for Python) against `callforce serve`; the admin commands (`deadletter`, `audit`)
+//! run as a user runs them. `clients.rs` holds what the client-driven tests share.
 
 mod agents;
 mod alerts;
@@ -11,8 +12,10 @@ mod audit;
 mod bad_input;
 mod checkpoint;
 mod cli;
+mod clients;
 mod connect;
 mod console;
+mod console_browser;
 mod deadletters;
 mod hostile;
 mod idempotency;
