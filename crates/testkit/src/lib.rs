@@ -157,7 +157,9 @@ async fn drop_schema(base: &str, name: &str) -> Result<(), sqlx::Error> {
 }
 
 #[cfg(test)]
-mod tests {
+mod postgres {
+    //! Every test here needs PostgreSQL (the module's name says so to the test command's filter).
+
     use super::*;
 
     /// Whether schema `name` exists in the database of `DATABASE_URL`.

@@ -264,7 +264,7 @@ async fn serve_on_postgres_lands_a_write_and_a_restart_keeps_the_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_instances_refresh_a_rotating_connection_once_per_expiry() {
+async fn two_instances_refresh_a_rotating_connection_once_per_expiry_on_postgres() {
     let test = "refresh across instances";
     let Some(schema) = PgSchema::for_test(test).await.expect("schema") else {
         return;
