@@ -229,8 +229,14 @@ async fn open_store(config: &ServeConfig) -> anyhow::Result<(callforce_store::St
     let store = match &config.database_url {
         // NB: the URL may hold a password: it is never part of an error or a log line.
         Some(url) => callforce_store::Store::open(url).await.with_context(|| {
+            // A SQLite path is named; a PostgreSQL URL may hold a password, so it is not.
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .map(|p| format!(" {p}"))
+                .unwrap_or_default();
             format!(
-                "opening the database of --database-url ({})",
+                "opening the database{path} of --database-url ({})",
                 crate::env::DATABASE_URL
             )
         })?,

@@ -720,3 +720,24 @@ fn serve_with_an_unreachable_database_says_why() {
     assert!(err.contains("Connection refused"), "{err}");
     assert!(!err.contains("timed out"), "{err}");
 }
+
+/// A SQLite database that cannot be created is named in the error.
+#[test]
+fn serve_with_a_bad_sqlite_path_names_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("missing-dir").join("callforce.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callforce"))
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(dir.path())
+        .arg("--database-url")
+        .arg(format!("sqlite:{}", bad.display()))
+        .env("CALLFORCE_LOG", "error")
+        .output()
+        .expect("run callforce");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("opening the database {}", bad.display())),
+        "{err}"
+    );
+}
