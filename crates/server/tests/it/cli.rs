@@ -741,3 +741,24 @@ fn serve_with_a_bad_sqlite_path_names_it() {
         "{err}"
     );
 }
+
+/// Logs written to a file or a pipe carry no colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour() {
+    use std::os::unix::fs::PermissionsExt;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A data directory others can read: the start warns in the log before it stops.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callforce"))
+        .args(["serve", "--port", &port, "--data-dir"])
+        .arg(dir.path())
+        .env("CALLFORCE_LOG", "warn")
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("run callforce");
+    let err = stderr(&out);
+    assert!(err.contains("WARN"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+}
