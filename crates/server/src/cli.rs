@@ -722,6 +722,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let env_key = config.api_key.is_some();
     let data_dir = config.data_dir.clone();
+    let database_url = config.database_url.clone();
     let started = crate::serve::start(with_env(config)).await?;
     println!("callforce listening on http://{}", started.addr);
     match &started.api_key {
@@ -742,7 +743,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("  warning:          {l}");
     }
     if let Some(org) = &started.devorg {
+        let c = org.org.config();
         println!("  embedded dev org: {}", org.org.instance_url());
+        println!(
+            "                    login {} / {} (its login page: {}/services/oauth2/authorize; client id {})",
+            c.username,
+            c.password,
+            org.org.instance_url(),
+            c.client_id
+        );
     }
     let connections = started
         .registry
@@ -757,7 +766,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         callforce_store::Backend::Postgres => {
             println!("  database:         PostgreSQL (shared by the instances on it)")
         }
-        callforce_store::Backend::Sqlite => println!("  database:         SQLite"),
+        callforce_store::Backend::Sqlite => match &database_url {
+            Some(url) => println!("  database:         SQLite, {url}"),
+            None => println!(
+                "  database:         SQLite, {}",
+                data_dir.join("callforce.db").display()
+            ),
+        },
     }
     println!(
         "  console:          http://{}/ (sign in with an API key)",
