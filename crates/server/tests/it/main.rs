@@ -13,6 +13,7 @@ mod checkpoint;
 mod cli;
 mod connect;
 mod console;
+mod console_pages;
 mod deadletters;
 mod hostile;
 mod idempotency;
