@@ -1,14 +1,20 @@
 //! The admin console's operations: signing in with an API key of a workspace (a session kept in
 //! the store, so any instance serves it), the session a browser's cookie opens, signing out, and
 //! what the pages show. The pages themselves are the web front door's.
+//!
+//! The console reaches the same operations the API asks ([`Console::connections`],
+//! [`Console::keys`], [`Console::admin`]), so a change made in a page follows the API's rules
+//! and is audited with the session's key as its actor.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::RngCore;
 
+use crate::admin::Admin;
 use crate::caller::Caller;
 use crate::calls::App;
+use crate::connections::{Connections, Keys};
 use crate::error::{Error, Kind};
 
 /// How long a console session lasts after signing in.
@@ -76,6 +82,8 @@ pub struct Overview {
 /// The console's operations over the application.
 pub struct Console {
     app: Arc<App>,
+    connections: Arc<Connections>,
+    admin: Admin,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -90,9 +98,30 @@ fn store_failed(e: &callforce_store::Error) -> Error {
 }
 
 impl Console {
-    /// The console over `app`.
-    pub fn new(app: Arc<App>) -> Self {
-        Self { app }
+    /// The console over `app`, asking `connections` for the connections and API keys (the
+    /// same operations the API asks).
+    pub fn new(app: Arc<App>, connections: Arc<Connections>) -> Self {
+        let admin = Admin::new(app.store().clone());
+        Self {
+            app,
+            connections,
+            admin,
+        }
+    }
+
+    /// The workspaces' connections and the connect flow.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
+    /// The workspaces' API keys.
+    pub fn keys(&self) -> &Keys {
+        self.connections.keys()
+    }
+
+    /// Dead letters and queued jobs.
+    pub fn admin(&self) -> &Admin {
+        &self.admin
     }
 
     /// Signs in with `key` (an API key of a workspace, or the one from `CALLFORCE_API_KEY`): a

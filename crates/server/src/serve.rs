@@ -466,9 +466,9 @@ fn routes(
         .merge(callforce_rest::intents::router(app.clone()))
         .merge(callforce_rest::calls::router(app.clone()))
         .merge(callforce_rest::connections::router(connections.clone()))
-        .merge(callforce_web::connect::router(connections))
+        .merge(callforce_web::connect::router(connections.clone()))
         .merge(callforce_web::console::router(
-            callforce_app::console::Console::new(app.clone()),
+            callforce_app::console::Console::new(app.clone(), connections),
             secure,
         ))
         .merge(callforce_rest::audit_key_router(checkpoint_key));

@@ -145,7 +145,7 @@ fn connected_page(c: &Connected) -> Response {
 <dt>API usage</dt><dd class=\"api-usage\">{}</dd>\
 <dt>User</dt><dd>{}</dd><dt>Org</dt><dd>{}</dd>\
 <dt>Scopes</dt><dd>{}</dd><dt>Connection</dt><dd class=\"connection-id\">{}</dd></dl>\
-<p>You can close this window.</p>",
+<p>You can close this window, or <a href=\"/connections\">go back to the console's connections</a>.</p>",
         escape(&c.stored.instance_url),
         escape(&usage),
         escape(&match &c.user.name {

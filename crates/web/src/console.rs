@@ -8,6 +8,12 @@
 //! GET  /assets/console.css    the stylesheet (embedded in the binary)
 //! ```
 //!
+//! The pages of the workspace's connections ([`connections`]), dead letters and jobs
+//! ([`deadletters`]) and API keys ([`settings`]) list their own routes. Every page answers a
+//! browser without a session with a 303 to `/sign-in`; every change is a form post carrying the
+//! session's CSRF token (403 without it, before anything changes) and is made by the same core
+//! operation as the API's, with the session's key as the actor.
+//!
 //! A session is the core's ([`callforce_app::console`]): kept in the store, so any instance
 //! serves it; the browser holds its token in `cf_session` (`HttpOnly`, `SameSite=Strict`,
 //! `Secure` when the service's public URL is HTTPS). Every form carries the session's CSRF
@@ -23,11 +29,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use callforce_app::Kind;
 use callforce_app::console::{Console, Overview, SESSION_TTL, Session};
+use callforce_app::{Error, Kind};
 use rand::RngCore;
 
 use crate::cookies::cookie;
+
+mod connections;
+mod deadletters;
+mod settings;
 
 /// The cookie that holds a console session's token.
 pub const SESSION_COOKIE: &str = "cf_session";
@@ -49,6 +59,9 @@ pub fn router(console: Console, secure: bool) -> axum::Router {
         .route("/sign-in", get(sign_in_form).post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/assets/console.css", get(stylesheet))
+        .merge(connections::routes())
+        .merge(deadletters::routes())
+        .merge(settings::routes())
         .with_state(Arc::new(Pages { console, secure }))
 }
 
@@ -57,6 +70,27 @@ pub fn router(console: Console, secure: bool) -> axum::Router {
 struct SignInPage<'a> {
     csrf: &'a str,
     problem: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "problem.html")]
+struct ProblemPage<'a> {
+    csrf: &'a str,
+    page: &'a str,
+    title: &'a str,
+    message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage<'a> {
+    csrf: &'a str,
+    page: &'a str,
+    title: &'a str,
+    question: &'a str,
+    action: &'a str,
+    button: &'a str,
+    back: &'a str,
 }
 
 #[derive(Template)]
@@ -122,7 +156,7 @@ fn html(status: StatusCode, html: Result<String, askama::Error>) -> Response {
 }
 
 /// A `303 See Other` to `to`, with `cookies` set.
-fn see_other(to: &'static str, cookies: &[String]) -> Response {
+fn see_other(to: &str, cookies: &[String]) -> Response {
     let mut resp = (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
     for c in cookies {
         if let Ok(v) = HeaderValue::from_str(c) {
@@ -161,6 +195,90 @@ async fn session(
         )
             .into_response()),
     }
+}
+
+/// The session of a page's request; without one, the answer is a 303 to `/sign-in`.
+async fn signed_in(pages: &Pages, headers: &HeaderMap) -> Result<Session, Response> {
+    match session(pages, headers).await? {
+        Some((_, s)) => Ok(s),
+        None => Err(see_other("/sign-in", &[])),
+    }
+}
+
+/// The session of a form post whose `csrf` field is the session's token; without a session a
+/// 303 to `/sign-in`, without the token a 403 (and nothing changes).
+async fn posted(pages: &Pages, headers: &HeaderMap, body: &[u8]) -> Result<Session, Response> {
+    let s = signed_in(pages, headers).await?;
+    if field(body, "csrf").is_some_and(|c| same(&c, &s.csrf)) {
+        Ok(s)
+    } else {
+        Err(forbidden())
+    }
+}
+
+/// The answer to a form without the session's CSRF token.
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "this form expired or came from another page; reload the page and try again",
+    )
+        .into_response()
+}
+
+/// The status a core error of `kind` is answered with on a page.
+fn status_of(kind: Kind) -> StatusCode {
+    match kind {
+        Kind::Invalid => StatusCode::BAD_REQUEST,
+        Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+        Kind::Forbidden => StatusCode::FORBIDDEN,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::Conflict => StatusCode::CONFLICT,
+        Kind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        Kind::TooMany => StatusCode::TOO_MANY_REQUESTS,
+        Kind::Upstream => StatusCode::BAD_GATEWAY,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A core error as a page of the console (`page` marked in the navigation), with its status.
+/// Internal errors say only that (the core logged their cause).
+fn failed(s: &Session, page: &str, e: &Error) -> Response {
+    let title = match e.kind {
+        Kind::NotFound => "Not found",
+        Kind::Internal => "Something went wrong",
+        _ => "Not done",
+    };
+    let message = sentence(&e.message);
+    let p = ProblemPage {
+        csrf: &s.csrf,
+        page,
+        title,
+        message: &message,
+    };
+    html(status_of(e.kind), p.render())
+}
+
+/// A page asking to confirm a change: its form posts to `action`, `back` cancels.
+fn confirm(
+    s: &Session,
+    page: &str,
+    title: &str,
+    question: &str,
+    action: &str,
+    button: &str,
+    back: &str,
+) -> Response {
+    let p = ConfirmPage {
+        csrf: &s.csrf,
+        page,
+        title,
+        question,
+        action,
+        button,
+        back,
+    };
+    html(StatusCode::OK, p.render())
 }
 
 async fn overview(State(pages): State<Arc<Pages>>, headers: HeaderMap) -> Response {

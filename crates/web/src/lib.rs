@@ -1,5 +1,5 @@
 //! The HTML front door: every page a person sees: the admin console ([`console`]: sign in with
-//! an API key, the overview) and the connect flow's pages ([`connect`]: `/connect/salesforce`,
+//! an API key, the overview, connections, dead letters and jobs, and the API keys in settings) and the connect flow's pages ([`connect`]: `/connect/salesforce`,
 //! the org's login, and the callback's "Connected" or refusal page); the OAuth consent page for
 //! MCP clients joins them here. The console's pages are askama templates (`templates/`), its
 //! stylesheet is embedded (`assets/`).

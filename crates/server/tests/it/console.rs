@@ -11,7 +11,7 @@ use secrecy::ExposeSecret;
 const KEY: &str = "cf_console_env_key_0123456789abcdef";
 
 /// A browser without redirects or a cookie jar: each cookie is passed on by hand.
-fn browser() -> reqwest::Client {
+pub(super) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -19,7 +19,7 @@ fn browser() -> reqwest::Client {
 }
 
 /// The value of cookie `name` a response sets.
-fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+pub(super) fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
     resp.headers()
         .get_all(SET_COOKIE)
         .iter()
@@ -29,13 +29,13 @@ fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 /// The value of the hidden `csrf` input of a page.
-fn csrf(html: &str) -> String {
+pub(super) fn csrf(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a csrf input") + 19;
     html[at..].split('"').next().unwrap_or_default().to_owned()
 }
 
 /// Signs in with `key`: the session cookie's value.
-async fn sign_in(http: &reqwest::Client, base: &str, key: &str) -> String {
+pub(super) async fn sign_in(http: &reqwest::Client, base: &str, key: &str) -> String {
     let form = http
         .get(format!("{base}/sign-in"))
         .send()
