@@ -82,6 +82,10 @@ pub struct App {
     default_workspace: WorkspaceId,
     /// Keys created in the store (hashed there).
     store: callforce_store::Store,
+    /// Where finished actions go (set when the log's writer is started).
+    operations_log: std::sync::OnceLock<crate::operations::OperationsLog>,
+    /// The operations log as the console reads it.
+    operations: crate::operations::Operations,
 }
 
 /// An open call, shared by the requests that run actions in it (one at a time).
@@ -111,12 +115,15 @@ impl App {
     ) -> Self {
         let workspaces =
             crate::workspaces::Workspaces::new(registry.catalog().clone(), store.clone());
+        let settings = CallSettings::default();
         Self {
+            operations_log: std::sync::OnceLock::new(),
+            operations: crate::operations::Operations::new(store.clone(), settings.clock.clone()),
             intents: crate::intents::Intents::new(store.clone(), registry.clone()),
             registry,
             call_connections: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
-            settings: CallSettings::default(),
+            settings,
             workspaces,
             metrics: crate::metrics::Metrics::new(),
             last_warm: AtomicI64::new(i64::MIN),
@@ -164,8 +171,31 @@ impl App {
 
     /// Sets how call sessions behave.
     pub fn with_call_settings(mut self, settings: CallSettings) -> Self {
+        self.operations =
+            crate::operations::Operations::new(self.store.clone(), settings.clock.clone());
         self.settings = settings;
         self
+    }
+
+    /// The operations log as the console reads it.
+    pub fn operations(&self) -> &crate::operations::Operations {
+        &self.operations
+    }
+
+    /// Starts recording every action run in a call: the log's writer and its retention sweep
+    /// (abort them to stop). Started a second time, it only starts another sweep.
+    pub fn spawn_operations_log(
+        &self,
+        settings: &crate::operations::OperationsSettings,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let dropped = self.metrics.operations_dropped.clone();
+        let (log, rx) = crate::operations::OperationsLog::new(settings.capacity, dropped.clone());
+        let mut tasks = Vec::new();
+        if self.operations_log.set(log).is_ok() {
+            tasks.push(self.operations.spawn_writer(rx, settings.clone(), dropped));
+        }
+        tasks.push(self.operations.spawn_retention(settings.clone()));
+        tasks
     }
 
     /// The store.
@@ -566,17 +596,40 @@ impl App {
         key: Option<String>,
     ) -> Result<Value, ActionError> {
         call.set_caller_key(key);
-        let r = self.run_in_call(caller, call, name, arguments).await;
+        let log = self.operations_log.get();
+        // NB: only the cheap part runs here (a clone, a try_send): the log never waits on the
+        // database (see crate::operations).
+        let recorded = log.map(|_| arguments.clone());
+        let started_at = (self.settings.clock)();
+        let started = std::time::Instant::now();
+        let mut connection = None;
+        let r = self
+            .run_in_call(caller, call, name, arguments, &mut connection)
+            .await;
         call.set_caller_key(None);
+        if let (Some(log), Some(arguments)) = (log, recorded) {
+            log.record(
+                caller.workspace,
+                call,
+                connection,
+                name,
+                arguments,
+                &r,
+                started_at,
+                started.elapsed(),
+            );
+        }
         r
     }
 
+    /// Runs the action; `connection` is set to the id of the connection it runs on.
     async fn run_in_call(
         &self,
         caller: &Caller,
         call: &mut CallSession,
         name: &str,
         arguments: Value,
+        connection: &mut Option<String>,
     ) -> Result<Value, ActionError> {
         // Its writes are queued and audited in the caller's workspace.
         call.vars.workspace = Some(caller.workspace.0);
@@ -601,6 +654,7 @@ impl App {
                 waits.ok_or_else(|| lookup_action_error(&e))?
             }
         };
+        *connection = Some(live.meta.read().id.clone());
         if name == callforce_intents::TOOL_NAME {
             // The intent's write goes through the call connection's write pipeline.
             let r = self.intents.run(caller, call, arguments, &live).await;
@@ -651,20 +705,7 @@ impl App {
         let started = std::time::Instant::now();
         let r = live.actions.run_scoped(call, name, arguments, scope).await;
         self.registry.observe(&live).await;
-        let outcome = match &r {
-            Ok(v) if v.get("confirmation_required").is_some() => "confirm",
-            Ok(_) => "ok",
-            Err(e) => match e.code {
-                ErrorCode::Salesforce => "salesforce",
-                ErrorCode::Unavailable => "unavailable",
-                ErrorCode::NotFound => "not_found",
-                ErrorCode::UnknownAction => "unknown_action",
-                ErrorCode::Forbidden => "forbidden",
-                ErrorCode::ConfirmationInvalid => "confirmation_invalid",
-                ErrorCode::NeedsReauth => "needs_reauth",
-                _ => "invalid",
-            },
-        };
+        let outcome = crate::operations::outcome(&r);
         if matches!(outcome, "salesforce" | "unavailable") {
             self.metrics
                 .salesforce_errors

@@ -12,6 +12,8 @@
 //!   [`admin`]: dead letters, queued jobs, the audit log and alerts, as an admin sees them;
 //!   [`deadletters`]: what an edited dead letter must keep;
 //!   [`alerts`]: the alert webhook sender; [`checkpoint`]: signed audit checkpoints;
+//! - [`operations`]: the operations log (every action run in a call, recorded off the hot
+//!   path, redacted, kept for the retention) and what the console reads of it;
 //! - [`metrics`]: the service's metrics; [`panics`]: the panic guard every front door uses.
 
 pub mod admin;
@@ -26,6 +28,7 @@ pub mod deadletters;
 pub mod error;
 pub mod intents;
 pub mod metrics;
+pub mod operations;
 pub mod panics;
 pub mod pipeline;
 pub mod refresh;

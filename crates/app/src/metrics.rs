@@ -1,6 +1,6 @@
 //! The service's Prometheus metrics (served at `GET /metrics`: text format, no API key, since it holds
 //! counts and action names, never record data): per-action latency, API requests by status, Salesforce errors
-//! met by actions, the org's API usage as Salesforce reports it, open calls, and the write
+//! met by actions, operations the operations log dropped, the org's API usage as Salesforce reports it, open calls, and the write
 //! queue's jobs by state (read from the store when scraped).
 
 use prometheus::{
@@ -17,6 +17,9 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// Actions that met a Salesforce refusal or could not reach it, by error code.
     pub salesforce_errors: IntCounterVec,
+    /// Operations the operations log dropped, by reason (`full`: the writer was behind;
+    /// `store`: the store refused the batch; `closed`: the writer was gone).
+    pub operations_dropped: IntCounterVec,
     api_used: IntGauge,
     api_max: IntGauge,
     open_calls: IntGauge,
@@ -53,6 +56,14 @@ impl Metrics {
             &["code"],
         )
         .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let operations_dropped = IntCounterVec::new(
+            Opts::new(
+                "callforce_operations_dropped_total",
+                "Actions the operations log did not record, by reason",
+            ),
+            &["reason"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
         let gauge = |name: &str, help: &str| {
             IntGauge::new(name, help).unwrap_or_else(|e| unreachable!("static metric: {e}"))
         };
@@ -83,6 +94,7 @@ impl Metrics {
             Box::new(action_seconds.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_requests.clone()),
             Box::new(salesforce_errors.clone()),
+            Box::new(operations_dropped.clone()),
             Box::new(api_used.clone()),
             Box::new(api_max.clone()),
             Box::new(open_calls.clone()),
@@ -97,6 +109,7 @@ impl Metrics {
             action_seconds,
             http_requests,
             salesforce_errors,
+            operations_dropped,
             api_used,
             api_max,
             open_calls,

@@ -330,6 +330,9 @@ struct ServeArgs {
     /// End a call after this many seconds without a request.
     #[arg(long, default_value_t = 900)]
     call_idle_timeout: u64,
+    /// Keep the operations log (every action run in a call, for the console) this many days.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650), env = crate::env::OPERATIONS_RETENTION_DAYS)]
+    operations_retention_days: u32,
     #[command(flatten)]
     mcp: McpHostArgs,
     /// The mid-call budget (ms): how long a blocking write may take, retries included, before
@@ -713,6 +716,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.pipeline = pipeline;
     config.alert_webhook = args.alert_webhook.filter(|u| !u.trim().is_empty());
     config.intents_poll = Duration::from_secs(args.intents_poll_secs.max(1));
+    config.operations.retention =
+        Duration::from_secs(u64::from(args.operations_retention_days) * 24 * 3600);
     config.strict_permissions = args.strict_permissions;
     config.checkpoints.file = args.audit_checkpoint_file;
     config.checkpoints.url = args.audit_checkpoint_url.filter(|u| !u.trim().is_empty());

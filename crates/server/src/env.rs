@@ -59,3 +59,7 @@ pub const AUDIT_CHECKPOINT_FILE: &str = "CALLFORCE_AUDIT_CHECKPOINT_FILE";
 /// An endpoint each audit checkpoint line is also POSTed to (JSON), like
 /// `--audit-checkpoint-url`.
 pub const AUDIT_CHECKPOINT_URL: &str = "CALLFORCE_AUDIT_CHECKPOINT_URL";
+
+/// How many days `callforce serve` keeps the operations log (every action run in a call), like
+/// `--operations-retention-days` (30).
+pub const OPERATIONS_RETENTION_DAYS: &str = "CALLFORCE_OPERATIONS_RETENTION_DAYS";

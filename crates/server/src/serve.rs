@@ -60,6 +60,8 @@ pub struct ServeConfig {
     pub strict_permissions: bool,
     /// Where signed audit checkpoints go (none without a file).
     pub checkpoints: callforce_app::checkpoint::Settings,
+    /// How the operations log is kept (retention 30 days).
+    pub operations: callforce_app::operations::OperationsSettings,
 }
 
 impl ServeConfig {
@@ -85,6 +87,7 @@ impl ServeConfig {
                 every: std::time::Duration::from_secs(60),
                 ..Default::default()
             },
+            operations: callforce_app::operations::OperationsSettings::default(),
         }
     }
 }
@@ -355,7 +358,7 @@ struct Background {
 
 impl Background {
     /// Starts the queue's workers, the describe refresher, the idle-call sweeper, the intents
-    /// poller, and the checkpoints and the alert sender when configured.
+    /// poller, the operations log's writer and retention sweep, and the checkpoints and the alert sender when configured.
     fn spawn(
         config: &ServeConfig,
         app: &Arc<callforce_app::App>,
@@ -383,6 +386,9 @@ impl Background {
         tasks.push(AbortOnDrop(app.spawn_intents_poller(
             config.intents_poll.max(std::time::Duration::from_secs(1)),
         )));
+        // Every action run in a call, recorded off the hot path, and its retention sweep.
+        let log = app.spawn_operations_log(&config.operations);
+        tasks.extend(log.into_iter().map(AbortOnDrop));
         tasks.extend(spawn_checkpoints(config, app.store(), checkpoint_key)?);
         tasks.extend(spawn_alerts(config, app.store(), addr)?);
         Ok(Self { workers, tasks })

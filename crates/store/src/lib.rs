@@ -15,6 +15,8 @@
 //! - [`definitions`]: agents and custom actions per workspace (JSON definitions).
 //! - [`describes`]: the describes each connection's non-blocking writes are checked against.
 //! - [`intents`]: each workspace's intent map and the report of its last check.
+//! - [`operations`]: the operations log (every action run in a call, for the console), each
+//!   workspace's sensitive fields, the retention.
 //! - [`refresh_lock`]: one token refresh at a time per connection across the instances sharing
 //!   a PostgreSQL database (an advisory lock held in a transaction).
 //!
@@ -80,6 +82,7 @@ pub mod definitions;
 pub mod describes;
 pub mod intents;
 pub mod keys;
+pub mod operations;
 mod pending;
 pub mod queue;
 pub mod refresh_lock;
@@ -107,6 +110,9 @@ pub use definitions::{Definition, DefinitionKind};
 pub use describes::StoredDescribe;
 pub use intents::StoredIntentMap;
 pub use keys::{ApiKey, ApiKeyId, CreatedApiKey, Workspace, WorkspaceId};
+pub use operations::{
+    ActivityBucket, CallCursor, CallFilter, CallSummary, NewOperation, Operation, OperationId,
+};
 pub use queue::{
     AttemptError, Completion, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStatus,
     Enqueued, Job, JobCounts, JobId, JobStatus, NewJob,

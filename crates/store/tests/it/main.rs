@@ -11,6 +11,7 @@ mod definitions;
 mod describes;
 mod intents;
 mod keys;
+mod operations;
 mod queue;
 mod sessions;
 mod support;
