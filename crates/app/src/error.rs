@@ -28,6 +28,25 @@ pub enum Kind {
     Internal,
 }
 
+impl Kind {
+    /// The HTTP status a front door over HTTP answers this kind with (the REST API and the
+    /// console's pages alike).
+    pub fn http_status(self) -> u16 {
+        match self {
+            Kind::Invalid => 400,
+            Kind::Unauthorized => 401,
+            Kind::Forbidden => 403,
+            Kind::NotFound => 404,
+            Kind::Conflict => 409,
+            Kind::Unprocessable => 422,
+            Kind::TooMany => 429,
+            Kind::Upstream => 502,
+            Kind::Unavailable => 503,
+            Kind::Internal => 500,
+        }
+    }
+}
+
 /// A failure of an operation: its kind, a stable code (`unknown_agent`) and what to do about it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{code}: {message}")]
