@@ -124,6 +124,11 @@ impl Console {
         &self.admin
     }
 
+    /// The operations log: the calls and what each did.
+    pub fn operations(&self) -> &crate::operations::Operations {
+        self.app.operations()
+    }
+
     /// Signs in with `key` (an API key of a workspace, or the one from `CALLFORCE_API_KEY`): a
     /// new session of that workspace, lasting [`SESSION_TTL`].
     ///

@@ -8,7 +8,7 @@
 //! GET  /assets/console.css    the stylesheet (embedded in the binary)
 //! ```
 //!
-//! The pages of the workspace's connections ([`connections`]), dead letters and jobs
+//! The pages of the workspace's calls ([`calls`]), connections ([`connections`]), dead letters and jobs
 //! ([`deadletters`]) and API keys ([`settings`]) list their own routes. Every page answers a
 //! browser without a session with a 303 to `/sign-in`; every change is a form post carrying the
 //! session's CSRF token (403 without it, before anything changes) and is made by the same core
@@ -35,6 +35,7 @@ use rand::RngCore;
 
 use crate::cookies::cookie;
 
+mod calls;
 mod connections;
 mod deadletters;
 mod settings;
@@ -59,6 +60,7 @@ pub fn router(console: Console, secure: bool) -> axum::Router {
         .route("/sign-in", get(sign_in_form).post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/assets/console.css", get(stylesheet))
+        .merge(calls::routes())
         .merge(connections::routes())
         .merge(deadletters::routes())
         .merge(settings::routes())

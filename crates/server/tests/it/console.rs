@@ -198,3 +198,129 @@ async fn the_console_needs_a_session_a_csrf_token_and_shows_only_its_workspace()
     let resp = page(&http, &base, &other_session).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
 }
+
+/// A call made through the agent API is listed in Calls, and its timeline shows each tool call
+/// with its outcome, arguments and result; another workspace finds nothing of it.
+#[tokio::test]
+async fn a_call_through_the_api_shows_in_calls_with_its_timeline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = callforce::serve::start(callforce::serve::ServeConfig {
+        api_key: Some(KEY.into()),
+        ..callforce::serve::ServeConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir.path().to_owned(),
+        )
+    })
+    .await
+    .expect("starts");
+    let base = format!("http://{}", started.addr);
+    let api = reqwest::Client::new();
+    let call: serde_json::Value = api
+        .post(format!("{base}/v1/calls"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"call_id": "call-console-1", "caller_phone": "+15551234567", "agent": "aria"}))
+        .send()
+        .await
+        .expect("call")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(call["call_id"], "call-console-1");
+    for (action, args) in [
+        (
+            "search_contact",
+            serde_json::json!({"search_term": "{{caller_phone}}"}),
+        ),
+        (
+            "get_case",
+            serde_json::json!({"record_id": "500000000000001AAA"}),
+        ),
+    ] {
+        api.post(format!("{base}/v1/calls/call-console-1/actions/{action}"))
+            .bearer_auth(KEY)
+            .json(&serde_json::json!({ "arguments": args }))
+            .send()
+            .await
+            .expect("action");
+    }
+
+    let http = browser();
+    let session = sign_in(&http, &base, KEY).await;
+    let get = |path: &str, session: &str| {
+        http.get(format!("{base}{path}"))
+            .header(COOKIE, format!("cf_session={session}"))
+            .send()
+    };
+    // The log is written off the call's path: look until both tool calls are there (bounded).
+    let mut timeline = String::new();
+    for _ in 0..100 {
+        timeline = get("/calls/call-console-1", &session)
+            .await
+            .expect("timeline")
+            .text()
+            .await
+            .expect("html");
+        if timeline.contains("get_case") && timeline.contains("search_contact") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        timeline.contains("<h1>Call call-console-1</h1>"),
+        "{timeline}"
+    );
+    let (search, get_case) = (
+        timeline.find("search_contact").expect("search_contact"),
+        timeline.find("get_case").expect("get_case"),
+    );
+    assert!(search < get_case, "in the order they ran");
+    assert!(
+        timeline.contains("not_found"),
+        "get_case's outcome: {timeline}"
+    );
+    assert!(timeline.contains("+15551234567"), "{timeline}");
+    assert!(
+        timeline.contains("Johnson"),
+        "search_contact's result: {timeline}"
+    );
+
+    let list = get("/calls?caller_phone=%2B15551234567", &session)
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("html");
+    assert!(list.contains("href=\"/calls/call-console-1\""), "{list}");
+    let none = get("/calls?agent=nobody", &session)
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("html");
+    assert!(!none.contains("call-console-1"), "{none}");
+
+    // Another workspace: nothing listed, the timeline is not found; no session: sign in.
+    let store = started.registry.store();
+    let other = store
+        .create_workspace("other", chrono::Utc::now())
+        .await
+        .expect("workspace");
+    let key = store
+        .create_api_key(other.id, "admin", chrono::Utc::now())
+        .await
+        .expect("key");
+    let theirs = sign_in(&http, &base, key.plaintext.expose_secret()).await;
+    let list = get("/calls", &theirs)
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("html");
+    assert!(!list.contains("call-console-1"), "{list}");
+    let resp = get("/calls/call-console-1", &theirs)
+        .await
+        .expect("timeline");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = http.get(format!("{base}/calls")).send().await.expect("get");
+    assert_eq!(resp.headers()[LOCATION], "/sign-in");
+}
