@@ -77,6 +77,10 @@ pub struct Overview {
     pub open_dead_letters: u64,
     /// The workspace's connections.
     pub connections: Vec<ConnectionRow>,
+    /// The last hour's tool calls as a whole: how many, errors, p50/p95 latency.
+    pub last_hour: callforce_store::ActivityBucket,
+    /// The last hour's tool calls in 60 buckets, oldest first.
+    pub per_minute: Vec<callforce_store::ActivityBucket>,
 }
 
 /// The console's operations over the application.
@@ -223,7 +227,13 @@ impl Console {
                 default: c.is_default,
             })
             .collect();
+        let hour_ago = Utc::now() - TimeDelta::hours(1);
+        let operations = self.app.operations();
+        let last_hour = operations.summary(caller, hour_ago).await?;
+        let per_minute = operations.activity(caller, hour_ago).await?;
         Ok(Overview {
+            last_hour,
+            per_minute,
             open_calls: self.app.open_calls_in(caller.workspace),
             queued_writes: jobs.queued + jobs.leased,
             open_dead_letters,

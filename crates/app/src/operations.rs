@@ -430,6 +430,32 @@ impl Operations {
             .map_err(|e| internal(&e))
     }
 
+    /// The caller's workspace's tool calls since `since` as one bucket: how many, how many
+    /// failed, and their p50/p95 latency.
+    ///
+    /// # Errors
+    /// The store failed (internal).
+    pub async fn summary(
+        &self,
+        caller: &Caller,
+        since: DateTime<Utc>,
+    ) -> Result<ActivityBucket, Error> {
+        let now = (self.clock)();
+        let span = (now - since).max(TimeDelta::milliseconds(1));
+        let buckets = self
+            .store
+            .operation_activity(caller.workspace, since, now, span)
+            .await
+            .map_err(|e| internal(&e))?;
+        Ok(buckets.into_iter().next().unwrap_or(ActivityBucket {
+            start: since,
+            operations: 0,
+            errors: 0,
+            p50_us: None,
+            p95_us: None,
+        }))
+    }
+
     /// The fields whose values the caller's workspace redacts in the log.
     ///
     /// # Errors

@@ -101,6 +101,74 @@ struct OverviewPage<'a> {
     csrf: &'a str,
     page: &'a str,
     overview: Overview,
+    /// The last hour's chart, an SVG made of numbers only.
+    chart: String,
+    p50: String,
+    p95: String,
+}
+
+/// A latency in microseconds, as a person reads it (`-`: none).
+fn millis(us: Option<u64>) -> String {
+    us.map_or_else(|| "-".to_owned(), |us| format!("{:.1} ms", us as f64 / 1e3))
+}
+
+/// The last hour's tool calls as an SVG bar chart, one bar per bucket (its failed part in the
+/// error colour), and the p95 latency of each bucket as a line; its text alternative says the
+/// busiest minute and the slowest p95.
+fn activity_chart(buckets: &[callforce_store::ActivityBucket]) -> String {
+    const W: f64 = 600.0;
+    const H: f64 = 120.0;
+    let most = buckets
+        .iter()
+        .map(|b| b.operations)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let slowest = buckets
+        .iter()
+        .filter_map(|b| b.p95_us)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let width = W / buckets.len().max(1) as f64;
+    let y = |n: u64, of: u64| H - H * n as f64 / of as f64;
+    let mut svg = String::new();
+    let mut line = Vec::new();
+    for (i, b) in buckets.iter().enumerate() {
+        let x = i as f64 * width;
+        if b.operations > 0 {
+            let top = y(b.operations, most);
+            svg.push_str(&format!(
+                "<rect class=\"calls\" x=\"{x:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\"/>",
+                (width - 1.0).max(1.0),
+                H - top
+            ));
+        }
+        if b.errors > 0 {
+            let top = y(b.errors, most);
+            svg.push_str(&format!(
+                "<rect class=\"errors\" x=\"{x:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\"/>",
+                (width - 1.0).max(1.0),
+                H - top
+            ));
+        }
+        if let Some(p95) = b.p95_us {
+            line.push(format!("{:.1},{:.1}", x + width / 2.0, y(p95, slowest)));
+        }
+    }
+    if line.len() > 1 {
+        svg.push_str(&format!(
+            "<polyline class=\"p95\" points=\"{}\"/>",
+            line.join(" ")
+        ));
+    }
+    let busiest = buckets.iter().map(|b| b.operations).max().unwrap_or(0);
+    format!(
+        "<svg role=\"img\" viewBox=\"0 0 {W} {H}\" preserveAspectRatio=\"none\" class=\"chart\" \
+         aria-label=\"Tool calls per minute over the last hour: at most {busiest} in a minute; \
+         slowest p95 {}\">{svg}</svg>",
+        millis(Some(slowest).filter(|_| !line.is_empty()))
+    )
 }
 
 fn random_hex() -> String {
@@ -283,6 +351,9 @@ async fn overview(State(pages): State<Arc<Pages>>, headers: HeaderMap) -> Respon
             let page = OverviewPage {
                 csrf: &s.csrf,
                 page: "overview",
+                chart: activity_chart(&overview.per_minute),
+                p50: millis(overview.last_hour.p50_us),
+                p95: millis(overview.last_hour.p95_us),
                 overview,
             };
             html(StatusCode::OK, page.render())
@@ -401,5 +472,36 @@ mod tests {
         ] {
             assert_eq!(same(a, b), want, "{a} {b}");
         }
+    }
+
+    #[test]
+    fn the_activity_chart_draws_calls_errors_and_p95() {
+        use callforce_store::ActivityBucket;
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let bucket = |operations, errors, p95| ActivityBucket {
+            start: at,
+            operations,
+            errors,
+            p50_us: p95,
+            p95_us: p95,
+        };
+        let svg = super::activity_chart(&[
+            bucket(4, 1, Some(2_000)),
+            bucket(0, 0, None),
+            bucket(2, 0, Some(8_000)),
+        ]);
+        assert_eq!(svg.matches("class=\"calls\"").count(), 2, "{svg}");
+        assert_eq!(svg.matches("class=\"errors\"").count(), 1, "{svg}");
+        assert!(svg.contains("<polyline class=\"p95\""), "{svg}");
+        assert!(
+            svg.contains("at most 4 in a minute; slowest p95 8.0 ms"),
+            "{svg}"
+        );
+        let empty = super::activity_chart(&[bucket(0, 0, None)]);
+        assert!(
+            !empty.contains("<rect") && !empty.contains("<polyline"),
+            "{empty}"
+        );
+        assert!(empty.contains("slowest p95 -"), "{empty}");
     }
 }

@@ -284,6 +284,20 @@ async fn a_call_through_the_api_shows_in_calls_with_its_timeline() {
         "search_contact's result: {timeline}"
     );
 
+    // The overview counts the last hour's tool calls and draws them.
+    let overview = get("/", &session)
+        .await
+        .expect("overview")
+        .text()
+        .await
+        .expect("html");
+    assert!(overview.contains("id=\"tool-calls\">2<"), "{overview}");
+    assert!(
+        overview.contains("id=\"tool-errors\">1<"),
+        "get_case's not_found: {overview}"
+    );
+    assert!(overview.contains("<svg role=\"img\""), "{overview}");
+
     let list = get("/calls?caller_phone=%2B15551234567", &session)
         .await
         .expect("list")
