@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rand::RngCore;
 
 use crate::admin::Admin;
 use crate::caller::Caller;
@@ -90,12 +89,6 @@ pub struct Console {
     admin: Admin,
 }
 
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn store_failed(e: &callforce_store::Error) -> Error {
     tracing::error!(error = %e, "the console: the store failed");
     Error::internal()
@@ -147,8 +140,8 @@ impl Console {
             ));
         };
         let signed = SignedIn {
-            token: random_hex(32),
-            csrf: random_hex(16),
+            token: crate::token::random_hex(32),
+            csrf: crate::token::random_hex(16),
             expires_at: now + SESSION_TTL,
         };
         let session = callforce_store::ConsoleSession {

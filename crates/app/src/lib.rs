@@ -33,6 +33,7 @@ pub mod panics;
 pub mod pipeline;
 pub mod refresh;
 pub mod registry;
+pub mod token;
 pub mod vault;
 pub mod workspaces;
 

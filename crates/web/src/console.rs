@@ -31,7 +31,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use callforce_app::console::{Console, Overview, SESSION_TTL, Session};
 use callforce_app::{Error, Kind};
-use rand::RngCore;
 
 use crate::cookies::cookie;
 
@@ -171,10 +170,22 @@ fn activity_chart(buckets: &[callforce_store::ActivityBucket]) -> String {
     )
 }
 
-fn random_hex() -> String {
-    let mut b = [0u8; 16];
-    rand::rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+/// A time as the pages show it.
+pub(super) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A query parameter as typed, trimmed (empty when absent).
+pub(super) fn text(params: &std::collections::HashMap<String, String>, key: &str) -> String {
+    params
+        .get(key)
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// A typed filter value, `None` when empty.
+pub(super) fn some(v: &str) -> Option<String> {
+    (!v.is_empty()).then(|| v.to_owned())
 }
 
 /// A core message as a sentence on a page: its first letter in capitals.
@@ -364,7 +375,7 @@ async fn overview(State(pages): State<Arc<Pages>>, headers: HeaderMap) -> Respon
 
 /// The sign-in form with a fresh token, its cookie set, answered with `status`.
 fn sign_in_page(pages: &Pages, status: StatusCode, problem: Option<&str>) -> Response {
-    let csrf = random_hex();
+    let csrf = callforce_app::token::random_hex(16);
     let page = SignInPage {
         csrf: &csrf,
         problem,

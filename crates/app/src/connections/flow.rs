@@ -149,13 +149,6 @@ fn sha256_hex(s: &str) -> String {
     callforce_store::keys::hash_key(s)
 }
 
-fn random_token() -> String {
-    use rand::RngCore;
-    let mut raw = [0u8; 24];
-    rand::rng().fill_bytes(&mut raw);
-    raw.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A refused link (the page says it).
 fn bad_link(message: &str) -> Error {
     Error::new(Kind::Invalid, "invalid_link", message)
@@ -174,7 +167,7 @@ impl Connections {
     pub async fn link(&self, caller: &crate::Caller, params: ConnectParams) -> Result<Link, Error> {
         self.check_params(caller.workspace, &params).await?;
         let now = Utc::now();
-        let link = random_token();
+        let link = crate::token::random_hex(24);
         let token = OneTimeToken {
             workspace: caller.workspace,
             api_key: caller.key,
@@ -251,7 +244,7 @@ impl Connections {
             .map_err(|e| Error::new(Kind::Invalid, "invalid_parameters", e.to_string()))?;
         let scopes = profile_scopes(&checked.profile).unwrap_or(&[]);
         let auth = oauth.authorize_url(scopes).map_err(|e| internal(&e))?;
-        let browser = random_token();
+        let browser = crate::token::random_hex(24);
         let state_hash = sha256_hex(&auth.state);
         let payload = StatePayload {
             environment: checked.environment,

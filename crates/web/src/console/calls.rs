@@ -17,17 +17,13 @@ use axum::response::Response;
 use axum::routing::get;
 use callforce_store::{CallFilter, CallSummary, Operation};
 
-use super::{Pages, failed, html, signed_in};
+use super::{Pages, failed, html, signed_in, some, text, time};
 
 /// The routes of the calls pages.
 pub(super) fn routes() -> axum::Router<Arc<Pages>> {
     axum::Router::new()
         .route("/calls", get(list))
         .route("/calls/{id}", get(timeline))
-}
-
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// A latency in microseconds, as a person reads it.
@@ -122,17 +118,6 @@ struct TimelinePage<'a> {
     agent: String,
     connection_id: String,
     steps: Vec<Step>,
-}
-
-fn text(params: &HashMap<String, String>, key: &str) -> String {
-    params
-        .get(key)
-        .map(|v| v.trim().to_owned())
-        .unwrap_or_default()
-}
-
-fn some(v: &str) -> Option<String> {
-    (!v.is_empty()).then(|| v.to_owned())
 }
 
 async fn list(

@@ -31,7 +31,8 @@ use callforce_app::{Error, Kind};
 use callforce_store::{DeadLetter, DeadLetterFilter, DeadLetterStatus, Job};
 
 use super::{
-    Pages, confirm, failed, field, html, posted, see_other, sentence, signed_in, status_of,
+    Pages, confirm, failed, field, html, posted, see_other, sentence, signed_in, some, status_of,
+    text, time,
 };
 
 /// The routes of the dead letters and jobs pages.
@@ -77,10 +78,6 @@ impl Row {
             created_at: time(dl.created_at),
         }
     }
-}
-
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// The list's filter as typed.
@@ -159,17 +156,6 @@ impl JobRow {
             last_error: j.last_error.clone().unwrap_or_default(),
         }
     }
-}
-
-fn text(params: &HashMap<String, String>, key: &str) -> String {
-    params
-        .get(key)
-        .map(|v| v.trim().to_owned())
-        .unwrap_or_default()
-}
-
-fn some(v: &str) -> Option<String> {
-    (!v.is_empty()).then(|| v.to_owned())
 }
 
 async fn list(
