@@ -45,6 +45,9 @@ pub enum Kind {
     Drop,
     /// The request runs fully (a write is applied), then the connection is closed; no response.
     CommitThenDrop,
+    /// 400 `FIELD_CUSTOM_VALIDATION_EXCEPTION`, as an org's validation rule refuses a write: a
+    /// permanent failure, which retrying does not cure.
+    ValidationRule,
 }
 
 /// One injected failure and the requests it applies to.
@@ -198,7 +201,7 @@ struct Active {
 pub struct Faults {
     active: Mutex<Active>,
     delayed: AtomicU64,
-    injected: [AtomicU64; 5],
+    injected: [AtomicU64; 6],
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
 }
@@ -234,6 +237,7 @@ fn kind_index(k: Kind) -> usize {
         Kind::UnableToLockRow => 2,
         Kind::Drop => 3,
         Kind::CommitThenDrop => 4,
+        Kind::ValidationRule => 5,
     }
 }
 
@@ -303,6 +307,7 @@ impl Faults {
             "unable_to_lock_row": n(Kind::UnableToLockRow),
             "drop": n(Kind::Drop),
             "commit_then_drop": n(Kind::CommitThenDrop),
+            "validation_rule": n(Kind::ValidationRule),
             "peak_in_flight": self.peak_in_flight.load(Ordering::Relaxed),
         })
     }
@@ -413,6 +418,13 @@ fn injected(kind: Kind) -> Response {
             StatusCode::BAD_REQUEST,
             "UNABLE_TO_LOCK_ROW",
             "unable to obtain exclusive access to this record or 1 records",
+        )
+        .into_response(),
+        Kind::ValidationRule => ApiError::with_fields(
+            StatusCode::BAD_REQUEST,
+            "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+            "This record was refused by a validation rule (injected by the dev org's faults)",
+            Vec::new(),
         )
         .into_response(),
         Kind::Drop | Kind::CommitThenDrop => {

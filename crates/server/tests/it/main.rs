@@ -28,5 +28,6 @@ mod metrics;
 mod multi_instance;
 mod pipeline;
 mod queue;
+mod readme;
 mod serve;
 mod unreachable_org;
