@@ -120,7 +120,7 @@ impl MasterKey {
     pub fn read_file(path: &Path) -> anyhow::Result<Self> {
         let text = Zeroizing::new(
             std::fs::read_to_string(path)
-                .with_context(|| format!("reading the key file {}", path.display()))?,
+                .with_context(|| format!("reading the master key file {}", path.display()))?,
         );
         Self::parse(&text).with_context(|| format!("in {}", path.display()))
     }
@@ -142,9 +142,10 @@ impl KeySource {
     /// A malformed `CALLFORCE_MASTER_KEY`.
     pub fn from(env_key: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
         Ok(match env_key {
-            Some(k) => {
-                Self::Env(MasterKey::parse(k).with_context(|| format!("in {}", MASTER_KEY_ENV))?)
-            }
+            Some(k) => Self::Env(
+                MasterKey::parse(k)
+                    .with_context(|| format!("{MASTER_KEY_ENV} is not a usable master key"))?,
+            ),
             None => Self::File(data_dir.join(KEY_FILE)),
         })
     }

@@ -762,3 +762,86 @@ fn logs_to_a_pipe_have_no_colour() {
     assert!(err.contains("WARN"), "{err}");
     assert!(!err.contains('\u{1b}'), "{err:?}");
 }
+
+/// Runs `callforce serve` on `dir` with `env` and no log; its exit code and stderr.
+fn serve_refused(dir: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_callforce"));
+    cmd.args(["serve", "--port", "0", "--data-dir"])
+        .arg(dir)
+        .env("CALLFORCE_LOG", "error")
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("CALLFORCE_MASTER_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run callforce");
+    let err = stderr(&out);
+    assert!(!err.contains("backtrace"), "{err}");
+    assert!(err.lines().count() <= 2, "{err}");
+    (out.status.code(), err)
+}
+
+/// Every way the vault's master key can be wrong stops the start with a line or two that say
+/// which key and what to do.
+#[test]
+fn serve_with_a_bad_master_key_says_which_and_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let (code, err) = serve_refused(
+        &dir.path().join("a"),
+        &[("CALLFORCE_MASTER_KEY", "not-a-key")],
+    );
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("error: CALLFORCE_MASTER_KEY is not a usable master key")
+            && err.contains("32 bytes in base64 (44 characters) or hex (64 digits)"),
+        "{err}"
+    );
+
+    // A key file that cannot be read (here: a directory in its place).
+    let unreadable = dir.path().join("b");
+    std::fs::create_dir_all(unreadable.join("master.key")).expect("mkdir");
+    let (code, err) = serve_refused(&unreadable, &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(&format!(
+            "error: reading the master key file {}",
+            unreadable.join("master.key").display()
+        )),
+        "{err}"
+    );
+
+    // A database sealed under a key file that is gone, then under another key.
+    let sealed = dir.path().join("c");
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_callforce"))
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(&sealed)
+        .env("CALLFORCE_LOG", "error")
+        .env_remove("CALLFORCE_MASTER_KEY")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start");
+    let mut banner = std::io::BufReader::new(first.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut banner, &mut line).expect("banner");
+    assert!(line.contains("listening"), "{line}");
+    first.kill().expect("kill");
+    first.wait().expect("wait");
+    let key_file = sealed.join("master.key");
+    std::fs::remove_file(&key_file).expect("remove the key file");
+    let (code, err) = serve_refused(&sealed, &[]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(&format!(
+            "error: the master key file {} is missing but the database holds secrets sealed with a key: restore the file or set CALLFORCE_MASTER_KEY",
+            key_file.display()
+        )),
+        "{err}"
+    );
+    let (code, err) = serve_refused(&sealed, &[("CALLFORCE_MASTER_KEY", &"11".repeat(32))]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("error: wrong master key: it does not open this database's secrets"),
+        "{err}"
+    );
+}
