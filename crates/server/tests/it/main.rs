@@ -20,6 +20,7 @@ mod console_pages;
 mod deadletters;
 mod hostile;
 mod idempotency;
+mod install;
 mod intent_retry;
 mod intents;
 mod mcp;
