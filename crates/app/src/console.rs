@@ -19,6 +19,49 @@ use crate::error::{Error, Kind};
 /// How long a console session lasts after signing in.
 pub const SESSION_TTL: TimeDelta = TimeDelta::hours(8);
 
+/// How long a one-time sign-in link (`callforce console-link`) may be used.
+pub const LINK_TTL: TimeDelta = TimeDelta::minutes(15);
+
+/// The name of a workspace's API key that sign-in links sign in as: the actor of what their
+/// sessions change, and the key to revoke to end them all.
+pub const LINK_KEY_NAME: &str = "console sign-in links";
+
+/// Makes a one-time sign-in link's token for `workspace` at `now`, valid [`LINK_TTL`]. Its
+/// session acts as the workspace's key named [`LINK_KEY_NAME`], created the first time (and
+/// audited with `actor`).
+///
+/// # Errors
+/// The store failed.
+pub async fn make_sign_in_link(
+    store: &callforce_store::Store,
+    workspace: callforce_store::WorkspaceId,
+    actor: crate::changes::Actor,
+    now: DateTime<Utc>,
+) -> Result<String, callforce_store::Error> {
+    let existing = store
+        .list_api_keys(workspace)
+        .await?
+        .into_iter()
+        .find(|k| k.name == LINK_KEY_NAME && k.revoked_at.is_none());
+    let key = match existing {
+        Some(k) => k.id,
+        None => {
+            store
+                .create_api_key_audited(workspace, LINK_KEY_NAME, now, |k| {
+                    crate::changes::key_create(actor, k)
+                })
+                .await?
+                .key
+                .id
+        }
+    };
+    let token = crate::token::random_hex(32);
+    store
+        .create_console_link(&token, workspace, key, now, now + LINK_TTL)
+        .await?;
+    Ok(token)
+}
+
 /// A new session: the token for the browser's cookie and the CSRF token its forms carry.
 pub struct SignedIn {
     /// The session token (the cookie's value; stored only hashed).
@@ -139,6 +182,44 @@ impl Console {
                 "that API key is not valid: paste a key of your workspace (printed by 'callforce serve' at its first start, or made with 'callforce workspace new-key')",
             ));
         };
+        self.open_session(caller, now).await
+    }
+
+    /// Signs in with the one-time link `link` ([`make_sign_in_link`]): a new session of its
+    /// workspace, as its key. The link is spent whatever the answer.
+    ///
+    /// # Errors
+    /// A link used already, expired, unknown or whose key was revoked (`unauthorized`), the
+    /// store failed.
+    pub async fn sign_in_with_link(
+        &self,
+        link: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SignedIn, Error> {
+        let store = self.app.store();
+        let Some((workspace, key)) = store
+            .take_console_link(link.trim(), now)
+            .await
+            .map_err(|e| store_failed(&e))?
+        else {
+            return Err(Error::new(
+                Kind::Unauthorized,
+                "unauthorized",
+                "that sign-in link was used already or has expired: run 'callforce console-link' for a new one, or sign in with an API key",
+            ));
+        };
+        self.open_session(
+            Caller {
+                workspace,
+                key: Some(key),
+            },
+            now,
+        )
+        .await
+    }
+
+    /// A new session of `caller`, lasting [`SESSION_TTL`].
+    async fn open_session(&self, caller: Caller, now: DateTime<Utc>) -> Result<SignedIn, Error> {
         let signed = SignedIn {
             token: crate::token::random_hex(32),
             csrf: crate::token::random_hex(16),

@@ -55,6 +55,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Print a one-time link that signs a browser in to the admin console (valid 15 minutes).
+    ConsoleLink(ConsoleLinkArgs),
     /// Workspaces (tenants).
     Workspace {
         #[command(subcommand)]
@@ -150,6 +152,22 @@ struct McpArgs {
     /// Offer the compact tool set (search, query, write, action) instead of the whole catalog.
     #[arg(long)]
     compact: bool,
+}
+
+#[derive(clap::Args)]
+struct ConsoleLinkArgs {
+    /// The workspace to sign in to.
+    #[arg(long, default_value = "default")]
+    workspace: String,
+    /// The service's address as the browser reaches it (also read from CALLFORCE_PUBLIC_URL).
+    #[arg(long, env = crate::env::PUBLIC_URL, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The service's data directory (its `callforce.db`).
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// The database instead (`postgres://...` or `sqlite:PATH`).
+    #[arg(long, env = crate::env::DATABASE_URL, hide_env_values = true)]
+    database_url: Option<String>,
 }
 
 /// Where the admin commands find the service's database.
@@ -483,6 +501,7 @@ impl Cli {
                         database_url,
                     },
             } => new_key(name, label, data_dir, database_url).await,
+            Command::ConsoleLink(args) => console_link(args).await,
             Command::Deadletter(args) => deadletter(args).await,
             Command::Audit(args) => audit(args).await,
             Command::Alert(args) => alert(args).await,
@@ -780,7 +799,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     }
     println!(
-        "  console:          http://{}/ (sign in with an API key)",
+        "  console:          http://{}/ (sign in with an API key, or a link from `callforce console-link`)",
         started.addr
     );
     println!("  health:           http://{}/healthz", started.addr);
@@ -934,6 +953,35 @@ async fn new_key(
     println!(
         "  (shown once: only its hash is stored; revoke it with DELETE /v1/keys/{})",
         key.key.id.0
+    );
+    Ok(())
+}
+
+async fn console_link(args: ConsoleLinkArgs) -> anyhow::Result<()> {
+    let url = args.database_url.filter(|u| !u.trim().is_empty());
+    let (store, _) = crate::admin::open_keyed(
+        &args.data_dir,
+        url.as_deref(),
+        env(crate::env::MASTER_KEY).as_deref(),
+    )
+    .await?;
+    let name = args.workspace.trim();
+    let ws = crate::admin::workspace(&store, name).await?;
+    let link = callforce_app::console::make_sign_in_link(
+        &store,
+        ws,
+        callforce_app::changes::Actor::Cli,
+        chrono::Utc::now(),
+    )
+    .await?;
+    println!(
+        "{}/sign-in/link?token={link}",
+        args.url.trim().trim_end_matches('/')
+    );
+    eprintln!(
+        "  (signs one browser in to workspace {name}: once, within {} minutes; its session acts as the key \"{}\")",
+        callforce_app::console::LINK_TTL.num_minutes(),
+        callforce_app::console::LINK_KEY_NAME
     );
     Ok(())
 }

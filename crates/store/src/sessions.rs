@@ -4,6 +4,9 @@
 //! with the workspace, the key that signed in (none for the key from the environment), the
 //! session's CSRF token and its expiry. A session ends when it expires, when it is ended (sign
 //! out), or when the key that signed in is revoked.
+//!
+//! A one-time sign-in link (`callforce console-link`) is a row of the same table with no CSRF
+//! token: never a session itself, it is taken (deleted) by the one sign-in it opens.
 
 use chrono::{DateTime, Utc};
 
@@ -71,7 +74,7 @@ impl Store {
             sqlx::query_as(
                 "SELECT s.workspace_id, s.api_key_id, s.csrf, s.expires_at \
                  FROM console_sessions s LEFT JOIN api_keys k ON k.id = s.api_key_id \
-                 WHERE s.token_hash = $1 AND s.expires_at > $2 \
+                 WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.csrf <> '' \
                  AND (s.api_key_id IS NULL OR k.revoked_at IS NULL)",
             )
             .bind(hash_key(token))
@@ -102,5 +105,68 @@ impl Store {
                 .await?;
         });
         Ok(())
+    }
+
+    /// Records a one-time sign-in link under `token` (stored hashed) for `key` of `workspace`,
+    /// valid until `expires_at`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn create_console_link(
+        &self,
+        token: &str,
+        workspace: WorkspaceId,
+        key: ApiKeyId,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO console_sessions \
+                 (token_hash, workspace_id, api_key_id, csrf, created_at, expires_at) \
+                 VALUES ($1, $2, $3, '', $4, $5)",
+            )
+            .bind(hash_key(token))
+            .bind(workspace.0)
+            .bind(key.0)
+            .bind(ms(now))
+            .bind(ms(expires_at))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Takes the sign-in link `token` at `now`: its workspace and key when it is unused,
+    /// unexpired and its key is not revoked. It is gone after this, whatever the answer.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn take_console_link(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(WorkspaceId, ApiKeyId)>> {
+        let row: Option<(i64, Option<i64>, i64)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "DELETE FROM console_sessions WHERE token_hash = $1 AND csrf = '' \
+                 RETURNING workspace_id, api_key_id, expires_at",
+            )
+            .bind(hash_key(token))
+            .fetch_optional(pool)
+            .await?
+        });
+        let Some((ws, Some(key), expires)) = row else {
+            return Ok(None);
+        };
+        if expires <= ms(now) {
+            return Ok(None);
+        }
+        let revoked = self
+            .list_api_keys(WorkspaceId(ws))
+            .await?
+            .iter()
+            .any(|k| k.id.0 == key && k.revoked_at.is_some());
+        Ok((!revoked).then_some((WorkspaceId(ws), ApiKeyId(key))))
     }
 }

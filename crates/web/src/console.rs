@@ -4,6 +4,8 @@
 //! GET  /                      the overview (signed in), else 303 to /sign-in
 //! GET  /sign-in               the sign-in form
 //! POST /sign-in               api_key, csrf -> 303 to / with the session cookie
+//! GET  /sign-in/link?token=   a one-time link's page (`callforce console-link`): one button
+//! POST /sign-in/link          link, csrf -> the link is spent; 303 to / with the session cookie
 //! POST /sign-out              csrf -> the session ends, 303 to /sign-in
 //! GET  /assets/console.css    the stylesheet (embedded in the binary)
 //! ```
@@ -25,11 +27,11 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use callforce_app::console::{Console, Overview, SESSION_TTL, Session};
+use callforce_app::console::{Console, Overview, SESSION_TTL, Session, SignedIn};
 use callforce_app::{Error, Kind};
 
 use crate::cookies::cookie;
@@ -57,6 +59,7 @@ pub fn router(console: Console, secure: bool) -> axum::Router {
     axum::Router::new()
         .route("/", get(overview))
         .route("/sign-in", get(sign_in_form).post(sign_in))
+        .route("/sign-in/link", get(link_form).post(sign_in_with_link))
         .route("/sign-out", post(sign_out))
         .route("/assets/console.css", get(stylesheet))
         .merge(calls::routes())
@@ -71,6 +74,13 @@ pub fn router(console: Console, secure: bool) -> axum::Router {
 struct SignInPage<'a> {
     csrf: &'a str,
     problem: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in_link.html")]
+struct SignInLinkPage<'a> {
+    csrf: &'a str,
+    link: &'a str,
 }
 
 #[derive(Template)]
@@ -396,20 +406,27 @@ async fn sign_in_form(State(pages): State<Arc<Pages>>, headers: HeaderMap) -> Re
     }
 }
 
-async fn sign_in(State(pages): State<Arc<Pages>>, headers: HeaderMap, body: Bytes) -> Response {
-    let paired = match (field(&body, "csrf"), cookie(&headers, SIGN_IN_COOKIE)) {
+/// Whether a sign-in form's `csrf` is the one set in the browser's cookie with the form.
+fn sign_in_paired(headers: &HeaderMap, body: &[u8]) -> bool {
+    match (field(body, "csrf"), cookie(headers, SIGN_IN_COOKIE)) {
         (Some(form), Some(cookie)) => same(&form, &cookie),
         _ => false,
-    };
-    if !paired {
-        return sign_in_page(
-            &pages,
-            StatusCode::FORBIDDEN,
-            Some("This form expired or came from another page; sign in again."),
-        );
     }
-    let key = field(&body, "api_key").unwrap_or_default();
-    match pages.console.sign_in(&key, chrono::Utc::now()).await {
+}
+
+/// The answer to a sign-in form that was not paired with its cookie.
+fn unpaired(pages: &Pages) -> Response {
+    sign_in_page(
+        pages,
+        StatusCode::FORBIDDEN,
+        Some("This form expired or came from another page; sign in again."),
+    )
+}
+
+/// The answer to a sign-in: the session's cookie and a 303 to the overview, or the sign-in form
+/// again with what went wrong.
+fn signed_in_answer(pages: &Pages, signed: Result<SignedIn, Error>) -> Response {
+    match signed {
         Ok(signed) => {
             let session = set_cookie(
                 SESSION_COOKIE,
@@ -421,17 +438,61 @@ async fn sign_in(State(pages): State<Arc<Pages>>, headers: HeaderMap, body: Byte
             let used = set_cookie(SIGN_IN_COOKIE, "", "/sign-in", 0, pages.secure);
             see_other("/", &[session, used])
         }
-        Err(e) if e.kind == Kind::Unauthorized => sign_in_page(
-            &pages,
-            StatusCode::UNAUTHORIZED,
-            Some(&sentence(&e.message)),
-        ),
+        Err(e) if e.kind == Kind::Unauthorized => {
+            sign_in_page(pages, StatusCode::UNAUTHORIZED, Some(&sentence(&e.message)))
+        }
         Err(e) => sign_in_page(
-            &pages,
+            pages,
             StatusCode::INTERNAL_SERVER_ERROR,
             Some(&sentence(&e.message)),
         ),
     }
+}
+
+async fn sign_in(State(pages): State<Arc<Pages>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !sign_in_paired(&headers, &body) {
+        return unpaired(&pages);
+    }
+    let key = field(&body, "api_key").unwrap_or_default();
+    signed_in_answer(
+        &pages,
+        pages.console.sign_in(&key, chrono::Utc::now()).await,
+    )
+}
+
+/// A one-time link's page: a button that signs in. Opening the link spends nothing, so a
+/// preview fetched by a chat app or a mail scanner does not use it up.
+async fn link_form(State(pages): State<Arc<Pages>>, RawQuery(query): RawQuery) -> Response {
+    let link = field(query.unwrap_or_default().as_bytes(), "token").unwrap_or_default();
+    let csrf = callforce_app::token::random_hex(16);
+    let page = SignInLinkPage {
+        csrf: &csrf,
+        link: &link,
+    };
+    let mut resp = html(StatusCode::OK, page.render());
+    let c = set_cookie(SIGN_IN_COOKIE, &csrf, "/sign-in", 3600, pages.secure);
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+async fn sign_in_with_link(
+    State(pages): State<Arc<Pages>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !sign_in_paired(&headers, &body) {
+        return unpaired(&pages);
+    }
+    let link = field(&body, "link").unwrap_or_default();
+    signed_in_answer(
+        &pages,
+        pages
+            .console
+            .sign_in_with_link(&link, chrono::Utc::now())
+            .await,
+    )
 }
 
 async fn sign_out(State(pages): State<Arc<Pages>>, headers: HeaderMap, body: Bytes) -> Response {

@@ -45,3 +45,31 @@ async fn a_console_session_lasts_until_it_expires_ends_or_its_key_is_revoked(
     assert_eq!(s.console_session("token-5", t(4)).await?, None);
     Ok(())
 }
+
+both!(a_sign_in_link_is_taken_once_unexpired_and_never_opens_a_session_itself);
+async fn a_sign_in_link_is_taken_once_unexpired_and_never_opens_a_session_itself(
+    db: &Db,
+) -> Result<()> {
+    let s = &db.store;
+    let ws = s.create_workspace("acme", t(0)).await?;
+    let key = s.create_api_key(ws.id, "links", t(0)).await?.key.id;
+    s.create_console_link("link-1", ws.id, key, t(1), t(100))
+        .await?;
+    // A link is not a session.
+    assert_eq!(s.console_session("link-1", t(2)).await?, None);
+    assert_eq!(
+        s.take_console_link("link-1", t(2)).await?,
+        Some((ws.id, key))
+    );
+    assert_eq!(s.take_console_link("link-1", t(3)).await?, None);
+
+    // Expired, then: a key revoked before its link is used.
+    s.create_console_link("link-2", ws.id, key, t(1), t(100))
+        .await?;
+    assert_eq!(s.take_console_link("link-2", t(100)).await?, None);
+    s.create_console_link("link-3", ws.id, key, t(1), t(100))
+        .await?;
+    s.revoke_api_key(ws.id, key, t(5)).await?;
+    assert_eq!(s.take_console_link("link-3", t(6)).await?, None);
+    Ok(())
+}
