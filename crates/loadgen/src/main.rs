@@ -121,7 +121,8 @@ async fn main() -> anyhow::Result<()> {
             serde_json::json!({
                 "requests": n, "errors": errors, "seconds": secs, "rps": n as f64 / secs,
                 "connections": args.connections, "rate": args.rate,
-                "p50_us": us(0.5), "p90_us": us(0.9), "p99_us": us(0.99), "max_us": hist.max(),
+                "p50_us": us(0.5), "p90_us": us(0.9), "p95_us": us(0.95), "p99_us": us(0.99),
+                "max_us": hist.max(),
             })
         );
     } else {
