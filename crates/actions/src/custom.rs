@@ -110,11 +110,10 @@ impl CustomAction {
         if !["GET", "POST", "PATCH", "PUT", "DELETE"]
             .contains(&self.method.to_ascii_uppercase().as_str())
         {
-            return Err(ActionError::template(format!(
-                "unsupported method {}",
-                self.method
-            ))
-            .field("method"));
+            return Err(
+                ActionError::template(format!("unsupported method {}", self.method))
+                    .field("method"),
+            );
         }
         if !RAW_PATH_ROOTS.iter().any(|r| self.endpoint.starts_with(r)) {
             return Err(ActionError::template(format!(

@@ -136,10 +136,14 @@ impl App {
     /// a connection that cannot be used (as [`lookup_error`]), the store failed. What the
     /// action itself refuses is in [`Tried::request`] or [`Tried::answer`].
     pub async fn try_action(&self, caller: &Caller, t: TryIt) -> Result<Tried, Error> {
-        let view = self.workspaces().view(caller.workspace).await.map_err(|e| {
-            tracing::error!(error = %e, "reading the workspace's actions failed");
-            Error::internal()
-        })?;
+        let view = self
+            .workspaces()
+            .view(caller.workspace)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "reading the workspace's actions failed");
+                Error::internal()
+            })?;
         let Some(Action::Custom(custom)) = view.catalog.get(&t.action) else {
             return Err(Error::new(
                 Kind::NotFound,
@@ -215,7 +219,14 @@ impl App {
             .run_scoped(&mut call, &t.action, Value::Object(args), scope())
             .await;
         self.registry().observe(&live).await;
-        let entry = tried(Actor::of(caller), &call_id, &t.action, &on, &request, &answer);
+        let entry = tried(
+            Actor::of(caller),
+            &call_id,
+            &t.action,
+            &on,
+            &request,
+            &answer,
+        );
         if let Err(e) = self
             .store()
             .append_audit(caller.workspace, chrono::Utc::now(), &entry)

@@ -194,7 +194,10 @@ async fn enabling_three_templates_changes_the_agents_tool_list() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert!(html.contains("id=\"objects-problem\""), "{html}");
     assert!(html.contains("aria-describedby=\"objects-problem\""));
-    assert!(html.contains("value=\"Contact; DROP\""), "what was typed is kept");
+    assert!(
+        html.contains("value=\"Contact; DROP\""),
+        "what was typed is kept"
+    );
     assert_eq!(a.tools("front-desk").await.len(), 3);
     let (status, _, html) = a.post("/agents", &[("name", "front desk!")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
@@ -207,21 +210,30 @@ async fn enabling_three_templates_changes_the_agents_tool_list() {
     let actor = a.actor().await;
     let puts = a.audited("config.agent.put").await;
     assert_eq!(puts.len(), 2, "{puts:?}");
-    assert!(puts.iter().all(|p| p["agent"] == actor.as_str()), "{puts:?}");
+    assert!(
+        puts.iter().all(|p| p["agent"] == actor.as_str()),
+        "{puts:?}"
+    );
 
     // Deleting asks first; then the agent is gone.
     let (status, html) = a.get("/agents/front-desk/delete").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Delete the agent front-desk?"), "{html}");
     let (status, to, _) = a.post("/agents/front-desk/delete", &[]).await;
-    assert_eq!((status, to.as_str()), (StatusCode::SEE_OTHER, "/agents/front-desk/delete"));
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/agents/front-desk/delete")
+    );
     let (status, to, _) = a
         .post("/agents/front-desk/delete", &[("confirm", "yes")])
         .await;
     assert_eq!((status, to.as_str()), (StatusCode::SEE_OTHER, "/agents"));
     let (status, _) = e.get(&e.key, "/v1/agents/front-desk").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(a.audited("config.agent.delete").await[0]["agent"], actor.as_str());
+    assert_eq!(
+        a.audited("config.agent.delete").await[0]["agent"],
+        actor.as_str()
+    );
 }
 
 const LOOKUP: &str = "/services/data/v59.0/query/?q=SELECT+Id,LastName+FROM+Contact+WHERE+LastName='{{last_name}}'+LIMIT+5";
@@ -248,8 +260,14 @@ async fn a_custom_action_with_a_mistake_shows_it_next_to_its_field_and_saves_whe
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert!(html.contains("id=\"endpoint-problem\""), "{html}");
-    assert!(html.contains("aria-describedby=\"endpoint-problem\""), "{html}");
-    assert!(html.contains("value=\"/services/oauth2/token\""), "kept as typed");
+    assert!(
+        html.contains("aria-describedby=\"endpoint-problem\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("value=\"/services/oauth2/token\""),
+        "kept as typed"
+    );
     // Parameters that are not JSON, next to the parameters.
     let (status, _, html) = a.post("/actions", &form(LOOKUP, "[{\"name\":")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
@@ -287,7 +305,10 @@ async fn a_custom_action_with_a_mistake_shows_it_next_to_its_field_and_saves_whe
     let actor = a.actor().await;
     let puts = a.audited("config.action.put").await;
     assert_eq!(puts.len(), 2, "{puts:?}");
-    assert!(puts.iter().all(|p| p["agent"] == actor.as_str()), "{puts:?}");
+    assert!(
+        puts.iter().all(|p| p["agent"] == actor.as_str()),
+        "{puts:?}"
+    );
 
     // Deleted after a confirmation.
     let (status, _) = a.get("/actions/contacts_named/delete").await;
@@ -310,7 +331,12 @@ async fn put_action(e: &Env, name: &str, def: Value) {
         .send()
         .await
         .expect("put");
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
 }
 
 fn lookup() -> Value {
@@ -364,7 +390,11 @@ async fn try_it_on_the_dev_org_shows_the_rendered_request_and_the_answer() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
     assert!(html.contains("id=\"arguments-problem\""), "{html}");
-    assert_eq!(a.audited("action.tried").await.len(), 1, "nothing more sent");
+    assert_eq!(
+        a.audited("action.tried").await.len(),
+        1,
+        "nothing more sent"
+    );
 }
 
 #[tokio::test]
@@ -396,8 +426,14 @@ async fn a_write_on_a_real_org_is_refused_without_the_confirmation() {
     )
     .await;
     let (_, html) = a.get("/actions/new_contact").await;
-    assert!(html.contains("(real org: sandbox, connected)</option>"), "{html}");
-    assert!(html.contains("name=\"write\""), "a write offers the confirmation");
+    assert!(
+        html.contains("(real org: sandbox, connected)</option>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("name=\"write\""),
+        "a write offers the confirmation"
+    );
 
     let write = |ack: bool, confirm: bool| {
         let mut form = vec![
@@ -418,19 +454,39 @@ async fn a_write_on_a_real_org_is_refused_without_the_confirmation() {
         ("real_org", "yes"),
     ];
     // Not acknowledged: the request is shown, nothing is sent.
-    let (status, _, html) = a.post("/actions/new_contact/try", &write(false, true)).await;
+    let (status, _, html) = a
+        .post("/actions/new_contact/try", &write(false, true))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{html}");
-    assert!(html.contains("Not sent: acme-sandbox is not the dev org"), "{html}");
-    assert!(html.contains("POST /services/data/v59.0/sobjects/Contact/"), "{html}");
+    assert!(
+        html.contains("Not sent: acme-sandbox is not the dev org"),
+        "{html}"
+    );
+    assert!(
+        html.contains("POST /services/data/v59.0/sobjects/Contact/"),
+        "{html}"
+    );
     assert!(!html.contains("id=\"answer\""), "{html}");
     // Acknowledged, but the write not confirmed: still nothing sent.
-    let (status, _, html) = a.post("/actions/new_contact/try", &write(true, false)).await;
+    let (status, _, html) = a
+        .post("/actions/new_contact/try", &write(true, false))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{html}");
-    assert!(html.contains("Not sent: this action writes to acme-sandbox"), "{html}");
-    assert!(html.contains("&#34;LastName&#34;: &#34;Tryout&#34;"), "{html}");
+    assert!(
+        html.contains("Not sent: this action writes to acme-sandbox"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&#34;LastName&#34;: &#34;Tryout&#34;"),
+        "{html}"
+    );
     assert!(a.audited("action.tried").await.is_empty());
     let (status, _, html) = a.post("/actions/contacts_named/try", &read).await;
-    assert_eq!(status, StatusCode::OK, "a read runs once acknowledged: {html}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a read runs once acknowledged: {html}"
+    );
     let answer = &html[html.find("id=\"answer\"").expect("an answer")..];
     assert!(!answer.contains("Tryout"), "not written: {answer}");
 

@@ -474,7 +474,9 @@ async fn create(State(pages): State<Arc<Pages>>, headers: HeaderMap, body: Bytes
         Ok(_) => {
             form.problem = Some((
                 Some("name".into()),
-                format!("There is already a custom action '{name}'; edit it on its page, or pick another name."),
+                format!(
+                    "There is already a custom action '{name}'; edit it on its page, or pick another name."
+                ),
             ));
             return new_page(&pages, &s, form, StatusCode::CONFLICT).await;
         }
@@ -830,7 +832,10 @@ mod tests {
     #[test]
     fn a_rendered_request_shows_its_query() {
         for (request, want) in [
-            (json!({"path": "/services/data/v59.0/sobjects/Case/"}), "/services/data/v59.0/sobjects/Case/"),
+            (
+                json!({"path": "/services/data/v59.0/sobjects/Case/"}),
+                "/services/data/v59.0/sobjects/Case/",
+            ),
             (
                 json!({"path": "/services/data/v59.0/query/", "query": [["q", "SELECT Id FROM Contact"]]}),
                 "/services/data/v59.0/query/?q=SELECT+Id+FROM+Contact",

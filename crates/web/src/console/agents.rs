@@ -419,9 +419,7 @@ async fn save(
             )
             .await
         }
-        Err(e) if e.kind == Kind::Internal || e.kind == Kind::NotFound => {
-            failed(&s, "agents", &e)
-        }
+        Err(e) if e.kind == Kind::Internal || e.kind == Kind::NotFound => failed(&s, "agents", &e),
         Err(e) => {
             let message = Some(sentence(&e.message));
             match e.action.as_ref().and_then(|a| a.field.as_deref()) {
@@ -529,7 +527,10 @@ mod tests {
             parameters: serde_json::json!({}),
         };
         let (bytes, tokens) = size_of(std::slice::from_ref(&tool));
-        assert_eq!(bytes, r#"[{"name":"a","description":"b","parameters":{}}]"#.len());
+        assert_eq!(
+            bytes,
+            r#"[{"name":"a","description":"b","parameters":{}}]"#.len()
+        );
         assert_eq!(tokens, bytes.div_ceil(4));
         assert_eq!(size_of(&[]), (2, 1));
     }
