@@ -369,6 +369,10 @@ async fn try_it_on_the_dev_org_shows_the_rendered_request_and_the_answer() {
         html.contains("GET /services/data/v59.0/query/?q=SELECT+Id%2CLastName+FROM+Contact+WHERE+LastName%3D%27Johnson%27+LIMIT+5"),
         "the rendered request: {html}"
     );
+    assert!(
+        html.contains("<dt>q</dt><dd><code class=\"wrap\">SELECT Id,LastName FROM Contact WHERE LastName=&#39;Johnson&#39; LIMIT 5</code>"),
+        "the query as the org reads it: {html}"
+    );
     let answer = &html[html.find("id=\"answer\"").expect("an answer")..];
     assert!(answer.contains("Johnson"), "{answer}");
     let actor = a.actor().await;

@@ -212,6 +212,8 @@ struct TryResult {
     /// The rendered request: its method, path with query, and body.
     method: String,
     path: String,
+    /// The query's parameters as the org reads them (decoded).
+    query: Vec<(String, String)>,
     body: Option<String>,
     /// Why it was not sent.
     held: Option<String>,
@@ -599,17 +601,18 @@ fn action_problem(e: &ActionError) -> String {
 /// What a try did, as the page shows it.
 fn result_of(t: Tried) -> (TryResult, Option<String>) {
     let mut problem = None;
-    let (method, path, body) = match &t.request {
+    let (method, path, query, body) = match &t.request {
         Ok(r) => (
             r["method"].as_str().unwrap_or_default().to_owned(),
             path_with_query(r),
+            serde_json::from_value(r["query"].clone()).unwrap_or_default(),
             r.get("body")
                 .filter(|b| !b.is_null())
                 .map(|b| serde_json::to_string_pretty(b).unwrap_or_default()),
         ),
         Err(e) => {
             problem = Some(action_problem(e));
-            (String::new(), String::new(), None)
+            (String::new(), String::new(), Vec::new(), None)
         }
     };
     let held = t.held.map(|h| {
@@ -637,6 +640,7 @@ fn result_of(t: Tried) -> (TryResult, Option<String>) {
         connection: t.on.name,
         method,
         path,
+        query,
         body,
         held,
         answer,

@@ -175,7 +175,9 @@ fn groups(catalog: &callforce_actions::Catalog, agent: &Agent) -> Vec<Group> {
         let switch = Switch {
             effect: effect(a.effect()),
             description: first_sentence(&a.tool().description),
-            enabled: agent.actions.as_ref().is_some_and(|l| l.contains(&name)),
+            // Every action allowed (no list): every switch on, so unticking "every action"
+            // keeps them as they were.
+            enabled: agent.enabled(&name),
             confirm,
             asks_by_default: callforce_actions::agent::default_needs_confirmation(a),
             name,
@@ -572,5 +574,8 @@ mod tests {
         assert!(search.enabled && search.confirm == "ask");
         let delete = cases.iter().find(|s| s.name == "delete_case").expect("one");
         assert!(!delete.enabled && delete.asks_by_default && delete.effect == "delete");
+        // No list: every action allowed, every switch on.
+        let all = groups(&c, &Agent::default());
+        assert!(all.iter().flat_map(|g| &g.switches).all(|s| s.enabled));
     }
 }
