@@ -272,6 +272,15 @@ async fn a_custom_action_with_a_mistake_shows_it_next_to_its_field_and_saves_whe
     let (status, _, html) = a.post("/actions", &form(LOOKUP, "[{\"name\":")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
     assert!(html.contains("id=\"parameters-problem\""), "{html}");
+    // A parameter without its location: the core's check, next to the parameters.
+    let (status, _, html) = a
+        .post("/actions", &form(LOOKUP, r#"[{"name": "last_name"}]"#))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    let problem = &html[html
+        .find("id=\"parameters-problem\"")
+        .expect("next to the parameters")..];
+    assert!(problem.contains("location"), "{problem}");
     // Nothing was saved.
     let (status, _) = e.get(&e.key, "/v1/actions/contacts_named").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

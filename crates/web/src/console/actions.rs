@@ -456,6 +456,9 @@ async fn put(
             let f = match (e.code, e.action.as_ref().and_then(|a| a.field.as_deref())) {
                 (_, Some(f)) => Some(f.to_owned()),
                 ("builtin_action" | "invalid_name", _) => Some("name".to_owned()),
+                // The form's other fields are plain text or free JSON: a definition that does
+                // not read is a parameter missing its name or location, or of the wrong shape.
+                ("invalid_body", _) => Some("parameters".to_owned()),
                 _ => None,
             };
             form.problem = Some((f, sentence(&e.message)));
