@@ -91,7 +91,8 @@ impl CustomAction {
     /// endpoint under `/services/data/`, unique parameter names, templates that parse.
     ///
     /// # Errors
-    /// A template error saying what is wrong.
+    /// A template error saying what is wrong, its `field` naming the part of the definition
+    /// (`name`, `method`, `endpoint`, `parameters`, `body`).
     pub fn validate(&self) -> Result<(), ActionError> {
         let ident = |s: &str| {
             !s.is_empty()
@@ -103,38 +104,41 @@ impl CustomAction {
             return Err(ActionError::template(format!(
                 "'{}' is not a valid action name (letters, digits, _)",
                 self.name
-            )));
+            ))
+            .field("name"));
         }
         if !["GET", "POST", "PATCH", "PUT", "DELETE"]
             .contains(&self.method.to_ascii_uppercase().as_str())
         {
-            return Err(ActionError::template(format!(
-                "unsupported method {}",
-                self.method
-            )));
+            return Err(
+                ActionError::template(format!("unsupported method {}", self.method))
+                    .field("method"),
+            );
         }
         if !RAW_PATH_ROOTS.iter().any(|r| self.endpoint.starts_with(r)) {
             return Err(ActionError::template(format!(
                 "the endpoint must start with one of {}",
                 RAW_PATH_ROOTS.join(", ")
-            )));
+            ))
+            .field("endpoint"));
         }
         // The literal part must not climb out of its root either (the rendered path is
         // checked again at every call).
         let literal = self.endpoint.split(['?', '{']).next().unwrap_or_default();
         callforce_client::request::raw_path(literal, callforce_client::ApiVersion::DEFAULT)
-            .map_err(|e| ActionError::template(format!("the endpoint: {e}")))?;
+            .map_err(|e| ActionError::template(format!("the endpoint: {e}")).field("endpoint"))?;
         let mut seen = HashSet::new();
         for p in &self.parameters {
             if !ident(&p.name) || !seen.insert(p.name.as_str()) {
                 return Err(ActionError::template(format!(
                     "parameter '{}' is invalid or repeated",
                     p.name
-                )));
+                ))
+                .field("parameters"));
             }
         }
         let t = Templating::new();
-        crate::template::check(&t, &self.endpoint)?;
+        crate::template::check(&t, &self.endpoint).map_err(|e| e.field("endpoint"))?;
         fn strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
             match v {
                 Value::String(s) => out.push(s),
@@ -149,6 +153,7 @@ impl CustomAction {
         }
         body.into_iter()
             .try_for_each(|s| crate::template::check(&t, s))
+            .map_err(|e| e.field("body"))
     }
 
     /// The object, if declared.
@@ -464,7 +469,14 @@ mod tests {
             ),
         ];
         for (what, a) in cases {
-            assert!(a.validate().is_err(), "{what}");
+            let e = a.validate().expect_err(what);
+            // Each refusal names the part of the definition to fix.
+            let field = match what {
+                "name" | "method" => what,
+                "unclosed" | "bad filter" => "body",
+                _ => "endpoint",
+            };
+            assert_eq!(e.field.as_deref(), Some(field), "{what}: {e}");
         }
     }
 

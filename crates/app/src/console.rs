@@ -169,6 +169,37 @@ impl Console {
         self.app.operations()
     }
 
+    /// The workspaces' agents and custom actions (the operations `/v1/agents` and
+    /// `/v1/actions` ask).
+    pub fn workspaces(&self) -> &crate::workspaces::Workspaces {
+        self.app.workspaces()
+    }
+
+    /// The tools a model of `agent` sees on the workspace's default connection: what
+    /// `/v1/tools?agent=` answers.
+    ///
+    /// # Errors
+    /// No such agent (404), the store failed.
+    pub async fn tools(
+        &self,
+        caller: &Caller,
+        agent: &str,
+    ) -> Result<Vec<callforce_actions::Tool>, Error> {
+        self.app.tool_definitions(caller, Some(agent), None).await
+    }
+
+    /// Tries a custom action with sample arguments ([`crate::tryit`]).
+    ///
+    /// # Errors
+    /// As [`App::try_action`].
+    pub async fn try_action(
+        &self,
+        caller: &Caller,
+        t: crate::tryit::TryIt,
+    ) -> Result<crate::tryit::Tried, Error> {
+        self.app.try_action(caller, t).await
+    }
+
     /// Signs in with `key` (an API key of a workspace, or the one from `CALLFORCE_API_KEY`): a
     /// new session of that workspace, lasting [`SESSION_TTL`].
     ///

@@ -14,6 +14,8 @@
 //!   [`alerts`]: the alert webhook sender; [`checkpoint`]: signed audit checkpoints;
 //! - [`operations`]: the operations log (every action run in a call, recorded off the hot
 //!   path, redacted, kept for the retention) and what the console reads of it;
+//! - [`tryit`]: a custom action tried with sample arguments outside a live call (the console's
+//!   Try it);
 //! - [`metrics`]: the service's metrics; [`panics`]: the panic guard every front door uses.
 
 pub mod admin;
@@ -34,6 +36,7 @@ pub mod pipeline;
 pub mod refresh;
 pub mod registry;
 pub mod token;
+pub mod tryit;
 pub mod vault;
 pub mod workspaces;
 

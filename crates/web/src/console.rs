@@ -36,6 +36,8 @@ use callforce_app::{Error, Kind};
 
 use crate::cookies::cookie;
 
+mod actions;
+mod agents;
 mod calls;
 mod connections;
 mod deadletters;
@@ -62,6 +64,8 @@ pub fn router(console: Console, secure: bool) -> axum::Router {
         .route("/sign-in/link", get(link_form).post(sign_in_with_link))
         .route("/sign-out", post(sign_out))
         .route("/assets/console.css", get(stylesheet))
+        .merge(agents::routes())
+        .merge(actions::routes())
         .merge(calls::routes())
         .merge(connections::routes())
         .merge(deadletters::routes())

@@ -181,3 +181,57 @@ def test_no_horizontal_scroll(browser, width):
         no_horizontal_scroll(page, width)
     finally:
         ctx.close()
+
+
+def test_agents_and_custom_actions(page):
+    """Three switches on an agent change the tools a model sees; a custom action with a mistake
+    shows it next to the field, saves once fixed, and Try it shows its request and the answer."""
+    sign_in(page)
+    page.get_by_role("navigation").get_by_role("link", name="Agents and actions").click()
+    expect(page.get_by_role("heading", level=1, name="Agents")).to_be_visible()
+    page.get_by_label(re.compile(r"^Name")).fill("browser-desk")
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.get_by_role("heading", level=1, name="Agent browser-desk")).to_be_visible()
+    tools = page.get_by_role("list", name="The tools a model sees")
+    expect(tools.get_by_role("listitem")).to_have_count(0)
+
+    for name in ("search_contact", "create_case", "get_case"):
+        page.get_by_role("checkbox", name=re.compile(rf"^{name}\b")).check()
+    page.get_by_role("button", name="Save policy").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved")
+    expect(tools.get_by_role("listitem")).to_have_count(3)
+    for name in ("search_contact", "create_case", "get_case"):
+        expect(tools.get_by_role("listitem").filter(has_text=name)).to_have_count(1)
+    expect(page.get_by_text(re.compile(r"^3 tools, about \d+ tokens"))).to_be_visible()
+
+    page.goto(URL + "/actions")
+    page.get_by_role("link", name="New custom action").click()
+    page.get_by_label(re.compile(r"^Name")).fill("browser_lookup")
+    page.get_by_label(re.compile(r"^Description")).fill("Contacts with this last name.")
+    page.get_by_label("Method").select_option("GET")
+    endpoint = page.get_by_label(re.compile(r"^Endpoint"))
+    endpoint.fill("/services/oauth2/token")
+    page.get_by_label(re.compile(r"^Parameters")).fill(
+        '[{"name": "last_name", "location": "query", "required": true}]'
+    )
+    page.get_by_role("button", name="Create custom action").click()
+    expect(endpoint).to_have_attribute("aria-invalid", "true")
+    expect(endpoint).to_have_accessible_description(re.compile("endpoint must start"))
+
+    endpoint.fill(
+        "/services/data/v59.0/query/?q=SELECT+Id,LastName+FROM+Contact"
+        "+WHERE+LastName='{{last_name}}'+LIMIT+5"
+    )
+    page.get_by_role("button", name="Create custom action").click()
+    expect(page.get_by_role("heading", level=1, name="Custom action browser_lookup")).to_be_visible()
+
+    page.get_by_label(re.compile(r"^Sample arguments")).fill('{"last_name": "Johnson"}')
+    page.get_by_role("button", name="Try it").click()
+    result = page.get_by_role("region", name=re.compile("^Result on"))
+    expect(result).to_contain_text("GET /services/data/v59.0/query/?q=SELECT")
+    expect(result).to_contain_text("Johnson")
+
+    for path in ("/agents/browser-desk", "/actions/browser_lookup"):
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(URL + path)
+        no_horizontal_scroll(page, 390)

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use callforce::serve::{ServeConfig, Started, start};
-use callforce_store::{AuditFilter, NewJob, WorkspaceId};
+use callforce_store::{AuditFilter, DefinitionKind, NewJob, WorkspaceId};
 use chrono::TimeDelta;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION};
@@ -25,6 +25,10 @@ struct Console {
     conn: String,
     _dir: tempfile::TempDir,
 }
+
+/// The agent and custom action the fixture's workspace has.
+const MATRIX_AGENT: &str = "matrix-agent";
+const MATRIX_ACTION: &str = "matrix_action";
 
 async fn console() -> Console {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -45,6 +49,21 @@ async fn console() -> Console {
         .expect("the embedded org")
         .id
         .clone();
+    // An agent and a custom action of the workspace, for the Agents and actions routes.
+    let admin = callforce_app::Caller {
+        workspace: started.workspace,
+        key: None,
+    };
+    let workspaces = started.api.workspaces();
+    workspaces
+        .put_agent(&admin, MATRIX_AGENT, br#"{"actions": ["search_contact"]}"#)
+        .await
+        .expect("agent");
+    let action = json!({"description": "Contacts by name.", "method": "GET", "endpoint": "/services/data/v59.0/query/?q=SELECT+Id+FROM+Contact+WHERE+LastName='{{n}}'", "parameters": [{"name": "n", "location": "query"}]});
+    workspaces
+        .put_action(&admin, MATRIX_ACTION, action.to_string().as_bytes())
+        .await
+        .expect("custom action");
     Console {
         base: format!("http://{}", started.addr),
         started,
@@ -143,6 +162,13 @@ fn routes(conn: &str, dl: i64, key: i64) -> (Vec<String>, Vec<Post>) {
         "/jobs".to_owned(),
         "/settings".to_owned(),
         format!("/settings/keys/{key}/revoke"),
+        "/agents".to_owned(),
+        format!("/agents/{MATRIX_AGENT}"),
+        format!("/agents/{MATRIX_AGENT}/delete"),
+        "/actions".to_owned(),
+        "/actions/new".to_owned(),
+        format!("/actions/{MATRIX_ACTION}"),
+        format!("/actions/{MATRIX_ACTION}/delete"),
     ];
     let posts = vec![
         ("/connections/link".to_owned(), vec![("environment", "production".to_owned())]),
@@ -162,6 +188,32 @@ fn routes(conn: &str, dl: i64, key: i64) -> (Vec<String>, Vec<Post>) {
         (format!("/deadletters/{dl}/discard"), vec![("confirm", "yes".to_owned())]),
         ("/settings/keys".to_owned(), vec![("name", "sneaky".to_owned())]),
         (format!("/settings/keys/{key}/revoke"), vec![("confirm", "yes".to_owned())]),
+        ("/agents".to_owned(), vec![("name", "sneaky".to_owned())]),
+        (
+            format!("/agents/{MATRIX_AGENT}/policy"),
+            vec![("all_actions", "yes".to_owned())],
+        ),
+        (format!("/agents/{MATRIX_AGENT}/delete"), vec![("confirm", "yes".to_owned())]),
+        (
+            "/actions".to_owned(),
+            vec![
+                ("name", "sneaky".to_owned()),
+                ("method", "GET".to_owned()),
+                ("endpoint", "/services/data/v59.0/limits".to_owned()),
+            ],
+        ),
+        (
+            format!("/actions/{MATRIX_ACTION}/definition"),
+            vec![
+                ("method", "DELETE".to_owned()),
+                ("endpoint", "/services/data/v59.0/sobjects/Contact/{{n}}".to_owned()),
+            ],
+        ),
+        (
+            format!("/actions/{MATRIX_ACTION}/try"),
+            vec![("arguments", r#"{"n": "Johnson"}"#.to_owned())],
+        ),
+        (format!("/actions/{MATRIX_ACTION}/delete"), vec![("confirm", "yes".to_owned())]),
     ];
     (gets, posts)
 }
@@ -191,7 +243,13 @@ async fn state(c: &Console, ws: WorkspaceId) -> String {
         .collect();
     let keys = store.list_api_keys(ws).await.expect("keys");
     let keys: Vec<_> = keys.iter().map(|k| (k.id, k.revoked_at)).collect();
-    format!("{conns:?} {dls:?} {keys:?}")
+    let mut definitions = Vec::new();
+    for kind in [DefinitionKind::Agent, DefinitionKind::CustomAction] {
+        for d in store.definitions(kind, ws).await.expect("definitions") {
+            definitions.push((d.name, d.definition));
+        }
+    }
+    format!("{conns:?} {dls:?} {keys:?} {definitions:?}")
 }
 
 #[tokio::test]
@@ -310,7 +368,11 @@ async fn a_console_session_sees_nothing_of_another_workspace() {
 
     // A's ids are not found for B, read or changed.
     let (gets, posts) = routes(&c.conn, dl, a_key.id.0);
-    for path in gets.iter().filter(|p| p.matches('/').count() > 1) {
+    // (`/actions/new` is every workspace's form for a new action.)
+    for path in gets
+        .iter()
+        .filter(|p| p.matches('/').count() > 1 && !p.ends_with("/new"))
+    {
         let (status, _) = c.html(&session, path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "GET {path}");
     }

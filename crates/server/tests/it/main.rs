@@ -15,6 +15,7 @@ mod cli;
 mod clients;
 mod connect;
 mod console;
+mod console_agents;
 mod console_browser;
 mod console_link;
 mod console_pages;
