@@ -325,6 +325,18 @@ def test_the_seed_003_call_is_found_in_calls_with_its_tool_calls(page):
         heading = steps.nth(i).get_by_role("heading")
         expect(heading).to_contain_text(action)
         expect(heading).to_contain_text(re.compile(r"\d+(\.\d+)? (ms|µs|s)"))
+    # The records each tool call touched link to the org; the queued write says where it is.
+    org = org_url()
+    case_link = steps.nth(1).get_by_role("link", name=case["result"]["id"])
+    expect(case_link).to_have_attribute("href", f"{org}/{case['result']['id']}")
+    reference = logged["result"]["reference"]
+    for _ in range(20):
+        if "written" in steps.nth(2).inner_text():
+            break
+        time.sleep(0.25)
+        page.reload()
+    expect(steps.nth(2)).to_contain_text(f"Queued write {reference}: done written")
+    expect(steps.nth(2).get_by_role("link", name=re.compile(r"^00T"))).to_have_count(1)
 
 
 def test_a_dead_letter_is_edited_and_replayed_from_the_console(page):
