@@ -198,43 +198,70 @@ impl OperationsLog {
     }
 }
 
+/// The running writer of the operations log: stopping it writes what it holds first.
+pub struct Writer {
+    handle: tokio::task::JoinHandle<()>,
+    stop: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Writer {
+    /// Writes what was recorded so far and stops, waiting at most `within` (the service's
+    /// shutdown); operations recorded after this are not written.
+    pub async fn flush_and_stop(self, within: Duration) {
+        self.stop.notify_one();
+        let abort = self.handle.abort_handle();
+        if tokio::time::timeout(within, self.handle).await.is_err() {
+            tracing::warn!(
+                "the operations log did not finish writing in time; the rest is dropped"
+            );
+            abort.abort();
+        }
+    }
+}
+
 /// Writes what `rx` receives to `store` in batches (see the module's doc) until every sender is
-/// gone. A batch the store refuses is dropped, logged and counted in `dropped`
-/// (`reason="store"`).
+/// gone, or `stop` is notified: then what was received is written and it returns. A batch the
+/// store refuses is dropped, logged and counted in `dropped` (`reason="store"`).
 pub async fn run_writer(
     store: Store,
     mut rx: mpsc::Receiver<Finished>,
     settings: OperationsSettings,
     dropped: prometheus::IntCounterVec,
+    stop: std::sync::Arc<tokio::sync::Notify>,
 ) {
     let batch = settings.batch.max(1);
     let mut buf = Vec::with_capacity(batch);
-    loop {
-        if rx.recv_many(&mut buf, batch).await == 0 {
-            return;
+    let mut last = false;
+    while !last {
+        tokio::select! {
+            n = rx.recv_many(&mut buf, batch) => if n == 0 { return },
+            () = stop.notified() => last = true,
         }
         let deadline = tokio::time::Instant::now() + settings.flush_every;
-        let mut closed = false;
-        while buf.len() < batch {
+        while !last && buf.len() < batch {
             let more = batch - buf.len();
-            match tokio::time::timeout_at(deadline, rx.recv_many(&mut buf, more)).await {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(_) => {}
-                Err(_) => break,
+            tokio::select! {
+                got = tokio::time::timeout_at(deadline, rx.recv_many(&mut buf, more)) => match got {
+                    Ok(0) => last = true,
+                    Ok(_) => {}
+                    Err(_) => break,
+                },
+                () = stop.notified() => last = true,
             }
         }
-        let n = buf.len();
-        if let Err(e) = write_batch(&store, buf.drain(..)).await {
-            tracing::error!(error = %e, operations = n, "recording operations failed; they are dropped");
-            dropped
-                .with_label_values(&["store"])
-                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        if last {
+            while let Ok(f) = rx.try_recv() {
+                buf.push(f);
+            }
         }
-        if closed {
-            return;
+        while !buf.is_empty() {
+            let n = buf.len().min(batch);
+            if let Err(e) = write_batch(&store, buf.drain(..n)).await {
+                tracing::error!(error = %e, operations = n, "recording operations failed; they are dropped");
+                dropped
+                    .with_label_values(&["store"])
+                    .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+            }
         }
     }
 }
@@ -510,8 +537,16 @@ impl Operations {
         rx: mpsc::Receiver<Finished>,
         settings: OperationsSettings,
         dropped: prometheus::IntCounterVec,
-    ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(run_writer(self.store.clone(), rx, settings, dropped))
+    ) -> Writer {
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let handle = tokio::spawn(run_writer(
+            self.store.clone(),
+            rx,
+            settings,
+            dropped,
+            stop.clone(),
+        ));
+        Writer { handle, stop }
     }
 
     /// Spawns the retention sweep (see [`run_retention`]).
@@ -569,6 +604,45 @@ mod tests {
             agent: Some("receptionist".into()),
             ..Default::default()
         })
+    }
+
+    /// At shutdown the log is still held by the service, and its batch is not due for an hour:
+    /// stopping the writer writes what it holds anyway.
+    #[tokio::test]
+    async fn stopping_the_writer_writes_what_it_holds() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open_sqlite(&dir.path().join("s.db")).await?;
+        let now = Utc::now();
+        let ws = store.create_workspace("acme", now).await?.id;
+        let ops = Operations::new(store.clone(), std::sync::Arc::new(Utc::now));
+        let counter = dropped();
+        let (log, rx) = OperationsLog::new(100, counter.clone());
+        let settings = OperationsSettings {
+            flush_every: Duration::from_secs(3600),
+            ..OperationsSettings::default()
+        };
+        let writer = ops.spawn_writer(rx, settings, counter.clone());
+        let call = call();
+        for (i, action) in ["search_contact", "create_case", "log_call"]
+            .iter()
+            .enumerate()
+        {
+            let at = now + TimeDelta::seconds(i64::try_from(i)?);
+            let answer = Ok(json!({"ok": true}));
+            let us = Duration::from_micros(10);
+            assert!(log.record(ws, &call, None, action, json!({}), &answer, at, us));
+        }
+        writer.flush_and_stop(Duration::from_secs(10)).await;
+        let caller = Caller {
+            workspace: ws,
+            key: None,
+        };
+        let timeline = ops.call_timeline(&caller, "call-1").await?;
+        let actions: Vec<_> = timeline.iter().map(|o| o.action.as_str()).collect();
+        assert_eq!(actions, ["search_contact", "create_case", "log_call"]);
+        assert_eq!(counter.with_label_values(&["store"]).get(), 0);
+        drop(log);
+        Ok(())
     }
 
     #[tokio::test]
@@ -629,6 +703,7 @@ mod tests {
             rx,
             OperationsSettings::default(),
             counter.clone(),
+            std::sync::Arc::default(),
         )
         .await;
         let timeline = ops.call_timeline(&caller, "call-1").await?;

@@ -130,6 +130,9 @@ const DESCRIBE_POLL: std::time::Duration = std::time::Duration::from_secs(60);
 /// How often the alert sender looks for due alerts.
 const ALERT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long a stopping service waits for the operations log to write what it holds.
+const OPERATIONS_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Starts the embedded dev org, connects to it and serves the service's routes on `config.addr`.
 ///
 /// # Errors
@@ -353,6 +356,7 @@ async fn connect_embedded(
 /// (also when the serving task is aborted).
 struct Background {
     workers: callforce_app::pipeline::Workers,
+    operations: Option<callforce_app::operations::Writer>,
     tasks: Vec<AbortOnDrop>,
 }
 
@@ -387,16 +391,24 @@ impl Background {
             config.intents_poll.max(std::time::Duration::from_secs(1)),
         )));
         // Every action run in a call, recorded off the hot path, and its retention sweep.
-        let log = app.spawn_operations_log(&config.operations);
-        tasks.extend(log.into_iter().map(AbortOnDrop));
+        let (operations, retention) = app.spawn_operations_log(&config.operations);
+        tasks.push(AbortOnDrop(retention));
         tasks.extend(spawn_checkpoints(config, app.store(), checkpoint_key)?);
         tasks.extend(spawn_alerts(config, app.store(), addr)?);
-        Ok(Self { workers, tasks })
+        Ok(Self {
+            workers,
+            operations,
+            tasks,
+        })
     }
 
-    /// Stops it all: the workers after their current round (unfinished jobs stay queued).
+    /// Stops it all: the workers after their current round (unfinished jobs stay queued), the
+    /// operations log after writing what it holds.
     async fn stop(self) {
         self.workers.stop().await;
+        if let Some(log) = self.operations {
+            log.flush_and_stop(OPERATIONS_FLUSH).await;
+        }
         drop(self.tasks);
     }
 }
