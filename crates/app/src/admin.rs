@@ -37,10 +37,13 @@ pub struct Admin {
 /// A page of the audit log.
 #[derive(Debug, Clone)]
 pub struct AuditPage {
-    /// The entries, oldest first.
+    /// The entries, oldest first (newest first when the filter asked so).
     pub entries: Vec<AuditEntry>,
-    /// The `seq` to list after for the next page; `None` when this page was not full.
+    /// Oldest first: the `seq` to list after for the next page; `None` when no entry follows.
     pub next_after: Option<u64>,
+    /// Newest first: the `seq` to list before for the next (older) page; `None` when no older
+    /// entry matches.
+    pub next_before: Option<u64>,
 }
 
 /// A malformed request (`invalid_request`).
@@ -319,26 +322,59 @@ impl Admin {
             .ok_or_else(missing)
     }
 
-    /// The audit entries that match `filter`, oldest first, with where the next page starts
-    /// when this one is full.
+    /// The audit entries that match `filter`, oldest first (newest first when
+    /// `filter.newest_first`), with where the next page starts when more entries match. Pages
+    /// are keyset pages (`after_seq`/`before_seq`), so a late page costs what the first does.
     ///
     /// # Errors
     /// [`Kind::Internal`].
     pub async fn audit(&self, ws: WorkspaceId, filter: &AuditFilter) -> Result<AuditPage, Error> {
-        let entries = self
+        let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+        // One more than the page, to know whether another page follows.
+        let probe = AuditFilter {
+            limit: Some(limit + 1),
+            ..filter.clone()
+        };
+        let mut entries = self
             .store
-            .list_audit(ws, filter)
+            .list_audit(ws, &probe)
             .await
             .map_err(|e| store_error(e, not_found))?;
-        // A full page may have more after it.
-        let next_after = filter
-            .limit
-            .filter(|l| entries.len() == *l as usize)
-            .and_then(|_| entries.last().map(|e| e.seq));
+        let more = entries.len() > limit as usize;
+        entries.truncate(limit as usize);
+        let next = entries.last().map(|e| e.seq).filter(|_| more);
+        let (next_after, next_before) = if filter.newest_first {
+            (None, next)
+        } else {
+            (next, None)
+        };
         Ok(AuditPage {
             entries,
             next_after,
+            next_before,
         })
+    }
+
+    /// The workspace's audit entry `seq`, if it has one.
+    ///
+    /// # Errors
+    /// [`Kind::Internal`].
+    pub async fn audit_entry(
+        &self,
+        ws: WorkspaceId,
+        seq: u64,
+    ) -> Result<Option<AuditEntry>, Error> {
+        let filter = AuditFilter {
+            after_seq: Some(seq.saturating_sub(1)),
+            limit: Some(1),
+            ..AuditFilter::default()
+        };
+        let found = self
+            .store
+            .list_audit(ws, &filter)
+            .await
+            .map_err(|e| store_error(e, not_found))?;
+        Ok(found.into_iter().find(|e| e.seq == seq))
     }
 
     /// Recomputes the workspace's keyed audit chain: intact, or the first entry that does not

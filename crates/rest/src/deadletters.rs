@@ -7,7 +7,7 @@
 //! POST   /v1/deadletters/{id}/replay      queue its job again (same idempotency key)
 //! POST   /v1/deadletters/replay           {"all": true} or a filter {call_id, action, connection_id}
 //! POST   /v1/deadletters/{id}/discard     (or DELETE /v1/deadletters/{id})
-//! GET    /v1/audit?call_id=&record_id=&kind=&from=&to=&after=&limit=   (kind: a prefix, `config.`)
+//! GET    /v1/audit?call_id=&record_id=&kind=&actor=&from=&to=&after=&limit=   (kind: a prefix, `config.`; actor: `api-key:17`)
 //! GET    /v1/audit/verify                 recompute the keyed chain: intact, or the first bad entry
 //! GET    /v1/alerts?limit=                the alerts recorded and whether they were delivered
 //! POST   /v1/alerts/{id}/acknowledge      seen: it is not posted to the webhook after that
@@ -380,6 +380,7 @@ fn audit_filter(params: &HashMap<String, String>) -> Result<AuditFilter, Error> 
             "call_id",
             "record_id",
             "kind",
+            "actor",
             "from",
             "to",
             "after",
@@ -397,10 +398,12 @@ fn audit_filter(params: &HashMap<String, String>) -> Result<AuditFilter, Error> 
         call_id: text(params, "call_id"),
         record_id: text(params, "record_id"),
         kind_prefix: text(params, "kind"),
+        agent: text(params, "actor"),
         from: parse_time(params, "from")?,
         to: parse_time(params, "to")?,
         after_seq: after,
         limit: Some(limit_of(params)?.unwrap_or(DEFAULT_LIMIT)),
+        ..AuditFilter::default()
     })
 }
 

@@ -34,6 +34,7 @@ use callforce_app::{Error, Kind};
 
 use crate::cookies::cookie;
 
+mod audit;
 mod calls;
 mod connections;
 mod deadletters;
@@ -59,6 +60,7 @@ pub fn router(console: Console, secure: bool) -> axum::Router {
         .route("/sign-in", get(sign_in_form).post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/assets/console.css", get(stylesheet))
+        .merge(audit::routes())
         .merge(calls::routes())
         .merge(connections::routes())
         .merge(deadletters::routes())

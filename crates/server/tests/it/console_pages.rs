@@ -143,6 +143,8 @@ fn routes(conn: &str, dl: i64, key: i64) -> (Vec<String>, Vec<Post>) {
         "/jobs".to_owned(),
         "/settings".to_owned(),
         format!("/settings/keys/{key}/revoke"),
+        "/audit".to_owned(),
+        "/audit?kind=config.&before=3".to_owned(),
     ];
     let posts = vec![
         ("/connections/link".to_owned(), vec![("environment", "production".to_owned())]),
@@ -162,6 +164,7 @@ fn routes(conn: &str, dl: i64, key: i64) -> (Vec<String>, Vec<Post>) {
         (format!("/deadletters/{dl}/discard"), vec![("confirm", "yes".to_owned())]),
         ("/settings/keys".to_owned(), vec![("name", "sneaky".to_owned())]),
         (format!("/settings/keys/{key}/revoke"), vec![("confirm", "yes".to_owned())]),
+        ("/audit/verify".to_owned(), vec![]),
     ];
     (gets, posts)
 }

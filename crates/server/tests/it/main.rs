@@ -15,6 +15,7 @@ mod cli;
 mod clients;
 mod connect;
 mod console;
+mod console_audit;
 mod console_browser;
 mod console_pages;
 mod deadletters;

@@ -1,0 +1,8 @@
+-- The console's audit page lists a workspace's entries newest first, a page at a time by seq
+-- (keyset, never OFFSET), filtered by actor or call: each filter walks its own index in seq
+-- order, so the 500th page costs what the first does. The call index gains seq (the old one
+-- made the call filter walk the whole chain, or sort the call's entries).
+CREATE INDEX audit_log_agent ON audit_log (workspace_id, agent, seq);
+CREATE INDEX audit_log_call_seq ON audit_log (workspace_id, call_id, seq);
+DROP INDEX audit_log_call;
+
