@@ -330,7 +330,8 @@ struct ServeArgs {
     /// End a call after this many seconds without a request.
     #[arg(long, default_value_t = 900)]
     call_idle_timeout: u64,
-    /// Keep the operations log (every action run in a call, for the console) this many days.
+    /// Keep the operations log (every action run in a call, for the console) and resolved dead
+    /// letters this many days, in workspaces that set no retention of their own (Settings).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650), env = crate::env::OPERATIONS_RETENTION_DAYS)]
     operations_retention_days: u32,
     #[command(flatten)]
@@ -355,7 +356,7 @@ struct ServeArgs {
     #[arg(long, default_value_t = 300)]
     lookup_skew_secs: u64,
     /// Post alerts (dead letters, connections needing re-authorisation) to this webhook as
-    /// Slack-compatible JSON.
+    /// Slack-compatible JSON, for workspaces without a webhook of their own (Settings).
     #[arg(long, env = crate::env::ALERT_WEBHOOK)]
     alert_webhook: Option<String>,
     /// Seconds between re-checks of live intent maps against the org's describes

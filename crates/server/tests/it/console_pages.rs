@@ -165,6 +165,13 @@ fn routes(conn: &str, dl: i64, key: i64) -> (Vec<String>, Vec<Post>) {
         ("/settings/keys".to_owned(), vec![("name", "sneaky".to_owned())]),
         (format!("/settings/keys/{key}/revoke"), vec![("confirm", "yes".to_owned())]),
         ("/audit/verify".to_owned(), vec![]),
+        (
+            "/settings/alert-webhook".to_owned(),
+            vec![("alert_webhook", "http://127.0.0.1:9/hook".to_owned())],
+        ),
+        ("/settings/test-alert".to_owned(), vec![]),
+        ("/settings/retention".to_owned(), vec![("retention_days", "3".to_owned())]),
+        ("/settings/alerts/1/acknowledge".to_owned(), vec![]),
     ];
     (gets, posts)
 }
@@ -194,7 +201,10 @@ async fn state(c: &Console, ws: WorkspaceId) -> String {
         .collect();
     let keys = store.list_api_keys(ws).await.expect("keys");
     let keys: Vec<_> = keys.iter().map(|k| (k.id, k.revoked_at)).collect();
-    format!("{conns:?} {dls:?} {keys:?}")
+    let settings = store.workspace_settings(ws).await.expect("settings");
+    let alerts = store.list_alerts(ws, 100).await.expect("alerts");
+    let alerts: Vec<_> = alerts.iter().map(|a| (a.id, a.acknowledged_at)).collect();
+    format!("{conns:?} {dls:?} {keys:?} {settings:?} {alerts:?}")
 }
 
 #[tokio::test]

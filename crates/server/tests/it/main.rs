@@ -18,6 +18,7 @@ mod console;
 mod console_audit;
 mod console_browser;
 mod console_pages;
+mod console_settings;
 mod deadletters;
 mod hostile;
 mod idempotency;

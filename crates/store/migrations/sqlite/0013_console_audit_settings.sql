@@ -6,3 +6,10 @@ CREATE INDEX audit_log_agent ON audit_log (workspace_id, agent, seq);
 CREATE INDEX audit_log_call_seq ON audit_log (workspace_id, call_id, seq);
 DROP INDEX audit_log_call;
 
+
+-- Per-workspace settings (NULL: the service's default): the webhook the workspace's alerts are
+-- posted to, and how many days its operations log and resolved dead letters are kept.
+ALTER TABLE workspaces ADD COLUMN alert_webhook_url TEXT;
+ALTER TABLE workspaces ADD COLUMN retention_days INTEGER;
+-- The retention sweep of resolved dead letters, per workspace.
+CREATE INDEX dead_letters_resolved ON dead_letters (workspace_id, status, updated_at);
