@@ -181,3 +181,36 @@ def test_no_horizontal_scroll(browser, width):
         no_horizontal_scroll(page, width)
     finally:
         ctx.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_audit_filter_and_verify_then_settings_retention_by_label(browser, width):
+    ctx = browser.new_context(viewport={"width": width, "height": 844})
+    ctx.set_default_timeout(10_000)
+    try:
+        page = ctx.new_page()
+        sign_in(page)
+        page.get_by_role("link", name="Audit").click()
+        expect(page.get_by_role("heading", level=1, name="Audit log")).to_be_visible()
+        no_horizontal_scroll(page, width)
+        page.get_by_label("Kind (or its start)").fill("config.")
+        page.get_by_role("button", name="Filter").click()
+        expect(page).to_have_url(re.compile(r"/audit\?kind=config\."))
+        table = page.get_by_role("table")
+        expect(table.get_by_role("cell", name=re.compile(r"^config\.")).first).to_be_visible()
+        page.get_by_role("button", name="Verify the audit log").click()
+        expect(page.get_by_role("status")).to_contain_text("The audit log is intact")
+        no_horizontal_scroll(page, width)
+
+        page.get_by_role("link", name="Settings").click()
+        field = page.get_by_label(re.compile(r"^Days to keep"))
+        field.fill("400")
+        page.get_by_role("button", name="Save retention").click()
+        expect(page.get_by_text("The retention must be a whole number of days from 1 to 365")).to_be_visible()
+        expect(page.get_by_label(re.compile(r"^Days to keep"))).to_have_attribute("aria-invalid", "true")
+        page.get_by_label(re.compile(r"^Days to keep")).fill("")
+        page.get_by_role("button", name="Save retention").click()
+        expect(page.get_by_role("heading", level=2, name="Retention")).to_be_visible()
+        no_horizontal_scroll(page, width)
+    finally:
+        ctx.close()
