@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use callforce_actions::{ActionError, CallSession, Clock, ErrorCode};
 use callforce_store::{
-    ActivityBucket, CallFilter, CallSummary, NewOperation, Operation, Store, WorkspaceId,
+    ActivityBucket, CallFilter, CallSummary, Expired, NewOperation, Operation, Store, WorkspaceId,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -354,23 +354,48 @@ pub fn compact(value: &Value) -> String {
     }
 }
 
-/// Deletes the operations older than `settings.retention` every `settings.sweep_every` (the
-/// first time at once), until the task is aborted.
+/// Deletes what is past its workspace's retention every `settings.sweep_every` (the first time
+/// at once), until the task is aborted: see [`sweep`].
 pub async fn run_retention(store: Store, clock: Clock, settings: OperationsSettings) {
     let mut tick = tokio::time::interval(settings.sweep_every.max(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let keep = TimeDelta::from_std(settings.retention).unwrap_or(TimeDelta::MAX);
     loop {
         tick.tick().await;
-        let cutoff = clock()
-            .checked_sub_signed(keep)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        match store.delete_operations_before(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "operations past their retention deleted"),
-            Err(e) => tracing::error!(error = %e, "deleting old operations failed"),
+        match sweep(&store, clock(), keep).await {
+            Ok(e) if e == Expired::default() => {}
+            Ok(e) => tracing::info!(
+                operations = e.operations,
+                dead_letters = e.dead_letters,
+                "operations and resolved dead letters past their retention deleted"
+            ),
+            Err(e) => tracing::error!(error = %e, "the retention sweep failed"),
         }
     }
+}
+
+/// One retention sweep at `now`: for each workspace, its operations and its replayed or
+/// discarded dead letters older than its own retention (its `retention_days`, else `default`)
+/// are deleted. Open dead letters stay whatever their age; the audit log is never touched.
+///
+/// # Errors
+/// The store failed (what was deleted before stays deleted).
+pub async fn sweep(
+    store: &Store,
+    now: DateTime<Utc>,
+    default: TimeDelta,
+) -> Result<Expired, callforce_store::Error> {
+    let mut total = Expired::default();
+    for (workspace, days) in store.retentions().await? {
+        let keep = days.map_or(default, |d| TimeDelta::days(i64::from(d)));
+        let cutoff = now
+            .checked_sub_signed(keep)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let e = store.delete_expired(workspace, cutoff).await?;
+        total.operations += e.operations;
+        total.dead_letters += e.dead_letters;
+    }
+    Ok(total)
 }
 
 /// What the console asks of the operations log, for the caller's workspace only.

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// callforce: a Salesforce connector for AI agents that talk to people.
 /// `println!` for the start-up banners: a closed stdout (the banner piped into `head`, a
 /// supervisor that does not read it) must not stop a running service.
 macro_rules! say {
@@ -16,6 +15,7 @@ macro_rules! say {
     }};
 }
 
+/// callforce: a Salesforce connector for AI agents that talk to people.
 #[derive(Parser)]
 #[command(version, about)]
 pub struct Cli {
@@ -357,7 +357,8 @@ struct ServeArgs {
     /// End a call after this many seconds without a request.
     #[arg(long, default_value_t = 900)]
     call_idle_timeout: u64,
-    /// Keep the operations log (every action run in a call, for the console) this many days.
+    /// Keep the operations log (every action run in a call, for the console) and resolved dead
+    /// letters this many days, in workspaces that set no retention of their own (Settings).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650), env = crate::env::OPERATIONS_RETENTION_DAYS)]
     operations_retention_days: u32,
     #[command(flatten)]
@@ -382,7 +383,7 @@ struct ServeArgs {
     #[arg(long, default_value_t = 300)]
     lookup_skew_secs: u64,
     /// Post alerts (dead letters, connections needing re-authorisation) to this webhook as
-    /// Slack-compatible JSON.
+    /// Slack-compatible JSON, for workspaces without a webhook of their own (Settings).
     #[arg(long, env = crate::env::ALERT_WEBHOOK)]
     alert_webhook: Option<String>,
     /// Seconds between re-checks of live intent maps against the org's describes

@@ -362,7 +362,7 @@ struct Background {
 
 impl Background {
     /// Starts the queue's workers, the describe refresher, the idle-call sweeper, the intents
-    /// poller, the operations log's writer and retention sweep, and the checkpoints and the alert sender when configured.
+    /// poller, the operations log's writer and retention sweep, the alert sender, and the checkpoints when configured.
     fn spawn(
         config: &ServeConfig,
         app: &Arc<callforce_app::App>,
@@ -441,21 +441,25 @@ fn spawn_checkpoints(
     Ok(Some(AbortOnDrop(checkpointer.spawn(every))))
 }
 
-/// Starts the alert sender when a webhook is configured; says where alerts go otherwise.
+/// Starts the alert sender: each workspace's alerts go to its own webhook (Settings), else to
+/// the service-wide one when configured; says where alerts go without one.
 fn spawn_alerts(
     config: &ServeConfig,
     store: &callforce_store::Store,
     addr: SocketAddr,
 ) -> anyhow::Result<Option<AbortOnDrop>> {
-    let Some(url) = &config.alert_webhook else {
-        tracing::info!(
-            "no alert webhook configured ({}): alerts are kept in the store, see GET /v1/alerts",
-            crate::env::ALERT_WEBHOOK
-        );
-        return Ok(None);
+    let api_base = format!("http://{addr}");
+    let sender = match &config.alert_webhook {
+        Some(url) => callforce_app::alerts::AlertSender::new(store.clone(), url, &api_base)?,
+        None => {
+            tracing::info!(
+                "no service-wide alert webhook ({}): alerts go to their workspace's own webhook, \
+                 if set, else stay in the store, see GET /v1/alerts",
+                crate::env::ALERT_WEBHOOK
+            );
+            callforce_app::alerts::AlertSender::per_workspace(store.clone(), &api_base)?
+        }
     };
-    let sender =
-        callforce_app::alerts::AlertSender::new(store.clone(), url, &format!("http://{addr}"))?;
     Ok(Some(AbortOnDrop(sender.spawn(ALERT_POLL))))
 }
 

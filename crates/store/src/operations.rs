@@ -7,7 +7,7 @@
 //! by call ([`Store::list_calls`], newest first, with a cursor), list one call's in order
 //! ([`Store::call_operations`]) and sum them up per time bucket for the overview chart
 //! ([`Store::operation_activity`]: counts, errors, and latency percentiles computed here in Rust,
-//! so both backends answer alike). [`Store::delete_operations_before`] applies the retention.
+//! so both backends answer alike). [`Store::delete_expired`] applies the retention.
 //!
 //! Each workspace also keeps the names of its sensitive fields ([`Store::sensitive_fields`]):
 //! the values the service replaces with `"[redacted]"` before recording an operation.
@@ -242,10 +242,6 @@ fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
         .copied()
 }
 
-/// How many rows one statement of the retention sweep deletes, so SQLite's writer is never
-/// held for long.
-const DELETE_CHUNK: i64 = 5_000;
-
 impl Store {
     /// Records `operations` in one transaction (all or none).
     ///
@@ -461,32 +457,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Deletes the operations of every workspace started before `cutoff` (the retention), in
-    /// chunks; returns how many.
-    ///
-    /// # Errors
-    /// Database errors (what was deleted before stays deleted).
-    pub async fn delete_operations_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        let mut total = 0;
-        loop {
-            let n = with_pool!(self, pool => {
-                sqlx::query(
-                    "DELETE FROM operations WHERE id IN \
-                     (SELECT id FROM operations WHERE started_at < $1 LIMIT $2)",
-                )
-                .bind(ms(cutoff))
-                .bind(DELETE_CHUNK)
-                .execute(pool)
-                .await?
-                .rows_affected()
-            });
-            total += n;
-            if n < u64::try_from(DELETE_CHUNK).unwrap_or(u64::MAX) {
-                return Ok(total);
-            }
-        }
     }
 
     /// The names of the fields whose values the operations log redacts in `workspace` (none

@@ -38,6 +38,7 @@ use crate::cookies::cookie;
 
 mod actions;
 mod agents;
+mod audit;
 mod calls;
 mod connections;
 mod deadletters;
@@ -66,6 +67,7 @@ pub fn router(console: Console, secure: bool) -> axum::Router {
         .route("/assets/console.css", get(stylesheet))
         .merge(agents::routes())
         .merge(actions::routes())
+        .merge(audit::routes())
         .merge(calls::routes())
         .merge(connections::routes())
         .merge(deadletters::routes())

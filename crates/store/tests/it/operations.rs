@@ -189,8 +189,8 @@ async fn activity_counts_errors_and_latency_percentiles_per_bucket(db: &Db) -> R
     Ok(())
 }
 
-both!(the_retention_deletes_older_operations_of_every_workspace);
-async fn the_retention_deletes_older_operations_of_every_workspace(db: &Db) -> Result<()> {
+both!(the_retention_deletes_older_operations_of_its_workspace);
+async fn the_retention_deletes_older_operations_of_its_workspace(db: &Db) -> Result<()> {
     let s = &db.store;
     let ws = s.create_workspace("acme", t(0)).await?.id;
     let other = s.create_workspace("other", t(0)).await?.id;
@@ -200,10 +200,16 @@ async fn the_retention_deletes_older_operations_of_every_workspace(db: &Db) -> R
         op(ws, "c1", "log_call", "ok", 20, 1),
     ])
     .await?;
-    assert_eq!(s.delete_operations_before(t(20)).await?, 2);
+    assert_eq!(s.delete_expired(ws, t(20)).await?.operations, 1);
     assert_eq!(s.call_operations(ws, "c1").await?.len(), 1);
+    assert_eq!(
+        s.call_operations(other, "c1").await?.len(),
+        1,
+        "its own sweep"
+    );
+    assert_eq!(s.delete_expired(other, t(20)).await?.operations, 1);
     assert!(s.call_operations(other, "c1").await?.is_empty());
-    assert_eq!(s.delete_operations_before(t(20)).await?, 0);
+    assert_eq!(s.delete_expired(ws, t(20)).await?.operations, 0);
     Ok(())
 }
 
