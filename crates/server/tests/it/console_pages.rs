@@ -143,6 +143,7 @@ fn routes(conn: &str, dl: i64, key: i64) -> (Vec<String>, Vec<Post>) {
         "/jobs".to_owned(),
         "/settings".to_owned(),
         format!("/settings/keys/{key}/revoke"),
+        "/intents".to_owned(),
     ];
     let posts = vec![
         ("/connections/link".to_owned(), vec![("environment", "production".to_owned())]),
@@ -162,6 +163,15 @@ fn routes(conn: &str, dl: i64, key: i64) -> (Vec<String>, Vec<Post>) {
         (format!("/deadletters/{dl}/discard"), vec![("confirm", "yes".to_owned())]),
         ("/settings/keys".to_owned(), vec![("name", "sneaky".to_owned())]),
         (format!("/settings/keys/{key}/revoke"), vec![("confirm", "yes".to_owned())]),
+        (
+            "/intents".to_owned(),
+            vec![("map", r#"{"qualified": "Lead.Status"}"#.to_owned())],
+        ),
+        (
+            "/intents/check".to_owned(),
+            vec![("map", r#"{"qualified": "Lead.Status"}"#.to_owned()), ("connection", conn.to_owned())],
+        ),
+        ("/intents/recheck".to_owned(), vec![]),
     ];
     (gets, posts)
 }
@@ -191,7 +201,12 @@ async fn state(c: &Console, ws: WorkspaceId) -> String {
         .collect();
     let keys = store.list_api_keys(ws).await.expect("keys");
     let keys: Vec<_> = keys.iter().map(|k| (k.id, k.revoked_at)).collect();
-    format!("{conns:?} {dls:?} {keys:?}")
+    let intents = store
+        .intent_map(ws)
+        .await
+        .expect("intent map")
+        .map(|m| (m.map, m.active));
+    format!("{conns:?} {dls:?} {keys:?} {intents:?}")
 }
 
 #[tokio::test]

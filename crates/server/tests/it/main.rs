@@ -16,6 +16,7 @@ mod clients;
 mod connect;
 mod console;
 mod console_browser;
+mod console_intents;
 mod console_link;
 mod console_pages;
 mod deadletters;
