@@ -223,3 +223,10 @@ def test_break_an_intent_map_and_see_the_report(page):
     expect(page.get_by_role("alert")).to_contain_text("not valid JSON")
     expect(page.get_by_role("alert")).to_contain_text("Nothing was saved")
     no_horizontal_scroll(page, 1280)
+
+    # The report is readable on a phone: its tables scroll inside themselves, not the page.
+    page.set_viewport_size({"width": 390, "height": 844})
+    editor.fill(broken)
+    page.get_by_role("button", name="Check", exact=True).click()
+    expect(page.get_by_role("heading", level=2, name="Check")).to_be_visible()
+    no_horizontal_scroll(page, 390)

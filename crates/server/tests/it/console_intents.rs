@@ -351,3 +351,73 @@ async fn a_broken_intent_map_shows_every_problem_with_its_fix_and_a_valid_one_go
     assert_eq!(c.stored(b.id).await, None);
     assert_eq!(c.audited(ws).await.len(), 1, "B changed nothing of A's");
 }
+
+/// The org drops a mapped field: Re-check (the API's recheck) deactivates the saved map, and
+/// the page says it is not active and shows the report it broke with, with the fix.
+#[tokio::test]
+async fn a_map_the_org_broke_is_shown_inactive_with_its_report_after_a_recheck() {
+    let c = console().await;
+    let ws = c.started.workspace;
+    let session = sign_in(&c.http, &c.base, &c.key).await;
+    let (_, html) = c.html(&session, "/intents").await;
+    let token = csrf(&html);
+    let resp = c
+        .post(&session, "/intents", &[("csrf", &token), ("map", VALID)])
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, html) = c.html(&session, "/intents").await;
+    assert!(html.contains("Re-check the saved map"), "{html}");
+    assert!(problem_rows(&html).is_empty(), "{html}");
+
+    let org = c.started.devorg.as_ref().expect("embedded org");
+    let resp = c
+        .http
+        .post(format!(
+            "{}/devorg/schema/Opportunity/fields/Demo_Requested_At__c",
+            org.org.instance_url()
+        ))
+        .json(&serde_json::json!({"change": "delete"}))
+        .send()
+        .await
+        .expect("alter");
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let resp = c
+        .post(&session, "/intents/recheck", &[("csrf", &token)])
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[LOCATION], "/intents");
+    assert_eq!(c.stored(ws).await.map(|m| m.1), Some(false), "deactivated");
+
+    let (status, html) = c.html(&session, "/intents").await;
+    assert_eq!(status, StatusCode::OK);
+    let state = html
+        .split("id=\"map-state\">")
+        .nth(1)
+        .and_then(|s| s.split("</dd>").next())
+        .expect("the state");
+    assert!(state.contains(">not active<"), "{state}");
+    assert!(
+        html.contains("Why the map is not live everywhere"),
+        "{html}"
+    );
+    let rows = problem_rows(&html);
+    let row = rows
+        .iter()
+        .find(|r| r.contains("unknown_field"))
+        .unwrap_or_else(|| panic!("the report it broke with: {html}"));
+    assert!(row.contains("<td>demo_requested</td>"), "{row}");
+    assert!(
+        row.contains("<code>Opportunity.Demo_Requested_At__c</code>"),
+        "{row}"
+    );
+    assert!(
+        editor(&html).contains("Demo_Requested_At__c"),
+        "the saved map stays in the editor to fix: {html}"
+    );
+    let kinds: Vec<String> = c.audited(ws).await.into_iter().map(|e| e.0).collect();
+    assert!(
+        kinds.contains(&"config.intents.deactivate".to_owned()),
+        "{kinds:?}"
+    );
+}
