@@ -198,7 +198,7 @@ def test_break_an_intent_map_and_see_the_report(page):
         '"fields": {"Status": {"const": "Hot and ready"}}}}}'
     )
     editor.fill(broken)
-    page.get_by_label("Check against").select_option(label=re.compile("default"))
+    page.get_by_label("Check against").select_option(label="embedded dev org (default)")
     page.get_by_role("button", name="Check", exact=True).click()
 
     expect(page.get_by_role("heading", level=2, name="Check")).to_be_visible()
