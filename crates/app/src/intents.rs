@@ -1,6 +1,7 @@
 //! Intent maps, one per workspace, and the `record_intent` tool in a call: the operations
 //! behind the front doors' `/v1/intents` routes ([`Intents::get_map`], [`Intents::put_map`],
-//! [`Intents::check_map`], [`Intents::recheck`]) and the poller that keeps live maps checked.
+//! [`Intents::check_map`], [`Intents::recheck`]; the console also checks against one chosen
+//! connection, [`Intents::check_map_on`]) and the poller that keeps live maps checked.
 //!
 //! A workspace's map is activated per connection: a call writes through its own connection (the
 //! workspace's default, or the one `POST /v1/calls` named), so the map is checked against that

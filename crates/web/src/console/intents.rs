@@ -393,9 +393,22 @@ async fn show(State(pages): State<Arc<Pages>>, headers: HeaderMap) -> Response {
     }
 }
 
-/// The map typed in the editor, read by the core's parser; the error says where and what.
+/// The map typed in the editor, read by the core's parser; the error says where and what,
+/// with the line of JSON that does not parse.
 fn parse(typed: &str) -> Result<IntentMap, String> {
-    IntentMap::from_json(typed).map_err(|e| sentence(&e.to_string()))
+    if typed.trim().is_empty() {
+        return Err("The editor is empty: write an intent map (JSON)".to_owned());
+    }
+    IntentMap::from_json(typed).map_err(|e| {
+        let mut problem = sentence(&e.to_string());
+        if let Err(j) = serde_json::from_str::<Value>(typed)
+            && let Some(line) = typed.lines().nth(j.line().saturating_sub(1))
+        {
+            let line: String = line.trim().chars().take(120).collect();
+            problem.push_str(&format!(" (line {}: {line})", j.line()));
+        }
+        problem
+    })
 }
 
 async fn save(State(pages): State<Arc<Pages>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -531,8 +544,25 @@ async fn recheck(State(pages): State<Arc<Pages>>, headers: HeaderMap, body: Byte
 
 #[cfg(test)]
 mod tests {
-    use super::locate;
+    use super::{locate, parse};
     use callforce_intents::IntentMap;
+
+    #[test]
+    fn a_map_that_does_not_parse_says_where() {
+        for (typed, want) in [
+            ("", "The editor is empty"),
+            ("  ", "The editor is empty"),
+            (
+                "{\"a\": \"Lead.Status\",\n  \"b\": Lead.Status}",
+                "at line 2 column 8 (line 2: \"b\": Lead.Status})",
+            ),
+            ("[]", "an intent map is a JSON object"),
+        ] {
+            let got = parse(typed).expect_err(typed);
+            assert!(got.contains(want), "{typed:?}: {got}");
+        }
+        assert!(parse(r#"{"qualified": "Lead.Status"}"#).is_ok());
+    }
 
     #[test]
     fn a_problem_path_names_its_intent_and_field() {
