@@ -218,9 +218,12 @@ async fn a_broken_intent_map_shows_every_problem_with_its_fix_and_a_valid_one_go
         .iter()
         .find(|r| r.contains("unknown_field"))
         .unwrap_or_else(|| panic!("an unknown_field row: {html}"));
-    assert!(unknown.contains("<td>demo_requested</td>"), "{unknown}");
     assert!(
-        unknown.contains("<code>Opportunity.Demo_Requestd_At__c</code>"),
+        unknown.contains("<td data-label=\"Intent\">demo_requested</td>"),
+        "{unknown}"
+    );
+    assert!(
+        unknown.contains("<td data-label=\"Field\"><code>Opportunity.Demo_Requestd_At__c</code>"),
         "{unknown}"
     );
     assert!(
@@ -231,8 +234,14 @@ async fn a_broken_intent_map_shows_every_problem_with_its_fix_and_a_valid_one_go
         .iter()
         .find(|r| r.contains("invalid_picklist_value"))
         .unwrap_or_else(|| panic!("an invalid_picklist_value row: {html}"));
-    assert!(picklist.contains("<td>qualified</td>"), "{picklist}");
-    assert!(picklist.contains("<code>Lead.Status</code>"), "{picklist}");
+    assert!(
+        picklist.contains("<td data-label=\"Intent\">qualified</td>"),
+        "{picklist}"
+    );
+    assert!(
+        picklist.contains("<td data-label=\"Field\"><code>Lead.Status</code>"),
+        "{picklist}"
+    );
     assert!(picklist.contains("Hot and ready"), "{picklist}");
     assert!(
         picklist.contains("Working - Contacted"),
@@ -406,9 +415,12 @@ async fn a_map_the_org_broke_is_shown_inactive_with_its_report_after_a_recheck()
         .iter()
         .find(|r| r.contains("unknown_field"))
         .unwrap_or_else(|| panic!("the report it broke with: {html}"));
-    assert!(row.contains("<td>demo_requested</td>"), "{row}");
     assert!(
-        row.contains("<code>Opportunity.Demo_Requested_At__c</code>"),
+        row.contains("<td data-label=\"Intent\">demo_requested</td>"),
+        "{row}"
+    );
+    assert!(
+        row.contains("<td data-label=\"Field\"><code>Opportunity.Demo_Requested_At__c</code>"),
         "{row}"
     );
     assert!(
