@@ -42,6 +42,7 @@ mod audit;
 mod calls;
 mod connections;
 mod deadletters;
+mod intents;
 mod settings;
 
 /// The cookie that holds a console session's token.
@@ -71,6 +72,7 @@ pub fn router(console: Console, secure: bool) -> axum::Router {
         .merge(calls::routes())
         .merge(connections::routes())
         .merge(deadletters::routes())
+        .merge(intents::routes())
         .merge(settings::routes())
         .with_state(Arc::new(Pages { console, secure }))
 }

@@ -438,3 +438,50 @@ def test_audit_filter_and_verify_then_settings_retention_by_label(browser, width
         no_horizontal_scroll(page, width)
     finally:
         ctx.close()
+def test_break_an_intent_map_and_see_the_report(page):
+    """A map with a field the org lacks and a status it does not offer: the check lists both
+    with their fixes, saving is refused with the same report, and JSON that does not parse is
+    refused next to the editor. Nothing is stored, so the other tests see no map."""
+    sign_in(page)
+    page.get_by_role("navigation").get_by_role("link", name="Intents").click()
+    expect(page.get_by_role("heading", level=1, name="Intents")).to_be_visible()
+    editor = page.get_by_label("Intent map (JSON)")
+    broken = (
+        '{"intents": {"demo_requested": {"object": "Opportunity", "record": {"var": '
+        '"last.Opportunity.Id"}, "fields": {"Demo_Requestd_At__c": "now"}}, '
+        '"qualified": {"object": "Lead", "record": {"var": "last.Lead.Id"}, '
+        '"fields": {"Status": {"const": "Hot and ready"}}}}}'
+    )
+    editor.fill(broken)
+    page.get_by_label("Check against").select_option(label="embedded dev org (default)")
+    page.get_by_role("button", name="Check", exact=True).click()
+
+    expect(page.get_by_role("heading", level=2, name="Check")).to_be_visible()
+    problems = page.get_by_role("table", name=re.compile("Every problem"))
+    unknown = problems.get_by_role("row").filter(has_text="unknown_field")
+    expect(unknown).to_have_count(1)
+    expect(unknown.get_by_role("cell", name="demo_requested", exact=True)).to_have_count(1)
+    expect(unknown.get_by_role("cell").last).to_contain_text("Demo_Requested_At__c")
+    picklist = problems.get_by_role("row").filter(has_text="invalid_picklist_value")
+    expect(picklist).to_have_count(1)
+    expect(picklist.get_by_role("cell", name="Lead.Status", exact=True)).to_have_count(1)
+    # The editor keeps the map that was checked.
+    expect(editor).to_have_value(broken)
+
+    page.get_by_role("button", name="Save and activate").click()
+    expect(page.get_by_role("alert")).to_contain_text("not activated")
+    expect(page.get_by_role("heading", level=2, name="Why the map was not saved")).to_be_visible()
+    expect(editor).to_have_attribute("aria-invalid", "true")
+
+    editor.fill('{"qualified": "Lead.Status",')
+    page.get_by_role("button", name="Save and activate").click()
+    expect(page.get_by_role("alert")).to_contain_text("not valid JSON")
+    expect(page.get_by_role("alert")).to_contain_text("Nothing was saved")
+    no_horizontal_scroll(page, 1280)
+
+    # The report is readable on a phone: its tables scroll inside themselves, not the page.
+    page.set_viewport_size({"width": 390, "height": 844})
+    editor.fill(broken)
+    page.get_by_role("button", name="Check", exact=True).click()
+    expect(page.get_by_role("heading", level=2, name="Check")).to_be_visible()
+    no_horizontal_scroll(page, 390)

@@ -171,6 +171,7 @@ fn routes(conn: &str, dl: i64, key: i64) -> (Vec<String>, Vec<Post>) {
         format!("/actions/{MATRIX_ACTION}/delete"),
         "/audit".to_owned(),
         "/audit?kind=config.&before=3".to_owned(),
+        "/intents".to_owned(),
     ];
     let posts = vec![
         ("/connections/link".to_owned(), vec![("environment", "production".to_owned())]),
@@ -224,6 +225,15 @@ fn routes(conn: &str, dl: i64, key: i64) -> (Vec<String>, Vec<Post>) {
         ("/settings/test-alert".to_owned(), vec![]),
         ("/settings/retention".to_owned(), vec![("retention_days", "3".to_owned())]),
         ("/settings/alerts/1/acknowledge".to_owned(), vec![]),
+        (
+            "/intents".to_owned(),
+            vec![("map", r#"{"qualified": "Lead.Status"}"#.to_owned())],
+        ),
+        (
+            "/intents/check".to_owned(),
+            vec![("map", r#"{"qualified": "Lead.Status"}"#.to_owned()), ("connection", conn.to_owned())],
+        ),
+        ("/intents/recheck".to_owned(), vec![]),
     ];
     (gets, posts)
 }
@@ -262,7 +272,12 @@ async fn state(c: &Console, ws: WorkspaceId) -> String {
     let settings = store.workspace_settings(ws).await.expect("settings");
     let alerts = store.list_alerts(ws, 100).await.expect("alerts");
     let alerts: Vec<_> = alerts.iter().map(|a| (a.id, a.acknowledged_at)).collect();
-    format!("{conns:?} {dls:?} {keys:?} {definitions:?} {settings:?} {alerts:?}")
+    let intents = store
+        .intent_map(ws)
+        .await
+        .expect("intent map")
+        .map(|m| (m.map, m.active));
+    format!("{conns:?} {dls:?} {keys:?} {definitions:?} {settings:?} {alerts:?} {intents:?}")
 }
 
 #[tokio::test]

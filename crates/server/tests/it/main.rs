@@ -18,6 +18,7 @@ mod console;
 mod console_agents;
 mod console_audit;
 mod console_browser;
+mod console_intents;
 mod console_link;
 mod console_pages;
 mod console_settings;
