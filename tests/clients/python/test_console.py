@@ -3,8 +3,8 @@ as a person uses it: keyboard, labels and roles, never CSS paths.
 
 Environment: CALLFORCE_CONSOLE_URL (a running `callforce serve`, e.g. http://127.0.0.1:PORT),
 CALLFORCE_API_KEY (one of its API keys), CALLFORCE_CHROMIUM (the browser, default
-/usr/bin/chromium) and, if set, CALLFORCE_CONSOLE_SCREENSHOT (where to save a 1280 px screenshot
-of Overview, for the docs)."""
+/usr/bin/chromium) and, if set, CALLFORCE_CONSOLE_SCREENSHOTS (a directory where the last test
+saves a 1280 px screenshot of every page, for the docs)."""
 
 import json
 import os
@@ -20,7 +20,7 @@ from playwright.sync_api import expect, sync_playwright
 URL = os.environ.get("CALLFORCE_CONSOLE_URL", "").rstrip("/")
 KEY = os.environ.get("CALLFORCE_API_KEY", "")
 CHROMIUM = os.environ.get("CALLFORCE_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOT = os.environ.get("CALLFORCE_CONSOLE_SCREENSHOT", "")
+SCREENSHOTS = os.environ.get("CALLFORCE_CONSOLE_SCREENSHOTS", "")
 
 VIEWPORT_META = "width=device-width, initial-scale=1"
 # NB: "disconnected" contains "connected"; \b keeps it from matching.
@@ -131,8 +131,6 @@ def test_sign_in_with_the_keyboard_shows_overview(page, context):
     # Cell by cell: the row's text runs its cells together ("embedded dev orgconnected").
     expect(embedded.get_by_role("cell", name=CONNECTED)).to_have_count(1)
 
-    if SCREENSHOT:
-        page.screenshot(path=SCREENSHOT, full_page=True)
 
 
 def test_a_wrong_key_shows_an_alert_and_sets_no_cookie(page, context):
@@ -291,10 +289,15 @@ def eventually(check, what, seconds=20):
         time.sleep(0.2)
 
 
+# The seed 003 call's id, for the screenshot of a timeline.
+SEED_CALL = []
+
+
 def test_the_seed_003_call_is_found_in_calls_with_its_tool_calls(page):
     """Seed 003's example call, made as a voice runtime makes it, is in Calls; its timeline shows
     each tool call in order with its outcome and latency."""
     call = api("POST", "/v1/calls", {"caller_phone": "+15551234567"})["call_id"]
+    SEED_CALL.append(call)
     run = lambda action, args: api("POST", f"/v1/calls/{call}/actions/{action}", {"arguments": args})
     found = run("search_contact", {"search_term": "{{caller_phone}}"})
     assert found["result"]["records"], found
@@ -335,7 +338,7 @@ def test_the_seed_003_call_is_found_in_calls_with_its_tool_calls(page):
             break
         time.sleep(0.25)
         page.reload()
-    expect(steps.nth(2)).to_contain_text(f"Queued write {reference}: done written")
+    expect(steps.nth(2)).to_contain_text(f"Queued write {reference} (done): written")
     expect(steps.nth(2).get_by_role("link", name=re.compile(r"^00T"))).to_have_count(1)
 
 
@@ -485,3 +488,39 @@ def test_break_an_intent_map_and_see_the_report(page):
     page.get_by_role("button", name="Check", exact=True).click()
     expect(page.get_by_role("heading", level=2, name="Check")).to_be_visible()
     no_horizontal_scroll(page, 390)
+
+
+# Last, once the tests above filled the workspace: every page, as an admin first sees it.
+PAGES = [
+    ("overview", "/", None),
+    ("calls", "/calls", None),
+    ("call", "/calls", "#calls tbody a"),
+    ("connections", "/connections", None),
+    ("connection", "/connections", "#connections tbody a"),
+    ("deadletters", "/deadletters", None),
+    ("deadletter", "/deadletters", "#deadletters tbody a"),
+    ("jobs", "/jobs", None),
+    ("agents", "/agents", None),
+    ("agent", "/agents/browser-desk", None),
+    ("actions", "/actions", None),
+    ("action", "/actions/browser_lookup", None),
+    ("intents", "/intents", None),
+    ("audit", "/audit", None),
+    ("settings", "/settings", None),
+]
+
+
+def test_every_page_has_its_heading_and_fits_1280_px(page):
+    sign_in(page)
+    expect(page.get_by_role("heading", level=1, name="Overview")).to_be_visible()
+    for name, path, follow in PAGES:
+        if name == "call" and SEED_CALL:
+            path, follow = f"/calls/{SEED_CALL[0]}", None
+        page.goto(URL + path)
+        if follow:
+            page.locator(follow).first.click()
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        expect(page.get_by_role("navigation", name="Console")).to_be_visible()
+        no_horizontal_scroll(page, 1280)
+        if SCREENSHOTS:
+            page.screenshot(path=os.path.join(SCREENSHOTS, f"console-{name}.png"), full_page=True)
