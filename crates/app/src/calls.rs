@@ -607,9 +607,14 @@ impl App {
         let started_at = (self.settings.clock)();
         let started = std::time::Instant::now();
         let mut connection = None;
-        let r = self
-            .run_in_call(caller, call, name, arguments, &mut connection)
-            .await;
+        let (r, round_trips) = callforce_client::count_round_trips(self.run_in_call(
+            caller,
+            call,
+            name,
+            arguments,
+            &mut connection,
+        ))
+        .await;
         call.set_caller_key(None);
         if let (Some(log), Some(arguments)) = (log, recorded) {
             log.record(
@@ -621,6 +626,7 @@ impl App {
                 &r,
                 started_at,
                 started.elapsed(),
+                round_trips,
             );
         }
         r

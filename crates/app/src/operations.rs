@@ -95,6 +95,8 @@ pub struct Finished {
     pub started_at: DateTime<Utc>,
     /// How long it took.
     pub latency: Duration,
+    /// How many requests it sent to the org.
+    pub round_trips: u32,
 }
 
 /// An action's outcome as the metrics and the log name it: `ok`, `confirm` (a confirmation was
@@ -158,6 +160,7 @@ impl OperationsLog {
         answer: &Result<Value, ActionError>,
         started_at: DateTime<Utc>,
         latency: Duration,
+        round_trips: u32,
     ) -> bool {
         let finished = Finished {
             workspace,
@@ -171,6 +174,7 @@ impl OperationsLog {
             answer: answer.clone(),
             started_at,
             latency,
+            round_trips,
         };
         match self.tx.try_send(finished) {
             Ok(()) => true,
@@ -306,6 +310,7 @@ fn to_row(f: Finished, sensitive: &[String]) -> NewOperation {
         result: compact(&answer),
         outcome: outcome.to_owned(),
         latency_us: u64::try_from(f.latency.as_micros()).unwrap_or(u64::MAX),
+        round_trips: f.round_trips,
         caller_phone: f.caller_phone,
         started_at: f.started_at,
     }
@@ -655,7 +660,7 @@ mod tests {
             let at = now + TimeDelta::seconds(i64::try_from(i)?);
             let answer = Ok(json!({"ok": true}));
             let us = Duration::from_micros(10);
-            assert!(log.record(ws, &call, None, action, json!({}), &answer, at, us));
+            assert!(log.record(ws, &call, None, action, json!({}), &answer, at, us, 0));
         }
         writer.flush_and_stop(Duration::from_secs(10)).await;
         let caller = Caller {
@@ -701,7 +706,8 @@ mod tests {
             args.clone(),
             &answer,
             t(-2),
-            us
+            us,
+            2
         ));
         let refused = Err(ActionError::new(
             ErrorCode::Salesforce,
@@ -715,10 +721,11 @@ mod tests {
             json!({}),
             &refused,
             t(-1),
-            us
+            us,
+            1
         ));
         // The channel is full and nothing drains it: dropped and counted, not waited on.
-        assert!(!log.record(ws, &call, None, "log_call", json!({}), &answer, t(0), us));
+        assert!(!log.record(ws, &call, None, "log_call", json!({}), &answer, t(0), us, 0));
         assert_eq!(counter.with_label_values(&["full"]).get(), 1);
 
         // The writer ends once the log is gone, after writing what it held.
@@ -742,6 +749,7 @@ mod tests {
             ),
             ("search_contact", "ok", 1500)
         );
+        assert_eq!(first.round_trips, 2);
         assert_eq!(
             first.arguments,
             json!({"phone": "+15551234567", "SSN__c": "[redacted]"})

@@ -328,6 +328,9 @@ def test_the_seed_003_call_is_found_in_calls_with_its_tool_calls(page):
         heading = steps.nth(i).get_by_role("heading")
         expect(heading).to_contain_text(action)
         expect(heading).to_contain_text(re.compile(r"\d+(\.\d+)? (ms|µs|s)"))
+        # Each reached the org: a search, a create, an acknowledged queued write, an event.
+        expect(heading).to_contain_text(
+            "no request to the org" if action == "log_call" else re.compile(r"\b[1-9]\d* requests? to the org"))
     # The records each tool call touched link to the org; the queued write says where it is.
     org = org_url()
     case_link = steps.nth(1).get_by_role("link", name=case["result"]["id"])

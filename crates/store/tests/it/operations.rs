@@ -20,6 +20,7 @@ fn op(ws: WorkspaceId, call: &str, action: &str, outcome: &str, at: i64, us: u64
         result: r#"{"records":[]}"#.into(),
         outcome: outcome.into(),
         latency_us: us,
+        round_trips: u32::try_from(at).unwrap_or(0),
         caller_phone: Some(format!("+1555{call}")),
         started_at: t(at),
     }
@@ -47,6 +48,7 @@ async fn a_batch_is_recorded_and_a_calls_operations_come_back_in_order(db: &Db) 
     assert_eq!(ops[0].result, serde_json::json!({"records": []}));
     assert_eq!(ops[1].outcome, "salesforce");
     assert_eq!(ops[1].latency_us, 20);
+    assert_eq!(ops[1].round_trips, 2);
     assert_eq!(ops[0].call_instance.as_deref(), Some("c1-1"));
     assert_eq!(ops[0].started_at, t(1));
     assert!(s.call_operations(ws, "c2").await?.is_empty());

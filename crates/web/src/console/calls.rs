@@ -1,5 +1,6 @@
 //! The calls pages: the recent calls (from the operations log) and one call's timeline, every
-//! tool call in order with its arguments, its result or error, its outcome and latency, the
+//! tool call in order with its arguments, its result or error, its outcome, latency and the
+//! requests it sent to the org (round trips), the
 //! records it touched (linked to the org: its instance URL and the id) and, for a queued write,
 //! where the write is now (queued, being sent, written, or a dead letter). The reads are the
 //! core's ([`callforce_app::operations::Operations`], the admin's jobs, the connections).
@@ -83,6 +84,8 @@ struct Step {
     outcome: String,
     failed: bool,
     latency: String,
+    /// Requests sent to the org, in words.
+    round_trips: String,
     arguments: String,
     result: String,
     /// The records the result names, with their address in the org.
@@ -162,6 +165,11 @@ impl Step {
             failed: callforce_store::operations::is_error(&o.outcome),
             outcome: o.outcome.clone(),
             latency: latency(o.latency_us),
+            round_trips: match o.round_trips {
+                0 => "no request to the org".to_owned(),
+                1 => "1 request to the org".to_owned(),
+                n => format!("{n} requests to the org"),
+            },
             arguments: serde_json::to_string_pretty(&o.arguments).unwrap_or_default(),
             result: serde_json::to_string_pretty(&o.result).unwrap_or_default(),
         }
