@@ -14,7 +14,7 @@ pub const KIND_WRITE: &str = "write";
 
 /// The payload of a write job, as stored in the queue (and shown and edited in a dead letter):
 /// `{"request": <Request>, "action": "log_call"}`, and `"ambiguousSince"` once an attempt of a
-/// create went unanswered.
+/// create went unanswered (and `"traceparent"` when traces are exported).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobPayload {
     /// The request, exactly as it will be sent (see [`callforce_client::Request`]).
@@ -30,6 +30,10 @@ pub struct JobPayload {
         skip_serializing_if = "Option::is_none"
     )]
     pub ambiguous_since: Option<DateTime<Utc>>,
+    /// The W3C trace context of the tool call that queued it, when traces are exported: each
+    /// attempt's span continues that trace (see [`callforce_client::telemetry`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl JobPayload {
@@ -412,6 +416,7 @@ mod tests {
             request: create,
             action: "create_contact".into(),
             ambiguous_since: None,
+            traceparent: None,
         };
         let plain = serde_json::to_value(&p).expect("json");
         assert!(plain.get("ambiguousSince").is_none(), "{plain}");
