@@ -153,9 +153,8 @@ pub fn path_template(path: &str) -> String {
     let mut field_at = None;
     for (i, s) in segments.iter().copied().enumerate() {
         let prev = i.checked_sub(1).map(|p| segments[p]);
-        let kept = if s.is_empty() || WORDS.contains(&s) {
-            true
-        } else if prev == Some("data") && is_version(s) {
+        let kept = if s.is_empty() || WORDS.contains(&s) || (prev == Some("data") && is_version(s))
+        {
             true
         } else if matches!(prev, Some("sobjects" | "tree" | "object-info")) && is_api_name(s) {
             object_at = Some(i);

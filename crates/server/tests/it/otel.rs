@@ -199,7 +199,7 @@ fn traceparent(parent: &str) -> String {
 
 /// The example call (search the caller by `{{caller_phone}}`, open a case, log the call, book
 /// the callback) sent by an agent runtime with its `traceparent`: one trace, continued from the
-/// runtime's span, holding a span per request, its tool call under it, the Salesforce round
+/// runtime's span, holding a span per request (REST or MCP), its tool call under it, the Salesforce round
 /// trips under those, and the queued log_call's attempt in the same trace; no attribute holds
 /// the API key, a token or a value the call sent or read.
 #[tokio::test]
@@ -260,6 +260,23 @@ async fn the_example_call_is_one_trace_continued_from_the_agent_runtime() {
         answers.push(body);
     }
     assert_eq!(answers[2]["result"]["queued"], true, "{}", answers[2]);
+    // The same search as an MCP tool call, from another span of the runtime.
+    let mcp_span = "b7ad6b7169203331";
+    let over_mcp: Value = http
+        .post(format!("{}/mcp", served.base))
+        .bearer_auth(KEY)
+        .header("accept", "application/json, text/event-stream")
+        .header("x-call-id", "call-otel-mcp")
+        .header("traceparent", traceparent(mcp_span))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "search_contact", "arguments": {"search_term": phone}}}))
+        .send()
+        .await
+        .expect("mcp")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(over_mcp["result"]["isError"], false, "{over_mcp}");
     let case_id = answers[1]["result"]["id"]
         .as_str()
         .or(answers[1]["result"]["Id"].as_str())
@@ -277,7 +294,7 @@ async fn the_example_call_is_one_trace_continued_from_the_agent_runtime() {
                 a.name == "write_attempt"
                     && a.attr("action") == "log_call"
                     && spans.iter().any(|s| s.parent == a.span_id)
-            }) && spans.iter().filter(|s| s.name == "request").count() >= 5
+            }) && spans.iter().filter(|s| s.name == "request").count() >= 6
         })
         .await;
     let printed = served.printed.clone();
@@ -300,9 +317,14 @@ async fn the_example_call_is_one_trace_continued_from_the_agent_runtime() {
     }
     // The requests continue the runtime's span.
     let requests: Vec<&&Span> = in_trace.iter().filter(|s| s.name == "request").collect();
-    assert_eq!(requests.len(), 5, "{requests:#?}");
+    assert_eq!(requests.len(), 6, "{requests:#?}");
     for r in &requests {
-        assert_eq!(r.parent, runtime_span, "{r:?}");
+        let from = if r.attr("path") == "/mcp" {
+            mcp_span
+        } else {
+            runtime_span
+        };
+        assert_eq!(r.parent, from, "{r:?}");
         assert!(
             r.attr("http.response.status_code").starts_with("20"),
             "{r:?}"
@@ -318,6 +340,7 @@ async fn the_example_call_is_one_trace_continued_from_the_agent_runtime() {
         let tools: Vec<&&Span> = in_trace
             .iter()
             .filter(|s| s.name == "tool_call" && s.attr("action") == action)
+            .filter(|s| s.attr("call_id") == id)
             .collect();
         assert_eq!(tools.len(), 1, "{action}: {spans:#?}");
         let t = tools[0];
@@ -329,6 +352,16 @@ async fn the_example_call_is_one_trace_continued_from_the_agent_runtime() {
         assert_eq!(t.attr("agent"), "aria");
         assert_eq!(t.attr("outcome"), "ok", "{t:?}");
     }
+    // Over MCP too (rmcp runs the tool on a task of its own).
+    let mcp_tool = in_trace
+        .iter()
+        .find(|s| s.name == "tool_call" && s.attr("call_id") == "call-otel-mcp")
+        .expect("the MCP tool call");
+    let parent = by_id
+        .get(mcp_tool.parent.as_str())
+        .expect("its parent was sent");
+    assert_eq!(parent.attr("path"), "/mcp", "{mcp_tool:?} under {parent:?}");
+    assert_eq!(mcp_tool.attr("action"), "search_contact");
     // Round trips: under a tool call or a write attempt, named by method and path template.
     let trips: Vec<&&Span> = in_trace
         .iter()
