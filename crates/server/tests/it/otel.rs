@@ -461,3 +461,67 @@ async fn the_example_call_is_one_trace_continued_from_the_agent_runtime() {
         }
     }
 }
+
+/// The spans not sent yet when the service stops are sent before it exits, named as
+/// `OTEL_SERVICE_NAME` says.
+#[tokio::test]
+async fn traces_not_sent_yet_are_sent_when_the_service_stops() {
+    let (receiver, endpoint) = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = serve(
+        dir.path(),
+        &[
+            ("CALLFORCE_API_KEY", KEY),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_SERVICE_NAME", "callforce-eu"),
+            // Ten minutes: nothing is sent on the schedule during the test.
+            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+        ],
+    )
+    .await;
+    let tools = reqwest::Client::new()
+        .get(format!("{}/v1/tools", served.base))
+        .bearer_auth(KEY)
+        .header("traceparent", traceparent("00f067aa0ba902b7"))
+        .send()
+        .await
+        .expect("tools");
+    assert_eq!(tools.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.spans().is_empty(), "{:#?}", receiver.spans());
+    served.stop().await;
+    let spans = receiver.spans();
+    let request = spans
+        .iter()
+        .find(|s| s.name == "request" && s.attr("path") == "/v1/tools")
+        .unwrap_or_else(|| panic!("the request's span is sent at the stop: {spans:#?}"));
+    assert_eq!(request.trace_id, TRACE_ID);
+    assert_eq!(request.service, "callforce-eu");
+}
+
+/// `OTEL_SDK_DISABLED=true` sends nothing, endpoint or not.
+#[tokio::test]
+async fn opting_out_sends_no_trace() {
+    let (receiver, endpoint) = Receiver::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let served = serve(
+        dir.path(),
+        &[
+            ("CALLFORCE_API_KEY", KEY),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "10"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ],
+    )
+    .await;
+    let tools = reqwest::Client::new()
+        .get(format!("{}/v1/tools", served.base))
+        .bearer_auth(KEY)
+        .header("traceparent", traceparent("00f067aa0ba902b7"))
+        .send()
+        .await
+        .expect("tools");
+    assert_eq!(tools.status(), 200);
+    served.stop().await;
+    assert!(receiver.spans().is_empty(), "{:#?}", receiver.spans());
+}
