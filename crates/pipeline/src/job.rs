@@ -432,4 +432,34 @@ mod tests {
         let old: JobPayload = serde_json::from_value(plain).expect("payload");
         assert_eq!(old.ambiguous_since, None);
     }
+
+    /// The trace context of the tool call that queued a write is kept with it, and only when
+    /// traces are exported: the payload of a service that exports none is as it was.
+    #[test]
+    fn the_payload_keeps_its_trace_context_only_when_there_is_one() {
+        let mut p = JobPayload {
+            request: Request::Create {
+                sobject: "Task".into(),
+                record: rec(json!({"Subject": "x"})),
+            },
+            action: "log_call".into(),
+            ambiguous_since: None,
+            traceparent: None,
+        };
+        let plain = serde_json::to_value(&p).expect("json");
+        assert_eq!(
+            plain
+                .as_object()
+                .expect("object")
+                .keys()
+                .collect::<Vec<_>>(),
+            ["request", "action"]
+        );
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        p.traceparent = Some(tp.into());
+        let v = serde_json::to_value(&p).expect("json");
+        assert_eq!(v["traceparent"], tp);
+        let back: JobPayload = serde_json::from_value(v).expect("payload");
+        assert_eq!(back, p);
+    }
 }
