@@ -24,6 +24,7 @@ use callforce_store::WorkspaceId;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tracing::Instrument as _;
 
 use crate::caller::Caller;
 use crate::error::{Error, Kind};
@@ -607,14 +608,36 @@ impl App {
         let started_at = (self.settings.clock)();
         let started = std::time::Instant::now();
         let mut connection = None;
-        let (r, round_trips) = callforce_client::count_round_trips(self.run_in_call(
-            caller,
-            call,
-            name,
-            arguments,
-            &mut connection,
-        ))
+        // NB: the action's name is recorded once it is known to be one of the catalog's (an
+        // unknown name is the caller's text); its arguments and answer never are.
+        let span = tracing::info_span!(
+            target: callforce_client::telemetry::TARGET,
+            "tool_call",
+            action = tracing::field::Empty,
+            call_id = %call.vars.call_id,
+            agent = call.vars.agent.as_deref().unwrap_or_default(),
+            outcome = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let (r, round_trips) = callforce_client::count_round_trips(
+            self.run_in_call(caller, call, name, arguments, &mut connection)
+                .instrument(span.clone()),
+        )
         .await;
+        if !span.is_disabled() {
+            let outcome = crate::operations::outcome(&r);
+            let action = if outcome == "unknown_action" {
+                "unknown"
+            } else {
+                name
+            };
+            span.record("action", action);
+            span.record("outcome", outcome);
+            if matches!(outcome, "salesforce" | "unavailable") {
+                span.record("otel.status_code", "error");
+            }
+        }
+        drop(span);
         call.set_caller_key(None);
         if let (Some(log), Some(arguments)) = (log, recorded) {
             log.record(

@@ -13,6 +13,7 @@ use std::time::Duration;
 use callforce_types::ApiVersion;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
 
 use crate::auth::{Grant, LoginHost, OAuthApp, OAuthClient, Tokens};
 use crate::error::{Error, ErrorBody, RequestInfo, Result, transport_error};
@@ -396,11 +397,32 @@ impl Connection {
                 .round_trips
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let _ = COUNTED.try_with(|n| n.set(n.get().saturating_add(1)));
-            let resp = b
-                .send()
-                .await
-                .map_err(|e| transport_error(request.clone(), e))?;
+            // NB: the path as a template (no id, no value, no query string); never a header.
+            let span = tracing::info_span!(
+                target: crate::telemetry::TARGET,
+                "salesforce",
+                otel.name = %format_args!("{} {}", req.method.as_str(), crate::telemetry::path_template(&req.path)),
+                otel.kind = "client",
+                http.request.method = req.method.as_str(),
+                url.template = %crate::telemetry::path_template(&req.path),
+                http.response.status_code = tracing::field::Empty,
+                "error.type" = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            let resp = match b.send().instrument(span.clone()).await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    span.record("error.type", "transport");
+                    span.record("otel.status_code", "error");
+                    return Err(transport_error(request.clone(), e));
+                }
+            };
             let status = resp.status().as_u16();
+            span.record("http.response.status_code", status);
+            if status >= 400 {
+                span.record("error.type", status);
+                span.record("otel.status_code", "error");
+            }
             if let Some(v) = resp
                 .headers()
                 .get(crate::limits::HEADER)
@@ -415,8 +437,10 @@ impl Connection {
                 .map(str::to_owned);
             let bytes = resp
                 .bytes()
+                .instrument(span.clone())
                 .await
                 .map_err(|e| transport_error(request.clone(), e))?;
+            drop(span);
             if (200..300).contains(&status) {
                 return Ok(RawResponse {
                     status,

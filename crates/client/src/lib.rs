@@ -14,6 +14,7 @@
 //!   typed answers ([`SaveResult`], [`QueryResult`]...).
 //! - [`composite`]: the composite builder (`@{ref.id}` chains) and composite batch.
 //! - [`retry`]: when a failed read is tried again (within the mid-call budget).
+//! - [`telemetry`]: the trace spans' target, W3C trace context in and out, path templates.
 //! - `ops`: the typed operations of a [`Connection`] (`create`, `query_stream`, `describe`...).
 //! - `wire`: what [`request`] and [`composite`] both build with ([`Record`], API names, path
 //!   segments), below both so they do not import each other.
@@ -35,6 +36,7 @@ pub mod limits;
 mod ops;
 pub mod request;
 pub mod retry;
+pub mod telemetry;
 pub mod token;
 mod wire;
 

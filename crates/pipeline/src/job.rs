@@ -14,7 +14,7 @@ pub const KIND_WRITE: &str = "write";
 
 /// The payload of a write job, as stored in the queue (and shown and edited in a dead letter):
 /// `{"request": <Request>, "action": "log_call"}`, and `"ambiguousSince"` once an attempt of a
-/// create went unanswered.
+/// create went unanswered (and `"traceparent"` when traces are exported).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobPayload {
     /// The request, exactly as it will be sent (see [`callforce_client::Request`]).
@@ -30,6 +30,10 @@ pub struct JobPayload {
         skip_serializing_if = "Option::is_none"
     )]
     pub ambiguous_since: Option<DateTime<Utc>>,
+    /// The W3C trace context of the tool call that queued it, when traces are exported: each
+    /// attempt's span continues that trace (see [`callforce_client::telemetry`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl JobPayload {
@@ -412,6 +416,7 @@ mod tests {
             request: create,
             action: "create_contact".into(),
             ambiguous_since: None,
+            traceparent: None,
         };
         let plain = serde_json::to_value(&p).expect("json");
         assert!(plain.get("ambiguousSince").is_none(), "{plain}");
@@ -426,5 +431,35 @@ mod tests {
         // A payload written before the field existed still reads.
         let old: JobPayload = serde_json::from_value(plain).expect("payload");
         assert_eq!(old.ambiguous_since, None);
+    }
+
+    /// The trace context of the tool call that queued a write is kept with it, and only when
+    /// traces are exported: the payload of a service that exports none is as it was.
+    #[test]
+    fn the_payload_keeps_its_trace_context_only_when_there_is_one() {
+        let mut p = JobPayload {
+            request: Request::Create {
+                sobject: "Task".into(),
+                record: rec(json!({"Subject": "x"})),
+            },
+            action: "log_call".into(),
+            ambiguous_since: None,
+            traceparent: None,
+        };
+        let plain = serde_json::to_value(&p).expect("json");
+        assert_eq!(
+            plain
+                .as_object()
+                .expect("object")
+                .keys()
+                .collect::<Vec<_>>(),
+            ["request", "action"]
+        );
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        p.traceparent = Some(tp.into());
+        let v = serde_json::to_value(&p).expect("json");
+        assert_eq!(v["traceparent"], tp);
+        let back: JobPayload = serde_json::from_value(v).expect("payload");
+        assert_eq!(back, p);
     }
 }

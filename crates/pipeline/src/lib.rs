@@ -183,6 +183,8 @@ impl Trace<'_> {
         response: &serde_json::Value,
         ok: bool,
     ) -> callforce_store::NewAuditEntry {
+        // The outcome of a queued write's attempt, on its span (a no-op in any other span).
+        tracing::Span::current().record("write.outcome", kind);
         callforce_store::NewAuditEntry {
             kind: kind.to_owned(),
             call_id: self.call_id.map(str::to_owned),

@@ -64,6 +64,7 @@ impl PipelineSink {
             request: request.clone(),
             action: w.action.clone(),
             ambiguous_since,
+            traceparent: callforce_client::telemetry::current_traceparent(),
         };
         let payload =
             serde_json::to_string(&payload).map_err(|e| WriteError::Queue(e.to_string()))?;

@@ -19,6 +19,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::future::{BoxFuture, join_all};
 use serde_json::json;
 use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
+use tracing::Instrument as _;
 
 use crate::job::{JobPayload, audit_error, rolled_back};
 use crate::lookup::{self, Resolution};
@@ -184,6 +185,26 @@ impl Worker {
                 return Ok(None);
             }
         };
+        // One span per attempt, in the trace of the tool call that queued the write.
+        let span = tracing::info_span!(
+            target: callforce_client::telemetry::TARGET,
+            "write_attempt",
+            action = %payload.action,
+            job = job.id.0,
+            attempt = job.attempts + 1,
+            call_id = job.call_id.as_deref().unwrap_or_default(),
+            agent = job.agent.as_deref().unwrap_or_default(),
+            "write.outcome" = tracing::field::Empty,
+        );
+        if let Some(tp) = &payload.traceparent {
+            callforce_client::telemetry::continue_trace(&span, tp);
+        }
+        self.attempt(job, &payload).instrument(span).await
+    }
+
+    /// One attempt of the write `payload` of `job`.
+    async fn attempt(&self, job: &Job, payload: &JobPayload) -> Result<Option<Completion>> {
+        let store = &self.store;
         let trace = Trace {
             store,
             workspace: job.workspace,
@@ -253,7 +274,7 @@ impl Worker {
                     return Ok(None);
                 }
                 Ok(Resolution::Send(p)) => plan = Some(p),
-                Err(e) => return self.failed(job, &payload, &trace, &e, started).await,
+                Err(e) => return self.failed(job, payload, &trace, &e, started).await,
             }
         }
         // What was not found by the lookup, or the whole request.
@@ -287,7 +308,7 @@ impl Worker {
                 self.pause_if_near_allowance(job, &conn).await?;
                 Ok(Some(trace.completion(job, now, "write.done", &v, true)))
             }
-            Err(e) => self.failed(job, &payload, &trace, &e, started).await,
+            Err(e) => self.failed(job, payload, &trace, &e, started).await,
         }
     }
 

@@ -1,9 +1,10 @@
 //! What every request of `callforce serve` goes through: a body limit with a clear 413, a
 //! tracing span per request (request id, method, route, call id and action when there are,
-//! status, latency; never headers, so never keys or tokens), the panic guard (a bug answers
-//! a 500 with the request id and is logged once with its backtrace; see [`callforce_app::panics`]),
-//! and the shutdown signal (Ctrl-C or SIGTERM: stop accepting, finish in-flight requests, then
-//! exit).
+//! status, latency; never headers, so never keys or tokens; when traces are exported, the root
+//! of the request's trace, continuing an incoming W3C `traceparent`), the panic guard (a bug
+//! answers a 500 with the request id and is logged once with its backtrace; see
+//! [`callforce_app::panics`]), and the shutdown signal (Ctrl-C or SIGTERM: stop accepting,
+//! finish in-flight requests, then exit).
 
 use std::time::Instant;
 
@@ -140,6 +141,13 @@ async fn request_span(
         call_id = call_id.unwrap_or_default(),
         action = action.unwrap_or_default(),
     );
+    // An agent runtime's W3C `traceparent` is continued when traces are exported.
+    callforce_client::telemetry::continue_from_headers(&span, req.headers());
+    if !span.is_disabled() {
+        use callforce_client::telemetry::set_attribute;
+        set_attribute(&span, "http.request.method", req.method().as_str());
+        set_attribute(&span, "url.path", path.as_str());
+    }
     let started = Instant::now();
     async move {
         let mut resp = next.run(req).await;
@@ -147,6 +155,11 @@ async fn request_span(
             resp.headers_mut().insert(REQUEST_ID_HEADER, v);
         }
         let status = resp.status().as_u16();
+        callforce_client::telemetry::set_attribute(
+            &tracing::Span::current(),
+            "http.response.status_code",
+            i64::from(status),
+        );
         api.metrics()
             .http_requests
             .with_label_values(&[resp.status().as_str()])

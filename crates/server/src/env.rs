@@ -63,3 +63,23 @@ pub const AUDIT_CHECKPOINT_URL: &str = "CALLFORCE_AUDIT_CHECKPOINT_URL";
 /// How many days `callforce serve` keeps the operations log (every action run in a call), like
 /// `--operations-retention-days` (30).
 pub const OPERATIONS_RETENTION_DAYS: &str = "CALLFORCE_OPERATIONS_RETENTION_DAYS";
+
+/// The OTLP/HTTP base URL traces are sent to (`/v1/traces` is appended), e.g.
+/// `http://127.0.0.1:4318`; without it (or [`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`]) no trace
+/// is recorded. The exporter also reads the other standard `OTEL_EXPORTER_OTLP_*` variables
+/// (`_HEADERS`, `_TIMEOUT`, `_COMPRESSION`), `OTEL_BSP_*` (batching), `OTEL_TRACES_SAMPLER` and
+/// `OTEL_RESOURCE_ATTRIBUTES`; see `docs/observability.md`.
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// The full OTLP/HTTP URL traces are sent to (used as it is), instead of
+/// [`OTEL_EXPORTER_OTLP_ENDPOINT`].
+pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+
+/// The OTLP protocol: only `http/protobuf` is supported (another value is warned about).
+pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+
+/// `true` to record no trace even with an endpoint set.
+pub const OTEL_SDK_DISABLED: &str = "OTEL_SDK_DISABLED";
+
+/// The service name traces carry (`callforce` by default).
+pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";

@@ -32,6 +32,7 @@ mod mcp;
 mod mcp_clients;
 mod metrics;
 mod multi_instance;
+mod otel;
 mod pipeline;
 mod queue;
 mod readme;
