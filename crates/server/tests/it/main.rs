@@ -29,6 +29,7 @@ mod mcp;
 mod mcp_clients;
 mod metrics;
 mod multi_instance;
+mod openapi;
 mod pipeline;
 mod queue;
 mod readme;
