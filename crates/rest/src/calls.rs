@@ -78,6 +78,7 @@ pub struct Tools {
 
 #[utoipa::path(
     get,
+    operation_id = "list_tools",
     path = "/v1/tools",
     tag = "calls",
     params(ToolsQuery),

@@ -187,6 +187,7 @@ fn reply<T: Serialize>(status: StatusCode, r: Result<T, Error>) -> Response {
 
 #[utoipa::path(
     post,
+    operation_id = "link_connection",
     path = "/v1/connections/link",
     tag = "connections",
     request_body(content = Option<ConnectParams>, description = "What to connect (no body: production, standard profile)"),
@@ -208,6 +209,7 @@ async fn link(
 
 #[utoipa::path(
     post,
+    operation_id = "create_connection",
     path = "/v1/connections",
     tag = "connections",
     request_body(content = NewGrant, description = "A grant that needs no person"),
@@ -233,6 +235,7 @@ async fn create(
 
 #[utoipa::path(
     get,
+    operation_id = "list_connections",
     path = "/v1/connections",
     tag = "connections",
     responses(
@@ -245,6 +248,7 @@ async fn list(State(s): State<Arc<Connections>>, Extension(caller): Extension<Ca
 
 #[utoipa::path(
     get,
+    operation_id = "show_connection",
     path = "/v1/connections/{id}",
     tag = "connections",
     params(("id" = String, Path, description = "The connection")),
@@ -263,6 +267,7 @@ async fn show(
 
 #[utoipa::path(
     patch,
+    operation_id = "update_connection",
     path = "/v1/connections/{id}",
     tag = "connections",
     params(("id" = String, Path, description = "The connection")),
@@ -288,6 +293,7 @@ async fn update(
 
 #[utoipa::path(
     post,
+    operation_id = "test_connection",
     path = "/v1/connections/{id}/test",
     tag = "connections",
     params(("id" = String, Path, description = "The connection")),
@@ -308,6 +314,7 @@ async fn test(
 
 #[utoipa::path(
     post,
+    operation_id = "reconnect_connection",
     path = "/v1/connections/{id}/reconnect",
     tag = "connections",
     params(("id" = String, Path, description = "The connection")),
@@ -333,6 +340,7 @@ async fn reconnect(
 
 #[utoipa::path(
     delete,
+    operation_id = "disconnect_connection",
     path = "/v1/connections/{id}",
     tag = "connections",
     params(("id" = String, Path, description = "The connection")),

@@ -239,6 +239,7 @@ fn full(dl: &DeadLetter) -> DeadLetterFull {
 
 #[utoipa::path(
     get,
+    operation_id = "list_dead_letters",
     path = "/v1/deadletters",
     tag = "deadletters",
     params(("status" = Option<String>, Query, description = "open, replayed or discarded"), ("call_id" = Option<String>, Query, description = "Only this call's"), ("action" = Option<String>, Query, description = "Only this action's"), ("connection_id" = Option<String>, Query, description = "Only this connection's"), ("limit" = Option<u32>, Query, description = "How many at most")),
@@ -279,6 +280,7 @@ async fn list(
 
 #[utoipa::path(
     get,
+    operation_id = "show_dead_letter",
     path = "/v1/deadletters/{id}",
     tag = "deadletters",
     params(("id" = String, Path, description = "The dead letter (`17` or `dl-17`)")),
@@ -448,6 +450,7 @@ fn parse_edit(body: &[u8]) -> Result<Edit, Error> {
 
 #[utoipa::path(
     patch,
+    operation_id = "edit_dead_letter",
     path = "/v1/deadletters/{id}",
     tag = "deadletters",
     params(("id" = String, Path, description = "The dead letter (`17` or `dl-17`)")),
@@ -494,6 +497,7 @@ pub struct Replayed {
 
 #[utoipa::path(
     post,
+    operation_id = "replay_dead_letter",
     path = "/v1/deadletters/{id}/replay",
     tag = "deadletters",
     params(("id" = String, Path, description = "The dead letter (`17` or `dl-17`)")),
@@ -574,6 +578,7 @@ pub struct ReplayedMany {
 
 #[utoipa::path(
     post,
+    operation_id = "replay_dead_letters",
     path = "/v1/deadletters/replay",
     tag = "deadletters",
     request_body(content = ReplayMany, description = "{\"all\": true}, or a filter"),
@@ -615,6 +620,7 @@ pub struct Discarded {
 
 #[utoipa::path(
     post,
+    operation_id = "discard_dead_letter",
     path = "/v1/deadletters/{id}/discard",
     tag = "deadletters",
     params(("id" = String, Path, description = "The dead letter (`17` or `dl-17`)")),
@@ -647,6 +653,7 @@ async fn discard(
 
 #[utoipa::path(
     delete,
+    operation_id = "delete_dead_letter",
     path = "/v1/deadletters/{id}",
     tag = "deadletters",
     params(("id" = String, Path, description = "The dead letter (`17` or `dl-17`)")),
@@ -764,6 +771,7 @@ pub struct AuditPage {
 
 #[utoipa::path(
     get,
+    operation_id = "list_audit",
     path = "/v1/audit",
     tag = "audit",
     params(("call_id" = Option<String>, Query, description = "Only this call's"), ("record_id" = Option<String>, Query, description = "Only entries touching this record"), ("kind" = Option<String>, Query, description = "Only kinds starting with this (`config.`)"), ("from" = Option<String>, Query, description = "From this time (RFC 3339)"), ("to" = Option<String>, Query, description = "Until this time (RFC 3339)"), ("after" = Option<u64>, Query, description = "After this seq (a page's next_after)"), ("limit" = Option<u32>, Query, description = "How many at most")),
@@ -848,6 +856,7 @@ fn verdict_view(verdict: Verdict) -> VerifyView {
 
 #[utoipa::path(
     get,
+    operation_id = "verify_audit",
     path = "/v1/audit/verify",
     tag = "audit",
     responses(
@@ -877,6 +886,7 @@ pub struct Acknowledged {
 
 #[utoipa::path(
     get,
+    operation_id = "list_alerts",
     path = "/v1/alerts",
     tag = "alerts",
     params(("limit" = Option<u32>, Query, description = "How many at most")),
@@ -903,6 +913,7 @@ async fn alerts(
 
 #[utoipa::path(
     post,
+    operation_id = "acknowledge_alert",
     path = "/v1/alerts/{id}/acknowledge",
     tag = "alerts",
     params(("id" = String, Path, description = "The alert's id (a number)")),

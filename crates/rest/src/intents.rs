@@ -80,6 +80,7 @@ fn reply(r: Result<Value, Error>) -> Response {
 
 #[utoipa::path(
     get,
+    operation_id = "get_intent_map",
     path = "/v1/intents",
     tag = "intents",
     responses(
@@ -93,6 +94,7 @@ async fn get_map(State(app): State<Arc<App>>, Extension(caller): Extension<Calle
 
 #[utoipa::path(
     put,
+    operation_id = "put_intent_map",
     path = "/v1/intents",
     tag = "intents",
     request_body(content = Object, description = "The intent map"),
@@ -117,6 +119,7 @@ async fn put_map(
 
 #[utoipa::path(
     post,
+    operation_id = "recheck_intent_map",
     path = "/v1/intents/recheck",
     tag = "intents",
     responses(
@@ -135,6 +138,7 @@ async fn recheck_map(
 
 #[utoipa::path(
     post,
+    operation_id = "check_intent_map",
     path = "/v1/intents/check",
     tag = "intents",
     request_body(content = Option<Object>, description = "The intent map to check (no body: the stored one)"),

@@ -221,6 +221,15 @@ async fn openapi_json_is_3_1_and_describes_every_v1_route() {
         );
     }
 
+    // Each operation has its own id.
+    let mut ids = BTreeSet::new();
+    for item in spec["paths"].as_object().expect("paths").values() {
+        for op in item.as_object().expect("item").values() {
+            let id = op["operationId"].as_str().expect("operationId");
+            assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+        }
+    }
+
     // Every keyed operation names the API key scheme and answers errors with the error body.
     assert_eq!(
         spec["components"]["securitySchemes"]["api_key"]["scheme"],
