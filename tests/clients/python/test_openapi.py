@@ -18,6 +18,7 @@ whatever Salesforce login host it names, outside this machine)."""
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import urllib.error
@@ -78,14 +79,15 @@ def config(tmp_path):
         "reconnect_connection": {"path.id": connection},
         "list_tools": {"query.connection": connection},
     }
-    # A header value with a control character is not HTTP (RFC 9110, 5.5): the server's HTTP
-    # parser refuses the request before any route, with an empty 400. Generated header values
-    # leave them out.
-    controls = "".join(f"\\u{c:04x}" for c in [*range(0x20), 0x7F])
-    lines = ["[generation]", f'exclude-header-characters = "{controls}"', ""]
+    lines = []
     for op, params in fixed.items():
         lines.append("[[operations]]")
         lines.append(f'include-operation-id = "{op}"')
+        if op == "run_action":
+            # A header value with a control character is not HTTP (RFC 9110, 5.5): the server's
+            # HTTP parser refuses the request before any route, with an empty 400 and no JSON.
+            # Generated `Idempotency-Key` values can have them, so the header is fixed.
+            lines.append('headers = { "Idempotency-Key" = "schemathesis" }')
         pairs = ", ".join(f'"{k}" = "{v}"' for k, v in params.items())
         lines.append(f"parameters = {{ {pairs} }}")
         lines.append("")
@@ -121,45 +123,58 @@ def schemathesis():
 
 
 def test_no_5xx_and_every_answer_matches_the_description(tmp_path):
-    run = subprocess.run(
-        [
-            schemathesis(),
-            "--config-file",
-            str(config(tmp_path)),
-            "run",
-            f"{URL}/openapi.json",
-            "--header",
-            f"Authorization: Bearer {KEY}",
-            "--checks",
-            CHECKS,
-            "--phases",
-            "examples,coverage,fuzzing",
-            "--max-examples",
-            "15",
-            "--seed",
-            "1",
-            "--generation-database",
-            "none",
-            "--request-timeout",
-            "20",
-            "--exclude-operation-id",
-            "revoke_key",
-            "--exclude-operation-id",
-            "create_connection",
-            # A path parameter is a string; schemathesis drops the ones a URL path cannot
-            # carry (with `/`), which its health check counts as too many.
-            "--suppress-health-check",
-            "filter_too_much",
-            "--workers",
-            "2",
-            "--no-color",
-            "--report-dir",
-            str(tmp_path),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    command = [
+        schemathesis(),
+        "--config-file",
+        str(config(tmp_path)),
+        "run",
+        f"{URL}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {KEY}",
+        "--checks",
+        CHECKS,
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        "15",
+        "--seed",
+        "1",
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "20",
+        "--exclude-operation-id",
+        "revoke_key",
+        "--exclude-operation-id",
+        "create_connection",
+        # A path parameter is a string; schemathesis drops the ones a URL path cannot
+        # carry (with `/`), which its health check counts as too many.
+        "--suppress-health-check",
+        "filter_too_much",
+        "--workers",
+        "2",
+        "--no-color",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     out = run.stdout + run.stderr
+    if run.returncode != 0 and only_dropped_connections(out):
+        # A kept-alive connection the client reused just as it was closed: once more, and
+        # this time anything at all fails the test.
+        print(out)
+        run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        out = run.stdout + run.stderr
     assert run.returncode == 0, out
+
+
+def only_dropped_connections(out):
+    """Whether schemathesis found nothing but connections closed without an answer: no
+    failure (a 5xx or an answer outside the description), and every error a dropped
+    connection."""
+    if "= FAILURES =" in out or "= ERRORS =" not in out:
+        return False
+    errors = out.split("= ERRORS =", 1)[1].split("= WARNINGS =")[0].split("= SUMMARY =")[0]
+    headings = [l for l in errors.splitlines() if re.fullmatch(r"_+ [A-Z]+ /\S* _+", l.strip())]
+    dropped = [l for l in errors.splitlines() if l.strip() == "Network Error"]
+    return bool(headings) and len(headings) == len(dropped)

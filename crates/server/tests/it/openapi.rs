@@ -250,6 +250,11 @@ async fn openapi_json_is_3_1_and_describes_every_v1_route() {
                     "{method} {path}"
                 );
             }
+            assert!(
+                responses.iter().any(|(status, r)| status.starts_with('2')
+                    && r["content"]["application/json"]["schema"].is_object()),
+                "{method} {path} has no JSON answer"
+            );
             for (status, r) in responses {
                 if status.starts_with('4') {
                     assert_eq!(
