@@ -55,6 +55,7 @@ fn record(c: &mut Criterion) {
                 &answer,
                 Utc::now(),
                 Duration::from_micros(900),
+                1,
             );
             let d = t.elapsed();
             assert!(ok);
@@ -84,6 +85,7 @@ fn record(c: &mut Criterion) {
                     &answer,
                     Utc::now(),
                     Duration::from_micros(900),
+                    1,
                 );
             }
             let d = t.elapsed();

@@ -14,9 +14,10 @@
 
 use callforce_store::{
     Alert, AlertId, AuditEntry, AuditFilter, DeadLetter, DeadLetterFilter, DeadLetterId,
-    DeadLetterStatus, Job, JobId, JobStatus, Store, Verdict, WorkspaceId,
+    DeadLetterStatus, Job, JobId, JobStatus, NewAuditEntry, Store, Verdict, WorkspaceId,
 };
 use chrono::Utc;
+use serde_json::{Value, json};
 
 use crate::changes::Actor;
 use crate::deadletters::{Edit, STATUSES, parse_status, payload_problem};
@@ -34,13 +35,100 @@ pub struct Admin {
     store: Store,
 }
 
+/// The longest retention a workspace may set, in days.
+pub const MAX_RETENTION_DAYS: u32 = 365;
+
+/// The audit kind of a workspace's alert webhook set or cleared.
+pub const ALERT_WEBHOOK_SET: &str = "config.settings.alert_webhook";
+/// The audit kind of a workspace's retention set or cleared.
+pub const RETENTION_SET: &str = "config.settings.retention";
+/// The audit kind of a test alert posted.
+pub const ALERT_TEST: &str = "alert.test";
+
+/// A workspace's own settings as the console and the API show them: the webhook only by where
+/// it points (a webhook URL is a credential).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Settings {
+    /// Where the workspace's alerts are posted: the webhook's scheme and host
+    /// (`https://hooks.slack.com/…`); `None`: the service's webhook, if it has one.
+    pub alert_webhook: Option<String>,
+    /// How many days its operations log and resolved dead letters are kept; `None`: the
+    /// service's default (`--operations-retention-days`).
+    pub retention_days: Option<u32>,
+}
+
+/// A webhook URL as it may be shown: its scheme, host and port, the rest elided.
+fn webhook_shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{}{port}/…", u.scheme(), u.host_str().unwrap_or(""))
+        }
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
+/// An alert webhook typed by a person: an `http://` or `https://` URL with a host.
+///
+/// # Errors
+/// [`Kind::Invalid`] (`invalid_webhook`) saying what is wrong, never echoing the URL.
+pub fn alert_webhook(raw: &str) -> Result<String, Error> {
+    let bad = |why: &str| Error::new(Kind::Invalid, "invalid_webhook", why.to_owned());
+    let raw = raw.trim();
+    if raw.len() > 2048 {
+        return Err(bad("the webhook URL is longer than 2048 characters"));
+    }
+    let url = reqwest::Url::parse(raw)
+        .map_err(|_| bad("the webhook must be a URL such as https://hooks.slack.com/services/…"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("the webhook must be an http:// or https:// URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("the webhook URL has no host"));
+    }
+    Ok(raw.to_owned())
+}
+
+/// A retention typed by a person: whole days from 1 to [`MAX_RETENTION_DAYS`].
+///
+/// # Errors
+/// [`Kind::Invalid`] (`invalid_retention`) for anything else.
+pub fn retention_days(raw: &str) -> Result<u32, Error> {
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|d| (1..=MAX_RETENTION_DAYS).contains(d))
+        .ok_or_else(|| {
+            Error::new(
+                Kind::Invalid,
+                "invalid_retention",
+                format!(
+                    "the retention must be a whole number of days from 1 to {MAX_RETENTION_DAYS}"
+                ),
+            )
+        })
+}
+
+/// A configuration change as the audit log records it.
+fn setting_entry(kind: &str, actor: Actor, request: Value) -> NewAuditEntry {
+    NewAuditEntry {
+        kind: kind.to_owned(),
+        agent: Some(actor.to_string()),
+        request: Some(request.to_string()),
+        ..NewAuditEntry::default()
+    }
+}
+
 /// A page of the audit log.
 #[derive(Debug, Clone)]
 pub struct AuditPage {
-    /// The entries, oldest first.
+    /// The entries, oldest first (newest first when the filter asked so).
     pub entries: Vec<AuditEntry>,
-    /// The `seq` to list after for the next page; `None` when this page was not full.
+    /// Oldest first: the `seq` to list after for the next page; `None` when no entry follows.
     pub next_after: Option<u64>,
+    /// Newest first: the `seq` to list before for the next (older) page; `None` when no older
+    /// entry matches.
+    pub next_before: Option<u64>,
 }
 
 /// A malformed request (`invalid_request`).
@@ -319,26 +407,59 @@ impl Admin {
             .ok_or_else(missing)
     }
 
-    /// The audit entries that match `filter`, oldest first, with where the next page starts
-    /// when this one is full.
+    /// The audit entries that match `filter`, oldest first (newest first when
+    /// `filter.newest_first`), with where the next page starts when more entries match. Pages
+    /// are keyset pages (`after_seq`/`before_seq`), so a late page costs what the first does.
     ///
     /// # Errors
     /// [`Kind::Internal`].
     pub async fn audit(&self, ws: WorkspaceId, filter: &AuditFilter) -> Result<AuditPage, Error> {
-        let entries = self
+        let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+        // One more than the page, to know whether another page follows.
+        let probe = AuditFilter {
+            limit: Some(limit + 1),
+            ..filter.clone()
+        };
+        let mut entries = self
             .store
-            .list_audit(ws, filter)
+            .list_audit(ws, &probe)
             .await
             .map_err(|e| store_error(e, not_found))?;
-        // A full page may have more after it.
-        let next_after = filter
-            .limit
-            .filter(|l| entries.len() == *l as usize)
-            .and_then(|_| entries.last().map(|e| e.seq));
+        let more = entries.len() > limit as usize;
+        entries.truncate(limit as usize);
+        let next = entries.last().map(|e| e.seq).filter(|_| more);
+        let (next_after, next_before) = if filter.newest_first {
+            (None, next)
+        } else {
+            (next, None)
+        };
         Ok(AuditPage {
             entries,
             next_after,
+            next_before,
         })
+    }
+
+    /// The workspace's audit entry `seq`, if it has one.
+    ///
+    /// # Errors
+    /// [`Kind::Internal`].
+    pub async fn audit_entry(
+        &self,
+        ws: WorkspaceId,
+        seq: u64,
+    ) -> Result<Option<AuditEntry>, Error> {
+        let filter = AuditFilter {
+            after_seq: Some(seq.saturating_sub(1)),
+            limit: Some(1),
+            ..AuditFilter::default()
+        };
+        let found = self
+            .store
+            .list_audit(ws, &filter)
+            .await
+            .map_err(|e| store_error(e, not_found))?;
+        Ok(found.into_iter().find(|e| e.seq == seq))
     }
 
     /// Recomputes the workspace's keyed audit chain: intact, or the first entry that does not
@@ -362,6 +483,116 @@ impl Admin {
             .list_alerts(ws, limit)
             .await
             .map_err(|e| store_error(e, not_found))
+    }
+
+    /// The workspace's own settings.
+    ///
+    /// # Errors
+    /// [`Kind::Internal`].
+    pub async fn settings(&self, ws: WorkspaceId) -> Result<Settings, Error> {
+        let s = self
+            .store
+            .workspace_settings(ws)
+            .await
+            .map_err(|e| store_error(e, not_found))?;
+        Ok(Settings {
+            alert_webhook: s.alert_webhook.as_deref().map(webhook_shown),
+            retention_days: s.retention_days,
+        })
+    }
+
+    /// Sets the workspace's alert webhook (checked by [`alert_webhook`]), or clears it
+    /// (`None`: the service's webhook, if any, is used), as `actor`; the audit entry names only
+    /// where it points.
+    ///
+    /// # Errors
+    /// [`Kind::Invalid`] for a URL that is not one; [`Kind::Internal`].
+    pub async fn set_alert_webhook(
+        &self,
+        ws: WorkspaceId,
+        actor: Actor,
+        webhook: Option<&str>,
+    ) -> Result<Settings, Error> {
+        let webhook = webhook.map(alert_webhook).transpose()?;
+        let shown = webhook.as_deref().map(webhook_shown);
+        let entry = setting_entry(ALERT_WEBHOOK_SET, actor, json!({ "alert_webhook": shown }));
+        self.store
+            .set_alert_webhook_as(ws, webhook.as_deref(), Utc::now(), &entry)
+            .await
+            .map_err(|e| store_error(e, not_found))?;
+        self.settings(ws).await
+    }
+
+    /// Sets the workspace's retention (1 to [`MAX_RETENTION_DAYS`] days) of its operations log
+    /// and resolved dead letters, or clears it (`None`: the service's default), as `actor`.
+    /// The audit log is never swept.
+    ///
+    /// # Errors
+    /// [`Kind::Invalid`] for a number of days out of range; [`Kind::Internal`].
+    pub async fn set_retention(
+        &self,
+        ws: WorkspaceId,
+        actor: Actor,
+        days: Option<u32>,
+    ) -> Result<Settings, Error> {
+        if let Some(d) = days {
+            retention_days(&d.to_string())?;
+        }
+        let entry = setting_entry(RETENTION_SET, actor, json!({ "retention_days": days }));
+        self.store
+            .set_retention_as(ws, days, Utc::now(), &entry)
+            .await
+            .map_err(|e| store_error(e, not_found))?;
+        self.settings(ws).await
+    }
+
+    /// Posts a test message to the workspace's own alert webhook now, as `actor`, and says
+    /// what came back (the status, or why none came); recorded in the audit log.
+    ///
+    /// # Errors
+    /// [`Kind::Conflict`] (`no_webhook`) when the workspace has none; [`Kind::Internal`].
+    pub async fn test_alert(
+        &self,
+        ws: WorkspaceId,
+        actor: Actor,
+    ) -> Result<crate::alerts::TestOutcome, Error> {
+        let settings = self
+            .store
+            .workspace_settings(ws)
+            .await
+            .map_err(|e| store_error(e, not_found))?;
+        let Some(webhook) = settings.alert_webhook else {
+            return Err(Error::new(
+                Kind::Conflict,
+                "no_webhook",
+                "this workspace has no alert webhook: set one first",
+            ));
+        };
+        let name = self
+            .store
+            .workspace(ws)
+            .await
+            .map_err(|e| store_error(e, not_found))?
+            .map_or_else(|| ws.0.to_string(), |w| w.name);
+        let outcome = crate::alerts::post_test(&webhook, &name, &actor.to_string())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "a test alert could not be made");
+                Error::internal()
+            })?;
+        let entry = NewAuditEntry {
+            response: Some(json!(outcome).to_string()),
+            ..setting_entry(
+                ALERT_TEST,
+                actor,
+                json!({ "alert_webhook": webhook_shown(&webhook) }),
+            )
+        };
+        self.store
+            .append_audit(ws, Utc::now(), &entry)
+            .await
+            .map_err(|e| store_error(e, not_found))?;
+        Ok(outcome)
     }
 
     /// Acknowledges an alert, as `actor`: it is not posted to the webhook after that.
@@ -425,6 +656,38 @@ mod tests {
         assert_eq!(job_status(""), Ok(None));
         assert_eq!(job_status("dead"), Ok(Some(JobStatus::Dead)));
         assert!(job_status("gone").is_err());
+        assert_eq!(retention_days("1"), Ok(1));
+        assert_eq!(retention_days(" 365 "), Ok(365));
+        for raw in ["0", "366", "-1", "7.5", "a week", ""] {
+            assert_eq!(
+                retention_days(raw).unwrap_err().code,
+                "invalid_retention",
+                "{raw}"
+            );
+        }
+        assert!(alert_webhook("https://hooks.example.com/T/B/x").is_ok());
+        assert!(alert_webhook("http://127.0.0.1:9/hook").is_ok());
+        for raw in [
+            "hooks.example.com/x",
+            "ftp://h/x",
+            "javascript:alert(1)",
+            "https://",
+            "",
+        ] {
+            let e = alert_webhook(raw).unwrap_err();
+            assert_eq!(e.code, "invalid_webhook", "{raw}");
+        }
+        // A refused URL is never echoed: it may hold a credential.
+        let e = alert_webhook("ftp://hooks.example.com/T0/B0/s3cr3t").unwrap_err();
+        assert!(!e.message.contains("s3cr3t"), "{}", e.message);
+        assert_eq!(
+            webhook_shown("https://hooks.slack.com/services/T0/B0/secret"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            webhook_shown("http://127.0.0.1:9/x"),
+            "http://127.0.0.1:9/…"
+        );
         assert_eq!(job_id("job-17"), Ok(JobId(17)));
         assert_eq!(job_id("17"), Ok(JobId(17)));
         for raw in ["job-0", "job-", "jobs-1", "x"] {

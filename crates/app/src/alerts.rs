@@ -1,4 +1,7 @@
-//! The alert sender: posts the store's outbox of alerts to a Slack-compatible webhook.
+//! The alert sender: posts the store's outbox of alerts to a Slack-compatible webhook: the
+//! alert's workspace's own (set in the console's Settings or `PUT /v1/settings`) in preference
+//! to the service-wide one; an alert with neither waits in the store (`GET /v1/alerts`) and is
+//! posted once a webhook is set.
 //!
 //! The store records an alert in the transaction that causes it (a job becoming a dead letter,
 //! a connection needing re-authorisation; see `callforce_store::alerts`). This task takes due
@@ -31,12 +34,13 @@ pub fn retry_delay(failures: u32) -> TimeDelta {
     }
 }
 
-/// Posts alerts to one webhook.
+/// Posts alerts to their workspace's webhook, or the service-wide one.
 #[derive(Clone)]
 pub struct AlertSender {
     store: Store,
+    /// The service-wide webhook, for workspaces without their own.
     /// NB: a Slack webhook URL is a credential: never logged, never in an error.
-    webhook: String,
+    webhook: Option<String>,
     /// The service's base URL, for the replay API call shown in an alert.
     api_base: String,
     http: reqwest::Client,
@@ -72,12 +76,22 @@ impl AlertSender {
         if !matches!(url.scheme(), "http" | "https") {
             anyhow::bail!("the alert webhook must be an http:// or https:// URL");
         }
-        let http = reqwest::Client::builder().timeout(POST_TIMEOUT).build()?;
+        let mut sender = Self::per_workspace(store, api_base)?;
+        sender.webhook = Some(webhook.to_owned());
+        Ok(sender)
+    }
+
+    /// A sender without a service-wide webhook: only workspaces with their own get their alerts
+    /// posted.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn per_workspace(store: Store, api_base: &str) -> anyhow::Result<Self> {
         Ok(Self {
             store,
-            webhook: webhook.to_owned(),
+            webhook: None,
             api_base: api_base.trim_end_matches('/').to_owned(),
-            http,
+            http: client()?,
         })
     }
 
@@ -93,6 +107,17 @@ impl AlertSender {
             let alerts = self.store.claim_alerts(now, hold, BATCH).await?;
             let n = alerts.len();
             for alert in alerts {
+                let own = self
+                    .store
+                    .workspace_settings(alert.workspace)
+                    .await
+                    .ok()
+                    .and_then(|s| s.alert_webhook);
+                // NB: with no webhook at all the alert stays pending; the claim's hold brings
+                // it back later, when one may be set.
+                let Some(webhook) = own.or_else(|| self.webhook.clone()) else {
+                    continue;
+                };
                 let workspace = self
                     .store
                     .workspace(alert.workspace)
@@ -100,7 +125,7 @@ impl AlertSender {
                     .map(|w| w.name)
                     .unwrap_or_else(|| alert.workspace.0.to_string());
                 let body = message(&alert, &workspace, &self.api_base);
-                match self.post(&body).await {
+                match post(&self.http, &webhook, &body).await.and_then(ok_status) {
                     Ok(()) => {
                         self.store.alert_sent(alert.id, now).await?;
                         round.sent += 1;
@@ -119,22 +144,6 @@ impl AlertSender {
         }
     }
 
-    async fn post(&self, body: &Value) -> Result<(), String> {
-        let resp = self
-            .http
-            .post(&self.webhook)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| e.without_url().to_string())?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = resp.text().await.unwrap_or_default();
-        Err(format!("HTTP {}: {}", status.as_u16(), clip(&text, 200)))
-    }
-
     /// Runs [`AlertSender::send_due`] every `poll` until the task is aborted.
     pub fn spawn(self, poll: Duration) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
@@ -146,6 +155,94 @@ impl AlertSender {
             }
         })
     }
+}
+
+/// The HTTP client alerts are posted with.
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().timeout(POST_TIMEOUT).build()?)
+}
+
+/// A webhook's answer: its status and (clipped) body.
+struct Answer {
+    status: reqwest::StatusCode,
+    body: String,
+}
+
+/// Posts `body` to `webhook`: its answer, or why none came (never naming the URL).
+async fn post(http: &reqwest::Client, webhook: &str, body: &Value) -> Result<Answer, String> {
+    let resp = http
+        .post(webhook)
+        .json(body)
+        .send()
+        .await
+        .map_err(transport_error)?;
+    let status = resp.status();
+    let body = clip(&resp.text().await.unwrap_or_default(), 200);
+    Ok(Answer { status, body })
+}
+
+/// A 2xx answer is delivered; any other is an error naming the status.
+fn ok_status(answer: Answer) -> Result<(), String> {
+    if answer.status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("HTTP {}: {}", answer.status.as_u16(), answer.body))
+    }
+}
+
+/// Why a post got no answer, in words, without the URL (a credential).
+fn transport_error(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {} s", POST_TIMEOUT.as_secs());
+    }
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// What posting a test alert got: the webhook's status, or why it got none.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TestOutcome {
+    /// The HTTP status the webhook answered; `None` when no answer came.
+    pub status: Option<u16>,
+    /// Whether the webhook took it (a 2xx status).
+    pub delivered: bool,
+    /// Why no answer came, or the body of an answer that was not 2xx.
+    pub error: Option<String>,
+}
+
+/// Posts a test message to `webhook` now, for workspace `workspace`, and says what came back.
+///
+/// # Errors
+/// When the HTTP client cannot be built (the webhook's own failures are in the outcome).
+pub async fn post_test(webhook: &str, workspace: &str, by: &str) -> anyhow::Result<TestOutcome> {
+    let text = format!(
+        "callforce: a test alert for workspace {workspace}, sent by {by}. This workspace's \
+         alerts (writes that failed for good, connections that need to be authorised again) \
+         are posted here."
+    );
+    let body = json!({
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    });
+    Ok(match post(&client()?, webhook, &body).await {
+        Ok(answer) => TestOutcome {
+            status: Some(answer.status.as_u16()),
+            delivered: answer.status.is_success(),
+            error: (!answer.status.is_success()).then_some(answer.body),
+        },
+        Err(error) => TestOutcome {
+            status: None,
+            delivered: false,
+            error: Some(error),
+        },
+    })
 }
 
 /// At most `n` characters of `s`, marked when cut.

@@ -182,20 +182,24 @@ impl App {
         &self.operations
     }
 
-    /// Starts recording every action run in a call: the log's writer and its retention sweep
-    /// (abort them to stop). Started a second time, it only starts another sweep.
+    /// Starts recording every action run in a call: the log's writer (stop it with
+    /// [`crate::operations::Writer::flush_and_stop`], which writes what it holds first) and its
+    /// retention sweep (abort it to stop). Started a second time, it only starts another sweep.
     pub fn spawn_operations_log(
         &self,
         settings: &crate::operations::OperationsSettings,
-    ) -> Vec<tokio::task::JoinHandle<()>> {
+    ) -> (
+        Option<crate::operations::Writer>,
+        tokio::task::JoinHandle<()>,
+    ) {
         let dropped = self.metrics.operations_dropped.clone();
         let (log, rx) = crate::operations::OperationsLog::new(settings.capacity, dropped.clone());
-        let mut tasks = Vec::new();
-        if self.operations_log.set(log).is_ok() {
-            tasks.push(self.operations.spawn_writer(rx, settings.clone(), dropped));
-        }
-        tasks.push(self.operations.spawn_retention(settings.clone()));
-        tasks
+        let writer = self
+            .operations_log
+            .set(log)
+            .is_ok()
+            .then(|| self.operations.spawn_writer(rx, settings.clone(), dropped));
+        (writer, self.operations.spawn_retention(settings.clone()))
     }
 
     /// The store.
@@ -603,9 +607,14 @@ impl App {
         let started_at = (self.settings.clock)();
         let started = std::time::Instant::now();
         let mut connection = None;
-        let r = self
-            .run_in_call(caller, call, name, arguments, &mut connection)
-            .await;
+        let (r, round_trips) = callforce_client::count_round_trips(self.run_in_call(
+            caller,
+            call,
+            name,
+            arguments,
+            &mut connection,
+        ))
+        .await;
         call.set_caller_key(None);
         if let (Some(log), Some(arguments)) = (log, recorded) {
             log.record(
@@ -617,6 +626,7 @@ impl App {
                 &r,
                 started_at,
                 started.elapsed(),
+                round_trips,
             );
         }
         r

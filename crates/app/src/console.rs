@@ -200,6 +200,11 @@ impl Console {
         self.app.try_action(caller, t).await
     }
 
+    /// The workspaces' intent maps: read, check, store and activate, re-check.
+    pub fn intents(&self) -> &crate::intents::Intents {
+        self.app.intents()
+    }
+
     /// Signs in with `key` (an API key of a workspace, or the one from `CALLFORCE_API_KEY`): a
     /// new session of that workspace, lasting [`SESSION_TTL`].
     ///

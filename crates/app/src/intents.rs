@@ -1,6 +1,7 @@
 //! Intent maps, one per workspace, and the `record_intent` tool in a call: the operations
 //! behind the front doors' `/v1/intents` routes ([`Intents::get_map`], [`Intents::put_map`],
-//! [`Intents::check_map`], [`Intents::recheck`]) and the poller that keeps live maps checked.
+//! [`Intents::check_map`], [`Intents::recheck`]; the console also checks against one chosen
+//! connection, [`Intents::check_map_on`]) and the poller that keeps live maps checked.
 //!
 //! A workspace's map is activated per connection: a call writes through its own connection (the
 //! workspace's default, or the one `POST /v1/calls` named), so the map is checked against that
@@ -81,6 +82,16 @@ struct LiveMap {
     version: DateTime<Utc>,
     /// By connection id.
     on: HashMap<String, On>,
+    /// By connection id: when this instance last checked the map against that org.
+    checked_at: HashMap<String, DateTime<Utc>>,
+}
+
+impl LiveMap {
+    /// Records how the map fared on connection `id`, checked now.
+    fn set(&mut self, id: String, on: On) {
+        self.checked_at.insert(id.clone(), Utc::now());
+        self.on.insert(id, on);
+    }
 }
 
 /// The map checked against one connection's org.
@@ -423,7 +434,7 @@ impl Intents {
                         if let Some(Some(m)) = maps.get_mut(&workspace)
                             && matches!(m.on.get(&id), Some(On::Active(x)) if Arc::ptr_eq(x, &active))
                         {
-                            m.on.insert(id, On::Active(Arc::new(a)));
+                            m.set(id, On::Active(Arc::new(a)));
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "re-activating a checked intent map"),
@@ -451,6 +462,7 @@ impl Intents {
                     map: Arc::new(map),
                     version: to_ms(s.updated_at),
                     on: HashMap::new(),
+                    checked_at: HashMap::new(),
                 }),
                 Err(e) => {
                     tracing::error!(target: "callforce::alert", %workspace, "stored intent map unreadable: {e}");
@@ -488,9 +500,12 @@ impl Intents {
                 if let Some(Some(cur)) = maps.get_mut(&workspace)
                     && Arc::ptr_eq(&cur.map, &m.map)
                 {
-                    return match cur.on.entry(id).or_insert(On::Active(a)) {
-                        On::Active(a) => Outcome::Active(a.clone()),
-                        On::Broken(_) => Outcome::Inactive,
+                    if !cur.on.contains_key(&id) {
+                        cur.set(id.clone(), On::Active(a));
+                    }
+                    return match cur.on.get(&id) {
+                        Some(On::Active(a)) => Outcome::Active(a.clone()),
+                        _ => Outcome::Inactive,
                     };
                 }
                 // The map was replaced meanwhile: this check is of the old one.
@@ -536,8 +551,7 @@ impl Intents {
             } else if matches!(cur.on.get(id), Some(On::Broken(_))) {
                 return Outcome::Inactive;
             } else {
-                cur.on
-                    .insert(id.to_owned(), On::Broken(Arc::new(report.clone())));
+                cur.set(id.to_owned(), On::Broken(Arc::new(report.clone())));
             }
             version
         };
@@ -801,7 +815,8 @@ impl Intents {
 
     /// How `workspace`'s map stands on each of its connections (for `GET /v1/intents`):
     /// `active`, `broken` (with the report), `unchecked` (no call on it needed the map since the
-    /// service started) or `inactive` (the workspace has no active map).
+    /// service started) or `inactive` (the workspace has no active map); `checked_at` is when
+    /// this instance last checked it against that connection's org, when it did.
     pub fn statuses(&self, workspace: WorkspaceId, stored_active: bool) -> Vec<Value> {
         let default = self.registry.get(workspace, None).ok().map(|l| l.id());
         let maps = self.maps.lock();
@@ -811,20 +826,26 @@ impl Intents {
             .iter()
             .map(|l| {
                 let id = l.id();
-                let (status, report) = match slot {
-                    Some(Some(m)) => match m.on.get(&id) {
-                        Some(On::Active(_)) => ("active", None),
-                        Some(On::Broken(r)) => ("broken", Some(report_json(r))),
-                        None => ("unchecked", None),
-                    },
-                    Some(None) => ("inactive", None),
-                    None if stored_active => ("unchecked", None),
-                    None => ("inactive", None),
+                let (status, report, checked_at) = match slot {
+                    Some(Some(m)) => {
+                        let at = m.checked_at.get(&id).copied();
+                        match m.on.get(&id) {
+                            Some(On::Active(_)) => ("active", None, at),
+                            Some(On::Broken(r)) => ("broken", Some(report_json(r)), at),
+                            None => ("unchecked", None, None),
+                        }
+                    }
+                    Some(None) => ("inactive", None, None),
+                    None if stored_active => ("unchecked", None, None),
+                    None => ("inactive", None, None),
                 };
                 let is_default = default.as_deref() == Some(id.as_str());
                 let mut v = json!({"connection": id, "default": is_default, "status": status});
                 if let Some(r) = report {
                     v["report"] = r;
+                }
+                if let Some(at) = checked_at {
+                    v["checked_at"] = json!(at);
                 }
                 v
             })
@@ -849,15 +870,21 @@ fn report_json(r: &Report) -> Value {
 }
 
 /// The reports of a check against several connections: `report` is the first that failed (the
-/// default connection's first), else the default connection's; `connections` has each one.
-fn reports_json(all: &[Arc<Live>], checked: &[(Report, Describes)]) -> (Value, Vec<Value>) {
+/// default connection's first), else the first one's; `connections` has each one, marked
+/// `default` when it is the workspace's default connection `default`.
+fn reports_json(
+    all: &[Arc<Live>],
+    checked: &[(Report, Describes)],
+    default: &str,
+) -> (Value, Vec<Value>) {
     let first = checked.iter().position(|(r, _)| !r.ok).unwrap_or_default();
     let per = all
         .iter()
         .zip(checked)
-        .enumerate()
-        .map(|(i, (l, (r, _)))| {
-            json!({"connection": l.id(), "default": i == 0, "ok": r.ok, "report": report_json(r)})
+        .map(|(l, (r, _))| {
+            let id = l.id();
+            let is_default = id == default;
+            json!({"connection": id, "default": is_default, "ok": r.ok, "report": report_json(r)})
         })
         .collect();
     (report_json(&checked[first].0), per)
@@ -905,7 +932,7 @@ impl Intents {
     pub async fn put_map(&self, caller: &Caller, map: IntentMap) -> Result<Value, Error> {
         let all = self.connections(caller.workspace)?;
         let checked = self.check_all(&all, &map).await?;
-        let (rep, per) = reports_json(&all, &checked);
+        let (rep, per) = reports_json(&all, &checked, &all[0].id());
         if let Some(i) = checked.iter().position(|(r, _)| !r.ok) {
             let which = if i == 0 {
                 "the workspace's default connection".to_owned()
@@ -942,23 +969,19 @@ impl Intents {
             )
             .await
             .map_err(|e| store_failed(&e, "storing the intent map"))?;
-        let mut on = HashMap::new();
+        let mut live_map = LiveMap {
+            map: Arc::new(map.clone()),
+            version: now,
+            on: HashMap::new(),
+            checked_at: HashMap::new(),
+        };
         for (live, (report, describes)) in all.iter().zip(checked) {
             match Active::from_checked(map.clone(), describes, report) {
-                Ok(a) => {
-                    on.insert(live.id(), On::Active(Arc::new(a)));
-                }
+                Ok(a) => live_map.set(live.id(), On::Active(Arc::new(a))),
                 Err(e) => tracing::error!(error = %e, "activating a checked intent map"),
             }
         }
-        self.maps.lock().insert(
-            caller.workspace,
-            Some(LiveMap {
-                map: Arc::new(map),
-                version: now,
-                on,
-            }),
-        );
+        self.maps.lock().insert(caller.workspace, Some(live_map));
         Ok(json!({"active": true, "report": rep, "connections": per}))
     }
 
@@ -1019,6 +1042,22 @@ impl Intents {
         workspace: WorkspaceId,
         map: Option<IntentMap>,
     ) -> Result<Value, Error> {
+        self.check_map_on(workspace, map, None).await
+    }
+
+    /// Checks `map` (`None`: the stored map) against the org of `connection` of the workspace
+    /// (`None`: every connection of the workspace, as [`Intents::check_map`]); nothing is
+    /// stored. The answer has the same shape as [`Intents::check_map`]'s.
+    ///
+    /// # Errors
+    /// As [`Intents::check_map`]; a connection that is not the workspace's
+    /// (`unknown_connection`) or not connected now.
+    pub async fn check_map_on(
+        &self,
+        workspace: WorkspaceId,
+        map: Option<IntentMap>,
+        connection: Option<&str>,
+    ) -> Result<Value, Error> {
         let map = match map {
             Some(m) => m,
             None => match self.store.intent_map(workspace).await {
@@ -1034,9 +1073,21 @@ impl Intents {
                 Err(e) => return Err(store_failed(&e, "reading the intent map")),
             },
         };
-        let all = self.connections(workspace)?;
+        let all = match connection {
+            None => self.connections(workspace)?,
+            Some(id) => vec![
+                self.registry
+                    .get(workspace, Some(id))
+                    .map_err(|e| crate::registry::lookup_error(&e))?,
+            ],
+        };
+        let default = self
+            .registry
+            .get(workspace, None)
+            .map(|l| l.id())
+            .unwrap_or_default();
         let checked = self.check_all(&all, &map).await?;
-        let (report, per) = reports_json(&all, &checked);
+        let (report, per) = reports_json(&all, &checked, &default);
         Ok(json!({"report": report, "connections": per}))
     }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use callforce_actions::{ActionError, CallSession, Clock, ErrorCode};
 use callforce_store::{
-    ActivityBucket, CallFilter, CallSummary, NewOperation, Operation, Store, WorkspaceId,
+    ActivityBucket, CallFilter, CallSummary, Expired, NewOperation, Operation, Store, WorkspaceId,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -95,6 +95,8 @@ pub struct Finished {
     pub started_at: DateTime<Utc>,
     /// How long it took.
     pub latency: Duration,
+    /// How many requests it sent to the org.
+    pub round_trips: u32,
 }
 
 /// An action's outcome as the metrics and the log name it: `ok`, `confirm` (a confirmation was
@@ -158,6 +160,7 @@ impl OperationsLog {
         answer: &Result<Value, ActionError>,
         started_at: DateTime<Utc>,
         latency: Duration,
+        round_trips: u32,
     ) -> bool {
         let finished = Finished {
             workspace,
@@ -171,6 +174,7 @@ impl OperationsLog {
             answer: answer.clone(),
             started_at,
             latency,
+            round_trips,
         };
         match self.tx.try_send(finished) {
             Ok(()) => true,
@@ -198,43 +202,70 @@ impl OperationsLog {
     }
 }
 
+/// The running writer of the operations log: stopping it writes what it holds first.
+pub struct Writer {
+    handle: tokio::task::JoinHandle<()>,
+    stop: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Writer {
+    /// Writes what was recorded so far and stops, waiting at most `within` (the service's
+    /// shutdown); operations recorded after this are not written.
+    pub async fn flush_and_stop(self, within: Duration) {
+        self.stop.notify_one();
+        let abort = self.handle.abort_handle();
+        if tokio::time::timeout(within, self.handle).await.is_err() {
+            tracing::warn!(
+                "the operations log did not finish writing in time; the rest is dropped"
+            );
+            abort.abort();
+        }
+    }
+}
+
 /// Writes what `rx` receives to `store` in batches (see the module's doc) until every sender is
-/// gone. A batch the store refuses is dropped, logged and counted in `dropped`
-/// (`reason="store"`).
+/// gone, or `stop` is notified: then what was received is written and it returns. A batch the
+/// store refuses is dropped, logged and counted in `dropped` (`reason="store"`).
 pub async fn run_writer(
     store: Store,
     mut rx: mpsc::Receiver<Finished>,
     settings: OperationsSettings,
     dropped: prometheus::IntCounterVec,
+    stop: std::sync::Arc<tokio::sync::Notify>,
 ) {
     let batch = settings.batch.max(1);
     let mut buf = Vec::with_capacity(batch);
-    loop {
-        if rx.recv_many(&mut buf, batch).await == 0 {
-            return;
+    let mut last = false;
+    while !last {
+        tokio::select! {
+            n = rx.recv_many(&mut buf, batch) => if n == 0 { return },
+            () = stop.notified() => last = true,
         }
         let deadline = tokio::time::Instant::now() + settings.flush_every;
-        let mut closed = false;
-        while buf.len() < batch {
+        while !last && buf.len() < batch {
             let more = batch - buf.len();
-            match tokio::time::timeout_at(deadline, rx.recv_many(&mut buf, more)).await {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(_) => {}
-                Err(_) => break,
+            tokio::select! {
+                got = tokio::time::timeout_at(deadline, rx.recv_many(&mut buf, more)) => match got {
+                    Ok(0) => last = true,
+                    Ok(_) => {}
+                    Err(_) => break,
+                },
+                () = stop.notified() => last = true,
             }
         }
-        let n = buf.len();
-        if let Err(e) = write_batch(&store, buf.drain(..)).await {
-            tracing::error!(error = %e, operations = n, "recording operations failed; they are dropped");
-            dropped
-                .with_label_values(&["store"])
-                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        if last {
+            while let Ok(f) = rx.try_recv() {
+                buf.push(f);
+            }
         }
-        if closed {
-            return;
+        while !buf.is_empty() {
+            let n = buf.len().min(batch);
+            if let Err(e) = write_batch(&store, buf.drain(..n)).await {
+                tracing::error!(error = %e, operations = n, "recording operations failed; they are dropped");
+                dropped
+                    .with_label_values(&["store"])
+                    .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+            }
         }
     }
 }
@@ -279,6 +310,7 @@ fn to_row(f: Finished, sensitive: &[String]) -> NewOperation {
         result: compact(&answer),
         outcome: outcome.to_owned(),
         latency_us: u64::try_from(f.latency.as_micros()).unwrap_or(u64::MAX),
+        round_trips: f.round_trips,
         caller_phone: f.caller_phone,
         started_at: f.started_at,
     }
@@ -327,23 +359,48 @@ pub fn compact(value: &Value) -> String {
     }
 }
 
-/// Deletes the operations older than `settings.retention` every `settings.sweep_every` (the
-/// first time at once), until the task is aborted.
+/// Deletes what is past its workspace's retention every `settings.sweep_every` (the first time
+/// at once), until the task is aborted: see [`sweep`].
 pub async fn run_retention(store: Store, clock: Clock, settings: OperationsSettings) {
     let mut tick = tokio::time::interval(settings.sweep_every.max(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let keep = TimeDelta::from_std(settings.retention).unwrap_or(TimeDelta::MAX);
     loop {
         tick.tick().await;
-        let cutoff = clock()
-            .checked_sub_signed(keep)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        match store.delete_operations_before(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "operations past their retention deleted"),
-            Err(e) => tracing::error!(error = %e, "deleting old operations failed"),
+        match sweep(&store, clock(), keep).await {
+            Ok(e) if e == Expired::default() => {}
+            Ok(e) => tracing::info!(
+                operations = e.operations,
+                dead_letters = e.dead_letters,
+                "operations and resolved dead letters past their retention deleted"
+            ),
+            Err(e) => tracing::error!(error = %e, "the retention sweep failed"),
         }
     }
+}
+
+/// One retention sweep at `now`: for each workspace, its operations and its replayed or
+/// discarded dead letters older than its own retention (its `retention_days`, else `default`)
+/// are deleted. Open dead letters stay whatever their age; the audit log is never touched.
+///
+/// # Errors
+/// The store failed (what was deleted before stays deleted).
+pub async fn sweep(
+    store: &Store,
+    now: DateTime<Utc>,
+    default: TimeDelta,
+) -> Result<Expired, callforce_store::Error> {
+    let mut total = Expired::default();
+    for (workspace, days) in store.retentions().await? {
+        let keep = days.map_or(default, |d| TimeDelta::days(i64::from(d)));
+        let cutoff = now
+            .checked_sub_signed(keep)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let e = store.delete_expired(workspace, cutoff).await?;
+        total.operations += e.operations;
+        total.dead_letters += e.dead_letters;
+    }
+    Ok(total)
 }
 
 /// What the console asks of the operations log, for the caller's workspace only.
@@ -510,8 +567,16 @@ impl Operations {
         rx: mpsc::Receiver<Finished>,
         settings: OperationsSettings,
         dropped: prometheus::IntCounterVec,
-    ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(run_writer(self.store.clone(), rx, settings, dropped))
+    ) -> Writer {
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let handle = tokio::spawn(run_writer(
+            self.store.clone(),
+            rx,
+            settings,
+            dropped,
+            stop.clone(),
+        ));
+        Writer { handle, stop }
     }
 
     /// Spawns the retention sweep (see [`run_retention`]).
@@ -571,6 +636,45 @@ mod tests {
         })
     }
 
+    /// At shutdown the log is still held by the service, and its batch is not due for an hour:
+    /// stopping the writer writes what it holds anyway.
+    #[tokio::test]
+    async fn stopping_the_writer_writes_what_it_holds() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open_sqlite(&dir.path().join("s.db")).await?;
+        let now = Utc::now();
+        let ws = store.create_workspace("acme", now).await?.id;
+        let ops = Operations::new(store.clone(), std::sync::Arc::new(Utc::now));
+        let counter = dropped();
+        let (log, rx) = OperationsLog::new(100, counter.clone());
+        let settings = OperationsSettings {
+            flush_every: Duration::from_secs(3600),
+            ..OperationsSettings::default()
+        };
+        let writer = ops.spawn_writer(rx, settings, counter.clone());
+        let call = call();
+        for (i, action) in ["search_contact", "create_case", "log_call"]
+            .iter()
+            .enumerate()
+        {
+            let at = now + TimeDelta::seconds(i64::try_from(i)?);
+            let answer = Ok(json!({"ok": true}));
+            let us = Duration::from_micros(10);
+            assert!(log.record(ws, &call, None, action, json!({}), &answer, at, us, 0));
+        }
+        writer.flush_and_stop(Duration::from_secs(10)).await;
+        let caller = Caller {
+            workspace: ws,
+            key: None,
+        };
+        let timeline = ops.call_timeline(&caller, "call-1").await?;
+        let actions: Vec<_> = timeline.iter().map(|o| o.action.as_str()).collect();
+        assert_eq!(actions, ["search_contact", "create_case", "log_call"]);
+        assert_eq!(counter.with_label_values(&["store"]).get(), 0);
+        drop(log);
+        Ok(())
+    }
+
     #[tokio::test]
     async fn the_writer_stores_redacted_batches_and_a_full_log_drops_without_waiting()
     -> anyhow::Result<()> {
@@ -602,7 +706,8 @@ mod tests {
             args.clone(),
             &answer,
             t(-2),
-            us
+            us,
+            2
         ));
         let refused = Err(ActionError::new(
             ErrorCode::Salesforce,
@@ -616,10 +721,11 @@ mod tests {
             json!({}),
             &refused,
             t(-1),
-            us
+            us,
+            1
         ));
         // The channel is full and nothing drains it: dropped and counted, not waited on.
-        assert!(!log.record(ws, &call, None, "log_call", json!({}), &answer, t(0), us));
+        assert!(!log.record(ws, &call, None, "log_call", json!({}), &answer, t(0), us, 0));
         assert_eq!(counter.with_label_values(&["full"]).get(), 1);
 
         // The writer ends once the log is gone, after writing what it held.
@@ -629,6 +735,7 @@ mod tests {
             rx,
             OperationsSettings::default(),
             counter.clone(),
+            std::sync::Arc::default(),
         )
         .await;
         let timeline = ops.call_timeline(&caller, "call-1").await?;
@@ -642,6 +749,7 @@ mod tests {
             ),
             ("search_contact", "ok", 1500)
         );
+        assert_eq!(first.round_trips, 2);
         assert_eq!(
             first.arguments,
             json!({"phone": "+15551234567", "SSN__c": "[redacted]"})

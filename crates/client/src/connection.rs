@@ -20,6 +20,22 @@ use crate::http::HttpPool;
 use crate::limits::{ApiUsage, UsageTracker};
 use crate::token::{RefreshCoordinator, RotationHook, TokenManager};
 
+tokio::task_local! {
+    /// The requests sent by the task inside [`count_round_trips`].
+    static COUNTED: std::cell::Cell<u32>;
+}
+
+/// Runs `f` and counts the requests it sends to orgs (every retry and re-send after a token
+/// refresh; requests of tasks it spawns are not counted): its output and the count.
+pub async fn count_round_trips<F: std::future::Future>(f: F) -> (F::Output, u32) {
+    COUNTED
+        .scope(std::cell::Cell::new(0), async {
+            let out = f.await;
+            (out, COUNTED.with(std::cell::Cell::get))
+        })
+        .await
+}
+
 /// How to build a [`Connection`].
 #[derive(Clone)]
 pub struct ConnectionConfig {
@@ -379,6 +395,7 @@ impl Connection {
             self.inner
                 .round_trips
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = COUNTED.try_with(|n| n.set(n.get().saturating_add(1)));
             let resp = b
                 .send()
                 .await

@@ -41,7 +41,9 @@ mod wire;
 pub use auth::{Grant, JwtKey, LoginHost, OAuthApp, OAuthClient, Tokens};
 pub use callforce_types::{ApiVersion, Id};
 pub use composite::{CompositeBuilder, CompositeRequest, CompositeResponse, Reference};
-pub use connection::{Connection, ConnectionConfig, HttpRequest, Method, RawResponse, VersionInfo};
+pub use connection::{
+    Connection, ConnectionConfig, HttpRequest, Method, RawResponse, VersionInfo, count_round_trips,
+};
 pub use error::{Class, Error, ErrorBody, Phase, RequestInfo, Result, classify};
 pub use http::{HttpConfig, HttpPool};
 pub use limits::ApiUsage;

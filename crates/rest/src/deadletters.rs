@@ -7,10 +7,13 @@
 //! POST   /v1/deadletters/{id}/replay      queue its job again (same idempotency key)
 //! POST   /v1/deadletters/replay           {"all": true} or a filter {call_id, action, connection_id}
 //! POST   /v1/deadletters/{id}/discard     (or DELETE /v1/deadletters/{id})
-//! GET    /v1/audit?call_id=&record_id=&kind=&from=&to=&after=&limit=   (kind: a prefix, `config.`)
+//! GET    /v1/audit?call_id=&record_id=&kind=&actor=&from=&to=&after=&limit=   (kind: a prefix, `config.`; actor: `api-key:17`)
 //! GET    /v1/audit/verify                 recompute the keyed chain: intact, or the first bad entry
 //! GET    /v1/alerts?limit=                the alerts recorded and whether they were delivered
 //! POST   /v1/alerts/{id}/acknowledge      seen: it is not posted to the webhook after that
+//! GET    /v1/settings                     the workspace's alert webhook (where it points) and retention
+//! PUT    /v1/settings                     {"alert_webhook": url|null, "retention_days": 1..365|null}; keys absent are kept
+//! POST   /v1/settings/test-alert          a test alert posted to the workspace's webhook now: its status or error
 //! GET    /v1/jobs?status=&limit=          queued writes (queued, leased, done, dead), oldest first
 //! GET    /v1/jobs/{id}                    one (`17` or the `job-17` an agent heard): status,
 //!                                         attempts, every attempt's error, result
@@ -58,6 +61,8 @@ pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> axum::Router<S>
         .route("/v1/audit/verify", get(verify))
         .route("/v1/alerts", get(alerts))
         .route("/v1/alerts/{id}/acknowledge", post(acknowledge))
+        .route("/v1/settings", get(settings).put(put_settings))
+        .route("/v1/settings/test-alert", post(test_alert))
         .route("/v1/jobs", get(list_jobs))
         .route("/v1/jobs/{id}", get(show_job))
         .with_state(Admin::new(store))
@@ -695,6 +700,7 @@ fn audit_filter(params: &HashMap<String, String>) -> Result<AuditFilter, Error> 
             "call_id",
             "record_id",
             "kind",
+            "actor",
             "from",
             "to",
             "after",
@@ -712,10 +718,12 @@ fn audit_filter(params: &HashMap<String, String>) -> Result<AuditFilter, Error> 
         call_id: text(params, "call_id"),
         record_id: text(params, "record_id"),
         kind_prefix: text(params, "kind"),
+        agent: text(params, "actor"),
         from: parse_time(params, "from")?,
         to: parse_time(params, "to")?,
         after_seq: after,
         limit: Some(limit_of(params)?.unwrap_or(DEFAULT_LIMIT)),
+        ..AuditFilter::default()
     })
 }
 
@@ -941,5 +949,80 @@ async fn acknowledge(
             Ok(Acknowledged { alert })
         }
         .await,
+    )
+}
+
+async fn settings(State(admin): State<Admin>, Extension(caller): Extension<Caller>) -> Response {
+    reply(
+        admin
+            .settings(caller.workspace)
+            .await
+            .map(|s| json!({ "settings": s })),
+    )
+}
+
+/// `PUT /v1/settings`: each key given is set (`null` clears it); the others are kept.
+async fn put_settings(
+    State(admin): State<Admin>,
+    Extension(caller): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> Response {
+    reply(
+        async {
+            let body: serde_json::Map<String, Value> = serde_json::from_slice(&body)
+                .map_err(|_| invalid("the body must be a JSON object"))?;
+            if let Some(k) = body
+                .keys()
+                .find(|k| !["alert_webhook", "retention_days"].contains(&k.as_str()))
+            {
+                return Err(invalid(format!(
+                    "unknown field '{k}'; allowed: alert_webhook, retention_days"
+                )));
+            }
+            let actor = Actor::of(&caller);
+            let mut now = None;
+            if let Some(w) = body.get("alert_webhook") {
+                let webhook = match w {
+                    Value::Null => None,
+                    Value::String(s) => Some(s.as_str()),
+                    _ => return Err(invalid("alert_webhook must be a URL (a string) or null")),
+                };
+                now = Some(
+                    admin
+                        .set_alert_webhook(caller.workspace, actor, webhook)
+                        .await?,
+                );
+            }
+            if let Some(d) = body.get("retention_days") {
+                let days = match d {
+                    Value::Null => None,
+                    other => Some(
+                        other
+                            .as_u64()
+                            .and_then(|d| u32::try_from(d).ok())
+                            .map_or_else(
+                                || callforce_app::admin::retention_days(&other.to_string()),
+                                |d| callforce_app::admin::retention_days(&d.to_string()),
+                            )?,
+                    ),
+                };
+                now = Some(admin.set_retention(caller.workspace, actor, days).await?);
+            }
+            let settings = match now {
+                Some(s) => s,
+                None => admin.settings(caller.workspace).await?,
+            };
+            Ok(json!({ "settings": settings }))
+        }
+        .await,
+    )
+}
+
+async fn test_alert(State(admin): State<Admin>, Extension(caller): Extension<Caller>) -> Response {
+    reply(
+        admin
+            .test_alert(caller.workspace, Actor::of(&caller))
+            .await
+            .map(|o| json!({ "test_alert": o })),
     )
 }

@@ -76,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
                     "ok".to_owned()
                 },
                 latency_us: 2_000 + ((call * 7 + i * 13) % 400) as u64 * 100,
+                round_trips: 1,
                 caller_phone: Some(format!("+1555{call:07}")),
                 started_at: start + TimeDelta::seconds(i as i64 * 5),
             });

@@ -6,6 +6,15 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// `println!` for the start-up banners: a closed stdout (the banner piped into `head`, a
+/// supervisor that does not read it) must not stop a running service.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// callforce: a Salesforce connector for AI agents that talk to people.
 #[derive(Parser)]
 #[command(version, about)]
@@ -348,7 +357,8 @@ struct ServeArgs {
     /// End a call after this many seconds without a request.
     #[arg(long, default_value_t = 900)]
     call_idle_timeout: u64,
-    /// Keep the operations log (every action run in a call, for the console) this many days.
+    /// Keep the operations log (every action run in a call, for the console) and resolved dead
+    /// letters this many days, in workspaces that set no retention of their own (Settings).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650), env = crate::env::OPERATIONS_RETENTION_DAYS)]
     operations_retention_days: u32,
     #[command(flatten)]
@@ -373,7 +383,7 @@ struct ServeArgs {
     #[arg(long, default_value_t = 300)]
     lookup_skew_secs: u64,
     /// Post alerts (dead letters, connections needing re-authorisation) to this webhook as
-    /// Slack-compatible JSON.
+    /// Slack-compatible JSON, for workspaces without a webhook of their own (Settings).
     #[arg(long, env = crate::env::ALERT_WEBHOOK)]
     alert_webhook: Option<String>,
     /// Seconds between re-checks of live intent maps against the org's describes
@@ -697,14 +707,14 @@ async fn devorg(args: DevorgArgs) -> anyhow::Result<()> {
         callforce_devorg::spawn(org, addr).await?
     };
     let c = running.org.config();
-    println!("dev org listening");
-    println!("  instance URL:  {}", running.org.instance_url());
-    println!("  username:      {}", c.username);
-    println!("  password:      {}", c.password);
-    println!("  client id:     {}", c.client_id);
-    println!("  client secret: {}", c.client_secret);
+    say!("dev org listening");
+    say!("  instance URL:  {}", running.org.instance_url());
+    say!("  username:      {}", c.username);
+    say!("  password:      {}", c.password);
+    say!("  client id:     {}", c.client_id);
+    say!("  client secret: {}", c.client_secret);
     if let Some(ca) = &running.ca_cert {
-        println!("  CA cert:       {}", ca.display());
+        say!("  CA cert:       {}", ca.display());
     }
     tokio::select! {
         r = running.task => r??,
@@ -748,28 +758,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let database_url = config.database_url.clone();
     let started = crate::serve::start(with_env(config)).await?;
-    println!("callforce listening on http://{}", started.addr);
+    say!("callforce listening on http://{}", started.addr);
     match &started.api_key {
         Some(key) => {
-            println!("  API key:          {key}");
-            println!(
+            say!("  API key:          {key}");
+            say!(
                 "                    (shown once: only its hash is stored; {} adds a key of your choice)",
                 crate::env::API_KEY
             );
         }
-        None if env_key => println!("  API key:          the one in {}", crate::env::API_KEY),
-        None => println!(
+        None if env_key => say!("  API key:          the one in {}", crate::env::API_KEY),
+        None => say!(
             "  API key:          shown at the first start only; `callforce workspace new-key{}` prints a new one",
             data_dir_arg(&data_dir)
         ),
     }
     for l in &started.loose {
-        println!("  warning:          {l}");
+        say!("  warning:          {l}");
     }
     if let Some(org) = &started.devorg {
         let c = org.org.config();
-        println!("  embedded dev org: {}", org.org.instance_url());
-        println!(
+        say!("  embedded dev org: {}", org.org.instance_url());
+        say!(
             "                    login {} / {} (its login page: {}/services/oauth2/authorize; client id {})",
             c.username,
             c.password,
@@ -782,30 +792,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .store()
         .list_connections(started.workspace)
         .await?;
-    println!(
+    say!(
         "  connections:      {} in the default workspace (GET /v1/connections; docs/connections.md)",
         connections.len()
     );
     match started.registry.store().backend() {
         callforce_store::Backend::Postgres => {
-            println!("  database:         PostgreSQL (shared by the instances on it)")
+            say!("  database:         PostgreSQL (shared by the instances on it)")
         }
         callforce_store::Backend::Sqlite => match &database_url {
-            Some(url) => println!("  database:         SQLite, {url}"),
-            None => println!(
+            Some(url) => say!("  database:         SQLite, {url}"),
+            None => say!(
                 "  database:         SQLite, {}",
                 data_dir.join("callforce.db").display()
             ),
         },
     }
-    println!(
+    say!(
         "  console:          http://{}/ (sign in with an API key, or a link from `callforce console-link`)",
         started.addr
     );
-    println!("  health:           http://{}/healthz", started.addr);
-    println!("  MCP:              http://{}/mcp", started.addr);
+    say!("  health:           http://{}/healthz", started.addr);
+    say!("  MCP:              http://{}/mcp", started.addr);
     if let Some(key) = &started.checkpoint_key {
-        println!("  audit checkpoints: signed with {key} (GET /v1/audit/checkpoint-key)");
+        say!("  audit checkpoints: signed with {key} (GET /v1/audit/checkpoint-key)");
     }
     started.task.await??;
     Ok(())

@@ -130,6 +130,9 @@ const DESCRIBE_POLL: std::time::Duration = std::time::Duration::from_secs(60);
 /// How often the alert sender looks for due alerts.
 const ALERT_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long a stopping service waits for the operations log to write what it holds.
+const OPERATIONS_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Starts the embedded dev org, connects to it and serves the service's routes on `config.addr`.
 ///
 /// # Errors
@@ -353,12 +356,13 @@ async fn connect_embedded(
 /// (also when the serving task is aborted).
 struct Background {
     workers: callforce_app::pipeline::Workers,
+    operations: Option<callforce_app::operations::Writer>,
     tasks: Vec<AbortOnDrop>,
 }
 
 impl Background {
     /// Starts the queue's workers, the describe refresher, the idle-call sweeper, the intents
-    /// poller, the operations log's writer and retention sweep, and the checkpoints and the alert sender when configured.
+    /// poller, the operations log's writer and retention sweep, the alert sender, and the checkpoints when configured.
     fn spawn(
         config: &ServeConfig,
         app: &Arc<callforce_app::App>,
@@ -387,16 +391,24 @@ impl Background {
             config.intents_poll.max(std::time::Duration::from_secs(1)),
         )));
         // Every action run in a call, recorded off the hot path, and its retention sweep.
-        let log = app.spawn_operations_log(&config.operations);
-        tasks.extend(log.into_iter().map(AbortOnDrop));
+        let (operations, retention) = app.spawn_operations_log(&config.operations);
+        tasks.push(AbortOnDrop(retention));
         tasks.extend(spawn_checkpoints(config, app.store(), checkpoint_key)?);
         tasks.extend(spawn_alerts(config, app.store(), addr)?);
-        Ok(Self { workers, tasks })
+        Ok(Self {
+            workers,
+            operations,
+            tasks,
+        })
     }
 
-    /// Stops it all: the workers after their current round (unfinished jobs stay queued).
+    /// Stops it all: the workers after their current round (unfinished jobs stay queued), the
+    /// operations log after writing what it holds.
     async fn stop(self) {
         self.workers.stop().await;
+        if let Some(log) = self.operations {
+            log.flush_and_stop(OPERATIONS_FLUSH).await;
+        }
         drop(self.tasks);
     }
 }
@@ -429,21 +441,25 @@ fn spawn_checkpoints(
     Ok(Some(AbortOnDrop(checkpointer.spawn(every))))
 }
 
-/// Starts the alert sender when a webhook is configured; says where alerts go otherwise.
+/// Starts the alert sender: each workspace's alerts go to its own webhook (Settings), else to
+/// the service-wide one when configured; says where alerts go without one.
 fn spawn_alerts(
     config: &ServeConfig,
     store: &callforce_store::Store,
     addr: SocketAddr,
 ) -> anyhow::Result<Option<AbortOnDrop>> {
-    let Some(url) = &config.alert_webhook else {
-        tracing::info!(
-            "no alert webhook configured ({}): alerts are kept in the store, see GET /v1/alerts",
-            crate::env::ALERT_WEBHOOK
-        );
-        return Ok(None);
+    let api_base = format!("http://{addr}");
+    let sender = match &config.alert_webhook {
+        Some(url) => callforce_app::alerts::AlertSender::new(store.clone(), url, &api_base)?,
+        None => {
+            tracing::info!(
+                "no service-wide alert webhook ({}): alerts go to their workspace's own webhook, \
+                 if set, else stay in the store, see GET /v1/alerts",
+                crate::env::ALERT_WEBHOOK
+            );
+            callforce_app::alerts::AlertSender::per_workspace(store.clone(), &api_base)?
+        }
     };
-    let sender =
-        callforce_app::alerts::AlertSender::new(store.clone(), url, &format!("http://{addr}"))?;
     Ok(Some(AbortOnDrop(sender.spawn(ALERT_POLL))))
 }
 

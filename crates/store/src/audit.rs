@@ -183,8 +183,14 @@ pub struct AuditFilter {
     pub to: Option<DateTime<Utc>>,
     /// Only entries whose kind starts with this (`config.`, `connection.`, `write.done`).
     pub kind_prefix: Option<String>,
-    /// Only entries after this sequence number (for paging).
+    /// Only entries whose actor is this (the `agent` column: `api-key:17`, `cli`, an agent).
+    pub agent: Option<String>,
+    /// Only entries after this sequence number (for paging oldest first).
     pub after_seq: Option<u64>,
+    /// Only entries before this sequence number (for paging newest first).
+    pub before_seq: Option<u64>,
+    /// Newest first (descending `seq`) instead of chain order.
+    pub newest_first: bool,
     /// At most this many (default 100).
     pub limit: Option<u32>,
 }
@@ -601,7 +607,15 @@ impl Store {
         })
     }
 
-    /// The workspace's entries matching `filter`, in chain order.
+    /// The workspace's entries matching `filter`, in chain order (newest first when
+    /// `filter.newest_first`), at most `filter.limit` (100 when `None`).
+    ///
+    /// Pages are keyset pages (`after_seq`, `before_seq`), never an offset, and the statement
+    /// holds only the conditions given, so each filter walks an index in `seq` order: the
+    /// primary key, or `(workspace_id, agent, seq)` and `(workspace_id, call_id, seq)` for the
+    /// actor and call filters. NB: the time bounds are checked on the rows walked (`+a.at` keeps
+    /// the planner off the `at` index, whose order is not the chain's and would sort the whole
+    /// range for every page).
     ///
     /// # Errors
     /// Database errors.
@@ -610,28 +624,60 @@ impl Store {
         workspace: WorkspaceId,
         filter: &AuditFilter,
     ) -> Result<Vec<AuditEntry>> {
-        let sql = format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log a WHERE a.workspace_id = $1 \
-             AND ($2 IS NULL OR a.call_id = $2) \
-             AND ($3 IS NULL OR EXISTS (SELECT 1 FROM audit_record_ids r \
-                   WHERE r.workspace_id = a.workspace_id AND r.seq = a.seq AND r.record_id = $3)) \
-             AND ($4 IS NULL OR a.at >= $4) AND ($5 IS NULL OR a.at < $5) AND a.seq > $6 \
-             AND ($8 IS NULL OR substr(a.kind, 1, length($8)) = $8) \
-             ORDER BY a.seq LIMIT $7"
-        );
-        let after = i64::try_from(filter.after_seq.unwrap_or(0)).unwrap_or(i64::MAX);
+        enum Arg<'a> {
+            Int(i64),
+            Text(&'a str),
+        }
+        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log a WHERE a.workspace_id = $1");
+        let mut args: Vec<Arg<'_>> = Vec::new();
+        let mut push = |condition: &str, arg| {
+            args.push(arg);
+            let n = args.len() + 1;
+            sql.push_str(" AND ");
+            sql.push_str(&condition.replace('?', &format!("${n}")));
+        };
+        let seq = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+        if let Some(call) = &filter.call_id {
+            push("a.call_id = ?", Arg::Text(call));
+        }
+        if let Some(agent) = &filter.agent {
+            push("a.agent = ?", Arg::Text(agent));
+        }
+        if let Some(record) = &filter.record_id {
+            push(
+                "EXISTS (SELECT 1 FROM audit_record_ids r WHERE r.workspace_id = a.workspace_id \
+                 AND r.seq = a.seq AND r.record_id = ?)",
+                Arg::Text(record),
+            );
+        }
+        if let Some(from) = filter.from {
+            push("+a.at >= ?", Arg::Int(ms(from)));
+        }
+        if let Some(to) = filter.to {
+            push("+a.at < ?", Arg::Int(ms(to)));
+        }
+        if let Some(prefix) = &filter.kind_prefix {
+            // NB: every `?` of one condition is the same placeholder.
+            push("substr(a.kind, 1, length(?)) = ?", Arg::Text(prefix));
+        }
+        if let Some(after) = filter.after_seq {
+            push("a.seq > ?", Arg::Int(seq(after)));
+        }
+        if let Some(before) = filter.before_seq {
+            push("a.seq < ?", Arg::Int(seq(before)));
+        }
+        let order = if filter.newest_first { "DESC" } else { "ASC" };
+        let limit = i64::from(filter.limit.unwrap_or(100));
+        sql.push_str(&format!(" ORDER BY a.seq {order} LIMIT {limit}"));
         let rows: Vec<AuditRow> = with_pool!(self, pool => {
-            sqlx::query_as(&sql)
-                .bind(workspace.0)
-                .bind(&filter.call_id)
-                .bind(&filter.record_id)
-                .bind(filter.from.map(ms))
-                .bind(filter.to.map(ms))
-                .bind(after)
-                .bind(i64::from(filter.limit.unwrap_or(100)))
-                .bind(&filter.kind_prefix)
-                .fetch_all(pool)
-                .await?
+            let mut q = sqlx::query_as(&sql).bind(workspace.0);
+            for arg in &args {
+                q = match arg {
+                    Arg::Int(n) => q.bind(*n),
+                    Arg::Text(t) => q.bind(*t),
+                };
+            }
+            q.fetch_all(pool).await?
         });
         rows.into_iter().map(AuditRow::into_entry).collect()
     }

@@ -17,6 +17,8 @@
 //! - [`intents`]: each workspace's intent map and the report of its last check.
 //! - [`operations`]: the operations log (every action run in a call, for the console), each
 //!   workspace's sensitive fields, the retention.
+//! - [`settings`]: each workspace's own settings (its alert webhook, its retention) and the
+//!   retention sweep of its operations log and resolved dead letters.
 //! - [`refresh_lock`]: one token refresh at a time per connection across the instances sharing
 //!   a PostgreSQL database (an advisory lock held in a transaction).
 //!
@@ -87,6 +89,7 @@ mod pending;
 pub mod queue;
 pub mod refresh_lock;
 pub mod sessions;
+pub mod settings;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -119,6 +122,7 @@ pub use queue::{
 };
 pub use refresh_lock::RefreshLock;
 pub use sessions::ConsoleSession;
+pub use settings::{Expired, WorkspaceSettings};
 
 /// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
 macro_rules! with_pool {

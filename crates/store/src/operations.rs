@@ -7,7 +7,7 @@
 //! by call ([`Store::list_calls`], newest first, with a cursor), list one call's in order
 //! ([`Store::call_operations`]) and sum them up per time bucket for the overview chart
 //! ([`Store::operation_activity`]: counts, errors, and latency percentiles computed here in Rust,
-//! so both backends answer alike). [`Store::delete_operations_before`] applies the retention.
+//! so both backends answer alike). [`Store::delete_expired`] applies the retention.
 //!
 //! Each workspace also keeps the names of its sensitive fields ([`Store::sensitive_fields`]):
 //! the values the service replaces with `"[redacted]"` before recording an operation.
@@ -54,6 +54,8 @@ pub struct NewOperation {
     pub outcome: String,
     /// How long the action took, in microseconds.
     pub latency_us: u64,
+    /// How many requests it sent to the org.
+    pub round_trips: u32,
     /// The caller's phone number, as the telephony gave it.
     pub caller_phone: Option<String>,
     /// When the action started.
@@ -83,6 +85,8 @@ pub struct Operation {
     pub outcome: String,
     /// How long the action took, in microseconds.
     pub latency_us: u64,
+    /// How many requests it sent to the org.
+    pub round_trips: u32,
     /// The caller's phone number.
     pub caller_phone: Option<String>,
     /// When the action started.
@@ -187,7 +191,7 @@ macro_rules! bind_args {
 }
 
 const OPERATION_COLUMNS: &str = "id, call_id, call_instance, agent, connection_id, action, \
-     arguments, result, outcome, latency_us, caller_phone, started_at";
+     arguments, result, outcome, latency_us, caller_phone, started_at, round_trips";
 
 type OperationRow = (
     i64,
@@ -201,6 +205,7 @@ type OperationRow = (
     String,
     i64,
     Option<String>,
+    i64,
     i64,
 );
 
@@ -220,6 +225,7 @@ fn operation(row: OperationRow) -> Result<Operation> {
         result: serde_json::from_str(&result).map_err(|_| Error::Corrupt("operation result"))?,
         outcome,
         latency_us: u64::try_from(row.9).unwrap_or(0),
+        round_trips: u32::try_from(row.12).unwrap_or(0),
         caller_phone: row.10,
         started_at: from_ms(row.11)?,
     })
@@ -241,10 +247,6 @@ fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
         .get(rank.saturating_sub(1).min(sorted.len() - 1))
         .copied()
 }
-
-/// How many rows one statement of the retention sweep deletes, so SQLite's writer is never
-/// held for long.
-const DELETE_CHUNK: i64 = 5_000;
 
 impl Store {
     /// Records `operations` in one transaction (all or none).
@@ -268,8 +270,8 @@ impl Store {
                 sqlx::query(
                     "INSERT INTO operations (workspace_id, call_id, call_instance, agent, \
                      connection_id, action, arguments, result, outcome, latency_us, \
-                     caller_phone, started_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     caller_phone, started_at, round_trips) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(op.workspace.0)
                 .bind(&op.call_id)
@@ -283,6 +285,7 @@ impl Store {
                 .bind(i64::try_from(op.latency_us).unwrap_or(i64::MAX))
                 .bind(&op.caller_phone)
                 .bind(ms(op.started_at))
+                .bind(i64::from(op.round_trips))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -461,32 +464,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Deletes the operations of every workspace started before `cutoff` (the retention), in
-    /// chunks; returns how many.
-    ///
-    /// # Errors
-    /// Database errors (what was deleted before stays deleted).
-    pub async fn delete_operations_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
-        let mut total = 0;
-        loop {
-            let n = with_pool!(self, pool => {
-                sqlx::query(
-                    "DELETE FROM operations WHERE id IN \
-                     (SELECT id FROM operations WHERE started_at < $1 LIMIT $2)",
-                )
-                .bind(ms(cutoff))
-                .bind(DELETE_CHUNK)
-                .execute(pool)
-                .await?
-                .rows_affected()
-            });
-            total += n;
-            if n < u64::try_from(DELETE_CHUNK).unwrap_or(u64::MAX) {
-                return Ok(total);
-            }
-        }
     }
 
     /// The names of the fields whose values the operations log redacts in `workspace` (none

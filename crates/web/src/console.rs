@@ -38,9 +38,11 @@ use crate::cookies::cookie;
 
 mod actions;
 mod agents;
+mod audit;
 mod calls;
 mod connections;
 mod deadletters;
+mod intents;
 mod settings;
 
 /// The cookie that holds a console session's token.
@@ -66,9 +68,11 @@ pub fn router(console: Console, secure: bool) -> axum::Router {
         .route("/assets/console.css", get(stylesheet))
         .merge(agents::routes())
         .merge(actions::routes())
+        .merge(audit::routes())
         .merge(calls::routes())
         .merge(connections::routes())
         .merge(deadletters::routes())
+        .merge(intents::routes())
         .merge(settings::routes())
         .with_state(Arc::new(Pages { console, secure }))
 }

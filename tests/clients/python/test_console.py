@@ -3,11 +3,16 @@ as a person uses it: keyboard, labels and roles, never CSS paths.
 
 Environment: CALLFORCE_CONSOLE_URL (a running `callforce serve`, e.g. http://127.0.0.1:PORT),
 CALLFORCE_API_KEY (one of its API keys), CALLFORCE_CHROMIUM (the browser, default
-/usr/bin/chromium) and, if set, CALLFORCE_CONSOLE_SCREENSHOT (where to save a 1280 px screenshot
-of Overview, for the docs)."""
+/usr/bin/chromium) and, if set, CALLFORCE_CONSOLE_SCREENSHOTS (a directory where the last test
+saves a 1280 px screenshot of every page, for the docs)."""
 
+import json
 import os
 import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -15,7 +20,7 @@ from playwright.sync_api import expect, sync_playwright
 URL = os.environ.get("CALLFORCE_CONSOLE_URL", "").rstrip("/")
 KEY = os.environ.get("CALLFORCE_API_KEY", "")
 CHROMIUM = os.environ.get("CALLFORCE_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOT = os.environ.get("CALLFORCE_CONSOLE_SCREENSHOT", "")
+SCREENSHOTS = os.environ.get("CALLFORCE_CONSOLE_SCREENSHOTS", "")
 
 VIEWPORT_META = "width=device-width, initial-scale=1"
 # NB: "disconnected" contains "connected"; \b keeps it from matching.
@@ -126,8 +131,6 @@ def test_sign_in_with_the_keyboard_shows_overview(page, context):
     # Cell by cell: the row's text runs its cells together ("embedded dev orgconnected").
     expect(embedded.get_by_role("cell", name=CONNECTED)).to_have_count(1)
 
-    if SCREENSHOT:
-        page.screenshot(path=SCREENSHOT, full_page=True)
 
 
 def test_a_wrong_key_shows_an_alert_and_sets_no_cookie(page, context):
@@ -235,3 +238,292 @@ def test_agents_and_custom_actions(page):
         page.set_viewport_size({"width": 390, "height": 844})
         page.goto(URL + path)
         no_horizontal_scroll(page, 390)
+
+
+# --- Journeys that start in the agent API and end in the console --------------------------------
+
+
+def api(method, path, body=None, key=KEY):
+    """The agent API as a runtime calls it: its JSON answer, or (status, JSON) when refused."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(URL + path, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {key}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def org_url():
+    return api("GET", "/v1/connections")["connections"][0]["instance_url"]
+
+
+def org_query(soql):
+    """A SOQL query straight to the embedded dev org, as its own user."""
+    org = org_url()
+    form = urllib.parse.urlencode({
+        "grant_type": "password", "client_id": "callforce-devorg-client",
+        "client_secret": "callforce-devorg-secret", "username": "dev@callforce.local",
+        "password": "devorg-password",
+    }).encode()
+    with urllib.request.urlopen(org + "/services/oauth2/token", data=form, timeout=30) as r:
+        token = json.load(r)["access_token"]
+    req = urllib.request.Request(
+        org + "/services/data/v59.0/query?" + urllib.parse.urlencode({"q": soql}))
+    req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)["records"]
+
+
+def eventually(check, what, seconds=20):
+    deadline = time.monotonic() + seconds
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {seconds} s")
+        time.sleep(0.2)
+
+
+# The seed 003 call's id, for the screenshot of a timeline.
+SEED_CALL = []
+
+
+def test_the_seed_003_call_is_found_in_calls_with_its_tool_calls(page):
+    """Seed 003's example call, made as a voice runtime makes it, is in Calls; its timeline shows
+    each tool call in order with its outcome and latency."""
+    call = api("POST", "/v1/calls", {"caller_phone": "+15551234567"})["call_id"]
+    SEED_CALL.append(call)
+    run = lambda action, args: api("POST", f"/v1/calls/{call}/actions/{action}", {"arguments": args})
+    found = run("search_contact", {"search_term": "{{caller_phone}}"})
+    assert found["result"]["records"], found
+    case = run("create_case", {"Subject": "Invoice discrepancy", "Priority": "High",
+                               "ContactId": "{{search_contact.Id}}"})
+    assert case["result"]["success"], case
+    logged = run("log_call", {"Subject": "Call about the invoice", "WhoId": "{{search_contact.Id}}"})
+    assert logged["result"]["queued"], logged
+    event = run("schedule_event", {"Subject": "Callback", "StartDateTime": "2030-01-07T15:00:00Z",
+                                   "EndDateTime": "2030-01-07T15:30:00Z",
+                                   "WhoId": "{{search_contact.Id}}"})
+    assert event["result"]["success"], event
+
+    sign_in(page)
+    expect(page.get_by_role("heading", level=1, name="Overview")).to_be_visible()
+    page.get_by_role("navigation").get_by_role("link", name="Calls").click()
+    page.get_by_role("link", name=call).click()
+    expect(page.get_by_role("heading", level=1, name=f"Call {call}")).to_be_visible()
+    steps = page.locator("#timeline > li")
+    # The operations log is written off the hot path: the page may need a reload to catch up.
+    for _ in range(20):
+        if steps.count() == 4:
+            break
+        time.sleep(0.25)
+        page.reload()
+    expect(steps).to_have_count(4)
+    for i, action in enumerate(("search_contact", "create_case", "log_call", "schedule_event")):
+        heading = steps.nth(i).get_by_role("heading")
+        expect(heading).to_contain_text(action)
+        expect(heading).to_contain_text(re.compile(r"\d+(\.\d+)? (ms|µs|s)"))
+        # Each reached the org: a search, a create, an acknowledged queued write, an event.
+        expect(heading).to_contain_text(
+            "no request to the org" if action == "log_call" else re.compile(r"\b[1-9]\d* requests? to the org"))
+    # The records each tool call touched link to the org; the queued write says where it is.
+    org = org_url()
+    case_link = steps.nth(1).get_by_role("link", name=case["result"]["id"])
+    expect(case_link).to_have_attribute("href", f"{org}/{case['result']['id']}")
+    reference = logged["result"]["reference"]
+    for _ in range(20):
+        if "written" in steps.nth(2).inner_text():
+            break
+        time.sleep(0.25)
+        page.reload()
+    expect(steps.nth(2)).to_contain_text(f"Queued write {reference} (done): written")
+    expect(steps.nth(2).get_by_role("link", name=re.compile(r"^00T"))).to_have_count(1)
+
+
+def test_a_dead_letter_is_edited_and_replayed_from_the_console(page):
+    """The org refuses a queued Task as a validation rule would; the admin finds the dead letter
+    of the call, fixes its Subject in the console and replays it; the Task lands in the org."""
+    org = org_url()
+    rule = {"rules": [{"kind": "validation_rule", "count": 1,
+                       "path": "/services/data/*/sobjects/Task*"}]}
+    req = urllib.request.Request(org + "/devorg/faults", data=json.dumps(rule).encode(),
+                                 method="PUT")
+    urllib.request.urlopen(req, timeout=30).close()
+    call = api("POST", "/v1/calls", {"caller_phone": "+15551234567"})["call_id"]
+    api("POST", f"/v1/calls/{call}/actions/log_call", {"arguments": {"Subject": "Refused at first"}})
+    dead = eventually(
+        lambda: api("GET", f"/v1/deadletters?status=open&call_id={call}")["dead_letters"],
+        "the refused write's dead letter")
+    dl = dead[0]["id"]
+
+    sign_in(page)
+    expect(page.get_by_role("heading", level=1, name="Overview")).to_be_visible()
+    page.goto(URL + f"/deadletters?call_id={urllib.parse.quote(call)}")
+    page.get_by_role("link", name=f"Dead letter {dl}").click()
+    expect(page.locator("#attempts")).to_contain_text("FIELD_CUSTOM_VALIDATION_EXCEPTION")
+    editor = page.get_by_label("Payload (JSON)")
+    payload = json.loads(editor.input_value())
+    fixed = f"Fixed in the console {call}"
+    payload["request"]["record"]["Subject"] = fixed
+    editor.fill(json.dumps(payload, indent=2))
+    page.get_by_role("button", name="Save payload").click()
+    expect(page.get_by_label("Payload (JSON)")).to_contain_text(fixed)
+    page.get_by_role("button", name="Replay", exact=True).click()
+    expect(page.locator("#status")).to_have_text("replayed")
+
+    tasks = eventually(
+        lambda: org_query(f"SELECT Id, Subject FROM Task WHERE Subject = '{fixed}'"),
+        "the replayed Task in the org")
+    assert len(tasks) == 1, tasks
+
+
+def test_a_revoked_key_is_refused_by_the_api_and_the_console(page, browser):
+    """A key made and revoked in Settings opens nothing afterwards, neither the API nor a
+    console session signed in with it."""
+    sign_in(page)
+    expect(page.get_by_role("heading", level=1, name="Overview")).to_be_visible()
+    page.get_by_role("navigation").get_by_role("link", name="Settings").click()
+    page.get_by_label(re.compile(r"^Name")).fill("browser to revoke")
+    page.get_by_role("button", name="Create key").click()
+    new_key = page.locator("#new-key-value").inner_text().strip()
+    assert new_key.startswith("cf_"), new_key
+    assert api("GET", "/v1/connections", key=new_key)["connections"]
+
+    other = browser.new_context()
+    try:
+        other_page = other.new_page()
+        sign_in(other_page, key=new_key)
+        expect(other_page.get_by_role("heading", level=1, name="Overview")).to_be_visible()
+
+        page.goto(URL + "/settings")
+        row = page.get_by_role("row").filter(has_text="browser to revoke")
+        row.get_by_role("link", name=re.compile("Revoke")).click()
+        page.get_by_role("button", name="Revoke", exact=True).click()
+        revoked = page.get_by_role("row").filter(has_text="browser to revoke")
+        expect(revoked.get_by_role("link", name=re.compile("Revoke"))).to_have_count(0)
+
+        status, body = api("GET", "/v1/connections", key=new_key)
+        assert status == 401, (status, body)
+        other_page.goto(URL + "/")
+        expect(other_page).to_have_url(URL + "/sign-in")
+    finally:
+        other.close()
+@pytest.mark.parametrize("width", [390, 1280])
+def test_audit_filter_and_verify_then_settings_retention_by_label(browser, width):
+    ctx = browser.new_context(viewport={"width": width, "height": 844})
+    ctx.set_default_timeout(10_000)
+    try:
+        page = ctx.new_page()
+        sign_in(page)
+        page.get_by_role("link", name="Audit").click()
+        expect(page.get_by_role("heading", level=1, name="Audit log")).to_be_visible()
+        no_horizontal_scroll(page, width)
+        page.get_by_label("Kind (or its start)").fill("config.")
+        page.get_by_role("button", name="Filter").click()
+        expect(page).to_have_url(re.compile(r"/audit\?kind=config\."))
+        table = page.get_by_role("table")
+        expect(table.get_by_role("cell", name=re.compile(r"^config\.")).first).to_be_visible()
+        page.get_by_role("button", name="Verify the audit log").click()
+        expect(page.get_by_role("status")).to_contain_text("The audit log is intact")
+        no_horizontal_scroll(page, width)
+
+        page.get_by_role("link", name="Settings").click()
+        field = page.get_by_label(re.compile(r"^Days to keep"))
+        field.fill("400")
+        page.get_by_role("button", name="Save retention").click()
+        expect(page.get_by_text("The retention must be a whole number of days from 1 to 365")).to_be_visible()
+        expect(page.get_by_label(re.compile(r"^Days to keep"))).to_have_attribute("aria-invalid", "true")
+        page.get_by_label(re.compile(r"^Days to keep")).fill("")
+        page.get_by_role("button", name="Save retention").click()
+        expect(page.get_by_role("heading", level=2, name="Retention")).to_be_visible()
+        no_horizontal_scroll(page, width)
+    finally:
+        ctx.close()
+def test_break_an_intent_map_and_see_the_report(page):
+    """A map with a field the org lacks and a status it does not offer: the check lists both
+    with their fixes, saving is refused with the same report, and JSON that does not parse is
+    refused next to the editor. Nothing is stored, so the other tests see no map."""
+    sign_in(page)
+    page.get_by_role("navigation").get_by_role("link", name="Intents").click()
+    expect(page.get_by_role("heading", level=1, name="Intents")).to_be_visible()
+    editor = page.get_by_label("Intent map (JSON)")
+    broken = (
+        '{"intents": {"demo_requested": {"object": "Opportunity", "record": {"var": '
+        '"last.Opportunity.Id"}, "fields": {"Demo_Requestd_At__c": "now"}}, '
+        '"qualified": {"object": "Lead", "record": {"var": "last.Lead.Id"}, '
+        '"fields": {"Status": {"const": "Hot and ready"}}}}}'
+    )
+    editor.fill(broken)
+    page.get_by_label("Check against").select_option(label="embedded dev org (default)")
+    page.get_by_role("button", name="Check", exact=True).click()
+
+    expect(page.get_by_role("heading", level=2, name="Check")).to_be_visible()
+    problems = page.get_by_role("table", name=re.compile("Every problem"))
+    unknown = problems.get_by_role("row").filter(has_text="unknown_field")
+    expect(unknown).to_have_count(1)
+    expect(unknown.get_by_role("cell", name="demo_requested", exact=True)).to_have_count(1)
+    expect(unknown.get_by_role("cell").last).to_contain_text("Demo_Requested_At__c")
+    picklist = problems.get_by_role("row").filter(has_text="invalid_picklist_value")
+    expect(picklist).to_have_count(1)
+    expect(picklist.get_by_role("cell", name="Lead.Status", exact=True)).to_have_count(1)
+    # The editor keeps the map that was checked.
+    expect(editor).to_have_value(broken)
+
+    page.get_by_role("button", name="Save and activate").click()
+    expect(page.get_by_role("alert")).to_contain_text("not activated")
+    expect(page.get_by_role("heading", level=2, name="Why the map was not saved")).to_be_visible()
+    expect(editor).to_have_attribute("aria-invalid", "true")
+
+    editor.fill('{"qualified": "Lead.Status",')
+    page.get_by_role("button", name="Save and activate").click()
+    expect(page.get_by_role("alert")).to_contain_text("not valid JSON")
+    expect(page.get_by_role("alert")).to_contain_text("Nothing was saved")
+    no_horizontal_scroll(page, 1280)
+
+    # The report is readable on a phone: its tables scroll inside themselves, not the page.
+    page.set_viewport_size({"width": 390, "height": 844})
+    editor.fill(broken)
+    page.get_by_role("button", name="Check", exact=True).click()
+    expect(page.get_by_role("heading", level=2, name="Check")).to_be_visible()
+    no_horizontal_scroll(page, 390)
+
+
+# Last, once the tests above filled the workspace: every page, as an admin first sees it.
+PAGES = [
+    ("overview", "/", None),
+    ("calls", "/calls", None),
+    ("call", "/calls", "#calls tbody a"),
+    ("connections", "/connections", None),
+    ("connection", "/connections", "#connections tbody a"),
+    ("deadletters", "/deadletters", None),
+    ("deadletter", "/deadletters", "#deadletters tbody a"),
+    ("jobs", "/jobs", None),
+    ("agents", "/agents", None),
+    ("agent", "/agents/browser-desk", None),
+    ("actions", "/actions", None),
+    ("action", "/actions/browser_lookup", None),
+    ("intents", "/intents", None),
+    ("audit", "/audit", None),
+    ("settings", "/settings", None),
+]
+
+
+def test_every_page_has_its_heading_and_fits_1280_px(page):
+    sign_in(page)
+    expect(page.get_by_role("heading", level=1, name="Overview")).to_be_visible()
+    for name, path, follow in PAGES:
+        if name == "call" and SEED_CALL:
+            path, follow = f"/calls/{SEED_CALL[0]}", None
+        page.goto(URL + path)
+        if follow:
+            page.locator(follow).first.click()
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        expect(page.get_by_role("navigation", name="Console")).to_be_visible()
+        no_horizontal_scroll(page, 1280)
+        if SCREENSHOTS:
+            page.screenshot(path=os.path.join(SCREENSHOTS, f"console-{name}.png"), full_page=True)

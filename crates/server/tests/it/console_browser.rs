@@ -2,7 +2,7 @@
 //! `scripts/test`) drives Debian's `chromium` (installed by `.ci/run`) through
 //! `tests/clients/python/test_console.py` against a real `callforce serve`.
 //!
-//! Set `CALLFORCE_CONSOLE_SCREENSHOT=/path/overview.png` to keep a 1280 px screenshot of Overview,
+//! Set `CALLFORCE_CONSOLE_SCREENSHOTS=DIR` to keep a 1280 px screenshot of every page in `DIR`,
 //! and `CALLFORCE_TEST_CHROMIUM` to use another Chromium than `/usr/bin/chromium`.
 
 use std::path::PathBuf;

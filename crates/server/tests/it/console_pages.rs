@@ -169,6 +169,9 @@ fn routes(conn: &str, dl: i64, key: i64) -> (Vec<String>, Vec<Post>) {
         "/actions/new".to_owned(),
         format!("/actions/{MATRIX_ACTION}"),
         format!("/actions/{MATRIX_ACTION}/delete"),
+        "/audit".to_owned(),
+        "/audit?kind=config.&before=3".to_owned(),
+        "/intents".to_owned(),
     ];
     let posts = vec![
         ("/connections/link".to_owned(), vec![("environment", "production".to_owned())]),
@@ -214,6 +217,23 @@ fn routes(conn: &str, dl: i64, key: i64) -> (Vec<String>, Vec<Post>) {
             vec![("arguments", r#"{"n": "Johnson"}"#.to_owned())],
         ),
         (format!("/actions/{MATRIX_ACTION}/delete"), vec![("confirm", "yes".to_owned())]),
+        ("/audit/verify".to_owned(), vec![]),
+        (
+            "/settings/alert-webhook".to_owned(),
+            vec![("alert_webhook", "http://127.0.0.1:9/hook".to_owned())],
+        ),
+        ("/settings/test-alert".to_owned(), vec![]),
+        ("/settings/retention".to_owned(), vec![("retention_days", "3".to_owned())]),
+        ("/settings/alerts/1/acknowledge".to_owned(), vec![]),
+        (
+            "/intents".to_owned(),
+            vec![("map", r#"{"qualified": "Lead.Status"}"#.to_owned())],
+        ),
+        (
+            "/intents/check".to_owned(),
+            vec![("map", r#"{"qualified": "Lead.Status"}"#.to_owned()), ("connection", conn.to_owned())],
+        ),
+        ("/intents/recheck".to_owned(), vec![]),
     ];
     (gets, posts)
 }
@@ -249,7 +269,15 @@ async fn state(c: &Console, ws: WorkspaceId) -> String {
             definitions.push((d.name, d.definition));
         }
     }
-    format!("{conns:?} {dls:?} {keys:?} {definitions:?}")
+    let settings = store.workspace_settings(ws).await.expect("settings");
+    let alerts = store.list_alerts(ws, 100).await.expect("alerts");
+    let alerts: Vec<_> = alerts.iter().map(|a| (a.id, a.acknowledged_at)).collect();
+    let intents = store
+        .intent_map(ws)
+        .await
+        .expect("intent map")
+        .map(|m| (m.map, m.active));
+    format!("{conns:?} {dls:?} {keys:?} {definitions:?} {settings:?} {alerts:?} {intents:?}")
 }
 
 #[tokio::test]

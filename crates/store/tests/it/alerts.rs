@@ -308,3 +308,90 @@ async fn dead_letters_filter_by_the_action_in_their_payload(db: &Db) -> Result<(
     assert_eq!(s.list_dead_letters(ws, &Default::default()).await?.len(), 4);
     Ok(())
 }
+
+both!(the_sweep_deletes_resolved_dead_letters_past_the_cutoff_and_keeps_their_alerts);
+async fn the_sweep_deletes_resolved_dead_letters_past_the_cutoff_and_keeps_their_alerts(
+    db: &Db,
+) -> Result<()> {
+    let s = &db.store;
+    let ws = s.create_workspace("w", t(0)).await?.id;
+    let other = s.create_workspace("o", t(0)).await?.id;
+    let discarded = dead_letter(db, ws, "a", "x").await?;
+    s.discard_dead_letter_as(ws, discarded, t(10), "cli")
+        .await?;
+    let replayed = dead_letter(db, ws, "b", "x").await?;
+    s.replay_dead_letter_as(ws, replayed, t(10), "cli").await?;
+    let late = dead_letter(db, ws, "c", "x").await?;
+    s.discard_dead_letter_as(ws, late, t(50), "cli").await?;
+    let open = dead_letter(db, ws, "d", "x").await?;
+    let theirs = dead_letter(db, other, "e", "x").await?;
+    s.discard_dead_letter_as(other, theirs, t(10), "cli")
+        .await?;
+    let audit = s.audit_heads().await?;
+
+    let expired = s.delete_expired(ws, t(20)).await?;
+    assert_eq!(expired.dead_letters, 2);
+    let mut left: Vec<i64> = s
+        .list_dead_letters(ws, &DeadLetterFilter::default())
+        .await?
+        .iter()
+        .map(|d| d.id.0)
+        .collect();
+    left.sort_unstable();
+    assert_eq!(left, vec![late.0, open.0]);
+    assert_eq!(
+        s.list_dead_letters(other, &DeadLetterFilter::default())
+            .await?
+            .len(),
+        1,
+        "another workspace's"
+    );
+    // Their alerts stay, unlinked; the audit log is untouched and verifies.
+    let alerts = s.list_alerts(ws, 100).await?;
+    assert_eq!(alerts.len(), 4);
+    assert_eq!(alerts.iter().filter(|a| a.dead_letter.is_none()).count(), 2);
+    assert_eq!(s.audit_heads().await?, audit);
+    assert!(matches!(s.verify_audit(ws).await?, Verdict::Intact { .. }));
+    assert_eq!(s.delete_expired(ws, t(20)).await?.dead_letters, 0);
+    Ok(())
+}
+
+both!(workspace_settings_are_set_cleared_and_audited);
+async fn workspace_settings_are_set_cleared_and_audited(db: &Db) -> Result<()> {
+    let s = &db.store;
+    let ws = s.create_workspace("w", t(0)).await?.id;
+    let entry = |kind: &str| callforce_store::NewAuditEntry {
+        kind: kind.into(),
+        agent: Some("api-key:1".into()),
+        request: Some("{}".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.workspace_settings(ws).await?,
+        callforce_store::WorkspaceSettings::default()
+    );
+    s.set_alert_webhook_as(ws, Some("https://h/x"), t(1), &entry("config.a"))
+        .await?;
+    s.set_retention_as(ws, Some(7), t(2), &entry("config.b"))
+        .await?;
+    let now = s.workspace_settings(ws).await?;
+    assert_eq!(now.alert_webhook.as_deref(), Some("https://h/x"));
+    assert_eq!(now.retention_days, Some(7));
+    assert!(!format!("{now:?}").contains("https://h/x"), "{now:?}");
+    assert_eq!(s.retentions().await?, vec![(ws, Some(7))]);
+    s.set_alert_webhook_as(ws, None, t(3), &entry("config.a"))
+        .await?;
+    assert_eq!(s.workspace_settings(ws).await?.alert_webhook, None);
+    assert_eq!(s.audit_heads().await?[0].seq, 3);
+    assert!(matches!(
+        s.set_retention_as(
+            callforce_store::WorkspaceId(999),
+            Some(1),
+            t(4),
+            &entry("x")
+        )
+        .await,
+        Err(Error::NotFound)
+    ));
+    Ok(())
+}

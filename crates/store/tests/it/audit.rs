@@ -109,6 +109,85 @@ async fn appended_entries_chain_verify_and_filter(db: &Db) -> Result<()> {
     Ok(())
 }
 
+both!(audit_pages_newest_first_by_keyset_with_actor_call_kind_and_time);
+async fn audit_pages_newest_first_by_keyset_with_actor_call_kind_and_time(db: &Db) -> Result<()> {
+    let s = &db.store;
+    let ws = s.create_workspace("w", t(0)).await?.id;
+    for i in 1..=30u64 {
+        let mut e = entry(i);
+        e.agent = Some(if i % 5 == 0 { "api-key:7" } else { "agent-1" }.into());
+        s.append_audit(ws, t(i as i64 * 10), &e).await?;
+    }
+    let seqs = |v: Vec<callforce_store::AuditEntry>| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+    // Newest first, a page at a time by the last seq seen: every entry once.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = AuditFilter {
+            newest_first: true,
+            before_seq: before,
+            limit: Some(7),
+            ..Default::default()
+        };
+        let got = seqs(s.list_audit(ws, &page).await?);
+        if got.is_empty() {
+            break;
+        }
+        before = got.last().copied();
+        seen.extend(got);
+    }
+    assert_eq!(seen, (1..=30).rev().collect::<Vec<_>>());
+    let cases: [(AuditFilter, Vec<u64>); 5] = [
+        (
+            AuditFilter {
+                agent: Some("api-key:7".into()),
+                ..Default::default()
+            },
+            vec![30, 25, 20, 15, 10, 5],
+        ),
+        (
+            AuditFilter {
+                agent: Some("api-key:7".into()),
+                before_seq: Some(20),
+                ..Default::default()
+            },
+            vec![15, 10, 5],
+        ),
+        (
+            AuditFilter {
+                call_id: Some("call-0".into()),
+                kind_prefix: Some("write.att".into()),
+                ..Default::default()
+            },
+            vec![30, 24, 18, 12, 6],
+        ),
+        (
+            AuditFilter {
+                agent: Some("agent-1".into()),
+                from: Some(t(100)),
+                to: Some(t(150)),
+                ..Default::default()
+            },
+            vec![14, 13, 12, 11],
+        ),
+        (
+            AuditFilter {
+                agent: Some("nobody".into()),
+                ..Default::default()
+            },
+            vec![],
+        ),
+    ];
+    for (filter, want) in cases {
+        let filter = AuditFilter {
+            newest_first: true,
+            ..filter
+        };
+        assert_eq!(seqs(s.list_audit(ws, &filter).await?), want, "{filter:?}");
+    }
+    Ok(())
+}
+
 /// Makes raw tampering possible: on PostgreSQL the append-only triggers are first shown to
 /// refuse it, then disabled (the test runs as the table owner).
 pub(crate) async fn allow_tampering(db: &Db) -> Result<()> {

@@ -20,6 +20,7 @@ fn op(ws: WorkspaceId, call: &str, action: &str, outcome: &str, at: i64, us: u64
         result: r#"{"records":[]}"#.into(),
         outcome: outcome.into(),
         latency_us: us,
+        round_trips: u32::try_from(at).unwrap_or(0),
         caller_phone: Some(format!("+1555{call}")),
         started_at: t(at),
     }
@@ -47,6 +48,7 @@ async fn a_batch_is_recorded_and_a_calls_operations_come_back_in_order(db: &Db) 
     assert_eq!(ops[0].result, serde_json::json!({"records": []}));
     assert_eq!(ops[1].outcome, "salesforce");
     assert_eq!(ops[1].latency_us, 20);
+    assert_eq!(ops[1].round_trips, 2);
     assert_eq!(ops[0].call_instance.as_deref(), Some("c1-1"));
     assert_eq!(ops[0].started_at, t(1));
     assert!(s.call_operations(ws, "c2").await?.is_empty());
@@ -189,8 +191,8 @@ async fn activity_counts_errors_and_latency_percentiles_per_bucket(db: &Db) -> R
     Ok(())
 }
 
-both!(the_retention_deletes_older_operations_of_every_workspace);
-async fn the_retention_deletes_older_operations_of_every_workspace(db: &Db) -> Result<()> {
+both!(the_retention_deletes_older_operations_of_its_workspace);
+async fn the_retention_deletes_older_operations_of_its_workspace(db: &Db) -> Result<()> {
     let s = &db.store;
     let ws = s.create_workspace("acme", t(0)).await?.id;
     let other = s.create_workspace("other", t(0)).await?.id;
@@ -200,10 +202,16 @@ async fn the_retention_deletes_older_operations_of_every_workspace(db: &Db) -> R
         op(ws, "c1", "log_call", "ok", 20, 1),
     ])
     .await?;
-    assert_eq!(s.delete_operations_before(t(20)).await?, 2);
+    assert_eq!(s.delete_expired(ws, t(20)).await?.operations, 1);
     assert_eq!(s.call_operations(ws, "c1").await?.len(), 1);
+    assert_eq!(
+        s.call_operations(other, "c1").await?.len(),
+        1,
+        "its own sweep"
+    );
+    assert_eq!(s.delete_expired(other, t(20)).await?.operations, 1);
     assert!(s.call_operations(other, "c1").await?.is_empty());
-    assert_eq!(s.delete_operations_before(t(20)).await?, 0);
+    assert_eq!(s.delete_expired(ws, t(20)).await?.operations, 0);
     Ok(())
 }
 
