@@ -323,6 +323,7 @@ async fn test(
         (status = 201, description = "A web-server connection: a new link to open in a browser", body = callforce_app::connections::Link),
         (status = 404, description = "No such connection", body = ErrorBody),
         (status = 422, description = "The org refused", body = ErrorBody),
+        (status = 502, description = "The org did not answer the login", body = ErrorBody),
     )
 )]
 async fn reconnect(

@@ -952,16 +952,42 @@ async fn acknowledge(
     )
 }
 
+/// The workspace's settings.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SettingsView {
+    /// Where its alert webhook points (never a secret in it) and its retention.
+    #[schema(value_type = Object)]
+    pub settings: callforce_app::admin::Settings,
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "get_settings",
+    path = "/v1/settings",
+    tag = "alerts",
+    responses((status = 200, description = "The settings", body = SettingsView))
+)]
 async fn settings(State(admin): State<Admin>, Extension(caller): Extension<Caller>) -> Response {
     reply(
         admin
             .settings(caller.workspace)
             .await
-            .map(|s| json!({ "settings": s })),
+            .map(|settings| SettingsView { settings }),
     )
 }
 
 /// `PUT /v1/settings`: each key given is set (`null` clears it); the others are kept.
+#[utoipa::path(
+    put,
+    operation_id = "put_settings",
+    path = "/v1/settings",
+    tag = "alerts",
+    request_body(content = Object, description = "{\"alert_webhook\": url|null, \"retention_days\": 1..365|null}; keys absent are kept"),
+    responses(
+        (status = 200, description = "The settings, changed", body = SettingsView),
+        (status = 400, description = "The body or a value is not valid", body = ErrorBody),
+    )
+)]
 async fn put_settings(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -1012,17 +1038,35 @@ async fn put_settings(
                 Some(s) => s,
                 None => admin.settings(caller.workspace).await?,
             };
-            Ok(json!({ "settings": settings }))
+            Ok(SettingsView { settings })
         }
         .await,
     )
 }
 
+/// What a test alert got back.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TestAlertView {
+    /// The webhook's status, or why none came.
+    #[schema(value_type = Object)]
+    pub test_alert: callforce_app::alerts::TestOutcome,
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "test_alert",
+    path = "/v1/settings/test-alert",
+    tag = "alerts",
+    responses(
+        (status = 200, description = "What the webhook answered (or why it did not)", body = TestAlertView),
+        (status = 409, description = "The workspace has no alert webhook", body = ErrorBody),
+    )
+)]
 async fn test_alert(State(admin): State<Admin>, Extension(caller): Extension<Caller>) -> Response {
     reply(
         admin
             .test_alert(caller.workspace, Actor::of(&caller))
             .await
-            .map(|o| json!({ "test_alert": o })),
+            .map(|test_alert| TestAlertView { test_alert }),
     )
 }

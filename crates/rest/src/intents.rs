@@ -102,6 +102,7 @@ async fn get_map(State(app): State<Arc<App>>, Extension(caller): Extension<Calle
         (status = 200, description = "Checked, stored and active", body = IntentCheck),
         (status = 400, description = "The body is not an intent map", body = ErrorBody),
         (status = 422, description = "The check failed on a connection (its reports beside the error); the previous map stays", body = ErrorBody),
+        (status = 409, description = "The workspace has no connected org", body = ErrorBody),
         (status = 502, description = "An org could not be described", body = ErrorBody),
         (status = 503, description = "No connection can be used now", body = ErrorBody),
     )
@@ -125,6 +126,7 @@ async fn put_map(
     responses(
         (status = 200, description = "Described again and checked", body = IntentCheck),
         (status = 404, description = "The workspace has no intent map", body = ErrorBody),
+        (status = 409, description = "The workspace has no connected org", body = ErrorBody),
         (status = 502, description = "An org could not be described", body = ErrorBody),
         (status = 503, description = "No connection can be used now", body = ErrorBody),
     )
@@ -146,6 +148,7 @@ async fn recheck_map(
         (status = 200, description = "The reports (nothing stored)", body = IntentCheck),
         (status = 400, description = "The body is not an intent map", body = ErrorBody),
         (status = 404, description = "No body and no stored map", body = ErrorBody),
+        (status = 409, description = "The workspace has no connected org", body = ErrorBody),
         (status = 502, description = "An org could not be described", body = ErrorBody),
         (status = 503, description = "No connection can be used now", body = ErrorBody),
     )

@@ -8,12 +8,15 @@ So that generated requests reach more than "not found", the run starts two calls
 and reads the workspace's connection first, and fixes the path parameters of the operations on
 them (`schemathesis.toml`): the actions of a call run with generated arguments, an agent and a
 custom action are saved with generated definitions, a connection is changed and tested with
-generated settings. `DELETE /v1/connections/{id}` keeps generated ids: the run needs its
-connection.
+generated settings.
 
 Left out: `DELETE /v1/keys/{id}` (it would revoke the key the run uses, and every later request
-would be a 401) and `POST /v1/connections` (a generated grant makes the service log in to
-whatever Salesforce login host it names, outside this machine)."""
+would be a 401), `POST /v1/connections` (a generated grant makes the service log in to
+whatever Salesforce login host it names, outside this machine),
+`POST /v1/settings/test-alert` (it posts to whatever webhook a generated `PUT /v1/settings`
+set) and `DELETE /v1/connections/{id}` (schemathesis reuses the ids it reads in answers, so it
+disconnects the workspace's only connection, and every later call, intent check and health
+check answers that there is none)."""
 
 import json
 import os
@@ -147,6 +150,10 @@ def test_no_5xx_and_every_answer_matches_the_description(tmp_path):
         "revoke_key",
         "--exclude-operation-id",
         "create_connection",
+        "--exclude-operation-id",
+        "test_alert",
+        "--exclude-operation-id",
+        "disconnect_connection",
         # A path parameter is a string; schemathesis drops the ones a URL path cannot
         # carry (with `/`), which its health check counts as too many.
         "--suppress-health-check",
