@@ -60,7 +60,7 @@ pub struct Connections {
 
 /// The body of `POST /v1/connections`: a connection that needs no person (JWT or client
 /// credentials).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGrant {
     /// `jwt` or `client_credentials`.
@@ -92,7 +92,7 @@ pub struct NewGrant {
 }
 
 /// The body of `PATCH /v1/connections/{id}`: a null limit removes it.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsChange {
     /// A new display name.
@@ -103,9 +103,11 @@ pub struct SettingsChange {
     pub default: Option<bool>,
     /// The fraction of the org's daily allowance it may use (`null` removes the limit).
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
     pub daily_share: Option<Value>,
     /// How many requests it may have in flight (`null` removes the limit).
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
     pub max_concurrent: Option<Value>,
 }
 

@@ -30,7 +30,7 @@ use axum::{Extension, Json};
 use callforce_app::{App, Caller, Error};
 use serde_json::Value;
 
-use super::answer;
+use super::{ErrorBody, answer};
 
 /// The agent and custom-action routes (mounted behind the API key check by [`super::calls::router`]).
 pub fn routes() -> axum::Router<Arc<App>> {
@@ -47,6 +47,63 @@ pub fn routes() -> axum::Router<Arc<App>> {
         )
 }
 
+/// The answer of `GET /v1/agents`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AgentList {
+    /// The workspace's agents, as stored (each as `GET /v1/agents/{name}` answers it).
+    #[schema(value_type = Vec<Object>)]
+    pub agents: Vec<Value>,
+}
+
+/// A saved agent.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SavedAgent {
+    /// The agent's name.
+    pub name: String,
+    /// Its definition, as stored.
+    #[schema(value_type = Object)]
+    pub definition: Value,
+    /// When it was saved.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A deleted agent or custom action.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Deleted {
+    /// Its name.
+    pub name: String,
+    /// `true`.
+    pub deleted: bool,
+}
+
+/// An action of the workspace: its tool and what it does.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ActionView {
+    /// The action's (and its tool's) name.
+    pub name: String,
+    /// What the tool tells a model.
+    pub description: String,
+    /// The tool's parameters, a JSON Schema.
+    #[schema(value_type = Object)]
+    pub parameters: Value,
+    /// What it does to the org: `read`, `write` or `destroy`.
+    pub effect: String,
+    /// `builtin` or `custom`.
+    pub kind: String,
+    /// Whether a write asks the caller to confirm by default.
+    pub needs_confirmation: bool,
+    /// A custom action's definition.
+    #[schema(value_type = Option<Object>)]
+    pub definition: Option<Value>,
+}
+
+/// The answer of `GET /v1/actions`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ActionList {
+    /// Every action of the workspace.
+    pub actions: Vec<ActionView>,
+}
+
 fn reply(r: Result<Value, Error>) -> Response {
     match r {
         Ok(v) => Json(v).into_response(),
@@ -54,6 +111,14 @@ fn reply(r: Result<Value, Error>) -> Response {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/agents",
+    tag = "agents",
+    responses(
+        (status = 200, description = "The agents", body = AgentList),
+    )
+)]
 async fn list_agents(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -61,6 +126,16 @@ async fn list_agents(
     reply(app.workspaces().agents(caller.workspace).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/agents/{name}",
+    tag = "agents",
+    params(("name" = String, Path, description = "The agent")),
+    responses(
+        (status = 200, description = "The agent's definition", body = Object),
+        (status = 404, description = "No such agent", body = ErrorBody),
+    )
+)]
 async fn get_agent(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -69,6 +144,18 @@ async fn get_agent(
     reply(app.workspaces().agent(caller.workspace, &name).await)
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/agents/{name}",
+    tag = "agents",
+    params(("name" = String, Path, description = "The agent")),
+    request_body(content = Object, description = "The agent: {actions?, objects?, confirm_writes?, confirm?, skip_confirmation?, description?}"),
+    responses(
+        (status = 200, description = "The agent, saved", body = SavedAgent),
+        (status = 400, description = "The body is not an agent", body = ErrorBody),
+        (status = 422, description = "The definition is refused by its check", body = ErrorBody),
+    )
+)]
 async fn put_agent(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -78,6 +165,16 @@ async fn put_agent(
     reply(app.workspaces().put_agent(&caller, &name, &body).await)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/agents/{name}",
+    tag = "agents",
+    params(("name" = String, Path, description = "The agent")),
+    responses(
+        (status = 200, description = "The agent is deleted", body = Deleted),
+        (status = 404, description = "No such agent", body = ErrorBody),
+    )
+)]
 async fn delete_agent(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -86,6 +183,14 @@ async fn delete_agent(
     reply(app.workspaces().delete_agent(&caller, &name).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/actions",
+    tag = "agents",
+    responses(
+        (status = 200, description = "The actions", body = ActionList),
+    )
+)]
 async fn list_actions(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -93,6 +198,16 @@ async fn list_actions(
     reply(app.workspaces().actions(caller.workspace).await)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/actions/{name}",
+    tag = "agents",
+    params(("name" = String, Path, description = "The action")),
+    responses(
+        (status = 200, description = "The action", body = ActionView),
+        (status = 404, description = "No such action", body = ErrorBody),
+    )
+)]
 async fn get_action(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -101,6 +216,19 @@ async fn get_action(
     reply(app.workspaces().action(caller.workspace, &name).await)
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/actions/{name}",
+    tag = "agents",
+    params(("name" = String, Path, description = "The action")),
+    request_body(content = Object, description = "A custom action: {description, method, endpoint, body?, object?, parameters, confirmation?, destructive?}"),
+    responses(
+        (status = 200, description = "The custom action, saved", body = ActionView),
+        (status = 400, description = "The body is not a custom action", body = ErrorBody),
+        (status = 409, description = "A built-in action has this name", body = ErrorBody),
+        (status = 422, description = "The definition is refused by its check", body = ErrorBody),
+    )
+)]
 async fn put_action(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -110,6 +238,16 @@ async fn put_action(
     reply(app.workspaces().put_action(&caller, &name, &body).await)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/actions/{name}",
+    tag = "agents",
+    params(("name" = String, Path, description = "The action")),
+    responses(
+        (status = 200, description = "The custom action is deleted", body = Deleted),
+        (status = 404, description = "No such custom action", body = ErrorBody),
+    )
+)]
 async fn delete_action(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,

@@ -36,7 +36,7 @@ use callforce_app::calls::IDEMPOTENCY_KEY_HEADER;
 use callforce_app::{App, CallError, Caller};
 use serde_json::{Value, json};
 
-use super::{answer, error, require_key};
+use super::{ErrorBody, answer, error, require_key};
 
 /// The `/v1` routes, behind the API key check.
 pub fn router(api: Arc<App>) -> axum::Router {
@@ -55,9 +55,11 @@ pub fn router(api: Arc<App>) -> axum::Router {
 }
 
 /// The query of `GET /v1/tools`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ToolsQuery {
+    /// The agent whose tools to list (default: the whole catalog).
     #[serde(default)]
     agent: Option<String>,
     /// The connection the call runs on (default: the workspace's default).
@@ -65,6 +67,28 @@ struct ToolsQuery {
     connection: Option<String>,
 }
 
+/// The answer of `GET /v1/tools`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Tools {
+    /// Function-calling tools: each a `{type: "function", function: {name, description,
+    /// parameters}}` a model is given.
+    #[schema(value_type = Vec<Object>)]
+    pub tools: Vec<callforce_actions::Tool>,
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "list_tools",
+    path = "/v1/tools",
+    tag = "calls",
+    params(ToolsQuery),
+    responses(
+        (status = 200, description = "The tools", body = Tools),
+        (status = 400, description = "An unknown query parameter", body = ErrorBody),
+        (status = 404, description = "No such agent or connection", body = ErrorBody),
+        (status = 503, description = "The connection cannot be used now", body = ErrorBody),
+    )
+)]
 async fn tools(
     State(api): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -74,28 +98,55 @@ async fn tools(
         .tool_definitions(&caller, q.agent.as_deref(), q.connection.as_deref())
         .await
     {
-        Ok(tools) => Json(json!({ "tools": tools })).into_response(),
+        Ok(tools) => Json(Tools { tools }).into_response(),
         Err(e) => answer(e),
     }
 }
 
-/// The body of `POST /v1/calls`.
-#[derive(Debug, serde::Deserialize)]
+/// The body of `POST /v1/calls` (every field optional; no body is `{}`).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StartCall {
+pub struct StartCall {
+    /// The call's id (default: a new one).
     #[serde(default)]
     call_id: Option<String>,
+    /// The caller's phone number.
     #[serde(default)]
     caller_phone: Option<String>,
+    /// The agent that answers the call (its actions and objects).
     #[serde(default)]
     agent: Option<String>,
+    /// Anything the call carries, given to its actions.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Map<String, Value>>,
     /// The connection to run on (default: the workspace's default).
     #[serde(default)]
     connection: Option<String>,
 }
 
+/// A started call.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Started {
+    /// The call's id, for its actions.
+    pub call_id: String,
+    /// The connection the call runs on.
+    pub connection: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/calls",
+    tag = "calls",
+    request_body(content = Option<StartCall>, description = "The call (no body: a call with a new id on the default connection)"),
+    responses(
+        (status = 201, description = "The call started", body = Started),
+        (status = 400, description = "The body is not a call", body = ErrorBody),
+        (status = 404, description = "No such agent or connection", body = ErrorBody),
+        (status = 409, description = "A call with this id is running", body = ErrorBody),
+        (status = 503, description = "The connection cannot be used now", body = ErrorBody),
+    )
+)]
 async fn start_call(
     State(api): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -124,7 +175,10 @@ async fn start_call(
     match api.start_call_on(&caller, vars, start.connection.as_deref()) {
         Ok((call_id, connection)) => (
             StatusCode::CREATED,
-            Json(json!({ "call_id": call_id, "connection": connection })),
+            Json(Started {
+                call_id,
+                connection,
+            }),
         )
             .into_response(),
         Err(e) => answer(e),
@@ -143,14 +197,46 @@ fn call_error(e: &CallError) -> Response {
     }
 }
 
-/// The body of `POST /v1/calls/{id}/actions/{name}`.
-#[derive(Debug, Default, serde::Deserialize)]
+/// The body of `POST /v1/calls/{id}/actions/{name}` (no body: no arguments).
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RunAction {
+pub struct RunAction {
+    /// The action's arguments, as its tool's parameters describe them; with
+    /// `confirmation_token` to run a write that asked for confirmation.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     arguments: Value,
 }
 
+/// What an action answered: its result, or `{"confirmation_required": {preview, token,
+/// expires_at}}` for a write that needs the caller's confirmation.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ActionResult {
+    /// The result (its shape is the action's).
+    pub result: Value,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/calls/{id}/actions/{name}",
+    tag = "calls",
+    params(
+        ("id" = String, Path, description = "The call"),
+        ("name" = String, Path, description = "The action (a tool's name)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The caller's own key for the action's write"),
+    ),
+    request_body(content = Option<RunAction>, description = "The arguments"),
+    responses(
+        (status = 200, description = "The action ran (or asks for confirmation)", body = ActionResult),
+        (status = 400, description = "The body or the idempotency key is not valid", body = ErrorBody),
+        (status = 403, description = "The call's agent may not run this action", body = ErrorBody),
+        (status = 404, description = "No such call or action", body = ErrorBody),
+        (status = 409, description = "The call cannot run actions", body = ErrorBody),
+        (status = 422, description = "The action failed: what to fix", body = ErrorBody),
+        (status = 429, description = "A limit of the connection was reached", body = ErrorBody),
+        (status = 503, description = "The org cannot be used now", body = ErrorBody),
+    )
+)]
 async fn run_action(
     State(api): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -192,7 +278,7 @@ async fn run_action(
         .run_action(&caller, &mut session, &name, arguments, key)
         .await
     {
-        Ok(result) => Json(json!({ "result": result })).into_response(),
+        Ok(result) => Json(ActionResult { result }).into_response(),
         Err(e) => action_error(&e),
     }
 }
@@ -221,13 +307,37 @@ fn action_error(e: &ActionError) -> Response {
     (status, Json(json!({ "error": e }))).into_response()
 }
 
+/// An ended call.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Ended {
+    /// The call.
+    pub call_id: String,
+    /// `true`.
+    pub ended: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/calls/{id}/end",
+    tag = "calls",
+    params(("id" = String, Path, description = "The call")),
+    responses(
+        (status = 200, description = "The call ended", body = Ended),
+        (status = 404, description = "No such call", body = ErrorBody),
+        (status = 409, description = "The call cannot end", body = ErrorBody),
+    )
+)]
 async fn end_call(
     State(api): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
     match api.end_call(&caller, &id) {
-        Ok(()) => Json(json!({ "call_id": id, "ended": true })).into_response(),
+        Ok(()) => Json(Ended {
+            call_id: id,
+            ended: true,
+        })
+        .into_response(),
         Err(e) => call_error(&e),
     }
 }

@@ -38,12 +38,13 @@ use callforce_app::changes::Actor;
 use callforce_app::deadletters::{Edit, action_of, payload_value};
 use callforce_app::{Caller, Error};
 use callforce_store::{
-    AlertId, AuditEntry, AuditFilter, DeadLetter, DeadLetterFilter, Job, Store, Verdict,
+    AlertId, AttemptError, AuditEntry, AuditFilter, DeadLetter, DeadLetterFilter, DeadLetterId,
+    DeadLetterStatus, Job, JobId, JobStatus, Store, Verdict,
 };
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::answer;
+use super::{ErrorBody, answer};
 
 /// The admin routes; merged into the `/v1` router behind its API key check.
 pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> axum::Router<S> {
@@ -52,7 +53,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> axum::Router<S>
         .route("/v1/deadletters/replay", post(replay_many))
         .route(
             "/v1/deadletters/{id}",
-            get(show).patch(edit).delete(discard),
+            get(show).patch(edit).delete(delete_dead_letter),
         )
         .route("/v1/deadletters/{id}/replay", post(replay_one))
         .route("/v1/deadletters/{id}/discard", post(discard))
@@ -68,7 +69,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(store: Store) -> axum::Router<S>
 }
 
 /// The answer: the JSON on success, the core's error as its status and body otherwise.
-fn reply(r: Result<Value, Error>) -> Response {
+fn reply<T: serde::Serialize>(r: Result<T, Error>) -> Response {
     match r {
         Ok(v) => Json(v).into_response(),
         Err(e) => answer(e),
@@ -105,46 +106,153 @@ fn text(params: &HashMap<String, String>, key: &str) -> Option<String> {
     params.get(key).filter(|v| !v.is_empty()).cloned()
 }
 
+/// Where a write failed: an attempt's error.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = AttemptError)]
+pub struct AttemptErrorView {
+    /// Which attempt (1 for the first).
+    pub attempt: u32,
+    /// When it failed.
+    pub at: DateTime<Utc>,
+    /// What the org (or the network) answered.
+    pub error: String,
+}
+
+/// An attempt's error as the API shows it.
+fn attempt_errors(errors: &[AttemptError]) -> Vec<AttemptErrorView> {
+    errors
+        .iter()
+        .map(|e| AttemptErrorView {
+            attempt: e.attempt,
+            at: e.at,
+            error: e.error.clone(),
+        })
+        .collect()
+}
+
 /// A dead letter in a list: what failed and where, without the payload.
-fn summary(dl: &DeadLetter) -> Value {
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DeadLetterSummary {
+    /// Its id.
+    #[schema(value_type = i64)]
+    pub id: DeadLetterId,
+    /// `open`, `replayed` or `discarded`.
+    #[schema(value_type = String)]
+    pub status: DeadLetterStatus,
+    /// The job's kind.
+    pub kind: String,
+    /// The action that asked for the write.
+    pub action: Option<String>,
+    /// The call it came from.
+    pub call_id: Option<String>,
+    /// The agent that asked for it.
+    pub agent: Option<String>,
+    /// The org connection.
+    pub connection_id: String,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// When the job died.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+fn summary(dl: &DeadLetter) -> DeadLetterSummary {
     let payload = payload_value(&dl.payload);
-    json!({
-        "id": dl.id,
-        "status": dl.status,
-        "kind": dl.kind,
-        "action": action_of(&payload),
-        "call_id": dl.call_id,
-        "agent": dl.agent,
-        "connection_id": dl.connection_id,
-        "attempts": dl.attempts,
-        "last_error": dl.errors.last().map(|e| e.error.as_str()),
-        "created_at": dl.created_at,
-        "updated_at": dl.updated_at,
-    })
+    DeadLetterSummary {
+        id: dl.id,
+        status: dl.status,
+        kind: dl.kind.clone(),
+        action: action_of(&payload).map(str::to_owned),
+        call_id: dl.call_id.clone(),
+        agent: dl.agent.clone(),
+        connection_id: dl.connection_id.clone(),
+        attempts: dl.attempts,
+        last_error: dl.errors.last().map(|e| e.error.clone()),
+        created_at: dl.created_at,
+        updated_at: dl.updated_at,
+    }
+}
+
+/// The answer of `GET /v1/deadletters`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DeadLetterList {
+    /// The dead letters, newest first.
+    pub dead_letters: Vec<DeadLetterSummary>,
 }
 
 /// A dead letter in full.
-fn full(dl: &DeadLetter) -> Value {
-    let payload = payload_value(&dl.payload);
-    json!({
-        "id": dl.id,
-        "status": dl.status,
-        "job_id": dl.job_id,
-        "kind": dl.kind,
-        "action": action_of(&payload),
-        "call_id": dl.call_id,
-        "agent": dl.agent,
-        "connection_id": dl.connection_id,
-        "idempotency_key": dl.idempotency_key,
-        "ordering_key": dl.ordering_key,
-        "attempts": dl.attempts,
-        "errors": dl.errors,
-        "payload": payload,
-        "created_at": dl.created_at,
-        "updated_at": dl.updated_at,
-    })
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DeadLetterFull {
+    /// Its id.
+    #[schema(value_type = i64)]
+    pub id: DeadLetterId,
+    /// `open`, `replayed` or `discarded`.
+    #[schema(value_type = String)]
+    pub status: DeadLetterStatus,
+    /// The job it came from (a replay requeues this job).
+    #[schema(value_type = i64)]
+    pub job_id: JobId,
+    /// The job's kind.
+    pub kind: String,
+    /// The action that asked for the write.
+    pub action: Option<String>,
+    /// The call it came from.
+    pub call_id: Option<String>,
+    /// The agent that asked for it.
+    pub agent: Option<String>,
+    /// The org connection.
+    pub connection_id: String,
+    /// The job's idempotency key (kept by a replay).
+    pub idempotency_key: String,
+    /// The job's ordering key.
+    pub ordering_key: String,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// Every attempt's error, oldest first.
+    pub errors: Vec<AttemptErrorView>,
+    /// The write's payload (editable while open).
+    pub payload: Value,
+    /// When the job died.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
 }
 
+fn full(dl: &DeadLetter) -> DeadLetterFull {
+    let payload = payload_value(&dl.payload);
+    DeadLetterFull {
+        id: dl.id,
+        status: dl.status,
+        job_id: dl.job_id,
+        kind: dl.kind.clone(),
+        action: action_of(&payload).map(str::to_owned),
+        call_id: dl.call_id.clone(),
+        agent: dl.agent.clone(),
+        connection_id: dl.connection_id.clone(),
+        idempotency_key: dl.idempotency_key.clone(),
+        ordering_key: dl.ordering_key.clone(),
+        attempts: dl.attempts,
+        errors: attempt_errors(&dl.errors),
+        payload,
+        created_at: dl.created_at,
+        updated_at: dl.updated_at,
+    }
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "list_dead_letters",
+    path = "/v1/deadletters",
+    tag = "deadletters",
+    params(("status" = Option<String>, Query, description = "open, replayed or discarded"), ("call_id" = Option<String>, Query, description = "Only this call's"), ("action" = Option<String>, Query, description = "Only this action's"), ("connection_id" = Option<String>, Query, description = "Only this connection's"), ("limit" = Option<u32>, Query, description = "How many at most")),
+    responses(
+        (status = 200, description = "The dead letters", body = DeadLetterList),
+        (status = 400, description = "A query parameter is not valid", body = ErrorBody),
+    )
+)]
 async fn list(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -167,12 +275,26 @@ async fn list(
                 limit: limit_of(&params)?,
             };
             let found = admin.dead_letters(caller.workspace, &filter).await?;
-            Ok(json!({"dead_letters": found.iter().map(summary).collect::<Vec<_>>()}))
+            Ok(DeadLetterList {
+                dead_letters: found.iter().map(summary).collect(),
+            })
         }
         .await,
     )
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "show_dead_letter",
+    path = "/v1/deadletters/{id}",
+    tag = "deadletters",
+    params(("id" = String, Path, description = "The dead letter (`17` or `dl-17`)")),
+    responses(
+        (status = 200, description = "The dead letter", body = DeadLetterFull),
+        (status = 400, description = "The id is not valid", body = ErrorBody),
+        (status = 404, description = "No such dead letter", body = ErrorBody),
+    )
+)]
 async fn show(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -187,33 +309,92 @@ async fn show(
     )
 }
 
-/// A job: where a queued write is. `full` adds its payload, every attempt's error and result.
-fn job_view(j: &Job, full: bool) -> Value {
-    let payload = payload_value(&j.payload);
-    let mut v = json!({
-        "id": j.id,
-        "reference": format!("job-{}", j.id.0),
-        "status": j.status,
-        "kind": j.kind,
-        "action": action_of(&payload),
-        "call_id": j.call_id,
-        "agent": j.agent,
-        "connection_id": j.connection_id,
-        "attempts": j.attempts,
-        "last_error": j.last_error,
-        "next_run_at": j.next_run_at,
-        "created_at": j.created_at,
-        "updated_at": j.updated_at,
-    });
-    if full {
-        v["idempotency_key"] = json!(j.idempotency_key);
-        v["errors"] = json!(j.errors);
-        v["result"] = j.result.as_deref().map_or(Value::Null, payload_value);
-        v["payload"] = payload;
-    }
-    v
+/// A queued write: where it is.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct JobView {
+    /// Its id.
+    #[schema(value_type = i64)]
+    pub id: JobId,
+    /// `job-<id>`, as an agent heard it.
+    pub reference: String,
+    /// `queued`, `leased`, `done` or `dead`.
+    #[schema(value_type = String)]
+    pub status: JobStatus,
+    /// The job's kind.
+    pub kind: String,
+    /// The action that asked for the write.
+    pub action: Option<String>,
+    /// The call it came from.
+    pub call_id: Option<String>,
+    /// The agent that asked for it.
+    pub agent: Option<String>,
+    /// The org connection.
+    pub connection_id: String,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
+    /// When it runs next.
+    pub next_run_at: DateTime<Utc>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// `GET /v1/jobs/{id}` only: its idempotency key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// `GET /v1/jobs/{id}` only: every attempt's error, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<AttemptErrorView>>,
+    /// `GET /v1/jobs/{id}` only: what the org answered, once done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// `GET /v1/jobs/{id}` only: the write's payload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
 }
 
+/// A job: where a queued write is. `full` adds its payload, every attempt's error and result.
+fn job_view(j: &Job, full: bool) -> JobView {
+    let payload = payload_value(&j.payload);
+    JobView {
+        id: j.id,
+        reference: format!("job-{}", j.id.0),
+        status: j.status,
+        kind: j.kind.clone(),
+        action: action_of(&payload).map(str::to_owned),
+        call_id: j.call_id.clone(),
+        agent: j.agent.clone(),
+        connection_id: j.connection_id.clone(),
+        attempts: j.attempts,
+        last_error: j.last_error.clone(),
+        next_run_at: j.next_run_at,
+        created_at: j.created_at,
+        updated_at: j.updated_at,
+        idempotency_key: full.then(|| j.idempotency_key.clone()),
+        errors: full.then(|| attempt_errors(&j.errors)),
+        result: full.then(|| j.result.as_deref().map_or(Value::Null, payload_value)),
+        payload: full.then_some(payload),
+    }
+}
+
+/// The answer of `GET /v1/jobs`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct JobList {
+    /// The jobs, oldest first.
+    pub jobs: Vec<JobView>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    tag = "jobs",
+    params(("status" = Option<String>, Query, description = "queued, leased, done or dead"), ("limit" = Option<u32>, Query, description = "How many at most")),
+    responses(
+        (status = 200, description = "The jobs", body = JobList),
+        (status = 400, description = "A query parameter is not valid", body = ErrorBody),
+    )
+)]
 async fn list_jobs(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -225,12 +406,25 @@ async fn list_jobs(
             let status = job_status(params.get("status").map_or("", String::as_str))?;
             let limit = limit_of(&params)?.unwrap_or(DEFAULT_LIMIT);
             let jobs = admin.jobs(caller.workspace, status, limit).await?;
-            Ok(json!({"jobs": jobs.iter().map(|j| job_view(j, false)).collect::<Vec<_>>()}))
+            Ok(JobList {
+                jobs: jobs.iter().map(|j| job_view(j, false)).collect(),
+            })
         }
         .await,
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job (`17` or `job-17`)")),
+    responses(
+        (status = 200, description = "The job in full", body = JobView),
+        (status = 400, description = "The id is not valid", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+    )
+)]
 async fn show_job(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -259,6 +453,20 @@ fn parse_edit(body: &[u8]) -> Result<Edit, Error> {
     }
 }
 
+#[utoipa::path(
+    patch,
+    operation_id = "edit_dead_letter",
+    path = "/v1/deadletters/{id}",
+    tag = "deadletters",
+    params(("id" = String, Path, description = "The dead letter (`17` or `dl-17`)")),
+    request_body(content = Object, description = "{\"payload\": {...}} to replace the payload, or {\"merge\": {...}} (a JSON merge patch)"),
+    responses(
+        (status = 200, description = "The dead letter, edited", body = DeadLetterFull),
+        (status = 400, description = "The id or the body is not valid", body = ErrorBody),
+        (status = 404, description = "No such dead letter", body = ErrorBody),
+        (status = 409, description = "It is not open", body = ErrorBody),
+    )
+)]
 async fn edit(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -278,6 +486,33 @@ async fn edit(
     )
 }
 
+/// A dead letter queued again.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Replayed {
+    /// The dead letter.
+    #[schema(value_type = i64)]
+    pub id: DeadLetterId,
+    /// `replayed`.
+    #[schema(value_type = String)]
+    pub status: &'static str,
+    /// The job queued again.
+    #[schema(value_type = i64)]
+    pub job_id: JobId,
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "replay_dead_letter",
+    path = "/v1/deadletters/{id}/replay",
+    tag = "deadletters",
+    params(("id" = String, Path, description = "The dead letter (`17` or `dl-17`)")),
+    responses(
+        (status = 200, description = "Queued again", body = Replayed),
+        (status = 400, description = "The id is not valid", body = ErrorBody),
+        (status = 404, description = "No such dead letter", body = ErrorBody),
+        (status = 409, description = "It is not open", body = ErrorBody),
+    )
+)]
 async fn replay_one(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -289,22 +524,30 @@ async fn replay_one(
             let job = admin
                 .replay_dead_letter(caller.workspace, Actor::of(&caller), id)
                 .await?;
-            Ok(json!({"id": id, "status": "replayed", "job_id": job}))
+            Ok(Replayed {
+                id,
+                status: "replayed",
+                job_id: job,
+            })
         }
         .await,
     )
 }
 
 /// The body of `POST /v1/deadletters/replay`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReplayMany {
+pub struct ReplayMany {
+    /// `true`: every open dead letter (then no filter).
     #[serde(default)]
     all: bool,
+    /// Only this call's.
     #[serde(default)]
     call_id: Option<String>,
+    /// Only this action's.
     #[serde(default)]
     action: Option<String>,
+    /// Only this connection's.
     #[serde(default)]
     connection_id: Option<String>,
 }
@@ -328,6 +571,27 @@ fn parse_replay(body: &[u8]) -> Result<DeadLetterFilter, Error> {
     })
 }
 
+/// The dead letters queued again.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ReplayedMany {
+    /// How many.
+    pub replayed: usize,
+    /// The jobs queued again.
+    #[schema(value_type = Vec<i64>)]
+    pub job_ids: Vec<JobId>,
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "replay_dead_letters",
+    path = "/v1/deadletters/replay",
+    tag = "deadletters",
+    request_body(content = ReplayMany, description = "{\"all\": true}, or a filter"),
+    responses(
+        (status = 200, description = "Queued again", body = ReplayedMany),
+        (status = 400, description = "The body is not valid", body = ErrorBody),
+    )
+)]
 async fn replay_many(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -339,12 +603,39 @@ async fn replay_many(
             let jobs = admin
                 .replay_dead_letters(caller.workspace, Actor::of(&caller), &filter)
                 .await?;
-            Ok(json!({"replayed": jobs.len(), "job_ids": jobs}))
+            Ok(ReplayedMany {
+                replayed: jobs.len(),
+                job_ids: jobs,
+            })
         }
         .await,
     )
 }
 
+/// A discarded dead letter.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Discarded {
+    /// The dead letter.
+    #[schema(value_type = i64)]
+    pub id: DeadLetterId,
+    /// `discarded`.
+    #[schema(value_type = String)]
+    pub status: &'static str,
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "discard_dead_letter",
+    path = "/v1/deadletters/{id}/discard",
+    tag = "deadletters",
+    params(("id" = String, Path, description = "The dead letter (`17` or `dl-17`)")),
+    responses(
+        (status = 200, description = "Discarded", body = Discarded),
+        (status = 400, description = "The id is not valid", body = ErrorBody),
+        (status = 404, description = "No such dead letter", body = ErrorBody),
+        (status = 409, description = "It is not open", body = ErrorBody),
+    )
+)]
 async fn discard(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -356,10 +647,34 @@ async fn discard(
             admin
                 .discard_dead_letter(caller.workspace, Actor::of(&caller), id)
                 .await?;
-            Ok(json!({"id": id, "status": "discarded"}))
+            Ok(Discarded {
+                id,
+                status: "discarded",
+            })
         }
         .await,
     )
+}
+
+#[utoipa::path(
+    delete,
+    operation_id = "delete_dead_letter",
+    path = "/v1/deadletters/{id}",
+    tag = "deadletters",
+    params(("id" = String, Path, description = "The dead letter (`17` or `dl-17`)")),
+    responses(
+        (status = 200, description = "Discarded", body = Discarded),
+        (status = 400, description = "The id is not valid", body = ErrorBody),
+        (status = 404, description = "No such dead letter", body = ErrorBody),
+        (status = 409, description = "It is not open", body = ErrorBody),
+    )
+)]
+async fn delete_dead_letter(
+    admin: State<Admin>,
+    caller: Extension<Caller>,
+    raw: Path<String>,
+) -> Response {
+    discard(admin, caller, raw).await
 }
 
 fn parse_time(params: &HashMap<String, String>, key: &str) -> Result<Option<DateTime<Utc>>, Error> {
@@ -413,22 +728,66 @@ fn audit_filter(params: &HashMap<String, String>) -> Result<AuditFilter, Error> 
 }
 
 /// An audit entry, its request and response parsed.
-fn entry_view(e: &AuditEntry) -> Value {
-    let parse = |s: &Option<String>| s.as_deref().map(payload_value);
-    json!({
-        "seq": e.seq,
-        "at": e.at,
-        "kind": e.kind,
-        "call_id": e.call_id,
-        "agent": e.agent,
-        "record_ids": e.record_ids,
-        "request": parse(&e.request),
-        "response": parse(&e.response),
-        "prev_hash": e.prev_hash,
-        "hash": e.hash,
-    })
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditEntryView {
+    /// Its place in the workspace's chain.
+    pub seq: u64,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened (`action.run`, `config.agent.put`...).
+    pub kind: String,
+    /// The call it happened in.
+    pub call_id: Option<String>,
+    /// The agent that did it.
+    pub agent: Option<String>,
+    /// The records it touched.
+    pub record_ids: Vec<String>,
+    /// What was asked.
+    pub request: Option<Value>,
+    /// What was answered.
+    pub response: Option<Value>,
+    /// The previous entry's hash.
+    pub prev_hash: String,
+    /// Its hash, chained to the previous one.
+    pub hash: String,
 }
 
+fn entry_view(e: &AuditEntry) -> AuditEntryView {
+    let parse = |s: &Option<String>| s.as_deref().map(payload_value);
+    AuditEntryView {
+        seq: e.seq,
+        at: e.at,
+        kind: e.kind.clone(),
+        call_id: e.call_id.clone(),
+        agent: e.agent.clone(),
+        record_ids: e.record_ids.clone(),
+        request: parse(&e.request),
+        response: parse(&e.response),
+        prev_hash: e.prev_hash.clone(),
+        hash: e.hash.clone(),
+    }
+}
+
+/// A page of the audit log.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    /// The entries, oldest first.
+    pub entries: Vec<AuditEntryView>,
+    /// The `after` of the next page, when there is one.
+    pub next_after: Option<u64>,
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "list_audit",
+    path = "/v1/audit",
+    tag = "audit",
+    params(("call_id" = Option<String>, Query, description = "Only this call's"), ("record_id" = Option<String>, Query, description = "Only entries touching this record"), ("kind" = Option<String>, Query, description = "Only kinds starting with this (`config.`)"), ("from" = Option<String>, Query, description = "From this time (RFC 3339)"), ("to" = Option<String>, Query, description = "Until this time (RFC 3339)"), ("after" = Option<u64>, Query, description = "After this seq (a page's next_after)"), ("limit" = Option<u32>, Query, description = "How many at most")),
+    responses(
+        (status = 200, description = "A page of the audit log", body = AuditPage),
+        (status = 400, description = "A query parameter is not valid", body = ErrorBody),
+    )
+)]
 async fn audit(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -438,38 +797,112 @@ async fn audit(
         async {
             let filter = audit_filter(&params)?;
             let page = admin.audit(caller.workspace, &filter).await?;
-            let entries: Vec<Value> = page.entries.iter().map(entry_view).collect();
-            Ok(json!({"entries": entries, "next_after": page.next_after}))
+            Ok(AuditPage {
+                entries: page.entries.iter().map(entry_view).collect(),
+                next_after: page.next_after,
+            })
         }
         .await,
     )
 }
 
-fn verdict_view(verdict: Verdict) -> Value {
+/// What recomputing the audit chain found.
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct VerifyView {
+    /// `intact`, `unchecked` (some entries were signed with keys this instance does not have)
+    /// or `broken`.
+    pub verdict: String,
+    /// Intact, unchecked: how many entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entries: Option<u64>,
+    /// Intact, unchecked: how many entries have no key (written before keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unkeyed: Option<u64>,
+    /// Unchecked: how many entries could not be checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unchecked: Option<u64>,
+    /// Unchecked: the key versions this instance does not have.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_key_versions: Option<Vec<i64>>,
+    /// Broken: the first bad entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// Broken: what is wrong with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Value>,
+}
+
+fn verdict_view(verdict: Verdict) -> VerifyView {
     match verdict {
-        Verdict::Intact { entries, unkeyed } => {
-            json!({"verdict": "intact", "entries": entries, "unkeyed": unkeyed})
-        }
+        Verdict::Intact { entries, unkeyed } => VerifyView {
+            verdict: "intact".into(),
+            entries: Some(entries),
+            unkeyed: Some(unkeyed),
+            ..VerifyView::default()
+        },
         Verdict::Unchecked {
             entries,
             unkeyed,
             unchecked,
             missing_versions,
-        } => json!({
-            "verdict": "unchecked",
-            "entries": entries,
-            "unkeyed": unkeyed,
-            "unchecked": unchecked,
-            "missing_key_versions": missing_versions,
-        }),
-        Verdict::Broken(b) => json!({"verdict": "broken", "seq": b.seq, "reason": b.reason}),
+        } => VerifyView {
+            verdict: "unchecked".into(),
+            entries: Some(entries),
+            unkeyed: Some(unkeyed),
+            unchecked: Some(unchecked),
+            missing_key_versions: Some(missing_versions),
+            ..VerifyView::default()
+        },
+        Verdict::Broken(b) => VerifyView {
+            verdict: "broken".into(),
+            seq: Some(b.seq),
+            reason: serde_json::to_value(b.reason).ok(),
+            ..VerifyView::default()
+        },
     }
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "verify_audit",
+    path = "/v1/audit/verify",
+    tag = "audit",
+    responses(
+        (status = 200, description = "What the chain check found", body = VerifyView),
+    )
+)]
 async fn verify(State(admin): State<Admin>, Extension(caller): Extension<Caller>) -> Response {
     reply(admin.verify_audit(caller.workspace).await.map(verdict_view))
 }
 
+/// The answer of `GET /v1/alerts`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AlertList {
+    /// The alerts, newest first: id, kind, dead letter, details, status, attempts, last error,
+    /// when made, sent and acknowledged (and by whom).
+    #[schema(value_type = Vec<Object>)]
+    pub alerts: Vec<callforce_store::Alert>,
+}
+
+/// An acknowledged alert.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Acknowledged {
+    /// The alert, as `GET /v1/alerts` shows it.
+    #[schema(value_type = Object)]
+    pub alert: callforce_store::Alert,
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "list_alerts",
+    path = "/v1/alerts",
+    tag = "alerts",
+    params(("limit" = Option<u32>, Query, description = "How many at most")),
+    responses(
+        (status = 200, description = "The alerts", body = AlertList),
+        (status = 400, description = "A query parameter is not valid", body = ErrorBody),
+    )
+)]
 async fn alerts(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -480,12 +913,24 @@ async fn alerts(
             only(&params, &["limit"])?;
             let limit = limit_of(&params)?.unwrap_or(DEFAULT_LIMIT);
             let found = admin.alerts(caller.workspace, limit).await?;
-            Ok(json!({"alerts": found}))
+            Ok(AlertList { alerts: found })
         }
         .await,
     )
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "acknowledge_alert",
+    path = "/v1/alerts/{id}/acknowledge",
+    tag = "alerts",
+    params(("id" = String, Path, description = "The alert's id (a number)")),
+    responses(
+        (status = 200, description = "Acknowledged", body = Acknowledged),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
+        (status = 404, description = "No such alert", body = ErrorBody),
+    )
+)]
 async fn acknowledge(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -501,22 +946,48 @@ async fn acknowledge(
             let alert = admin
                 .acknowledge_alert(caller.workspace, Actor::of(&caller), AlertId(id))
                 .await?;
-            Ok(json!({"alert": alert}))
+            Ok(Acknowledged { alert })
         }
         .await,
     )
 }
 
+/// The workspace's settings.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SettingsView {
+    /// Where its alert webhook points (never a secret in it) and its retention.
+    #[schema(value_type = Object)]
+    pub settings: callforce_app::admin::Settings,
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "get_settings",
+    path = "/v1/settings",
+    tag = "alerts",
+    responses((status = 200, description = "The settings", body = SettingsView))
+)]
 async fn settings(State(admin): State<Admin>, Extension(caller): Extension<Caller>) -> Response {
     reply(
         admin
             .settings(caller.workspace)
             .await
-            .map(|s| json!({ "settings": s })),
+            .map(|settings| SettingsView { settings }),
     )
 }
 
 /// `PUT /v1/settings`: each key given is set (`null` clears it); the others are kept.
+#[utoipa::path(
+    put,
+    operation_id = "put_settings",
+    path = "/v1/settings",
+    tag = "alerts",
+    request_body(content = Object, description = "{\"alert_webhook\": url|null, \"retention_days\": 1..365|null}; keys absent are kept"),
+    responses(
+        (status = 200, description = "The settings, changed", body = SettingsView),
+        (status = 400, description = "The body or a value is not valid", body = ErrorBody),
+    )
+)]
 async fn put_settings(
     State(admin): State<Admin>,
     Extension(caller): Extension<Caller>,
@@ -567,17 +1038,35 @@ async fn put_settings(
                 Some(s) => s,
                 None => admin.settings(caller.workspace).await?,
             };
-            Ok(json!({ "settings": settings }))
+            Ok(SettingsView { settings })
         }
         .await,
     )
 }
 
+/// What a test alert got back.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TestAlertView {
+    /// The webhook's status, or why none came.
+    #[schema(value_type = Object)]
+    pub test_alert: callforce_app::alerts::TestOutcome,
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "test_alert",
+    path = "/v1/settings/test-alert",
+    tag = "alerts",
+    responses(
+        (status = 200, description = "What the webhook answered (or why it did not)", body = TestAlertView),
+        (status = 409, description = "The workspace has no alert webhook", body = ErrorBody),
+    )
+)]
 async fn test_alert(State(admin): State<Admin>, Extension(caller): Extension<Caller>) -> Response {
     reply(
         admin
             .test_alert(caller.workspace, Actor::of(&caller))
             .await
-            .map(|o| json!({ "test_alert": o })),
+            .map(|test_alert| TestAlertView { test_alert }),
     )
 }

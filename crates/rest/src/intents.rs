@@ -21,7 +21,7 @@ use callforce_app::{App, Caller, Error, Kind};
 use callforce_intents::IntentMap;
 use serde_json::Value;
 
-use super::{answer, require_key};
+use super::{ErrorBody, answer, require_key};
 
 /// The intent map routes, behind the API key check.
 pub fn router(app: Arc<App>) -> axum::Router {
@@ -34,6 +34,35 @@ pub fn router(app: Arc<App>) -> axum::Router {
             require_key,
         ))
         .with_state(app)
+}
+
+/// The workspace's intent map and where it stands.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct IntentMapState {
+    /// The map, as stored.
+    #[schema(value_type = Object)]
+    pub map: Value,
+    /// Whether it is active (it passed its check on every connection).
+    pub active: bool,
+    /// Its last check's report.
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<Value>,
+    /// When it was stored.
+    pub updated_at: Value,
+    /// Its status on each of the workspace's connections.
+    pub connections: Value,
+}
+
+/// What checking a map against the workspace's orgs found.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct IntentCheck {
+    /// `PUT` and recheck: whether the map is active now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// The check's report against the default connection's org.
+    pub report: Value,
+    /// The report on each of the workspace's connections.
+    pub connections: Value,
 }
 
 fn parse(body: &[u8]) -> Result<IntentMap, Error> {
@@ -49,10 +78,35 @@ fn reply(r: Result<Value, Error>) -> Response {
     }
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "get_intent_map",
+    path = "/v1/intents",
+    tag = "intents",
+    responses(
+        (status = 200, description = "The map and its status", body = IntentMapState),
+        (status = 404, description = "The workspace has no intent map", body = ErrorBody),
+    )
+)]
 async fn get_map(State(app): State<Arc<App>>, Extension(caller): Extension<Caller>) -> Response {
     reply(app.intents().get_map(caller.workspace).await)
 }
 
+#[utoipa::path(
+    put,
+    operation_id = "put_intent_map",
+    path = "/v1/intents",
+    tag = "intents",
+    request_body(content = Object, description = "The intent map"),
+    responses(
+        (status = 200, description = "Checked, stored and active", body = IntentCheck),
+        (status = 400, description = "The body is not an intent map", body = ErrorBody),
+        (status = 422, description = "The check failed on a connection (its reports beside the error); the previous map stays", body = ErrorBody),
+        (status = 409, description = "The workspace has no connected org", body = ErrorBody),
+        (status = 502, description = "An org could not be described", body = ErrorBody),
+        (status = 503, description = "No connection can be used now", body = ErrorBody),
+    )
+)]
 async fn put_map(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -64,6 +118,19 @@ async fn put_map(
     }
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "recheck_intent_map",
+    path = "/v1/intents/recheck",
+    tag = "intents",
+    responses(
+        (status = 200, description = "Described again and checked", body = IntentCheck),
+        (status = 404, description = "The workspace has no intent map", body = ErrorBody),
+        (status = 409, description = "The workspace has no connected org", body = ErrorBody),
+        (status = 502, description = "An org could not be described", body = ErrorBody),
+        (status = 503, description = "No connection can be used now", body = ErrorBody),
+    )
+)]
 async fn recheck_map(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,
@@ -71,6 +138,21 @@ async fn recheck_map(
     reply(app.intents().recheck(caller.workspace).await)
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "check_intent_map",
+    path = "/v1/intents/check",
+    tag = "intents",
+    request_body(content = Option<Object>, description = "The intent map to check (no body: the stored one)"),
+    responses(
+        (status = 200, description = "The reports (nothing stored)", body = IntentCheck),
+        (status = 400, description = "The body is not an intent map", body = ErrorBody),
+        (status = 404, description = "No body and no stored map", body = ErrorBody),
+        (status = 409, description = "The workspace has no connected org", body = ErrorBody),
+        (status = 502, description = "An org could not be described", body = ErrorBody),
+        (status = 503, description = "No connection can be used now", body = ErrorBody),
+    )
+)]
 async fn check_map(
     State(app): State<Arc<App>>,
     Extension(caller): Extension<Caller>,

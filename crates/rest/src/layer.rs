@@ -64,9 +64,10 @@ async fn catch_panics(req: Request, next: Next) -> Response {
 }
 
 /// Gives the answers the router makes without a handler the API's JSON error shape: the body
-/// limit's plain-text 413, and the empty 404 of an unknown route and 405 of a wrong method
-/// (which names the methods the route takes, as its `Allow` header does). The answer's other
-/// headers (`X-Request-Id`, `Allow`) stay.
+/// limit's plain-text 413, the empty 404 of an unknown route and 405 of a wrong method
+/// (which names the methods the route takes, as its `Allow` header does), and under `/v1` the
+/// plain-text 4xx of a path or query that does not parse (its text is the message). The
+/// answer's other headers (`X-Request-Id`, `Allow`) stay.
 async fn json_errors(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -94,8 +95,35 @@ async fn json_errors(req: Request, next: Next) -> Response {
                 format!("{path} does not take {method}; it takes {allowed}"),
             )
         }
+        s if s.is_client_error() && path.starts_with("/v1/") && is_plain_text(&resp) => {
+            let (parts, body) = resp.into_parts();
+            let text = axum::body::to_bytes(body, 64 << 10)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let code = if s == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                "unsupported_media_type"
+            } else {
+                "invalid_request"
+            };
+            let resp = Response::from_parts(parts, axum::body::Body::empty());
+            return json_error(resp, code, &text);
+        }
         _ => return resp,
     };
+    json_error(resp, code, &message)
+}
+
+/// Whether `resp` is plain text (the body of an extractor's rejection).
+fn is_plain_text(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"))
+}
+
+/// `resp`'s status and headers with `{"error": {code, message}}` as its body.
+fn json_error(resp: Response, code: &str, message: &str) -> Response {
     let (mut parts, _) = resp.into_parts();
     let body = serde_json::json!({"error": {"code": code, "message": message}});
     parts.headers.remove(header::CONTENT_LENGTH);

@@ -493,7 +493,8 @@ fn routes(
             callforce_app::console::Console::new(app.clone(), connections),
             secure,
         ))
-        .merge(callforce_rest::audit_key_router(checkpoint_key));
+        .merge(callforce_rest::audit_key_router(checkpoint_key))
+        .merge(callforce_rest::openapi::router());
     callforce_rest::layer::layer(routes, app.clone())
 }
 

@@ -24,7 +24,7 @@ use crate::registry::{Connected, NewConnection, profile_scopes};
 use crate::vault::{STATE, Secrets};
 
 /// What a connect flow is asked to do (a link's payload, or the query of a direct start).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConnectParams {
     /// `production` (the default), `sandbox` or `custom`.
     #[serde(default)]
@@ -42,7 +42,7 @@ pub struct ConnectParams {
 
 /// A connect link: open it in a browser, once, before it expires. Its `Debug` does not show
 /// the URL (the link's one-time value is in it).
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Link {
     /// `<public URL>/connect/salesforce?link=...`.
     pub url: String,

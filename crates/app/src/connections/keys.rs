@@ -18,7 +18,7 @@ pub struct Keys {
 }
 
 /// The body of `POST /v1/keys`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     /// What the key is for (`unnamed` by default).

@@ -33,6 +33,7 @@ mod mcp_clients;
 mod metrics;
 mod multi_instance;
 mod otel;
+mod openapi;
 mod pipeline;
 mod queue;
 mod readme;
