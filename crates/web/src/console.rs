@@ -193,6 +193,38 @@ pub(super) fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// A time typed into the filter: RFC 3339, or what a `datetime-local` field sends
+/// (`2026-01-31T09:00`, read as UTC), or a date (its midnight, UTC).
+pub(super) fn typed_time(raw: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(raw, format) {
+            return Some(t.and_utc());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+/// A time field's value, or what is wrong with it.
+pub(super) fn time_field(raw: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    typed_time(raw).map(Some).ok_or_else(|| {
+        format!("'{raw}' is not a time: write it as 2026-01-31 09:00 (UTC) or 2026-01-31")
+    })
+}
+
 /// A query parameter as typed, trimmed (empty when absent).
 pub(super) fn text(params: &std::collections::HashMap<String, String>, key: &str) -> String {
     params

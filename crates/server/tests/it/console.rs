@@ -312,6 +312,34 @@ async fn a_call_through_the_api_shows_in_calls_with_its_timeline() {
         .await
         .expect("html");
     assert!(!none.contains("call-console-1"), "{none}");
+    // A time window: the call is in today's, not in one that ended yesterday; a time that does
+    // not read is said next to its field.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let yesterday = (chrono::Utc::now() - chrono::TimeDelta::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    for (query, listed) in [
+        (format!("/calls?from={today}"), true),
+        (format!("/calls?until={yesterday}"), false),
+    ] {
+        let html = get(&query, &session)
+            .await
+            .expect("list")
+            .text()
+            .await
+            .expect("html");
+        assert_eq!(html.contains("call-console-1"), listed, "{query}: {html}");
+    }
+    let bad = get("/calls?from=tuesday", &session)
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        bad.contains("id=\"from-problem\"") && bad.contains("&#39;tuesday&#39; is not a time"),
+        "{bad}"
+    );
 
     // Another workspace: nothing listed, the timeline is not found; no session: sign in.
     let store = started.registry.store();

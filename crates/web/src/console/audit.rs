@@ -24,10 +24,9 @@ use callforce_app::admin::DEFAULT_LIMIT;
 use callforce_app::console::Session;
 use callforce_app::deadletters::payload_value;
 use callforce_store::{AuditEntry, AuditFilter, BreakReason, Verdict};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 
-use super::{Pages, failed, html, posted, signed_in, some, text, time};
+use super::{Pages, failed, html, posted, signed_in, some, text, time, time_field};
 
 /// Entries on one page.
 const PAGE: u32 = 50;
@@ -89,38 +88,6 @@ impl Filter {
     fn has_problem(&self) -> bool {
         self.from_problem.is_some() || self.to_problem.is_some() || self.before_problem.is_some()
     }
-}
-
-/// A time typed into the filter: RFC 3339, or what a `datetime-local` field sends
-/// (`2026-01-31T09:00`, read as UTC), or a date (its midnight, UTC).
-fn typed_time(raw: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Some(t.with_timezone(&Utc));
-    }
-    for format in [
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%d %H:%M:%S",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(raw, format) {
-            return Some(t.and_utc());
-        }
-    }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-}
-
-/// A time field's value, or what is wrong with it.
-fn time_field(raw: &str) -> Result<Option<DateTime<Utc>>, String> {
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    typed_time(raw).map(Some).ok_or_else(|| {
-        format!("'{raw}' is not a time: write it as 2026-01-31 09:00 (UTC) or 2026-01-31")
-    })
 }
 
 /// An API key as the core lists it (never the key itself).
@@ -401,7 +368,7 @@ mod tests {
 
     #[test]
     fn typed_times_read_as_utc() {
-        let at = |s: &str| typed_time(s).map(|t| t.to_rfc3339());
+        let at = |s: &str| super::super::typed_time(s).map(|t| t.to_rfc3339());
         let nine = Some("2026-01-31T09:00:00+00:00".to_owned());
         assert_eq!(at("2026-01-31T09:00"), nine);
         assert_eq!(at("2026-01-31 09:00"), nine);

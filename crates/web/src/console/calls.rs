@@ -6,7 +6,7 @@
 //! core's ([`callforce_app::operations::Operations`], the admin's jobs, the connections).
 //!
 //! ```text
-//! GET /calls?caller_phone=&agent=&action=&outcome=   the recent calls, filtered
+//! GET /calls?caller_phone=&agent=&action=&outcome=&from=&until=   the recent calls, filtered
 //! GET /calls/{id}                                     the call's timeline
 //! ```
 
@@ -20,7 +20,7 @@ use axum::response::Response;
 use axum::routing::get;
 use callforce_store::{CallFilter, CallSummary, JobStatus, Operation};
 
-use super::{Pages, failed, html, signed_in, some, text, time};
+use super::{Pages, failed, html, signed_in, some, text, time, time_field};
 
 /// The routes of the calls pages.
 pub(super) fn routes() -> axum::Router<Arc<Pages>> {
@@ -47,6 +47,11 @@ struct Filter {
     agent: String,
     action: String,
     outcome: String,
+    from: String,
+    until: String,
+    /// What is wrong with `from` or `until`, as typed.
+    from_problem: Option<String>,
+    until_problem: Option<String>,
 }
 
 /// A call as a row of the list.
@@ -211,12 +216,26 @@ async fn list(
         agent: text(&params, "agent"),
         action: text(&params, "action"),
         outcome: text(&params, "outcome"),
+        from: text(&params, "from"),
+        until: text(&params, "until"),
+        ..Filter::default()
     };
+    let mut typed = typed;
+    let since = time_field(&typed.from).unwrap_or_else(|p| {
+        typed.from_problem = Some(p);
+        None
+    });
+    let until = time_field(&typed.until).unwrap_or_else(|p| {
+        typed.until_problem = Some(p);
+        None
+    });
     let filter = CallFilter {
         caller_phone: some(&typed.caller_phone),
         agent: some(&typed.agent),
         action: some(&typed.action),
         outcome: some(&typed.outcome),
+        since,
+        until,
         ..CallFilter::default()
     };
     match pages.console.operations().calls(&s.caller, &filter).await {
