@@ -183,6 +183,7 @@ fn routes(conn: &str, dl: i64, key: i64) -> (Vec<String>, Vec<Post>) {
         ),
         (format!("/connections/{conn}/disconnect"), vec![("confirm", "yes".to_owned())]),
         ("/deadletters/replay".to_owned(), vec![("call_id", "call-a".to_owned())]),
+        ("/deadletters/replay-selected".to_owned(), vec![("id", dl.to_string())]),
         (
             format!("/deadletters/{dl}/payload"),
             vec![("payload", r#"{"action": "log_call", "request": {"op": "delete", "sobject": "Task", "id": "00T000000000001AAA"}}"#.to_owned())],
@@ -591,6 +592,43 @@ async fn keys_dead_letters_and_connections_are_managed_from_the_console() {
         let (_, shown) = c.html(&session, &format!("/deadletters/{id}")).await;
         assert!(shown.contains("id=\"status\">replayed<"), "{id}");
     }
+    // A selection: the ticked ones go again, the others stay open.
+    let picked = [
+        c.dead(ws, "s/log_call/0", "call-s").await,
+        c.dead(ws, "s/log_call/1", "call-s").await,
+    ];
+    let left = c.dead(ws, "s/log_call/2", "call-s").await;
+    let (_, list) = c.html(&session, "/deadletters?call_id=call-s").await;
+    assert!(
+        list.contains(&format!(
+            "name=\"id\" value=\"{left}\" form=\"replay-selected\""
+        )),
+        "{list}"
+    );
+    let (a, b) = (picked[0].to_string(), picked[1].to_string());
+    let resp = c
+        .post(
+            Some(&session),
+            "/deadletters/replay-selected",
+            &[("csrf", token.as_str()), ("id", &a), ("id", &b)],
+        )
+        .await;
+    assert_eq!(resp.headers()[LOCATION], "/deadletters");
+    for id in picked {
+        let (_, shown) = c.html(&session, &format!("/deadletters/{id}")).await;
+        assert!(shown.contains("id=\"status\">replayed<"), "{id}");
+    }
+    let (_, shown) = c.html(&session, &format!("/deadletters/{left}")).await;
+    assert!(shown.contains("id=\"status\">open<"), "{shown}");
+    let resp = c
+        .post(
+            Some(&session),
+            "/deadletters/replay-selected",
+            &[("csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+
     let d4 = c.dead(ws, "c/log_call/0", "call-c").await;
     let discard = format!("/deadletters/{d4}/discard");
     let resp = c.post(Some(&session), &discard, &[("csrf", &token)]).await;

@@ -1,11 +1,12 @@
 //! The dead letters and jobs pages: writes that failed for good (list and filter, one in full,
-//! edit its payload, replay one or all of a call, discard) and the queue by status. The
+//! edit its payload, replay one, a selection or all of a call, discard) and the queue by status. The
 //! operations are the core's ([`callforce_app::admin::Admin`]), the ones `/v1/deadletters*` and
 //! `/v1/jobs` ask.
 //!
 //! ```text
 //! GET  /deadletters?status=&call_id=&action=&connection_id=   the list, filtered
 //! POST /deadletters/replay             call_id: every open dead letter of the call queued again
+//! POST /deadletters/replay-selected    id (repeated): the ticked dead letters queued again
 //! GET  /deadletters/{id}               its payload (editable while open), every attempt's error, its call
 //! POST /deadletters/{id}/payload       payload (JSON) replaces the stored one
 //! POST /deadletters/{id}/replay        its job queued again (same idempotency key)
@@ -40,6 +41,7 @@ pub(super) fn routes() -> axum::Router<Arc<Pages>> {
     axum::Router::new()
         .route("/deadletters", get(list))
         .route("/deadletters/replay", post(replay_call))
+        .route("/deadletters/replay-selected", post(replay_selected))
         .route("/deadletters/{id}", get(show))
         .route("/deadletters/{id}/payload", post(edit))
         .route("/deadletters/{id}/replay", post(replay))
@@ -391,6 +393,48 @@ async fn replay_call(State(pages): State<Arc<Pages>>, headers: HeaderMap, body: 
         }
         Err(e) => failed(&s, "deadletters", &e),
     }
+}
+
+/// Replays the dead letters ticked on the list (`id`, repeated), each as `POST
+/// /v1/deadletters/{id}/replay` does; the first that cannot be replayed stops the rest and is
+/// said.
+async fn replay_selected(
+    State(pages): State<Arc<Pages>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let s = match posted(&pages, &headers, &body).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let raw: Vec<String> = form_urlencoded::parse(&body)
+        .filter(|(k, _)| k == "id")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    if raw.is_empty() {
+        let e = callforce_app::admin::invalid(
+            "tick the dead letters to replay first, then press Replay selected",
+        );
+        return failed(&s, "deadletters", &e);
+    }
+    let mut ids = Vec::with_capacity(raw.len());
+    for r in &raw {
+        match dead_letter_id(r) {
+            Ok(id) => ids.push(id),
+            Err(e) => return failed(&s, "deadletters", &e),
+        }
+    }
+    for id in ids {
+        if let Err(e) = pages
+            .console
+            .admin()
+            .replay_dead_letter(s.caller.workspace, Actor::of(&s.caller), id)
+            .await
+        {
+            return failed(&s, "deadletters", &e);
+        }
+    }
+    see_other("/deadletters", &[])
 }
 
 async fn discard_form(
