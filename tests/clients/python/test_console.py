@@ -3,7 +3,7 @@ as a person uses it: keyboard, labels and roles, never CSS paths.
 
 Environment: CALLFORCE_CONSOLE_URL (a running `callforce serve`, e.g. http://127.0.0.1:PORT),
 CALLFORCE_API_KEY (one of its API keys), CALLFORCE_CHROMIUM (the browser, default
-/usr/bin/chromium) and, if set, CALLFORCE_CONSOLE_SCREENSHOTS (a directory where the last test
+/usr/bin/chromium), CALLFORCE_SECOND_ORG (a dev org the service's logins go to) and, if set, CALLFORCE_CONSOLE_SCREENSHOTS (a directory where the last test
 saves a 1280 px screenshot of every page, for the docs)."""
 
 import json
@@ -21,6 +21,8 @@ URL = os.environ.get("CALLFORCE_CONSOLE_URL", "").rstrip("/")
 KEY = os.environ.get("CALLFORCE_API_KEY", "")
 CHROMIUM = os.environ.get("CALLFORCE_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = os.environ.get("CALLFORCE_CONSOLE_SCREENSHOTS", "")
+# A second dev org, where the service sends the console's Connect (its login host override).
+SECOND_ORG = os.environ.get("CALLFORCE_SECOND_ORG", "").rstrip("/")
 
 VIEWPORT_META = "width=device-width, initial-scale=1"
 # NB: "disconnected" contains "connected"; \b keeps it from matching.
@@ -491,6 +493,30 @@ def test_break_an_intent_map_and_see_the_report(page):
     page.get_by_role("button", name="Check", exact=True).click()
     expect(page.get_by_role("heading", level=2, name="Check")).to_be_visible()
     no_horizontal_scroll(page, 390)
+
+
+def test_connect_a_second_dev_org_through_its_login_page(page):
+    """Connect in the console sends the browser to the org's login page; after Allow, the
+    service says Connected and the connection is listed as connected."""
+    if not SECOND_ORG:
+        pytest.skip("no second dev org: set CALLFORCE_SECOND_ORG (the Rust harness does)")
+    sign_in(page)
+    page.get_by_role("navigation").get_by_role("link", name="Connections").click()
+    page.get_by_label("Environment").select_option("sandbox")
+    page.get_by_label("Scope profile").select_option("standard")
+    page.get_by_role("button", name="Connect", exact=True).click()
+    expect(page).to_have_url(re.compile("^" + re.escape(SECOND_ORG) + "/services/oauth2/authorize"))
+    page.get_by_label("Username").fill("dev@callforce.local")
+    page.get_by_label("Password").fill("devorg-password")
+    page.get_by_role("button", name="Allow").click()
+    expect(page.locator("p.status")).to_have_text("Connected")
+    expect(page.locator(".instance-url")).to_have_text(SECOND_ORG)
+    connection = page.locator(".connection-id").inner_text()
+    page.get_by_role("link", name=re.compile("connections")).click()
+    row = page.locator("#connections tbody tr").filter(
+        has=page.locator(f'a[href="/connections/{connection}"]'))
+    expect(row).to_have_count(1)
+    expect(row.get_by_role("cell", name=CONNECTED)).to_have_count(1)
 
 
 # Last, once the tests above filled the workspace: every page, as an admin first sees it.

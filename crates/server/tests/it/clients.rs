@@ -66,10 +66,19 @@ pub struct Service {
 /// # Panics
 /// When the service cannot be spawned or does not start listening within a minute.
 pub async fn serve(key: &str) -> Service {
+    serve_with(key, &[]).await
+}
+
+/// As [`serve`], with `env` added to the service's environment.
+///
+/// # Panics
+/// As [`serve`].
+pub async fn serve_with(key: &str, env: &[(&str, &str)]) -> Service {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_callforce"))
         .args(["serve", "--port", "0", "--data-dir"])
         .arg(dir.path())
+        .envs(env.iter().copied())
         .env("CALLFORCE_API_KEY", key)
         .env("CALLFORCE_LOG", "warn")
         .stdin(Stdio::null())

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::clients::{cannot_run, python_dir, python_with, serve};
+use crate::clients::{cannot_run, python_dir, python_with, serve_with};
 
 /// The Chromium the tests drive, or why there is none.
 fn chromium() -> Result<PathBuf, String> {
@@ -31,7 +31,20 @@ async fn the_console_in_headless_chromium() {
         (Ok(python), Ok(chromium)) => (python, chromium),
         (Err(why), _) | (_, Err(why)) => return cannot_run("test_console.py", &why),
     };
-    let service = serve("cf_test_console_browser_key").await;
+    // A second org for the console's Connect to reach through its login page: the service
+    // sends every environment's login there.
+    let second = callforce_devorg::spawn(
+        callforce_devorg::DevOrg::new(callforce_devorg::Config::default()).expect("org"),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .await
+    .expect("the second dev org starts");
+    let second_url = second.org.instance_url().to_owned();
+    let service = serve_with(
+        "cf_test_console_browser_key",
+        &[("CALLFORCE_LOGIN_HOST_OVERRIDE", second_url.as_str())],
+    )
+    .await;
     let run = tokio::process::Command::new(&python)
         .args([
             "-m",
@@ -45,6 +58,7 @@ async fn the_console_in_headless_chromium() {
         .env("CALLFORCE_CONSOLE_URL", &service.base)
         .env("CALLFORCE_API_KEY", &service.key)
         .env("CALLFORCE_CHROMIUM", &chromium)
+        .env("CALLFORCE_SECOND_ORG", &second_url)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdin(Stdio::null())
         .kill_on_drop(true)

@@ -164,6 +164,26 @@ fn given(body: &[u8], name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+#[derive(Template)]
+#[template(path = "connect_continue.html")]
+struct ContinuePage<'a> {
+    csrf: &'a str,
+    page: &'a str,
+    url: &'a str,
+}
+
+/// The page that sends the browser on to the org's login through the connect link `url`: by a
+/// refresh and a link, not by a redirect of the form's post, which the pages' policy
+/// (`form-action 'self'`) keeps on this service.
+fn to_login(s: &Session, url: &str) -> Response {
+    let p = ContinuePage {
+        csrf: &s.csrf,
+        page: "connections",
+        url,
+    };
+    html(StatusCode::OK, p.render())
+}
+
 async fn link(State(pages): State<Arc<Pages>>, headers: HeaderMap, body: Bytes) -> Response {
     let s = match posted(&pages, &headers, &body).await {
         Ok(s) => s,
@@ -181,7 +201,7 @@ async fn link(State(pages): State<Arc<Pages>>, headers: HeaderMap, body: Bytes) 
         .link(&s.caller, params.clone())
         .await
     {
-        Ok(link) => see_other(&link.url, &[]),
+        Ok(link) => to_login(&s, &link.url),
         Err(e) if e.kind == callforce_app::Kind::Internal => failed(&s, "connections", &e),
         Err(e) => {
             let form = ConnectForm {
@@ -290,7 +310,7 @@ async fn reconnect(
         Err(resp) => return resp,
     };
     match pages.console.connections().reconnect(&s.caller, &id).await {
-        Ok(Reconnected::Link(link)) => see_other(&link.url, &[]),
+        Ok(Reconnected::Link(link)) => to_login(&s, &link.url),
         Ok(Reconnected::Connection(_)) => {
             let notice = "Reconnected: the org accepted the login.".to_owned();
             show_page(&pages, &s, &id, StatusCode::OK, Some(notice), None, None).await
