@@ -155,9 +155,10 @@ def test_no_5xx_and_every_answer_matches_the_description(tmp_path):
         "--exclude-operation-id",
         "disconnect_connection",
         # A path parameter is a string; schemathesis drops the ones a URL path cannot
-        # carry (with `/`), which its health check counts as too many.
+        # carry (with `/`), which its health checks count as too many, or too slow on a
+        # loaded machine. They judge the generation, not the API: all are off.
         "--suppress-health-check",
-        "filter_too_much",
+        "all",
         "--workers",
         "2",
         "--no-color",
