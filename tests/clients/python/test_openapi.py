@@ -26,6 +26,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import warnings
 
 import jsonschema
 from schemathesis.specs.openapi.definitions import OPENAPI_31
@@ -183,16 +184,39 @@ def test_no_5xx_and_every_answer_matches_the_description(tmp_path):
         print(out)
         run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
         out = run.stdout + run.stderr
+    if run.returncode != 0 and only_generation_gave_up(out):
+        # Not a finding about the API: said, visibly, and the rest of the run stands.
+        gave_up = [h.strip("_ ") for h, _ in error_headings(out)]
+        warnings.warn(f"schemathesis could not generate requests for {', '.join(gave_up)}: not checked")
+        return
     assert run.returncode == 0, out
+
+
+def error_headings(out):
+    """The operations schemathesis reports errors for (not failures), with each one's first
+    line: `[(heading, first line)]`; empty when it reports failures or no error."""
+    if "= FAILURES =" in out or "= ERRORS =" not in out:
+        return []
+    errors = out.split("= ERRORS =", 1)[1].split("= WARNINGS =")[0].split("= SUMMARY =")[0]
+    lines = [l.strip() for l in errors.splitlines() if l.strip()]
+    return [
+        (l, lines[i + 1] if i + 1 < len(lines) else "")
+        for i, l in enumerate(lines)
+        if re.fullmatch(r"_+ [A-Z]+ /\S* _+", l)
+    ]
 
 
 def only_dropped_connections(out):
     """Whether schemathesis found nothing but connections closed without an answer: no
     failure (a 5xx or an answer outside the description), and every error a dropped
     connection."""
-    if "= FAILURES =" in out or "= ERRORS =" not in out:
-        return False
-    errors = out.split("= ERRORS =", 1)[1].split("= WARNINGS =")[0].split("= SUMMARY =")[0]
-    headings = [l for l in errors.splitlines() if re.fullmatch(r"_+ [A-Z]+ /\S* _+", l.strip())]
-    dropped = [l for l in errors.splitlines() if l.strip() == "Network Error"]
-    return bool(headings) and len(headings) == len(dropped)
+    found = error_headings(out)
+    return bool(found) and all(first == "Network Error" for _, first in found)
+
+
+def only_generation_gave_up(out):
+    """Whether schemathesis found nothing wrong with the API but could not generate enough
+    requests for some operations (its "Failed Health Check"): no failure, and every error
+    that one."""
+    found = error_headings(out)
+    return bool(found) and all(first == "Failed Health Check" for _, first in found)
