@@ -361,6 +361,21 @@ async fn show_page(
     html(status, page.render())
 }
 
+/// Whether trying `a` writes (anything but a read).
+fn is_write(a: &CustomAction) -> bool {
+    a.effect() != callforce_actions::Effect::Read
+}
+
+impl TryForm {
+    /// The Try it form as first shown for `a`: its sample arguments, on the dev org.
+    fn sample(a: &CustomAction) -> Self {
+        Self {
+            arguments: sample_arguments(a),
+            ..Self::default()
+        }
+    }
+}
+
 /// Sample arguments for `a`: each parameter with an empty value.
 fn sample_arguments(a: &CustomAction) -> String {
     let m: serde_json::Map<String, Value> = a
@@ -409,11 +424,8 @@ async fn show(
         Ok(found) => found,
         Err(e) => return failed(&s, "agents", &e),
     };
-    let tried = TryForm {
-        arguments: sample_arguments(&a),
-        ..TryForm::default()
-    };
-    let writes = a.effect() != callforce_actions::Effect::Read;
+    let tried = TryForm::sample(&a);
+    let writes = is_write(&a);
     show_page(
         &pages,
         &s,
@@ -532,22 +544,16 @@ async fn save(
     };
     let mut form = Form::sent(&body);
     form.name.clone_from(&name);
-    let tried = TryForm {
-        arguments: sample_arguments(&current),
-        ..TryForm::default()
-    };
-    let writes = current.effect() != callforce_actions::Effect::Read;
+    let tried = TryForm::sample(&current);
+    let writes = is_write(&current);
     match put(&pages, &s, &name, form).await {
         Ok(()) => {
             let (saved, _) = match custom(&pages, &s, &name).await {
                 Ok(found) => found,
                 Err(e) => return failed(&s, "agents", &e),
             };
-            let tried = TryForm {
-                arguments: sample_arguments(&saved),
-                ..TryForm::default()
-            };
-            let writes = saved.effect() != callforce_actions::Effect::Read;
+            let tried = TryForm::sample(&saved);
+            let writes = is_write(&saved);
             show_page(
                 &pages,
                 &s,
@@ -666,7 +672,7 @@ async fn try_it(
         Ok(found) => found,
         Err(e) => return failed(&s, "agents", &e),
     };
-    let writes = a.effect() != callforce_actions::Effect::Read;
+    let writes = is_write(&a);
     let text = |f: &str| field(&body, f).unwrap_or_default().trim().to_owned();
     let mut tried = TryForm {
         arguments: text("arguments"),
