@@ -30,6 +30,14 @@ pub struct Agent {
     /// Actions whose confirmation an admin turned off for this agent (deletes included).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_confirmation: Vec<String>,
+    /// What its calls learn about the caller at start (the default when absent: the caller,
+    /// their account, open cases and opportunities, the last activities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_context: Option<crate::context::ContextSpec>,
+    /// How long `POST /v1/calls` waits for the caller context (800 ms when absent); the call
+    /// starts anyway when it passes and the context follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_deadline_ms: Option<u64>,
 }
 
 impl Agent {
@@ -54,6 +62,15 @@ impl Agent {
                     return Err(e);
                 }
             }
+        }
+        if let Some(c) = &self.caller_context {
+            c.validate()?;
+        }
+        if self.context_deadline_ms.is_some_and(|ms| ms > 10_000) {
+            return Err(ActionError::invalid(
+                "context_deadline_ms",
+                "the caller context deadline is at most 10000 ms (a caller waits on it)",
+            ));
         }
         for o in self.objects.as_deref().unwrap_or_default() {
             if !is_api_name(o) {

@@ -418,6 +418,15 @@ impl Actions {
             }
             rendered = confirmable.rendered;
         }
+        // The caller's own phone number was looked up when the call started.
+        if let (Action::Template(t), Some(caller)) = (action, session.caller_context())
+            && t.op == Op::Search
+            && let Some(term) = args.get("search_term").and_then(Value::as_str)
+            && let Some(result) = caller.answers(t, term)
+        {
+            remember_in_call(session, name, t.object.as_deref(), &result, None, None);
+            return Ok(result);
+        }
         let key_payload = self.key_payload(action, &args, &ctx, &mut rendered).await?;
         let writes = action.effect() != crate::catalog::Effect::Read && !raw_get;
         let key = match self.claim_key(session, name, &key_payload, writes) {

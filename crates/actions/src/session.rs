@@ -45,6 +45,8 @@ pub struct CallSession {
     /// The call's last write: asked for again with nothing written in between (a retry), it
     /// answers what it did under the same key.
     last_write: Option<LastWrite>,
+    /// What was found about the caller when the call started, once it is known.
+    caller_context: Option<std::sync::Arc<crate::context::CallerContext>>,
 }
 
 /// The last write of a call: its identity, its key and what it answered.
@@ -75,6 +77,7 @@ impl CallSession {
             caller_key: None,
             writes: 0,
             last_write: None,
+            caller_context: None,
         }
     }
 
@@ -223,6 +226,25 @@ impl CallSession {
                 "pending_order": record_key,
             }),
         );
+    }
+
+    /// Keeps what was found about the caller: the caller's record becomes `{{caller}}`
+    /// (`{{caller.Id}}`, `{{caller.AccountId}}`) and the last record of its object.
+    pub fn set_caller_context(&mut self, context: std::sync::Arc<crate::context::CallerContext>) {
+        if let Some(caller) = &context.caller {
+            let mut record = caller.clone();
+            let ty = match &mut record {
+                Value::Object(m) => m.remove("type").and_then(|t| t.as_str().map(str::to_owned)),
+                _ => None,
+            };
+            self.record("caller", ty.as_deref(), &record);
+        }
+        self.caller_context = Some(context);
+    }
+
+    /// What was found about the caller at start, once it is known.
+    pub fn caller_context(&self) -> Option<&crate::context::CallerContext> {
+        self.caller_context.as_deref()
     }
 
     /// The template context: the call variables (`caller_phone`, `call_id`, `agent` and its

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use callforce_actions::{
-    Action, ActionError, Agent, CallSession, CallVars, Catalog, Clock, Effect, ErrorCode, Scope,
-    Tool,
+    Action, ActionError, Agent, CallSession, CallVars, CallerContext, Catalog, Clock, Effect,
+    ErrorCode, Scope, Tool, Who,
 };
 use callforce_store::WorkspaceId;
 
@@ -29,6 +29,9 @@ use tracing::Instrument as _;
 use crate::caller::Caller;
 use crate::error::{Error, Kind};
 use crate::registry::{LookupError, lookup_error};
+
+/// How long a call's start waits for the caller lookup when its agent does not say.
+pub const DEFAULT_CONTEXT_DEADLINE_MS: u64 = 800;
 
 /// How call sessions behave.
 #[derive(Clone)]
@@ -61,6 +64,36 @@ struct OpenCall {
     session: SharedCall,
     /// The last request's time, Unix milliseconds.
     last_active: AtomicI64,
+    /// Where the lookup of the caller stands.
+    lookup: tokio::sync::watch::Sender<CallerLookup>,
+}
+
+/// Where the lookup of an open call's caller stands.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum CallerLookup {
+    /// The call named no caller, or its agent turned the lookup off.
+    #[default]
+    NotAsked,
+    /// Still running: the call started when its deadline passed.
+    Pending,
+    /// What was found (someone, several, or no one).
+    Ready(Arc<CallerContext>),
+    /// The org failed; the call goes on without it.
+    Failed(String),
+}
+
+impl CallerLookup {
+    /// The lookup as the API shows it: `{"status", "context"?, "summary"?, "error"?}`, where
+    /// `status` is `not_asked`, `pending`, `failed` or the context's own (`found`,
+    /// `ambiguous`, `not_found`).
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::NotAsked => json!({"status": "not_asked"}),
+            Self::Pending => json!({"status": "pending"}),
+            Self::Failed(e) => json!({"status": "failed", "error": e}),
+            Self::Ready(c) => json!({"status": c.status, "summary": c.summary, "context": c}),
+        }
+    }
 }
 
 /// The application: the workspaces' connections, the open calls, the keys it accepts.
@@ -84,7 +117,7 @@ pub struct App {
     /// Keys created in the store (hashed there).
     store: callforce_store::Store,
     /// Where finished actions go (set when the log's writer is started).
-    operations_log: std::sync::OnceLock<crate::operations::OperationsLog>,
+    operations_log: std::sync::OnceLock<Arc<crate::operations::OperationsLog>>,
     /// The operations log as the console reads it.
     operations: crate::operations::Operations,
 }
@@ -197,7 +230,7 @@ impl App {
         let (log, rx) = crate::operations::OperationsLog::new(settings.capacity, dropped.clone());
         let writer = self
             .operations_log
-            .set(log)
+            .set(Arc::new(log))
             .is_ok()
             .then(|| self.operations.spawn_writer(rx, settings.clone(), dropped));
         (writer, self.operations.spawn_retention(settings.clone()))
@@ -408,6 +441,7 @@ impl App {
         Arc::new(OpenCall {
             session: Arc::new(tokio::sync::Mutex::new(CallSession::new(vars))),
             last_active: AtomicI64::new(self.now_ms()),
+            lookup: tokio::sync::watch::Sender::new(CallerLookup::NotAsked),
         })
     }
 
@@ -490,21 +524,139 @@ impl App {
     }
 
     /// The open call `id` of `caller`'s workspace, or a new one started with `vars` (whose
-    /// `call_id` is `id`): for transports where the first action starts the call (MCP).
-    pub fn call_or_start(&self, caller: &Caller, vars: CallVars) -> SharedCall {
+    /// `call_id` is `id`): for transports where the first action starts the call (MCP). Says
+    /// whether it was started now.
+    pub fn call_or_start(&self, caller: &Caller, vars: CallVars) -> (SharedCall, bool) {
         let now = self.now_ms();
         let key = (caller.workspace, vars.call_id.clone());
         let mut calls = self.calls.lock();
         if let Some(c) = calls.get(&key).filter(|c| !self.idle(c, now)) {
             c.last_active.store(now, Ordering::Relaxed);
-            return c.session.clone();
+            return (c.session.clone(), false);
         }
         let c = self.open(vars);
         let session = c.session.clone();
         calls.insert(key, c);
         drop(calls);
         self.warm(caller.workspace);
-        session
+        (session, true)
+    }
+
+    /// Looks up the caller of the open call `id` as its agent says (`caller_context`), waiting
+    /// at most the agent's `context_deadline_ms` (800 ms by default). When the deadline passes
+    /// the lookup goes on in the background and this answers [`CallerLookup::Pending`]; once it
+    /// is done, the caller's record is the call's `{{caller}}` and a search for the caller's
+    /// phone is answered from it. The lookup is recorded in the call's operations log as
+    /// `caller_context`.
+    pub async fn look_up_caller(&self, caller: &Caller, id: &str, who: Who) -> CallerLookup {
+        let Some(open) = self
+            .calls
+            .lock()
+            .get(&(caller.workspace, id.to_owned()))
+            .cloned()
+        else {
+            return CallerLookup::NotAsked;
+        };
+        let agent_name = open.session.lock().await.vars.agent.clone();
+        let view = match self.workspaces.view(caller.workspace).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the workspace's agents failed");
+                return CallerLookup::Failed("the service could not read its settings".into());
+            }
+        };
+        let agent = agent_name.as_deref().and_then(|a| view.agents.get(a));
+        let spec = agent
+            .and_then(|a| a.caller_context.clone())
+            .unwrap_or_default();
+        if !spec.enabled {
+            return CallerLookup::NotAsked;
+        }
+        let deadline = Duration::from_millis(
+            agent
+                .and_then(|a| a.context_deadline_ms)
+                .unwrap_or(DEFAULT_CONTEXT_DEADLINE_MS),
+        );
+        let bound = self
+            .call_connections
+            .lock()
+            .get(&(caller.workspace, id.to_owned()))
+            .cloned();
+        let live = match self.registry.get(caller.workspace, bound.as_deref()) {
+            Ok(live) => live,
+            Err(e) => {
+                let e = lookup_action_error(&e).message.to_string();
+                open.lookup.send_replace(CallerLookup::Failed(e.clone()));
+                return CallerLookup::Failed(e);
+            }
+        };
+        open.lookup.send_replace(CallerLookup::Pending);
+        let registry = self.registry.clone();
+        let log = self.operations_log.get().cloned();
+        let clock = self.settings.clock.clone();
+        let workspace = caller.workspace;
+        let task = tokio::spawn(
+            async move {
+                let started_at = clock();
+                let started = std::time::Instant::now();
+                let conn = live.actions.connection();
+                let (r, round_trips) = callforce_client::count_round_trips(
+                    callforce_actions::context::look_up(conn, &who, &spec, &view.catalog),
+                )
+                .await;
+                registry.observe(&live).await;
+                let state = match &r {
+                    Ok(c) => CallerLookup::Ready(Arc::new(c.clone())),
+                    Err(e) => {
+                        tracing::warn!(error = %e.message, "looking the caller up failed");
+                        CallerLookup::Failed(e.message.to_string())
+                    }
+                };
+                {
+                    let mut session = open.session.lock().await;
+                    if let CallerLookup::Ready(c) = &state {
+                        session.set_caller_context(c.clone());
+                    }
+                    if let Some(log) = log {
+                        let answer = r.map(|c| json!({"status": c.status, "summary": c.summary}));
+                        log.record(
+                            workspace,
+                            &session,
+                            Some(live.id()),
+                            "caller_context",
+                            serde_json::to_value(&who).unwrap_or_default(),
+                            &answer,
+                            started_at,
+                            started.elapsed(),
+                            round_trips,
+                        );
+                    }
+                }
+                open.lookup.send_replace(state.clone());
+                state
+            }
+            .in_current_span(),
+        );
+        match tokio::time::timeout(deadline, task).await {
+            Ok(Ok(state)) => state,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the caller lookup stopped");
+                CallerLookup::Failed("the lookup stopped".into())
+            }
+            Err(_) => CallerLookup::Pending,
+        }
+    }
+
+    /// Where the lookup of the caller of the open call `id` stands.
+    ///
+    /// # Errors
+    /// [`CallError::Unknown`] when no such call is open.
+    pub fn caller_lookup(&self, caller: &Caller, id: &str) -> Result<CallerLookup, CallError> {
+        let now = self.now_ms();
+        match self.calls.lock().get(&(caller.workspace, id.to_owned())) {
+            Some(c) if !self.idle(c, now) => Ok(c.lookup.borrow().clone()),
+            _ => Err(CallError::Unknown(id.to_owned())),
+        }
     }
 
     /// Checks that `connection` of `caller`'s workspace exists and can be used now.

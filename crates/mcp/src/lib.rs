@@ -17,7 +17,7 @@ pub mod stdio;
 use std::sync::Arc;
 
 use axum::http::request::Parts;
-use callforce_actions::{Action, ActionError, CallSession, CallVars, Effect, Op};
+use callforce_actions::{Action, ActionError, CallSession, CallVars, Effect, Op, Who};
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
@@ -688,15 +688,37 @@ impl rmcp::ServerHandler for Handler {
         }
         let result = match call_id {
             Some(_) => {
-                let call = self.api.call_or_start(&info.caller, vars.clone());
+                let (call, started) = self.api.call_or_start(&info.caller, vars.clone());
+                // A call started by its first tool call looks its caller up first, and that
+                // answer carries what was found.
+                let lookup = match (started, &vars.caller_phone) {
+                    (true, Some(phone)) if !phone.trim().is_empty() => Some(
+                        self.api
+                            .look_up_caller(
+                                &info.caller,
+                                &vars.call_id,
+                                Who::Phone(phone.trim().to_owned()),
+                            )
+                            .await,
+                    ),
+                    _ => None,
+                };
                 let mut call = call.lock().await;
                 // A call started by a request that did not know the caller learns it later.
                 if call.vars.caller_phone.is_none() {
                     call.vars.caller_phone = vars.caller_phone;
                 }
-                self.api
+                let r = self
+                    .api
                     .run_action(&info.caller, &mut call, &name, Value::Object(args), key)
-                    .await
+                    .await;
+                match (r, lookup) {
+                    (Ok(Value::Object(mut m)), Some(lookup)) => {
+                        m.insert("caller_context".into(), lookup.to_json());
+                        Ok(Value::Object(m))
+                    }
+                    (r, _) => r,
+                }
             }
             // No call named: a call of one action.
             None => {
@@ -748,6 +770,14 @@ impl rmcp::ServerHandler for Handler {
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         self.info(&cx)?;
         Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new(format!("{CALLS_URI}/{{call_id}}/context"), "caller_context")
+                .with_title("Who is calling")
+                .with_description(
+                    "What was found about a call's caller when it started (their record, \
+                     account, open cases and opportunities, last activities) and one paragraph \
+                     for a system prompt; `status` is pending while a late lookup runs",
+                )
+                .with_mime_type("application/json"),
             ResourceTemplate::new(format!("{OBJECTS_URI}/{{name}}"), "object")
                 .with_title("A Salesforce object's fields")
                 .with_description(
@@ -787,6 +817,14 @@ impl rmcp::ServerHandler for Handler {
                     return Err(ErrorData::internal_error("internal error", None));
                 }
             }
+        } else if let Some(id) = uri
+            .strip_prefix(&format!("{CALLS_URI}/"))
+            .and_then(|rest| rest.strip_suffix("/context"))
+        {
+            match self.api.caller_lookup(&info.caller, id) {
+                Ok(lookup) => lookup.to_json(),
+                Err(e) => return Err(ErrorData::resource_not_found(e.to_string(), None)),
+            }
         } else if uri == OBJECTS_URI {
             let global = conn.describe_global().await.map_err(|e| {
                 ErrorData::internal_error(format!("Salesforce did not answer: {e}"), None)
@@ -819,7 +857,7 @@ impl rmcp::ServerHandler for Handler {
         } else {
             return Err(ErrorData::resource_not_found(
                 format!(
-                    "no resource '{uri}'; the resources are {OBJECTS_URI}, {OBJECTS_URI}/{{name}} and {INTENTS_URI}"
+                    "no resource '{uri}'; the resources are {OBJECTS_URI}, {OBJECTS_URI}/{{name}}, {INTENTS_URI} and {CALLS_URI}/{{call_id}}/context"
                 ),
                 None,
             ));
@@ -887,6 +925,7 @@ impl rmcp::ServerHandler for Handler {
 
 const OBJECTS_URI: &str = "callforce://objects";
 const INTENTS_URI: &str = "callforce://intents";
+const CALLS_URI: &str = "callforce://calls";
 const EXAMPLE_CALL: &str = "example_call";
 
 fn objects_json(global: &callforce_client::describe::DescribeGlobal) -> Value {

@@ -4,8 +4,10 @@
 //! GET  /v1/tools?agent=&connection=       the catalog (or the agent's tools) as function-calling
 //!                                         tools, for a call on that connection (default: the
 //!                                         workspace's default)
-//! POST /v1/calls                          {caller_phone, agent, call_id?, metadata?, connection?}
-//!                                         -> {call_id, connection}
+//! POST /v1/calls                          {caller_phone | caller_email | caller_id, agent,
+//!                                          call_id?, metadata?, connection?}
+//!                                         -> {call_id, connection, caller_context}
+//! GET  /v1/calls/{id}/context             the caller context (once a late lookup is done)
 //! POST /v1/calls/{id}/actions/{name}      {arguments} -> {result} | {error}
 //! POST /v1/calls/{id}/end                 ends the call
 //! ```
@@ -31,7 +33,8 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use callforce_actions::{ActionError, CallVars, ErrorCode};
+use callforce_actions::{ActionError, CallVars, ErrorCode, Who};
+use callforce_app::calls::CallerLookup;
 use callforce_app::calls::IDEMPOTENCY_KEY_HEADER;
 use callforce_app::{App, CallError, Caller};
 use serde_json::{Value, json};
@@ -43,6 +46,7 @@ pub fn router(api: Arc<App>) -> axum::Router {
     axum::Router::new()
         .route("/v1/tools", get(tools))
         .route("/v1/calls", post(start_call))
+        .route("/v1/calls/{id}/context", get(caller_context))
         .route("/v1/calls/{id}/actions/{name}", post(run_action))
         .route("/v1/calls/{id}/end", post(end_call))
         .merge(super::deadletters::router(api.store().clone()))
@@ -110,9 +114,15 @@ pub struct StartCall {
     /// The call's id (default: a new one).
     #[serde(default)]
     call_id: Option<String>,
-    /// The caller's phone number.
+    /// The caller's phone number (any format): the caller is looked up by it at once.
     #[serde(default)]
     caller_phone: Option<String>,
+    /// The caller's email, to look the caller up by when the phone is not known.
+    #[serde(default)]
+    caller_email: Option<String>,
+    /// The caller's record id (a Contact, Lead or Person Account), when already known.
+    #[serde(default)]
+    caller_id: Option<String>,
     /// The agent that answers the call (its actions and objects).
     #[serde(default)]
     agent: Option<String>,
@@ -132,6 +142,12 @@ pub struct Started {
     pub call_id: String,
     /// The connection the call runs on.
     pub connection: String,
+    /// Who is calling, looked up at start: `{"status", "summary", "context"}`, where `status`
+    /// is `found`, `ambiguous`, `not_found`, `pending` (the deadline passed: ask
+    /// `GET /v1/calls/{id}/context`), `failed` or `not_asked`; `summary` is one paragraph for a
+    /// system prompt.
+    #[schema(value_type = Object)]
+    pub caller_context: Value,
 }
 
 #[utoipa::path(
@@ -160,11 +176,26 @@ async fn start_call(
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
                 &format!(
-                    "the body must be JSON {{caller_phone, agent, call_id, metadata, connection}}: {e}"
+                    "the body must be JSON {{caller_phone, caller_email, caller_id, agent, call_id, metadata, connection}}: {e}"
                 ),
             );
         }
     };
+    let who = match (&start.caller_id, &start.caller_phone, &start.caller_email) {
+        (Some(id), _, _) => Some(Who::Id(id.trim().to_owned())),
+        (None, Some(p), _) if !p.trim().is_empty() => Some(Who::Phone(p.trim().to_owned())),
+        (None, _, Some(e)) => Some(Who::Email(e.trim().to_owned())),
+        _ => None,
+    };
+    if let Some(Who::Email(e)) = &who
+        && !e.contains('@')
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            &format!("caller_email '{e}' is not an email address (name@example.com)"),
+        );
+    }
     let vars = CallVars {
         call_id: start.call_id.unwrap_or_default(),
         caller_phone: start.caller_phone,
@@ -172,16 +203,44 @@ async fn start_call(
         metadata: start.metadata.unwrap_or_default(),
         workspace: Some(caller.workspace.0),
     };
-    match api.start_call_on(&caller, vars, start.connection.as_deref()) {
-        Ok((call_id, connection)) => (
-            StatusCode::CREATED,
-            Json(Started {
-                call_id,
-                connection,
-            }),
-        )
-            .into_response(),
-        Err(e) => answer(e),
+    let (call_id, connection) = match api.start_call_on(&caller, vars, start.connection.as_deref())
+    {
+        Ok(started) => started,
+        Err(e) => return answer(e),
+    };
+    let lookup = match who {
+        Some(who) => api.look_up_caller(&caller, &call_id, who).await,
+        None => CallerLookup::NotAsked,
+    };
+    (
+        StatusCode::CREATED,
+        Json(Started {
+            call_id,
+            connection,
+            caller_context: lookup.to_json(),
+        }),
+    )
+        .into_response()
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/calls/{id}/context",
+    tag = "calls",
+    params(("id" = String, Path, description = "The call")),
+    responses(
+        (status = 200, description = "Where the caller lookup stands: `{status, summary, context}` as in the answer of POST /v1/calls", body = Object),
+        (status = 404, description = "No such call", body = ErrorBody),
+    )
+)]
+async fn caller_context(
+    State(api): State<Arc<App>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Response {
+    match api.caller_lookup(&caller, &id) {
+        Ok(lookup) => Json(lookup.to_json()).into_response(),
+        Err(e) => call_error(&e),
     }
 }
 

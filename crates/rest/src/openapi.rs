@@ -22,6 +22,7 @@ use super::{agents, calls, connections, deadletters, health, intents};
         health::healthz,
         calls::tools,
         calls::start_call,
+        calls::caller_context,
         calls::run_action,
         calls::end_call,
         agents::list_agents,

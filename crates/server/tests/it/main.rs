@@ -10,6 +10,7 @@ mod agents;
 mod alerts;
 mod audit;
 mod bad_input;
+mod caller_context;
 mod checkpoint;
 mod cli;
 mod clients;
