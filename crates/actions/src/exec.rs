@@ -45,7 +45,7 @@ pub const MAX_SOQL_CHARS: usize = 100_000;
 
 /// The actions whose writes are non-blocking by default: committed to the queue and
 /// acknowledged at once (with a sink that queues; [`DirectSink`] sends everything at once).
-pub const DEFAULT_NON_BLOCKING: &[&str] = &["log_call", "create_note"];
+pub const DEFAULT_NON_BLOCKING: &[&str] = &["log_call", "create_note", "schedule_event"];
 
 /// A catalog bound to one org: runs actions in call sessions.
 pub struct Actions {
@@ -1405,18 +1405,21 @@ impl Actions {
         Ok(request)
     }
 
-    /// The describe a write of `action` to `object` is checked against. A write queued at once takes the
-    /// one the connection holds (the service fetches it at connect, keeps it in its store and
-    /// refreshes it in the background), so its acknowledgement never waits on the org; with none
-    /// held it is queued unchecked and the org checks it when it is sent. Any other write
-    /// fetches it when the cached one is not fresh.
+    /// The describe a write of `action` to `object` is checked against: the one the connection
+    /// holds (the service fetches the describes of every object its templates write when the
+    /// connection comes up, keeps them in its store and refreshes them in the background), so
+    /// no tool call waits on a describe. With none held, a write queued at once is queued
+    /// unchecked (the org checks it when it is sent) and any other write fetches it.
     async fn describe_for(
         &self,
         action: &str,
         object: &str,
     ) -> Result<Option<Arc<SObjectDescribe>>, ActionError> {
+        if let Some(d) = self.conn.held_describe(object) {
+            return Ok(Some(d));
+        }
         if self.queues_at_once(action) {
-            return Ok(self.conn.held_describe(object));
+            return Ok(None);
         }
         Ok(Some(self.conn.describe(object).await?))
     }
@@ -1528,78 +1531,93 @@ impl Actions {
         let Some(d) = self.describe_for(action, object).await? else {
             return Ok(());
         };
-        for (k, v) in rec.iter_mut() {
-            if k == "attributes" || (update && (k == "Id" || k == "id")) {
-                continue;
+        match check_fields(&d, object, rec, update) {
+            // NB: a describe held past its freshness may predate a field or value the org has
+            // now: a blocking write asks the org once before refusing.
+            Err(_) if !self.queues_at_once(action) && !self.conn.has_fresh_describe(object) => {
+                let fresh = self.conn.describe(object).await?;
+                check_fields(&fresh, object, rec, update)
             }
-            let Some(f) = d.field(k) else {
-                let names: Vec<String> = d.fields.iter().map(|f| f.name.clone()).collect();
-                let mut e = ActionError::not_one_of(
-                    ErrorCode::InvalidArgument,
-                    k,
-                    &format!("{object} field"),
-                    k,
-                    &[],
-                );
-                e.suggestion =
-                    crate::suggest::closest(k, names.iter().map(String::as_str)).map(Box::from);
-                e.message = match &e.suggestion {
-                    Some(s) => {
-                        format!("'{k}' is not a field of {object}; did you mean '{s}'?").into()
-                    }
-                    None => format!("'{k}' is not a field of {object}").into(),
-                };
-                return Err(e);
-            };
-            match (f.type_.as_str(), &*v) {
-                ("picklist", Value::String(s)) => {
-                    let values: Vec<String> = f
-                        .picklist_values
-                        .iter()
-                        .filter(|p| p.active)
-                        .map(|p| p.value.clone())
-                        .collect();
-                    if values.is_empty() || values.iter().any(|p| p == s) {
-                        continue;
-                    }
-                    if let Some(c) = crate::suggest::canonical(s, values.iter().map(String::as_str))
-                    {
-                        *v = Value::String(c.to_owned());
-                        continue;
-                    }
-                    return Err(ActionError::not_one_of(
-                        ErrorCode::InvalidPicklist,
-                        k,
-                        &f.label,
-                        s,
-                        &values,
-                    ));
-                }
-                ("reference", Value::String(s)) if Id::parse(s).is_err() => {
-                    return Err(ActionError::malformed_id(k, s, "is not a Salesforce id"));
-                }
-                // NB: refused here, not by the org: a non-blocking write is queued before the
-                // org sees it, and a value the org refuses would only reach a dead letter.
-                (
-                    "string" | "textarea" | "email" | "phone" | "url" | "combobox"
-                    | "encryptedstring",
-                    Value::String(s),
-                ) if f.length > 0 && s.chars().count() > f.length as usize => {
-                    return Err(ActionError::invalid(
-                        k,
-                        format!(
-                            "{k} ({}) takes at most {} characters; this value has {}: shorten it",
-                            f.label,
-                            f.length,
-                            s.chars().count()
-                        ),
-                    ));
-                }
-                _ => {}
-            }
+            r => r,
         }
-        Ok(())
     }
+}
+
+/// Checks a record's field values against `d`, the describe of `object`: field names,
+/// picklist values (canonical spelling restored), reference ids, text lengths.
+fn check_fields(
+    d: &SObjectDescribe,
+    object: &str,
+    rec: &mut Record,
+    update: bool,
+) -> Result<(), ActionError> {
+    for (k, v) in rec.iter_mut() {
+        if k == "attributes" || (update && (k == "Id" || k == "id")) {
+            continue;
+        }
+        let Some(f) = d.field(k) else {
+            let names: Vec<String> = d.fields.iter().map(|f| f.name.clone()).collect();
+            let mut e = ActionError::not_one_of(
+                ErrorCode::InvalidArgument,
+                k,
+                &format!("{object} field"),
+                k,
+                &[],
+            );
+            e.suggestion =
+                crate::suggest::closest(k, names.iter().map(String::as_str)).map(Box::from);
+            e.message = match &e.suggestion {
+                Some(s) => format!("'{k}' is not a field of {object}; did you mean '{s}'?").into(),
+                None => format!("'{k}' is not a field of {object}").into(),
+            };
+            return Err(e);
+        };
+        match (f.type_.as_str(), &*v) {
+            ("picklist", Value::String(s)) => {
+                let values: Vec<String> = f
+                    .picklist_values
+                    .iter()
+                    .filter(|p| p.active)
+                    .map(|p| p.value.clone())
+                    .collect();
+                if values.is_empty() || values.iter().any(|p| p == s) {
+                    continue;
+                }
+                if let Some(c) = crate::suggest::canonical(s, values.iter().map(String::as_str)) {
+                    *v = Value::String(c.to_owned());
+                    continue;
+                }
+                return Err(ActionError::not_one_of(
+                    ErrorCode::InvalidPicklist,
+                    k,
+                    &f.label,
+                    s,
+                    &values,
+                ));
+            }
+            ("reference", Value::String(s)) if Id::parse(s).is_err() => {
+                return Err(ActionError::malformed_id(k, s, "is not a Salesforce id"));
+            }
+            // NB: refused here, not by the org: a non-blocking write is queued before the
+            // org sees it, and a value the org refuses would only reach a dead letter.
+            (
+                "string" | "textarea" | "email" | "phone" | "url" | "combobox" | "encryptedstring",
+                Value::String(s),
+            ) if f.length > 0 && s.chars().count() > f.length as usize => {
+                return Err(ActionError::invalid(
+                    k,
+                    format!(
+                        "{k} ({}) takes at most {} characters; this value has {}: shorten it",
+                        f.label,
+                        f.length,
+                        s.chars().count()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Reads the org's answer to a write as `T`.

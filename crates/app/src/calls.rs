@@ -635,7 +635,11 @@ impl App {
                 open.lookup.send_replace(state.clone());
                 state
             }
-            .in_current_span(),
+            .instrument(tracing::info_span!(
+                target: callforce_client::telemetry::TARGET,
+                "caller_lookup",
+                call_id = %id,
+            )),
         );
         match tokio::time::timeout(deadline, task).await {
             Ok(Ok(state)) => state,

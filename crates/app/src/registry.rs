@@ -456,20 +456,27 @@ impl Registry {
         Ok(reg)
     }
 
-    /// The objects whose describes the non-blocking actions check their writes against (the
-    /// objects of the catalog's non-blocking templates).
+    /// The objects whose describes writes are checked against: every object a template of the
+    /// catalog writes, so that no tool call waits on a describe (a non-blocking one never asks
+    /// the org, a blocking one only for an object it has never seen).
     fn describe_objects(&self) -> Vec<String> {
         let Some(parts) = &self.sinks else {
             return Vec::new();
         };
-        let mut objects: Vec<String> = parts
-            .non_blocking()
-            .iter()
-            .filter_map(|name| match self.catalog.get(name) {
-                Some(callforce_actions::Action::Template(t)) => t.object.clone(),
-                _ => None,
-            })
-            .collect();
+        let non_blocking =
+            parts
+                .non_blocking()
+                .iter()
+                .filter_map(|name| match self.catalog.get(name) {
+                    Some(callforce_actions::Action::Template(t)) => t.object.clone(),
+                    _ => None,
+                });
+        let written = self
+            .catalog
+            .templates()
+            .filter(|t| t.effect != callforce_actions::Effect::Read)
+            .filter_map(|t| t.object.clone());
+        let mut objects: Vec<String> = non_blocking.chain(written).collect();
         objects.sort();
         objects.dedup();
         objects
@@ -518,24 +525,40 @@ impl Registry {
             let m = live.meta.read();
             (m.workspace, m.id.clone())
         };
+        use futures_util::StreamExt as _;
         let conn = live.actions.connection();
+        let (ws, id) = (ws, id.as_str());
+        // A few at a time: a connection coming up waits for them.
+        let fetched: Vec<(String, Result<(), anyhow::Error>)> =
+            futures_util::stream::iter(self.describe_objects())
+                .map(|object: String| async move {
+                    let r = match conn.describe_if_modified(&object, None).await {
+                        Ok(callforce_client::describe::Described::Modified { describe, .. }) => {
+                            let json = serde_json::to_string(&*describe).unwrap_or_default();
+                            self.store
+                                .put_describe(ws, id, &object, &json, Utc::now())
+                                .await
+                                .map_err(anyhow::Error::from)
+                        }
+                        Ok(callforce_client::describe::Described::NotModified) => Ok(()),
+                        // An object this org does not have (or hides from the user): its
+                        // templates are refused by the org when used, nothing to hold.
+                        Err(callforce_client::Error::Api { status: 404, .. }) => {
+                            tracing::debug!(connection = %id, %object, "the org has no such object; not described");
+                            Ok(())
+                        }
+                        Err(e) => Err(e.into()),
+                    };
+                    (object, r)
+                })
+                .buffer_unordered(4)
+                .collect()
+                .await;
         let mut all = true;
-        for object in self.describe_objects() {
-            let fetched = conn.describe_if_modified(&object, None).await;
-            let stored = match fetched {
-                Ok(callforce_client::describe::Described::Modified { describe, .. }) => {
-                    let json = serde_json::to_string(&*describe).unwrap_or_default();
-                    self.store
-                        .put_describe(ws, &id, &object, &json, Utc::now())
-                        .await
-                        .map_err(anyhow::Error::from)
-                }
-                Ok(callforce_client::describe::Described::NotModified) => Ok(()),
-                Err(e) => Err(e.into()),
-            };
-            if let Err(e) = stored {
+        for (object, r) in fetched {
+            if let Err(e) = r {
                 all = false;
-                tracing::warn!(connection = %id, %object, error = %e, "fetching a describe for the non-blocking writes failed; the one held stays in use");
+                tracing::warn!(connection = %id, %object, error = %e, "fetching a describe for the writes failed; the one held stays in use");
             }
         }
         if all {

@@ -349,6 +349,11 @@ impl Connection {
         self.inner.describe.held(sobject)
     }
 
+    /// Whether the describe of `sobject` held is fresh (fetched within the describe TTL).
+    pub fn has_fresh_describe(&self, sobject: &str) -> bool {
+        self.inner.describe.get(sobject).is_some()
+    }
+
     /// Hands the connection a describe fetched earlier (one the service stored), unless it
     /// holds one already: [`Connection::held_describe`] serves it; [`Connection::describe`]
     /// still fetches the current one.

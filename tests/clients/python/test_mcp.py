@@ -89,7 +89,8 @@ async def the_example_conversation(session):
          "StartDateTime": f"{tomorrow}T10:00:00Z", "EndDateTime": f"{tomorrow}T10:30:00Z"},
     )
     assert not callback.is_error, callback
-    assert structured(callback)["id"].startswith("00U")
+    # Nothing later in the call needs its id: it is queued after its checks, like log_call.
+    assert structured(callback)["queued"], callback
 
     # The case really points at the contact found by the first call.
     read = await session.call_tool(

@@ -23,6 +23,7 @@ mod console_intents;
 mod console_link;
 mod console_pages;
 mod console_settings;
+mod conversation;
 mod deadletters;
 mod hostile;
 mod idempotency;

@@ -370,7 +370,7 @@ async fn the_example_call_is_one_trace_continued_from_the_agent_runtime() {
     for t in &trips {
         let parent = by_id.get(t.parent.as_str()).expect("its parent was sent");
         assert!(
-            parent.name == "tool_call" || parent.name == "write_attempt",
+            ["tool_call", "write_attempt", "caller_lookup"].contains(&parent.name.as_str()),
             "{t:?} under {parent:?}"
         );
         assert_eq!(
@@ -400,7 +400,21 @@ async fn the_example_call_is_one_trace_continued_from_the_agent_runtime() {
             .map(|s| s.name.clone())
             .collect::<Vec<_>>()
     };
-    assert!(!under("search_contact").is_empty());
+    // The search for the caller's phone is answered from the lookup made at the call's start.
+    assert!(
+        under("search_contact").is_empty(),
+        "{:?}",
+        under("search_contact")
+    );
+    let lookup = in_trace
+        .iter()
+        .find(|s| s.name == "caller_lookup")
+        .expect("the caller lookup");
+    assert_eq!(lookup.attr("call_id"), id);
+    assert!(
+        trips.iter().any(|s| s.parent == lookup.span_id),
+        "the lookup's round trips are under it"
+    );
     assert!(
         under("create_case")
             .iter()
