@@ -196,7 +196,7 @@ async fn sequential(conn: &Connection, i: usize, turn: Duration) -> anyhow::Resu
         .await?;
     let case_id = case.id.context("the case id")?;
     // The number the agent reads out.
-    conn.get("Case", case_id.clone(), &["CaseNumber"]).await?;
+    conn.get("Case", case_id, &["CaseNumber"]).await?;
     waited += t.elapsed();
 
     tokio::time::sleep(turn).await;
