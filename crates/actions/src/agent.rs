@@ -30,6 +30,10 @@ pub struct Agent {
     /// Actions whose confirmation an admin turned off for this agent (deletes included).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip_confirmation: Vec<String>,
+    /// The time zone of its calls (an IANA name such as `America/New_York`) when a call names
+    /// none; the org user's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl Agent {
@@ -55,6 +59,9 @@ impl Agent {
                 }
             }
         }
+        if let Some(z) = &self.time_zone {
+            crate::zone::parse("time_zone", z)?;
+        }
         for o in self.objects.as_deref().unwrap_or_default() {
             if !is_api_name(o) {
                 return Err(ActionError::invalid(
@@ -64,6 +71,13 @@ impl Agent {
             }
         }
         Ok(())
+    }
+
+    /// The agent's time zone, when it names one (checked by [`Agent::validate`]).
+    pub fn zone(&self) -> Option<crate::zone::Tz> {
+        self.time_zone
+            .as_deref()
+            .and_then(|z| crate::zone::parse("time_zone", z).ok())
     }
 
     /// Whether the agent may run `action`.

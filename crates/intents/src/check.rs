@@ -382,7 +382,7 @@ impl<'a> Checker<'a> {
         }
         match src {
             Source::Const(v) => {
-                if let Err(e) = coerce(&obj.name, f, v, self.now, self.d) {
+                if let Err(e) = coerce(&obj.name, f, v, self.now, callforce_actions::zone::Tz::UTC, self.d) {
                     let code = match f.type_.as_str() {
                         "picklist" | "multipicklist" => Code::InvalidPicklistValue,
                         "reference" | "id" => Code::MalformedId,

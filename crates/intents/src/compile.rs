@@ -143,6 +143,7 @@ pub fn compile(
         context,
         describes,
         now,
+        zone: callforce_actions::zone::of_context(context),
     };
     // NB: every problem is collected before refusing, so the model fixes them all at once.
     let mut refused = input.unknown_arguments();
@@ -184,6 +185,8 @@ struct Input<'a> {
     context: &'a Map<String, Value>,
     describes: &'a Describes,
     now: DateTime<Utc>,
+    /// The call's time zone, which datetimes without an offset are read in.
+    zone: callforce_actions::zone::Tz,
 }
 
 /// One write compiled: its step, the record's values and how it reaches the record.
@@ -391,7 +394,7 @@ impl Input<'_> {
                     continue;
                 }
             };
-            match coerce(&obj.name, f, &raw, self.now, describes) {
+            match coerce(&obj.name, f, &raw, self.now, self.zone, describes) {
                 Ok(v) => {
                     rec.insert(f.name.clone(), v);
                 }
