@@ -819,6 +819,13 @@ mod tests {
                 .expect("ok"),
             "12/02/2026 10:30"
         );
+        // A date-time keeps the offset it was written with: the call's `now` is said locally.
+        let c = ctx(json!({"now": "2026-12-08T21:30:00-05:00"}));
+        assert_eq!(
+            t.render("{{ now | date: '%Y-%m-%d %H:%M' }}", Dest::Text, &c)
+                .expect("ok"),
+            "2026-12-08 21:30"
+        );
         let c = ctx(json!({"when": "not a date"}));
         assert!(t.render("{{ when | date: '%Y' }}", Dest::Text, &c).is_err());
     }
