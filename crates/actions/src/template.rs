@@ -263,7 +263,10 @@ fn key_of<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-fn lookup<'a>(ctx: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+/// The value at a dotted `path` of a template context (`search_contact.Id`, `last.Case.Id`,
+/// an array index as a segment), each name matched ignoring case when it is not found as
+/// written.
+pub fn lookup<'a>(ctx: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut segs = path.split('.');
     let mut v = ctx.get(key_of(ctx, segs.next()?)?)?;
     for s in segs {

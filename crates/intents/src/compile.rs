@@ -108,14 +108,10 @@ pub struct Outcome {
     pub records: Vec<Written>,
 }
 
-/// The value at a dotted `path` of the call's context (`last.Opportunity.Id`).
+/// The value at a dotted `path` of the call's context (`last.Opportunity.Id`); names are
+/// matched ignoring case, as Salesforce's field names are (`search_contact.id`).
 pub fn lookup<'a>(context: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    let mut parts = path.split('.');
-    let mut v = context.get(parts.next()?)?;
-    for p in parts {
-        v = v.get(p)?;
-    }
-    (!v.is_null()).then_some(v)
+    callforce_actions::template::lookup(context, path).filter(|v| !v.is_null())
 }
 
 /// Compiles intent `name` with the model's `args` and the call's `context` (the call session's
