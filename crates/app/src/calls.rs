@@ -699,7 +699,7 @@ impl App {
         };
         *connection = Some(live.meta.read().id.clone());
         if call.vars.time_zone.is_none() {
-            let zone = self.default_zone(caller, call, &live).await;
+            let zone = self.default_zone(caller, call, &live, name).await;
             call.set_default_zone(zone);
         }
         if name == callforce_intents::TOOL_NAME {
@@ -773,18 +773,24 @@ impl App {
     }
 
     /// The zone of a call started without one: its agent's, else the connected org user's
-    /// (`None`: UTC).
+    /// (`None`: UTC). The user's is read from the org at most once per connection, and never
+    /// on the way of `action` when it is queued at once (a non-blocking write never waits on
+    /// the org): it is read when the connection connects and when a call starts.
     async fn default_zone(
         &self,
         caller: &Caller,
         call: &CallSession,
         live: &crate::registry::Live,
+        action: &str,
     ) -> Option<callforce_actions::zone::Tz> {
         if let Some(agent) = call.vars.agent.as_deref()
             && let Ok(view) = self.workspaces.view(caller.workspace).await
             && let Some(zone) = view.agents.get(agent).and_then(Agent::zone)
         {
             return Some(zone);
+        }
+        if live.actions.queues_at_once(action) {
+            return live.known_user_zone();
         }
         live.user_zone().await
     }

@@ -247,6 +247,12 @@ impl Live {
         }
     }
 
+    /// The connected user's time zone when it was read already ([`Live::user_zone`]), without
+    /// asking the org.
+    pub fn known_user_zone(&self) -> Option<callforce_actions::zone::Tz> {
+        self.user_zone.get().copied().flatten()
+    }
+
     /// The connection's id.
     pub fn id(&self) -> String {
         self.meta.read().id.clone()
@@ -959,6 +965,8 @@ impl Registry {
             tracing::warn!(connection = %id, error = %e, "reading the stored describes failed");
         }
         self.fetch_describes(&live).await;
+        // Read now, so no call's action waits for it.
+        live.user_zone().await;
         self.live.write().insert(id.clone(), live);
         // A reconnect: its writes that waited (needs_reauth, a pause) go now.
         self.resume_queue(stored.workspace, &id).await?;
