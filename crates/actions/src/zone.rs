@@ -123,6 +123,13 @@ pub fn read_date(s: &str, zone: Tz) -> Option<NaiveDate> {
     read_datetime(s, zone).map(|d| d.with_timezone(&zone).date_naive())
 }
 
+/// An instant as Salesforce answers it (`2026-12-09T15:00:00.000+0000`, or any ISO 8601 form
+/// with an offset) as a local time in `zone`, to say it to the caller (10:00 in New York).
+/// A time without an offset is taken as local already.
+pub fn to_local(s: &str, zone: Tz) -> Option<DateTime<Tz>> {
+    read_datetime(s, zone).map(|d| d.with_timezone(&zone))
+}
+
 /// `now` in `zone` as ISO 8601 with its offset, to the second (`2026-12-08T19:45:00-05:00`):
 /// the call's `{{now}}`.
 pub fn now_in(now: DateTime<Utc>, zone: Tz) -> String {
@@ -247,5 +254,24 @@ mod tests {
         assert_eq!(today_in(at, ny), "2026-12-08");
         assert_eq!(now_in(at, Tz::UTC), "2026-12-09T02:30:00Z");
         assert_eq!(today_in(at, Tz::UTC), "2026-12-09");
+    }
+
+    #[test]
+    fn instants_the_org_answers_are_said_in_the_zone() {
+        let ny: Tz = "America/New_York".parse().expect("zone");
+        for (input, want) in [
+            ("2026-12-09T15:00:00.000+0000", Some("2026-12-09 10:00 EST")),
+            ("2026-07-01T14:00:00Z", Some("2026-07-01 10:00 EDT")),
+            ("2026-12-09T10:00:00", Some("2026-12-09 10:00 EST")),
+            ("soon", None),
+        ] {
+            assert_eq!(
+                to_local(input, ny)
+                    .map(|d| d.format("%Y-%m-%d %H:%M %Z").to_string())
+                    .as_deref(),
+                want,
+                "{input}"
+            );
+        }
     }
 }
