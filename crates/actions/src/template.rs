@@ -623,7 +623,8 @@ fn unfilled(expr: &str, ctx: &Map<String, Value>, known: Option<&[&str]>) -> Act
         .is_some_and(Vec::is_empty)
         || result.get("count").and_then(Value::as_u64) == Some(0);
     if found_nothing {
-        let person = ["contact", "lead", "user", "customer", "person", "caller"]
+        // The searches for the caller (not for a colleague: `search_users`).
+        let person = ["contact", "lead", "customer", "person", "caller"]
             .iter()
             .any(|w| r.to_ascii_lowercase().contains(w));
         e.message = if person {
@@ -659,7 +660,7 @@ fn unfilled(expr: &str, ctx: &Map<String, Value>, known: Option<&[&str]>) -> Act
             .collect(),
         _ => Vec::new(),
     };
-    let no_object = r == "last" && at == result;
+    let no_object = r == "last" && std::ptr::eq(at, result);
     let whose = match r {
         _ if no_object => {
             "no record of that object was found or written in this call yet".to_owned()
