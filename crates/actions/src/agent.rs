@@ -38,6 +38,10 @@ pub struct Agent {
     /// starts anyway when it passes and the context follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_deadline_ms: Option<u64>,
+    /// The time zone of its calls (an IANA name such as `America/New_York`) when a call names
+    /// none; the org user's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl Agent {
@@ -72,6 +76,9 @@ impl Agent {
                 "the caller context deadline is at most 10000 ms (a caller waits on it)",
             ));
         }
+        if let Some(z) = &self.time_zone {
+            crate::zone::parse("time_zone", z)?;
+        }
         for o in self.objects.as_deref().unwrap_or_default() {
             if !is_api_name(o) {
                 return Err(ActionError::invalid(
@@ -81,6 +88,13 @@ impl Agent {
             }
         }
         Ok(())
+    }
+
+    /// The agent's time zone, when it names one (checked by [`Agent::validate`]).
+    pub fn zone(&self) -> Option<crate::zone::Tz> {
+        self.time_zone
+            .as_deref()
+            .and_then(|z| crate::zone::parse("time_zone", z).ok())
     }
 
     /// Whether the agent may run `action`.

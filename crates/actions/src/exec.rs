@@ -85,6 +85,8 @@ struct WriteCtx<'a> {
     /// A create queued with no id yet and the key it will be found by, to remember in the
     /// call once the action is done (see [`CallSession::remember_pending`]).
     pending: std::sync::Mutex<Option<Pending>>,
+    /// The call's time zone, which local times are read in.
+    zone: crate::zone::Tz,
 }
 
 /// A queued create: its object and where it will be found once it has run.
@@ -105,6 +107,7 @@ impl<'a> WriteCtx<'a> {
             action: name,
             key,
             pending: std::sync::Mutex::new(None),
+            zone: session.time_zone(),
         }
     }
 
@@ -400,7 +403,7 @@ impl Actions {
         };
         let ctx = session.context();
         tracing::debug!(action = name, "running action");
-        let args = self.resolve_arguments(action, args, &ctx)?;
+        let args = self.resolve_arguments(catalog, action, args, &ctx)?;
         if let Some(agent) = scope.agent {
             agent.check_objects(action, &args)?;
         }
@@ -409,7 +412,9 @@ impl Actions {
         let mut rendered = None;
         let raw_get = is_raw_get(action, &args);
         if needs_confirmation && !raw_get {
-            let confirmable = self.confirmable(action, &args, &ctx).await?;
+            let confirmable = self
+                .confirmable(action, &args, &ctx, session.time_zone())
+                .await?;
             let call_id = &session.vars.call_id;
             if let Some(preview) =
                 self.check_confirmation(call_id, name, action, &args, &confirmable, token)?
@@ -457,12 +462,23 @@ impl Actions {
     /// A template that does not render.
     fn resolve_arguments(
         &self,
+        catalog: &Catalog,
         action: &Action,
         args: Args,
         ctx: &Args,
     ) -> Result<Args, ActionError> {
         match action {
-            Action::Template(_) => self.templating.resolve_args(args, ctx),
+            Action::Template(_) => {
+                // NB: `record_intent` is the intents' tool, not the catalog's; its results are
+                // referred to like an action's.
+                let known: Vec<&str> = catalog
+                    .actions()
+                    .iter()
+                    .map(Action::name)
+                    .chain(["record_intent"])
+                    .collect();
+                self.templating.resolve_args_of(args, ctx, Some(&known))
+            }
             Action::Custom(_) => Ok(args),
         }
     }
@@ -478,10 +494,11 @@ impl Actions {
         action: &Action,
         args: &Args,
         ctx: &Args,
+        zone: crate::zone::Tz,
     ) -> Result<Confirmable, ActionError> {
         match action {
             Action::Template(t) => {
-                let checked = check_args(t, args.clone())?;
+                let checked = check_args(t, args.clone(), zone)?;
                 let rendered = if t.op == Op::CustomApiCall {
                     Some(self.raw_call(&checked)?)
                 } else {
@@ -808,7 +825,7 @@ impl Actions {
         args: Args,
         w: &WriteCtx<'_>,
     ) -> Result<Value, ActionError> {
-        let args = check_args(t, args)?;
+        let args = check_args(t, args, w.zone)?;
         match t.op {
             Op::Search => self.search(t, &args).await,
             Op::Get => self.get_record(t, &args, w).await,
@@ -1451,7 +1468,8 @@ impl Actions {
         rec: &mut Record,
         update: bool,
     ) -> Result<(), ActionError> {
-        self.validate_fields(w.action, object, rec, update).await
+        self.validate_fields(w.action, object, rec, update, w.zone)
+            .await
     }
 
     /// The request custom action `c` renders from `args`, its records checked against the
@@ -1464,7 +1482,8 @@ impl Actions {
     ) -> Result<RawRequest, ActionError> {
         let mut req =
             crate::custom::render(c, &self.templating, args.clone(), ctx, self.conn.version())?;
-        self.check_custom_write(c, args, &mut req).await?;
+        self.check_custom_write(c, args, &mut req, crate::zone::of_context(ctx))
+            .await?;
         Ok(req)
     }
 
@@ -1483,6 +1502,7 @@ impl Actions {
         c: &crate::custom::CustomAction,
         args: &Args,
         request: &mut RawRequest,
+        zone: crate::zone::Tz,
     ) -> Result<(), ActionError> {
         let Some(body) = request.body.as_mut() else {
             return Ok(());
@@ -1495,7 +1515,7 @@ impl Actions {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             if let Err(e) = self
-                .validate_fields(&c.name, &r.object, &mut checked, r.update)
+                .validate_fields(&c.name, &r.object, &mut checked, r.update, zone)
                 .await
             {
                 // A value the model gave is named by its parameter; a field the object does
@@ -1520,23 +1540,25 @@ impl Actions {
         Ok(())
     }
 
-    /// [`Actions::validate_record`] for a write of `action`.
+    /// [`Actions::validate_record`] for a write of `action`; a date-time without an offset is
+    /// read in `zone` and sent in UTC.
     async fn validate_fields(
         &self,
         action: &str,
         object: &str,
         rec: &mut Record,
         update: bool,
+        zone: crate::zone::Tz,
     ) -> Result<(), ActionError> {
         let Some(d) = self.describe_for(action, object).await? else {
             return Ok(());
         };
-        match check_fields(&d, object, rec, update) {
+        match check_fields(&d, object, rec, update, zone) {
             // NB: a describe held past its freshness may predate a field or value the org has
             // now: a blocking write asks the org once before refusing.
             Err(_) if !self.queues_at_once(action) && !self.conn.has_fresh_describe(object) => {
                 let fresh = self.conn.describe(object).await?;
-                check_fields(&fresh, object, rec, update)
+                check_fields(&fresh, object, rec, update, zone)
             }
             r => r,
         }
@@ -1550,6 +1572,7 @@ fn check_fields(
     object: &str,
     rec: &mut Record,
     update: bool,
+    zone: crate::zone::Tz,
 ) -> Result<(), ActionError> {
     for (k, v) in rec.iter_mut() {
         if k == "attributes" || (update && (k == "Id" || k == "id")) {
@@ -1594,6 +1617,13 @@ fn check_fields(
                     s,
                     &values,
                 ));
+            }
+            // NB: Salesforce reads a date-time without an offset as UTC; the caller meant the
+            // call's local time.
+            ("datetime", Value::String(s)) => {
+                if let Some(utc) = crate::template::iso_datetime_in(s, zone) {
+                    *v = Value::String(utc);
+                }
             }
             ("reference", Value::String(s)) if Id::parse(s).is_err() => {
                 return Err(ActionError::malformed_id(k, s, "is not a Salesforce id"));
@@ -1775,8 +1805,13 @@ fn check_event_times(rec: &Record) -> Result<(), ActionError> {
 }
 
 /// Checks arguments against a template's schema before anything is sent: blanks dropped,
-/// unknown names, types, enums (canonical spelling restored), ids, ISO 8601 dates, required.
-pub(crate) fn check_args(t: &Template, args: Args) -> Result<Args, ActionError> {
+/// unknown names, types, enums (canonical spelling restored), ids, ISO 8601 dates (a date-time
+/// without an offset read in `zone`, sent in UTC), required.
+pub(crate) fn check_args(
+    t: &Template,
+    args: Args,
+    zone: crate::zone::Tz,
+) -> Result<Args, ActionError> {
     let props = t
         .parameters
         .get("properties")
@@ -1832,17 +1867,17 @@ pub(crate) fn check_args(t: &Template, args: Args) -> Result<Args, ActionError> 
         };
         let v = match (p.get("format").and_then(Value::as_str), v) {
             (Some("date-time"), Value::String(s)) => {
-                Value::String(crate::template::iso_datetime(&s).ok_or_else(|| {
+                Value::String(crate::template::iso_datetime_in(&s, zone).ok_or_else(|| {
                     ActionError::invalid(
                         &k,
                         format!(
-                            "'{s}' is not an ISO 8601 date and time; send e.g. 2026-02-12T10:00:00Z"
+                            "'{s}' is not an ISO 8601 date and time; send e.g. 2026-02-12T10:00:00 (a local time in the call's time zone, {zone}) or 2026-02-12T15:00:00Z"
                         ),
                     )
                 })?)
             }
             (Some("date"), Value::String(s)) => {
-                Value::String(crate::template::iso_date(&s).ok_or_else(|| {
+                Value::String(crate::template::iso_date_in(&s, zone).ok_or_else(|| {
                     ActionError::invalid(&k, format!("'{s}' is not a date; send YYYY-MM-DD"))
                 })?)
             }
@@ -1950,6 +1985,7 @@ mod tests {
             t,
             serde_json::from_value(json!({"Subject": "x", "Priority": "high", "Origin": ""}))
                 .expect("map"),
+            crate::zone::Tz::UTC,
         )
         .expect("ok");
         assert_eq!(ok["Priority"], "High");
@@ -1957,18 +1993,21 @@ mod tests {
         let e = check_args(
             t,
             serde_json::from_value(json!({"Priority": "urgent-ish"})).expect("map"),
+            crate::zone::Tz::UTC,
         )
         .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidPicklist);
         let e = check_args(
             t,
             serde_json::from_value(json!({"ContactId": "003'; DROP"})).expect("map"),
+            crate::zone::Tz::UTC,
         )
         .unwrap_err();
         assert_eq!(e.code, ErrorCode::MalformedId);
         let e = check_args(
             t,
             serde_json::from_value(json!({"Subjet": "x"})).expect("map"),
+            crate::zone::Tz::UTC,
         )
         .unwrap_err();
         assert_eq!(e.suggestion.as_deref(), Some("Subject"));
@@ -1978,9 +2017,35 @@ mod tests {
         let e = check_args(
             t,
             serde_json::from_value(json!({"LastName": "Doe"})).expect("map"),
+            crate::zone::Tz::UTC,
         )
         .unwrap_err();
         assert_eq!(e.code, ErrorCode::MissingRequired);
         assert_eq!(e.missing, vec!["Company".to_owned()]);
+    }
+
+    #[test]
+    fn local_times_in_arguments_are_read_in_the_call_zone() {
+        let c = Catalog::builtin();
+        let Some(Action::Template(t)) = c.get("schedule_event") else {
+            panic!("schedule_event")
+        };
+        let ny: crate::zone::Tz = "America/New_York".parse().expect("zone");
+        let args = |start: &str| -> Args {
+            serde_json::from_value(json!({"Subject": "Callback", "StartDateTime": start, "EndDateTime": "2026-12-09T10:30:00"}))
+                .expect("map")
+        };
+        let ok = check_args(t, args("2026-12-09T10:00:00"), ny).expect("ok");
+        assert_eq!(ok["StartDateTime"], "2026-12-09T15:00:00.000Z");
+        assert_eq!(ok["EndDateTime"], "2026-12-09T15:30:00.000Z");
+        let ok = check_args(t, args("2026-12-09T10:00:00Z"), ny).expect("ok");
+        assert_eq!(
+            ok["StartDateTime"], "2026-12-09T10:00:00.000Z",
+            "an offset is kept"
+        );
+        let ok = check_args(t, args("2026-12-09T10:00:00"), crate::zone::Tz::UTC).expect("ok");
+        assert_eq!(ok["StartDateTime"], "2026-12-09T10:00:00.000Z");
+        let e = check_args(t, args("tomorrow at ten"), ny).expect_err("not a time");
+        assert!(e.message.contains("America/New_York"), "{}", e.message);
     }
 }

@@ -22,6 +22,7 @@
 //! - [`error`]: [`ActionError`], what a model must fix (field, valid values, closest value,
 //!   missing fields, malformed id).
 //! - [`suggest`]: the closest valid value.
+//! - [`zone`]: a call's time zone, date-times without an offset read in it, `{{now}}`.
 //! - [`agent`]: [`Agent`] policies: enabled actions, allowed objects, confirmation overrides.
 //! - [`confirm`]: confirmation tokens (HMAC over call, action and canonical payload, expiring,
 //!   used once) and the preview a model reads to the caller.
@@ -72,6 +73,7 @@ pub mod sink;
 pub mod suggest;
 pub mod template;
 mod tool;
+pub mod zone;
 
 pub use agent::Agent;
 pub use catalog::{Action, Catalog, Effect, Op, TEMPLATE_COUNT, Template, Tool};

@@ -24,6 +24,11 @@ pub struct CallVars {
     /// its writes are queued and audited there.
     #[serde(default)]
     pub workspace: Option<i64>,
+    /// The call's own time zone (an IANA name, checked with [`crate::zone::parse`] when the
+    /// call starts), which local times are read in; when absent the service gives the session
+    /// the agent's or the org user's ([`CallSession::set_default_zone`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// One call: its variables, the last result of each action by name, and the last record seen
@@ -47,6 +52,9 @@ pub struct CallSession {
     last_write: Option<LastWrite>,
     /// What was found about the caller when the call started, once it is known.
     caller_context: Option<std::sync::Arc<crate::context::CallerContext>>,
+    /// The zone local times are read and said in: the call's own, else the one the service set
+    /// (the agent's, else the org user's), else UTC.
+    zone: crate::zone::Tz,
 }
 
 /// The last write of a call: its identity, its key and what it answered.
@@ -69,7 +77,9 @@ impl CallSession {
     pub fn new(vars: CallVars) -> Self {
         use rand::Rng as _;
         let instance: u128 = rand::rng().random();
+        let zone = own_zone(&vars).unwrap_or(crate::zone::Tz::UTC);
         Self {
+            zone,
             vars,
             results: HashMap::new(),
             last: HashMap::new(),
@@ -79,6 +89,20 @@ impl CallSession {
             last_write: None,
             caller_context: None,
         }
+    }
+
+    /// The call's time zone: local times (`2026-12-09T10:00:00`) are read in it, and results
+    /// that carry times can say them in it.
+    pub fn time_zone(&self) -> crate::zone::Tz {
+        self.zone
+    }
+
+    /// Sets the zone of a call started without one of its own: the agent's, else the org
+    /// user's; `None` leaves UTC. A call's own zone always wins.
+    pub fn set_default_zone(&mut self, zone: Option<crate::zone::Tz>) {
+        self.zone = own_zone(&self.vars)
+            .or(zone)
+            .unwrap_or(crate::zone::Tz::UTC);
     }
 
     /// This call instance's id (32 hex digits), part of its writes' idempotency keys.
@@ -248,9 +272,15 @@ impl CallSession {
     }
 
     /// The template context: the call variables (`caller_phone`, `call_id`, `agent` and its
-    /// alias `employee_id`, `metadata`), every action's last result by name, and `last`
-    /// (`{{last.Contact.Id}}`).
+    /// alias `employee_id`, `metadata`), the time (`now`, ISO 8601 in the call's zone with its
+    /// offset; `today`, its date; `time_zone`, the zone's IANA name), every action's last
+    /// result by name, and `last` (`{{last.Contact.Id}}`).
     pub fn context(&self) -> Map<String, Value> {
+        self.context_at(chrono::Utc::now())
+    }
+
+    /// [`CallSession::context`] at the instant `now`.
+    pub fn context_at(&self, now: chrono::DateTime<chrono::Utc>) -> Map<String, Value> {
         let mut c = Map::new();
         for (k, v) in &self.results {
             c.insert(k.clone(), v.clone());
@@ -273,8 +303,19 @@ impl CallSession {
             c.insert("employee_id".into(), Value::String(a.clone()));
         }
         c.insert("metadata".into(), Value::Object(self.vars.metadata.clone()));
+        let zone = self.zone;
+        c.insert("now".into(), crate::zone::now_in(now, zone).into());
+        c.insert("today".into(), crate::zone::today_in(now, zone).into());
+        c.insert(crate::zone::TIME_ZONE_VAR.into(), zone.name().into());
         c
     }
+}
+
+/// The zone the call was started with, when it names one.
+fn own_zone(vars: &CallVars) -> Option<crate::zone::Tz> {
+    vars.time_zone
+        .as_deref()
+        .and_then(|n| crate::zone::parse("time_zone", n).ok())
 }
 
 #[cfg(test)]
@@ -332,6 +373,39 @@ mod tests {
         assert_eq!(c["last"]["Contact"]["Id"], "003A");
         assert_eq!(c["last"]["Case"]["Id"], "500A");
         assert_eq!(c["caller_phone"], "+15551234567");
+    }
+
+    #[test]
+    fn the_call_zone_wins_then_the_default_then_utc() {
+        use crate::zone::Tz;
+        let ny: Tz = "America/New_York".parse().expect("zone");
+        let la: Tz = "America/Los_Angeles".parse().expect("zone");
+        let mut own = CallSession::new(CallVars {
+            time_zone: Some("America/New_York".into()),
+            ..CallVars::default()
+        });
+        assert_eq!(own.time_zone(), ny);
+        own.set_default_zone(Some(la));
+        assert_eq!(own.time_zone(), ny, "the call's own zone wins");
+        let mut none = CallSession::default();
+        assert_eq!(none.time_zone(), Tz::UTC);
+        none.set_default_zone(Some(la));
+        assert_eq!(none.time_zone(), la);
+        none.set_default_zone(None);
+        assert_eq!(none.time_zone(), Tz::UTC);
+        // `now` and `today` are said in the call's zone: 02:30 UTC is the evening before.
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-09T02:30:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let c = own.context_at(at);
+        assert_eq!(c["now"], "2026-12-08T21:30:00-05:00");
+        assert_eq!(c["today"], "2026-12-08");
+        assert_eq!(c["time_zone"], "America/New_York");
+        let c = none.context_at(at);
+        assert_eq!(
+            (c["now"].as_str(), c["today"].as_str()),
+            (Some("2026-12-09T02:30:00Z"), Some("2026-12-09"))
+        );
     }
 
     #[test]

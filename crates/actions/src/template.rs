@@ -98,32 +98,24 @@ pub fn escape(dest: Dest, s: &str) -> Result<String, ActionError> {
 /// An ISO 8601 date-time (with or without offset, fractional seconds, a space for `T`) as
 /// Salesforce's UTC form `2026-02-12T10:00:00.000Z`; a time without offset is taken as UTC.
 pub fn iso_datetime(s: &str) -> Option<String> {
-    let s = s.trim();
-    let utc = if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
-        d.with_timezone(&chrono::Utc)
-    } else if let Ok(d) = chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
-        d.with_timezone(&chrono::Utc)
-    } else {
-        let naive = [
-            "%Y-%m-%dT%H:%M:%S%.f",
-            "%Y-%m-%d %H:%M:%S%.f",
-            "%Y-%m-%dT%H:%M",
-            "%Y-%m-%d %H:%M",
-        ]
-        .iter()
-        .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())?;
-        naive.and_utc()
-    };
-    Some(utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+    iso_datetime_in(s, crate::zone::Tz::UTC)
 }
 
-/// An ISO 8601 date (`2026-02-12`), also taken from the date part of a date-time.
+/// [`iso_datetime`], a time without offset read as a local time in `zone` (see
+/// [`crate::zone::read_datetime`]).
+pub fn iso_datetime_in(s: &str, zone: crate::zone::Tz) -> Option<String> {
+    crate::zone::read_datetime(s, zone).map(|utc| utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+}
+
+/// An ISO 8601 date (`2026-02-12`), also taken from a date-time (its date in UTC).
 pub fn iso_date(s: &str) -> Option<String> {
-    let s = s.trim();
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Some(d.to_string());
-    }
-    iso_datetime(s).map(|d| d[..10].to_owned())
+    iso_date_in(s, crate::zone::Tz::UTC)
+}
+
+/// [`iso_date`], a date-time's date being the one in `zone` (see
+/// [`crate::zone::read_date`]).
+pub fn iso_date_in(s: &str, zone: crate::zone::Tz) -> Option<String> {
+    crate::zone::read_date(s, zone).map(|d| d.to_string())
 }
 
 #[derive(Debug, FilterParameters)]
@@ -158,13 +150,25 @@ impl Filter for DateFilter {
     ) -> liquid_core::Result<LValue> {
         let args = self.args.evaluate(runtime)?;
         let text = input.to_kstr().to_string();
+        // NB: a date-time keeps the offset it was written with (`{{ now | date: '%H:%M' }}` is
+        // the call's local time), as Liquid's own `date` does.
         let dt = match text.trim() {
-            "now" | "today" => chrono::Utc::now(),
+            "now" | "today" => chrono::Utc::now().fixed_offset(),
             t => {
-                let iso =
-                    iso_datetime(t).or_else(|| iso_date(t).map(|d| format!("{d}T00:00:00.000Z")));
-                match iso.and_then(|i| chrono::DateTime::parse_from_rfc3339(&i).ok()) {
-                    Some(d) => d.with_timezone(&chrono::Utc),
+                let written = chrono::DateTime::parse_from_rfc3339(t)
+                    .or_else(|_| chrono::DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z"))
+                    .ok();
+                let utc = || {
+                    crate::zone::read_datetime(t, crate::zone::Tz::UTC)
+                        .or_else(|| {
+                            crate::zone::read_date(t, crate::zone::Tz::UTC)
+                                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                                .map(|d| d.and_utc())
+                        })
+                        .map(|d| d.fixed_offset())
+                };
+                match written.or_else(utc) {
+                    Some(d) => d,
                     None => {
                         return Err(LiquidError::with_msg(format!(
                             "'{t}' is not an ISO 8601 date"
@@ -248,17 +252,49 @@ fn is_path(expr: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
-fn lookup<'a>(ctx: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+/// The key of `m` named `key`: itself, else one equal ignoring case (Salesforce's field names
+/// are case-insensitive, so `{{search_contact.id}}` is `{{search_contact.Id}}`).
+fn key_of<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    if let Some((k, _)) = m.get_key_value(key) {
+        return Some(k);
+    }
+    m.keys()
+        .find(|k| k.eq_ignore_ascii_case(key))
+        .map(String::as_str)
+}
+
+/// The value at a dotted `path` of a template context (`search_contact.Id`, `last.Case.Id`,
+/// an array index as a segment), each name matched ignoring case when it is not found as
+/// written.
+pub fn lookup<'a>(ctx: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut segs = path.split('.');
-    let mut v = ctx.get(segs.next()?)?;
+    let mut v = ctx.get(key_of(ctx, segs.next()?)?)?;
     for s in segs {
         v = match v {
-            Value::Object(m) => m.get(s)?,
+            Value::Object(m) => m.get(key_of(m, s)?)?,
             Value::Array(a) => a.get(s.parse::<usize>().ok()?)?,
             _ => return None,
         };
     }
     Some(v)
+}
+
+/// `expr` with the variable path it starts with spelled as the context spells it
+/// (`search_contact.id | upcase` becomes `search_contact.Id | upcase`), for Liquid, whose
+/// names are case-sensitive.
+fn canonical_expr(ctx: &Map<String, Value>, expr: &str) -> String {
+    let end = expr
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(expr.len());
+    let (path, rest) = expr.split_at(end);
+    let mut out = Vec::new();
+    let mut m = Some(ctx);
+    for seg in path.split('.') {
+        let key = m.and_then(|m| key_of(m, seg)).unwrap_or(seg);
+        m = m.and_then(|m| m.get(key)).and_then(Value::as_object);
+        out.push(key);
+    }
+    format!("{}{rest}", out.join("."))
 }
 
 fn blank(v: &Value) -> bool {
@@ -313,14 +349,15 @@ impl Templating {
         if is_path(expr) {
             return Ok(lookup(ctx, expr).filter(|v| !blank(v)).cloned());
         }
-        match ctx.get(root(expr)) {
+        match key_of(ctx, root(expr)).and_then(|k| ctx.get(k)) {
             None => return Ok(None),
             Some(v) if blank(v) => return Ok(None),
             _ => {}
         }
+        let canonical = canonical_expr(ctx, expr);
         let tpl = self
             .parser
-            .parse(&format!("{{{{ {expr} }}}}"))
+            .parse(&format!("{{{{ {canonical} }}}}"))
             .map_err(|e| ActionError::template(format!("bad placeholder {{{{{expr}}}}}: {e}")))?;
         let globals = liquid::model::to_object(ctx)
             .map_err(|e| ActionError::template(format!("context: {e}")))?;
@@ -351,7 +388,7 @@ impl Templating {
                 Piece::Lit(l) => out.push_str(&l),
                 Piece::Expr(e) => match self.eval(&e, ctx)? {
                     Some(v) => out.push_str(&escape(dest, &text_of(&v))?),
-                    None => return Err(unfilled(&e)),
+                    None => return Err(unfilled(&e, ctx, None)),
                 },
             }
         }
@@ -359,20 +396,37 @@ impl Templating {
     }
 
     /// Resolves references in string arguments (`"{{search_contact.Id}}"`): a lone
-    /// placeholder keeps its value's type; text around placeholders is kept.
+    /// placeholder keeps its value's type; text around placeholders is kept. Field names are
+    /// matched ignoring case, as Salesforce's are (`{{search_contact.id}}`).
     ///
     /// # Errors
-    /// A reference to nothing (`{{search_contact.Id}}` before any search) or a template error.
+    /// A reference to nothing (`{{search_contact.Id}}` before any search), saying why: the
+    /// action has not run, it ran and found nothing, its result has no such field; see
+    /// [`Templating::resolve_args_of`] for a reference to an action that does not exist.
     pub fn resolve_args(
         &self,
         args: Map<String, Value>,
         ctx: &Map<String, Value>,
     ) -> Result<Map<String, Value>, ActionError> {
+        self.resolve_args_of(args, ctx, None)
+    }
+
+    /// [`Templating::resolve_args`] knowing the `actions` a reference may name: a reference to
+    /// anything else (`{{serch_contact.Id}}`) is refused with the closest name.
+    ///
+    /// # Errors
+    /// As [`Templating::resolve_args`].
+    pub fn resolve_args_of(
+        &self,
+        args: Map<String, Value>,
+        ctx: &Map<String, Value>,
+        actions: Option<&[&str]>,
+    ) -> Result<Map<String, Value>, ActionError> {
         args.into_iter()
             .map(|(k, v)| match v {
                 Value::String(s) if s.contains("{{") => {
                     let v = self
-                        .render_value(&s, ctx, &HashSet::new())?
+                        .render_value_of(&s, ctx, &HashSet::new(), actions)?
                         .unwrap_or(Value::Null);
                     Ok((k, v))
                 }
@@ -389,12 +443,23 @@ impl Templating {
         ctx: &Map<String, Value>,
         optional: &HashSet<String>,
     ) -> Result<Option<Value>, ActionError> {
+        self.render_value_of(s, ctx, optional, None)
+    }
+
+    /// [`Templating::render_value`] knowing the actions a reference may name.
+    fn render_value_of(
+        &self,
+        s: &str,
+        ctx: &Map<String, Value>,
+        optional: &HashSet<String>,
+        known: Option<&[&str]>,
+    ) -> Result<Option<Value>, ActionError> {
         let ps = pieces(s)?;
         if let [Piece::Expr(e)] = ps.as_slice() {
             return match self.eval(e, ctx)? {
                 Some(v) => Ok(Some(v)),
                 None if optional.contains(root(e)) => Ok(None),
-                None => Err(unfilled(e)),
+                None => Err(unfilled(e, ctx, known)),
             };
         }
         let mut out = String::new();
@@ -404,7 +469,7 @@ impl Templating {
                 Piece::Expr(e) => match self.eval(&e, ctx)? {
                     Some(v) => out.push_str(&text_of(&v)),
                     None if optional.contains(root(&e)) => return Ok(None),
-                    None => return Err(unfilled(&e)),
+                    None => return Err(unfilled(&e, ctx, known)),
                 },
             }
         }
@@ -500,7 +565,7 @@ impl Templating {
                     match self.eval(&e, ctx)? {
                         Some(v) => out.push_str(&escape(dest, &text_of(&v))?),
                         None if optional.contains(root(&e)) => out.push_str(UNFILLED),
-                        None => return Err(unfilled(&e)),
+                        None => return Err(unfilled(&e, ctx, None)),
                     }
                 }
             }
@@ -517,14 +582,99 @@ impl Templating {
     }
 }
 
-fn unfilled(expr: &str) -> ActionError {
+/// Why `{{expr}}` has no value, in words that stop a model from asking again for the same
+/// thing: the action it names has not run (run it first), ran and found nothing (ask the
+/// caller for something else), or has no such field (the fields it has); an action that does
+/// not exist (when `known` lists those that do) gets the closest name.
+fn unfilled(expr: &str, ctx: &Map<String, Value>, known: Option<&[&str]>) -> ActionError {
     let r = root(expr);
     let mut e = ActionError::missing("this action", vec![r.to_owned()]);
-    e.message = if expr.contains('.') {
-        format!("{{{{{expr}}}}} has no value yet; run {r} first or give the value directly").into()
-    } else {
-        format!("this action needs {r}; ask the caller for it and try again").into()
+    let path = expr
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .next()
+        .unwrap_or(r);
+    if !expr.contains('.') {
+        e.message = format!("this action needs {r}; ask the caller for it and try again").into();
+        return e;
+    }
+    let Some(result) = key_of(ctx, r).and_then(|k| ctx.get(k)) else {
+        if let Some(known) = known
+            && !known.iter().any(|a| a.eq_ignore_ascii_case(r))
+        {
+            let names = known.iter().copied().chain(ctx.keys().map(String::as_str));
+            e = ActionError::new(
+                crate::error::ErrorCode::InvalidArgument,
+                format!("{{{{{path}}}}} names no action or call variable '{r}'"),
+            );
+            if let Some(c) = crate::suggest::closest(r, names) {
+                e.message = format!("{}; did you mean '{c}'?", e.message).into();
+                e.suggestion = Some(c.into());
+            }
+            return e;
+        }
+        e.message =
+            format!("{{{{{path}}}}} has no value yet; run {r} first or give the value directly")
+                .into();
+        return e;
     };
+    let found_nothing = result
+        .get("records")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+        || result.get("count").and_then(Value::as_u64) == Some(0);
+    if found_nothing {
+        // The searches for the caller (not for a colleague: `search_users`).
+        let person = ["contact", "lead", "customer", "person", "caller"]
+            .iter()
+            .any(|w| r.to_ascii_lowercase().contains(w));
+        e.message = if person {
+            format!(
+                "{r} found no one, so {{{{{path}}}}} has no value; ask for the caller's name or email and search again with it (not the same search), or go on without it"
+            )
+        } else {
+            format!(
+                "{r} found nothing, so {{{{{path}}}}} has no value; ask the caller for another detail and search again with it (not the same search), or go on without it"
+            )
+        }
+        .into();
+        return e;
+    }
+    // The first step of the path that leads nowhere, and what there was at that point.
+    let mut at = result;
+    let mut field = r;
+    for seg in path.split('.').skip(1) {
+        field = seg;
+        match at {
+            Value::Object(m) => match key_of(m, seg).and_then(|k| m.get(k)) {
+                Some(v) if !blank(v) => at = v,
+                _ => break,
+            },
+            _ => break,
+        }
+    }
+    let has: Vec<&str> = match at {
+        Value::Object(m) => m
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !["records", "count", "omitted", "say"].contains(k))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let no_object = r == "last" && std::ptr::eq(at, result);
+    let whose = match r {
+        _ if no_object => {
+            "no record of that object was found or written in this call yet".to_owned()
+        }
+        "last" | "metadata" => format!("there is no {field}"),
+        _ => format!("{r}'s result has no {field}"),
+    };
+    e.message = format!("{{{{{path}}}}} has no value: {whose}").into();
+    if !has.is_empty() && !no_object {
+        e.message = format!("{}; it has: {}", e.message, has.join(", ")).into();
+        if let Some(c) = crate::suggest::closest(field, has.iter().copied()) {
+            e.suggestion = Some(c.into());
+        }
+    }
     e
 }
 
@@ -673,6 +823,13 @@ mod tests {
                 .expect("ok"),
             "12/02/2026 10:30"
         );
+        // A date-time keeps the offset it was written with: the call's `now` is said locally.
+        let c = ctx(json!({"now": "2026-12-08T21:30:00-05:00"}));
+        assert_eq!(
+            t.render("{{ now | date: '%Y-%m-%d %H:%M' }}", Dest::Text, &c)
+                .expect("ok"),
+            "2026-12-08 21:30"
+        );
         let c = ctx(json!({"when": "not a date"}));
         assert!(t.render("{{ when | date: '%Y' }}", Dest::Text, &c).is_err());
     }
@@ -752,5 +909,81 @@ mod tests {
             .resolve_args(ctx(json!({"WhatId": "{{create_case.Id}}"})), &c)
             .unwrap_err();
         assert!(e.message.contains("run create_case first"), "{}", e.message);
+    }
+
+    #[test]
+    fn field_names_in_references_ignore_case() {
+        let t = Templating::new();
+        let c = ctx(json!({"search_contact": {"Id": "003A", "AccountId": "001B"}}));
+        for (arg, want) in [
+            ("{{search_contact.Id}}", "003A"),
+            ("{{search_contact.id}}", "003A"),
+            ("{{ search_contact.ID }}", "003A"),
+            ("{{Search_Contact.accountid}}", "001B"),
+            ("{{search_contact.id | downcase}}", "003a"),
+            ("Contact {{search_contact.id}}", "Contact 003A"),
+        ] {
+            let r = t.resolve_args(ctx(json!({ "a": arg })), &c).expect(arg);
+            assert_eq!(r["a"], want, "{arg}");
+        }
+    }
+
+    #[test]
+    fn a_reference_to_nothing_says_why() {
+        let t = Templating::new();
+        let known = ["search_contact", "create_case", "search_case"];
+        let c = ctx(json!({
+            "search_contact": {"count": 0, "records": []},
+            "search_case": {"count": 0, "records": []},
+            "create_case": {"id": "500A", "Id": "500A", "success": true},
+            "last": {},
+        }));
+        let err = |arg: &str| {
+            t.resolve_args_of(ctx(json!({ "a": arg })), &c, Some(&known))
+                .expect_err(arg)
+        };
+        // It ran and found no one: ask for something else, not the same search again.
+        let e = err("{{search_contact.Id}}");
+        assert!(
+            e.message.starts_with("search_contact found no one"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("name or email"), "{}", e.message);
+        assert!(!e.message.contains("first"), "{}", e.message);
+        let e = err("{{search_case.Id}}");
+        assert!(
+            e.message.starts_with("search_case found nothing"),
+            "{}",
+            e.message
+        );
+        // An action that does not exist: the closest name.
+        let e = err("{{serch_contact.Id}}");
+        assert_eq!(e.code, crate::error::ErrorCode::InvalidArgument);
+        assert_eq!(e.suggestion.as_deref(), Some("search_contact"));
+        assert!(
+            e.message.contains("did you mean 'search_contact'"),
+            "{}",
+            e.message
+        );
+        // An action that has not run in this call yet.
+        let c2 = ctx(json!({}));
+        let e = t
+            .resolve_args_of(ctx(json!({"a": "{{create_case.Id}}"})), &c2, Some(&known))
+            .expect_err("not run");
+        assert!(e.message.contains("run create_case first"), "{}", e.message);
+        // A field its result does not have: what it has, and the closest.
+        let e = err("{{create_case.CaseNumbr}}");
+        assert!(e.message.contains("has no CaseNumbr"), "{}", e.message);
+        assert!(e.message.contains("it has: "), "{}", e.message);
+        let e = err("{{create_case.ide}}");
+        assert_eq!(e.suggestion.as_deref(), Some("id"), "{}", e.message);
+        // Nothing of that object was seen yet.
+        let e = err("{{last.Contact.Id}}");
+        assert!(
+            e.message.contains("no record of that object"),
+            "{}",
+            e.message
+        );
     }
 }

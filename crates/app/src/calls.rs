@@ -468,6 +468,8 @@ impl App {
             if let Err(e) = conn.warm().await {
                 tracing::debug!(error = %e, "warming the org connection failed");
             }
+            // Read once per connection, before the call's first action needs it.
+            live.user_zone().await;
         });
     }
 
@@ -499,14 +501,22 @@ impl App {
     /// and the connection's id. A call that named its connection keeps it.
     ///
     /// # Errors
-    /// The connection cannot be used ([`lookup_error`]); the id is already open (409
-    /// `call_exists`).
+    /// A `time_zone` that is not an IANA name (400, saying how to fix it); the connection
+    /// cannot be used ([`lookup_error`]); the id is already open (409 `call_exists`).
     pub fn start_call_on(
         &self,
         caller: &Caller,
-        vars: CallVars,
+        mut vars: CallVars,
         connection: Option<&str>,
     ) -> Result<(String, String), Error> {
+        if let Some(name) = &vars.time_zone {
+            let zone = callforce_actions::zone::parse("time_zone", name).map_err(|e| {
+                let mut err = Error::refused(e);
+                err.kind = Kind::Invalid;
+                err
+            })?;
+            vars.time_zone = Some(zone.name().to_owned());
+        }
         let id = self
             .registry
             .get(caller.workspace, connection)
@@ -844,6 +854,10 @@ impl App {
             }
         };
         *connection = Some(live.meta.read().id.clone());
+        if call.vars.time_zone.is_none() {
+            let zone = self.default_zone(caller, call, &live, name).await;
+            call.set_default_zone(zone);
+        }
         if name == callforce_intents::TOOL_NAME {
             // The intent's write goes through the call connection's write pipeline.
             let r = self.intents.run(caller, call, arguments, &live).await;
@@ -912,6 +926,29 @@ impl App {
             .with_label_values(&[label, outcome])
             .observe(started.elapsed().as_secs_f64());
         r
+    }
+
+    /// The zone of a call started without one: its agent's, else the connected org user's
+    /// (`None`: UTC). The user's is read from the org at most once per connection, and never
+    /// on the way of `action` when it is queued at once (a non-blocking write never waits on
+    /// the org): it is read when the connection connects and when a call starts.
+    async fn default_zone(
+        &self,
+        caller: &Caller,
+        call: &CallSession,
+        live: &crate::registry::Live,
+        action: &str,
+    ) -> Option<callforce_actions::zone::Tz> {
+        if let Some(agent) = call.vars.agent.as_deref()
+            && let Ok(view) = self.workspaces.view(caller.workspace).await
+            && let Some(zone) = view.agents.get(agent).and_then(Agent::zone)
+        {
+            return Some(zone);
+        }
+        if live.actions.queues_at_once(action) {
+            return live.known_user_zone();
+        }
+        live.user_zone().await
     }
 
     /// Ends the call `id` of `caller`'s workspace.

@@ -165,6 +165,9 @@ pub struct Live {
     /// When the oldest of the describes the non-blocking writes need was fetched (`None`: one
     /// is missing).
     describes_at: Mutex<Option<chrono::DateTime<Utc>>>,
+    /// The connected user's time zone (`User.TimeZoneSidKey`), read once per connection: the
+    /// zone of calls whose own and agent's are not set (`None`: the user has none we know).
+    user_zone: tokio::sync::OnceCell<Option<callforce_actions::zone::Tz>>,
 }
 
 /// How old the describes the non-blocking writes are checked against may grow before they are
@@ -212,6 +215,44 @@ pub enum LimitError {
 }
 
 impl Live {
+    /// The connected user's time zone (`User.TimeZoneSidKey`), read from the org the first
+    /// time it is asked for and kept for the connection's life. `None` when the user has no
+    /// zone we know, or the org could not be asked (asked again next time).
+    pub async fn user_zone(&self) -> Option<callforce_actions::zone::Tz> {
+        let read = self
+            .user_zone
+            .get_or_try_init(|| async {
+                let user = self.meta.read().user_id.clone();
+                let Ok(id) = callforce_client::Id::parse(&user) else {
+                    return Ok(None);
+                };
+                let rec = self
+                    .actions
+                    .connection()
+                    .get("User", id, &["TimeZoneSidKey"])
+                    .await?;
+                Ok::<_, callforce_client::Error>(
+                    rec.get("TimeZoneSidKey")
+                        .and_then(serde_json::Value::as_str)
+                        .and_then(|z| callforce_actions::zone::parse("TimeZoneSidKey", z).ok()),
+                )
+            })
+            .await;
+        match read {
+            Ok(zone) => *zone,
+            Err(e) => {
+                tracing::warn!(connection = %self.id(), error = %e, "reading the connected user's time zone failed; UTC is used until it is read");
+                None
+            }
+        }
+    }
+
+    /// The connected user's time zone when it was read already ([`Live::user_zone`]), without
+    /// asking the org.
+    pub fn known_user_zone(&self) -> Option<callforce_actions::zone::Tz> {
+        self.user_zone.get().copied().flatten()
+    }
+
     /// The connection's id.
     pub fn id(&self) -> String {
         self.meta.read().id.clone()
@@ -702,6 +743,7 @@ impl Registry {
             inflight: RwLock::new(None),
             usage_checked: Mutex::new(None),
             describes_at: Mutex::new(None),
+            user_zone: tokio::sync::OnceCell::new(),
             meta: RwLock::new(c),
         });
         live.set_cap(live.meta.read().max_concurrent);
@@ -946,6 +988,8 @@ impl Registry {
             tracing::warn!(connection = %id, error = %e, "reading the stored describes failed");
         }
         self.fetch_describes(&live).await;
+        // Read now, so no call's action waits for it.
+        live.user_zone().await;
         self.live.write().insert(id.clone(), live);
         // A reconnect: its writes that waited (needs_reauth, a pause) go now.
         self.resume_queue(stored.workspace, &id).await?;

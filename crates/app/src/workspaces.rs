@@ -228,7 +228,7 @@ impl Workspaces {
         check_name(name)?;
         let agent: Agent = parse(
             json,
-            "agent {actions, objects, confirm_writes, confirm, skip_confirmation, description}",
+            "agent {actions, objects, confirm_writes, confirm, skip_confirmation, description, time_zone}",
         )?;
         let view = self
             .view(caller.workspace)

@@ -38,7 +38,9 @@ pub fn var_type(map: &IntentMap, path: &str) -> Option<VarType> {
     }
     match path {
         "caller_phone" => return Some(VarType::Phone),
-        "call_id" | "agent" | "employee_id" => return Some(VarType::Text),
+        "call_id" | "agent" | "employee_id" | "time_zone" => return Some(VarType::Text),
+        "now" => return Some(VarType::Datetime),
+        "today" => return Some(VarType::Date),
         _ => {}
     }
     let parts: Vec<&str> = path.split('.').collect();
@@ -382,7 +384,7 @@ impl<'a> Checker<'a> {
         }
         match src {
             Source::Const(v) => {
-                if let Err(e) = coerce(&obj.name, f, v, self.now, self.d) {
+                if let Err(e) = coerce(&obj.name, f, v, self.now, callforce_actions::zone::Tz::UTC, self.d) {
                     let code = match f.type_.as_str() {
                         "picklist" | "multipicklist" => Code::InvalidPicklistValue,
                         "reference" | "id" => Code::MalformedId,

@@ -1,17 +1,19 @@
 //! Values coerced to a field's type at call time: dates to `YYYY-MM-DD`, datetimes to ISO 8601
-//! in UTC, numbers and booleans from text, picklist values matched case-insensitively to the
+//! in UTC (one without an offset read in the call's time zone), numbers and booleans from text, picklist values matched case-insensitively to the
 //! org's exact value, ids normalised to 18 characters. What still does not fit is refused with a
 //! message a model can act on.
 
 use callforce_actions::suggest::closest;
+use callforce_actions::zone::Tz;
 use callforce_client::describe::FieldDescribe;
 use callforce_types::Id;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde_json::Value;
 
 use crate::describes::Describes;
 
-/// Coerces `v` to what `field` takes. `now` fills a `"now"` given for a date or datetime.
+/// Coerces `v` to what `field` takes. `now` fills a `"now"` given for a date or datetime; a
+/// datetime without an offset is a local time in `zone` (and `"today"` is its date there).
 ///
 /// # Errors
 /// A message for the model naming the field, what was given and what it takes.
@@ -20,6 +22,7 @@ pub fn coerce(
     field: &FieldDescribe,
     v: &Value,
     now: DateTime<Utc>,
+    zone: Tz,
     describes: &Describes,
 ) -> Result<Value, String> {
     let name = format!("{object}.{}", field.name);
@@ -40,13 +43,13 @@ pub fn coerce(
     match field.type_.as_str() {
         "date" => {
             let s = text().ok_or_else(|| bad("a date (YYYY-MM-DD)"))?;
-            date(&s, now)
+            date(&s, now, zone)
                 .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
                 .ok_or_else(|| bad("a date (YYYY-MM-DD)"))
         }
         "datetime" => {
             let s = text().ok_or_else(|| bad("a date and time (ISO 8601)"))?;
-            datetime(&s, now)
+            datetime(&s, now, zone)
                 .map(|d| Value::String(d.to_rfc3339_opts(SecondsFormat::Millis, true)))
                 .ok_or_else(|| bad("a date and time (ISO 8601, such as 2026-03-01T15:00:00Z)"))
         }
@@ -193,44 +196,29 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
-/// A date from `YYYY-MM-DD`, an ISO 8601 datetime (its UTC date), or `today`/`now`.
-pub fn date(s: &str, now: DateTime<Utc>) -> Option<NaiveDate> {
+/// A date from `YYYY-MM-DD`, an ISO 8601 datetime (its date in `zone`), or `today`/`now`
+/// (today in `zone`).
+pub fn date(s: &str, now: DateTime<Utc>, zone: Tz) -> Option<NaiveDate> {
     if s.eq_ignore_ascii_case("now") || s.eq_ignore_ascii_case("today") {
-        return Some(now.date_naive());
+        return Some(now.with_timezone(&zone).date_naive());
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
+    callforce_actions::zone::read_date(s, zone)
         .or_else(|| NaiveDate::parse_from_str(s, "%Y/%m/%d").ok())
-        .or_else(|| datetime(s, now).map(|d| d.date_naive()))
 }
 
-/// A UTC datetime from ISO 8601 with an offset, without one (taken as UTC), a bare date
-/// (midnight UTC), or `now`.
-pub fn datetime(s: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// A UTC datetime from ISO 8601 with an offset, without one (a local time in `zone`), a bare
+/// date (midnight in `zone`), or `now`.
+pub fn datetime(s: &str, now: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
     if s.eq_ignore_ascii_case("now") {
         return Some(now);
     }
-    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Some(d.with_timezone(&Utc));
-    }
-    // Salesforce's own form: `2026-03-01T15:00:00.000+0000`.
-    if let Ok(d) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
-        return Some(d.with_timezone(&Utc));
-    }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
-            return Some(d.and_utc());
-        }
+    if let Some(d) = callforce_actions::zone::read_datetime(s, zone) {
+        return Some(d);
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
+        .map(|d| callforce_actions::zone::local_to_utc(d, zone))
 }
 
 #[cfg(test)]
@@ -280,7 +268,7 @@ mod tests {
     }
 
     fn c(f: &FieldDescribe, v: Value) -> Result<Value, String> {
-        coerce("Lead", f, &v, now(), &d())
+        coerce("Lead", f, &v, now(), Tz::UTC, &d())
     }
 
     #[test]

@@ -108,14 +108,10 @@ pub struct Outcome {
     pub records: Vec<Written>,
 }
 
-/// The value at a dotted `path` of the call's context (`last.Opportunity.Id`).
+/// The value at a dotted `path` of the call's context (`last.Opportunity.Id`); names are
+/// matched ignoring case, as Salesforce's field names are (`search_contact.id`).
 pub fn lookup<'a>(context: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    let mut parts = path.split('.');
-    let mut v = context.get(parts.next()?)?;
-    for p in parts {
-        v = v.get(p)?;
-    }
-    (!v.is_null()).then_some(v)
+    callforce_actions::template::lookup(context, path).filter(|v| !v.is_null())
 }
 
 /// Compiles intent `name` with the model's `args` and the call's `context` (the call session's
@@ -143,6 +139,7 @@ pub fn compile(
         context,
         describes,
         now,
+        zone: callforce_actions::zone::of_context(context),
     };
     // NB: every problem is collected before refusing, so the model fixes them all at once.
     let mut refused = input.unknown_arguments();
@@ -184,6 +181,8 @@ struct Input<'a> {
     context: &'a Map<String, Value>,
     describes: &'a Describes,
     now: DateTime<Utc>,
+    /// The call's time zone, which datetimes without an offset are read in.
+    zone: callforce_actions::zone::Tz,
 }
 
 /// One write compiled: its step, the record's values and how it reaches the record.
@@ -391,7 +390,7 @@ impl Input<'_> {
                     continue;
                 }
             };
-            match coerce(&obj.name, f, &raw, self.now, describes) {
+            match coerce(&obj.name, f, &raw, self.now, self.zone, describes) {
                 Ok(v) => {
                     rec.insert(f.name.clone(), v);
                 }

@@ -522,6 +522,7 @@ fn call_vars(
         agent,
         metadata: serde_json::Map::new(),
         workspace: None,
+        time_zone: None,
     };
     (call_id, vars)
 }

@@ -4,7 +4,7 @@
 //! ```text
 //! GET    /v1/agents                 the workspace's agents
 //! GET    /v1/agents/{name}          one agent
-//! PUT    /v1/agents/{name}          {actions?, objects?, confirm_writes?, confirm?, skip_confirmation?, description?}
+//! PUT    /v1/agents/{name}          {actions?, objects?, confirm_writes?, confirm?, skip_confirmation?, description?, time_zone?}
 //! DELETE /v1/agents/{name}
 //! GET    /v1/actions                every action of the workspace (built-in and custom)
 //! GET    /v1/actions/{name}         one action (custom ones with their definition)
@@ -149,7 +149,7 @@ async fn get_agent(
     path = "/v1/agents/{name}",
     tag = "agents",
     params(("name" = String, Path, description = "The agent")),
-    request_body(content = Object, description = "The agent: {actions?, objects?, confirm_writes?, confirm?, skip_confirmation?, description?}"),
+    request_body(content = Object, description = "The agent: {actions?, objects?, confirm_writes?, confirm?, skip_confirmation?, description?, time_zone?}"),
     responses(
         (status = 200, description = "The agent, saved", body = SavedAgent),
         (status = 400, description = "The body is not an agent", body = ErrorBody),

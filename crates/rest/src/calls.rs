@@ -5,7 +5,7 @@
 //!                                         tools, for a call on that connection (default: the
 //!                                         workspace's default)
 //! POST /v1/calls                          {caller_phone | caller_email | caller_id, agent,
-//!                                          call_id?, metadata?, connection?}
+//!                                          call_id?, metadata?, connection?, time_zone?}
 //!                                         -> {call_id, connection, caller_context}
 //! GET  /v1/calls/{id}/context             the caller context (once a late lookup is done)
 //! POST /v1/calls/{id}/actions/{name}      {arguments} -> {result} | {error}
@@ -133,6 +133,11 @@ pub struct StartCall {
     /// The connection to run on (default: the workspace's default).
     #[serde(default)]
     connection: Option<String>,
+    /// The call's time zone, an IANA name (`America/New_York`): date-times without an offset
+    /// are read in it and `{{now}}` is given in it (default: the agent's, else the connected
+    /// org user's, else UTC).
+    #[serde(default)]
+    time_zone: Option<String>,
 }
 
 /// A started call.
@@ -157,7 +162,7 @@ pub struct Started {
     request_body(content = Option<StartCall>, description = "The call (no body: a call with a new id on the default connection)"),
     responses(
         (status = 201, description = "The call started", body = Started),
-        (status = 400, description = "The body is not a call", body = ErrorBody),
+        (status = 400, description = "The body is not a call, or its time zone is not an IANA name", body = ErrorBody),
         (status = 404, description = "No such agent or connection", body = ErrorBody),
         (status = 409, description = "A call with this id is running", body = ErrorBody),
         (status = 503, description = "The connection cannot be used now", body = ErrorBody),
@@ -176,7 +181,7 @@ async fn start_call(
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
                 &format!(
-                    "the body must be JSON {{caller_phone, caller_email, caller_id, agent, call_id, metadata, connection}}: {e}"
+                    "the body must be JSON {{caller_phone, caller_email, caller_id, agent, call_id, metadata, connection, time_zone}}: {e}"
                 ),
             );
         }
@@ -202,6 +207,7 @@ async fn start_call(
         agent: start.agent,
         metadata: start.metadata.unwrap_or_default(),
         workspace: Some(caller.workspace.0),
+        time_zone: start.time_zone,
     };
     let (call_id, connection) = match api.start_call_on(&caller, vars, start.connection.as_deref())
     {

@@ -40,4 +40,5 @@ mod pipeline;
 mod queue;
 mod readme;
 mod serve;
+mod time_zones;
 mod unreachable_org;

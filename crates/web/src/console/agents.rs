@@ -399,10 +399,13 @@ async fn save(
         Err(resp) => return resp,
     };
     // Only an agent that exists is saved here (a new one is made by its name on /agents).
-    if let Err(e) = stored(&pages, &s, &name).await {
-        return failed(&s, "agents", &e);
-    }
-    let (agent, mut policy) = policy_of(&body);
+    let before = match stored(&pages, &s, &name).await {
+        Ok((before, _)) => before,
+        Err(e) => return failed(&s, "agents", &e),
+    };
+    let (mut agent, mut policy) = policy_of(&body);
+    // NB: the form does not show the time zone (it is set through the API); a save keeps it.
+    agent.time_zone = before.time_zone;
     let json = serde_json::to_vec(&agent).unwrap_or_default();
     match pages
         .console
