@@ -633,7 +633,7 @@ impl App {
                             workspace,
                             &session,
                             Some(live.id()),
-                            "caller_context",
+                            callforce_store::CALLER_LOOKUP,
                             serde_json::to_value(&who).unwrap_or_default(),
                             &answer,
                             started_at,

@@ -114,7 +114,8 @@ pub use describes::StoredDescribe;
 pub use intents::StoredIntentMap;
 pub use keys::{ApiKey, ApiKeyId, CreatedApiKey, Workspace, WorkspaceId};
 pub use operations::{
-    ActivityBucket, CallCursor, CallFilter, CallSummary, NewOperation, Operation, OperationId,
+    ActivityBucket, CALLER_LOOKUP, CallCursor, CallFilter, CallSummary, NewOperation, Operation,
+    OperationId,
 };
 pub use queue::{
     AttemptError, Completion, DeadLetter, DeadLetterFilter, DeadLetterId, DeadLetterStatus,

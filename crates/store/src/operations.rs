@@ -15,6 +15,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+/// The operation a call's start records for its caller lookup: a step of the call's timeline,
+/// not one of the tool calls counted in the activity.
+pub const CALLER_LOOKUP: &str = "caller_context";
+
 use crate::keys::WorkspaceId;
 use crate::{Error, Result, Store, WritePool, from_ms, ms, with_pool};
 
@@ -427,11 +431,13 @@ impl Store {
         let rows: Vec<(i64, String, i64)> = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT started_at, outcome, latency_us FROM operations \
-                 WHERE workspace_id = $1 AND started_at >= $2 AND started_at < $3",
+                 WHERE workspace_id = $1 AND started_at >= $2 AND started_at < $3 \
+                 AND action <> $4",
             )
             .bind(workspace.0)
             .bind(ms(since))
             .bind(ms(until))
+            .bind(CALLER_LOOKUP)
             .fetch_all(pool)
             .await?
         });
