@@ -298,7 +298,7 @@ fn label(object: Option<&str>, v: &Value, zone: Option<Tz>) -> String {
                 None => what.to_owned(),
             }
         }
-        Some(o) => ["Name", "Title", "Subject", "CaseNumber", "MasterLabel"]
+        Some(o) => ["Name", "Title", "Subject", "CaseNumber", "Product2.Name"]
             .iter()
             .find_map(|f| str_at(v, f))
             .map_or_else(|| format!("a {}", noun(o)), str::to_owned),
@@ -445,6 +445,12 @@ fn created(
 /// answered).
 fn merged(args: &Map<String, Value>, result: &Value) -> Value {
     let mut m = args.clone();
+    // A generic create's values are under `fields`.
+    if let Some(Value::Object(fields)) = args.get("fields") {
+        for (k, v) in fields {
+            m.insert(k.clone(), v.clone());
+        }
+    }
     if let Some(r) = result.as_object() {
         for (k, v) in r {
             m.insert(k.clone(), v.clone());
@@ -798,6 +804,18 @@ mod tests {
                 json!({"sobject": "Invoice_Line__c"}),
                 json!({"id": "a01A", "success": true}),
                 "I've created the invoice line.",
+            ),
+            (
+                "create_record",
+                json!({"sobject": "Account", "fields": {"Name": "Globex"}}),
+                json!({"id": "001A", "success": true}),
+                "I've created the account Globex.",
+            ),
+            (
+                "search_pricebook_entries",
+                json!({}),
+                json!({"count": 1, "records": [{"Id": "01u", "Product2": {"Name": "Voice Agent Enterprise"}}]}),
+                "I found Voice Agent Enterprise.",
             ),
             (
                 "upsert_record",
