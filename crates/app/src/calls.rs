@@ -690,7 +690,8 @@ impl App {
         *connection = Some(live.meta.read().id.clone());
         if name == callforce_intents::TOOL_NAME {
             // The intent's write goes through the call connection's write pipeline.
-            let r = self.intents.run(caller, call, arguments, &live).await;
+            let say = self.says(caller, call).await;
+            let r = self.intents.run(caller, call, arguments, &live, say).await;
             self.registry.observe(&live).await;
             return r;
         }
@@ -756,6 +757,18 @@ impl App {
             .with_label_values(&[label, outcome])
             .observe(started.elapsed().as_secs_f64());
         r
+    }
+
+    /// Whether the results of `call`'s agent carry `say` (on unless its agent turned it off;
+    /// on when the settings cannot be read, as for a call without an agent).
+    async fn says(&self, caller: &Caller, call: &CallSession) -> bool {
+        let Some(agent) = call.vars.agent.as_deref() else {
+            return true;
+        };
+        match self.workspaces.view(caller.workspace).await {
+            Ok(view) => view.agents.get(agent).is_none_or(|a| a.say),
+            Err(_) => true,
+        }
     }
 
     /// Ends the call `id` of `caller`'s workspace.
