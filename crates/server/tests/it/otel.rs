@@ -401,10 +401,14 @@ async fn the_example_call_is_one_trace_continued_from_the_agent_runtime() {
             .collect::<Vec<_>>()
     };
     assert!(!under("search_contact").is_empty());
-    assert!(
+    // The create and the read of its CaseNumber: one `/composite` request.
+    assert_eq!(
         under("create_case")
             .iter()
-            .any(|n| !n.starts_with("GET ") && n.contains("/sobjects/Case")),
+            .filter(|n| !n.starts_with("GET "))
+            .map(|n| n.ends_with("/composite"))
+            .collect::<Vec<_>>(),
+        [true],
         "{:?}",
         under("create_case")
     );
