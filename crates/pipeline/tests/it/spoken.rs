@@ -170,7 +170,7 @@ fn untrue(name: &str, description: &str, result: &Value) -> Vec<String> {
     wrong
 }
 
-/// `s` with its digits, day names and month names masked.
+/// `s` with its numbers, times (AM or PM too), day names and month names masked.
 fn masked(s: &str) -> String {
     const NAMES: [&str; 19] = [
         "Monday",
@@ -193,7 +193,14 @@ fn masked(s: &str) -> String {
         "November",
         "December",
     ];
-    let mut out = s.replace(|c: char| c.is_ascii_digit(), "#");
+    // A time with minutes or without, a number of any length: one `#`.
+    let mut out = s
+        .replace(|c: char| c.is_ascii_digit(), "#")
+        .replace("#:#", "#");
+    while out.contains("##") {
+        out = out.replace("##", "#");
+    }
+    out = out.replace(" AM", " #M").replace(" PM", " #M");
     for n in NAMES {
         out = out.replace(n, "<when>");
     }
