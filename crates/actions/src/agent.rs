@@ -9,7 +9,7 @@ use crate::catalog::{Action, Catalog, Effect, Op, Tool};
 use crate::error::{ActionError, ErrorCode};
 
 /// One agent's policy. Everything is allowed when a list is absent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Agent {
     /// What the agent is for (shown to admins).
@@ -42,6 +42,36 @@ pub struct Agent {
     /// none; the org user's when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// Whether results carry `say`, a sentence a voice agent can read out as it is (on by
+    /// default; a text agent may turn it off).
+    #[serde(default = "say_default", skip_serializing_if = "is_on")]
+    pub say: bool,
+}
+
+impl Default for Agent {
+    fn default() -> Self {
+        Self {
+            description: None,
+            actions: None,
+            objects: None,
+            confirm_writes: false,
+            confirm: Vec::new(),
+            skip_confirmation: Vec::new(),
+            caller_context: None,
+            context_deadline_ms: None,
+            time_zone: None,
+            say: true,
+        }
+    }
+}
+
+fn say_default() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` takes a reference
+fn is_on(b: &bool) -> bool {
+    *b
 }
 
 impl Agent {

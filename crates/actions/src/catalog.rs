@@ -97,6 +97,10 @@ pub struct Template {
     /// Groups of parameters of which exactly one must be given.
     #[serde(default)]
     pub one_of: Vec<Vec<String>>,
+    /// Fields a create reads back from the new record in the same round trip (a Case's
+    /// `CaseNumber`, which the org fills in and a caller is told).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_back: Vec<String>,
 }
 
 impl Template {

@@ -270,6 +270,21 @@ fn is_raw_get(action: &Action, args: &Args) -> bool {
             .is_some_and(|m| m.eq_ignore_ascii_case("GET"))
 }
 
+/// `result` of `action` run with `args`, with its `say` sentence unless `agent` turned it off.
+fn speak(
+    action: &Action,
+    args: &Args,
+    result: Value,
+    agent: Option<&Agent>,
+    session: &CallSession,
+) -> Value {
+    if agent.is_some_and(|a| !a.say) {
+        return result;
+    }
+    // Times are said in the call's zone.
+    crate::say::with_say(action, args, result, Some(session.time_zone()))
+}
+
 /// Remembers a run of action `name` in `session`: its result (the session's last one of
 /// `object`), a create queued with no id yet, and a write's answer under its key (so a retry
 /// of the call's last write answers it).
@@ -419,7 +434,7 @@ impl Actions {
             if let Some(preview) =
                 self.check_confirmation(call_id, name, action, &args, &confirmable, token)?
             {
-                return Ok(preview);
+                return Ok(speak(action, &args, preview, scope.agent, session));
             }
             rendered = confirmable.rendered;
         }
@@ -440,7 +455,9 @@ impl Actions {
         };
         let written_key = writes.then(|| key.clone());
         let wctx = WriteCtx::new(session, name, key);
+        let said = args.clone();
         let result = self.run_action(action, args, &ctx, rendered, &wctx).await?;
+        let result = speak(action, &said, result, scope.agent, session);
         let object = action_object(action);
         let pending = wctx.pending.lock().map(|mut p| p.take()).unwrap_or(None);
         remember_in_call(
@@ -758,39 +775,101 @@ impl Actions {
         })
     }
 
-    /// Creates one record through the sink: `{id, success}` or the queued answer.
+    /// Creates one record through the sink: `{id, success}` and the `read_back` fields the org
+    /// filled in (a Case's `CaseNumber`), or the queued answer.
+    ///
+    /// With `read_back`, the create and a read of those fields go out as one all-or-none
+    /// `/composite` request (the read names the new record as `@{record.id}`), so what the
+    /// caller is told comes back in the write's own round trip.
     async fn create(
         &self,
         w: &WriteCtx<'_>,
         sobject: &str,
         record: Record,
+        read_back: &[String],
     ) -> Result<Value, ActionError> {
-        let req = Request::Create {
-            sobject: sobject.to_owned(),
-            record,
+        let key = w.idempotency_key();
+        let record_key = format!("{sobject}:new:{key}");
+        let (req, keyed_as) = if read_back.is_empty() {
+            let req = Request::Create {
+                sobject: sobject.to_owned(),
+                record,
+            };
+            (req, key.clone())
+        } else {
+            let mut b = CompositeBuilder::new(self.conn.version(), true);
+            let created = b.create(READ_BACK_CREATE, sobject, record);
+            let fields: Vec<&str> = read_back.iter().map(String::as_str).collect();
+            b.get(READ_BACK_GET, sobject, &created, &fields);
+            // A sink that makes creates idempotent keys each composite create by its reference.
+            (
+                Request::Composite(b.build()?),
+                format!("{key}/{READ_BACK_CREATE}"),
+            )
         };
-        match self.write(w, req, None).await? {
-            WriteOutcome::Done(v) => {
-                let r: SaveResult = decode(v)?;
-                Ok(json!({"id": r.id.map(|i| i.to_string()), "success": r.success}))
-            }
+        match self.write(w, req, Some(record_key.clone())).await? {
+            WriteOutcome::Done(v) => self.created(sobject, v, read_back).await,
             WriteOutcome::Queued { reference } => {
                 // No id yet: remember the key the record will be found by, so a later write
                 // of the call (an intent's) can reach it, queued behind this one.
-                let key = w.idempotency_key();
-                if let Some((field, value)) = self.sink.upsert_key(sobject, &key)
+                if let Some((field, value)) = self.sink.upsert_key(sobject, &keyed_as)
                     && let Ok(mut p) = w.pending.lock()
                 {
                     *p = Some(Pending {
                         sobject: sobject.to_owned(),
                         field,
                         value,
-                        record_key: format!("{sobject}:new:{key}"),
+                        record_key,
                     });
                 }
                 Ok(queued_result(&reference))
             }
         }
+    }
+
+    /// The answer to a create: `{id, success}` and the `read_back` fields. The org's answer is
+    /// a save result, or with `read_back` the composite answer of the create and its read; a
+    /// create whose answer was lost and then found by a lookup answers a save result alone,
+    /// and its fields are then read with one more request.
+    async fn created(
+        &self,
+        sobject: &str,
+        answer: Value,
+        read_back: &[String],
+    ) -> Result<Value, ActionError> {
+        let (id, mut fields) = if answer.get("compositeResponse").is_some() {
+            let resp: CompositeResponse = decode(answer)?;
+            if !resp.all_succeeded() {
+                return Err(composite_refusal(&resp, "the record could not be saved"));
+            }
+            let id = resp.get(READ_BACK_CREATE).and_then(|s| s.id());
+            let fields = resp
+                .get(READ_BACK_GET)
+                .and_then(|s| s.body.as_object().cloned())
+                .unwrap_or_default();
+            (id, fields)
+        } else {
+            let r: SaveResult = decode(answer)?;
+            (r.id, Map::new())
+        };
+        let missing: Vec<&str> = read_back
+            .iter()
+            .map(String::as_str)
+            .filter(|f| !fields.contains_key(*f))
+            .collect();
+        if let (Some(id), false) = (id, missing.is_empty()) {
+            // Rare: only after a lost answer; the record is there, its fields one read away.
+            if let Ok(rec) = self.conn.get(sobject, id, &missing).await {
+                fields.extend(rec);
+            }
+        }
+        let mut out = json!({"id": id.map(|i| i.to_string()), "success": id.is_some()});
+        for f in read_back {
+            if let Some(v) = fields.get(f).filter(|v| !v.is_null()) {
+                out[f.as_str()] = v.clone();
+            }
+        }
+        Ok(out)
     }
 
     /// Updates one record through the sink: `done` on success, or the queued answer.
@@ -881,7 +960,7 @@ impl Actions {
             check_event_times(&rec)?;
         }
         self.validate_record(w, object, &mut rec, false).await?;
-        self.create(w, object, rec).await
+        self.create(w, object, rec, &t.read_back).await
     }
 
     /// `update`: the record `record_id` (or `opportunity_id`) gets the other arguments and the
@@ -1000,7 +1079,7 @@ impl Actions {
         let sobject = sobject_arg(args)?;
         let mut rec = object_arg(args, "fields")?;
         self.validate_record(w, &sobject, &mut rec, false).await?;
-        self.create(w, &sobject, rec).await
+        self.create(w, &sobject, rec, &[]).await
     }
 
     /// `update_record`: `fields` set on the record `record_id` of `sobject`.
@@ -1059,7 +1138,7 @@ impl Actions {
             }
         }
         rec.insert("Status".into(), Value::from("Not Started"));
-        self.create(w, "Task", rec).await
+        self.create(w, "Task", rec, &[]).await
     }
 
     async fn search(&self, t: &Template, args: &Args) -> Result<Value, ActionError> {
@@ -1256,21 +1335,7 @@ impl Actions {
             WriteOutcome::Queued { reference } => return Ok(queued_result(&reference)),
         };
         if !resp.all_succeeded() {
-            let failed = resp.composite_response.iter().find(|s| {
-                !(200..300).contains(&s.http_status_code)
-                    && s.error_code() != Some("PROCESSING_HALTED")
-            });
-            let msg = failed
-                .and_then(|s| s.body.get(0))
-                .and_then(|e| e.get("message"))
-                .and_then(Value::as_str)
-                .unwrap_or("the note could not be saved");
-            let mut e = ActionError::new(
-                ErrorCode::Salesforce,
-                format!("Salesforce refused: {msg}; nothing was saved"),
-            );
-            e.salesforce_code = failed.and_then(|s| s.error_code()).map(Box::from);
-            return Err(e);
+            return Err(composite_refusal(&resp, "the note could not be saved"));
         }
         let id = resp.get("note").and_then(|s| s.id()).map(|i| i.to_string());
         Ok(json!({"id": id, "linked_to": linked}))
@@ -1648,6 +1713,29 @@ fn check_fields(
         }
     }
     Ok(())
+}
+
+/// The reference ids of a create with its read-back (see [`Actions::create`]).
+const READ_BACK_CREATE: &str = "record";
+const READ_BACK_GET: &str = "read_back";
+
+/// The error of an all-or-none composite request the org rolled back: the message of the
+/// subrequest that failed (not the `PROCESSING_HALTED` of the others), else `fallback`.
+fn composite_refusal(resp: &CompositeResponse, fallback: &str) -> ActionError {
+    let failed = resp.composite_response.iter().find(|s| {
+        !(200..300).contains(&s.http_status_code) && s.error_code() != Some("PROCESSING_HALTED")
+    });
+    let msg = failed
+        .and_then(|s| s.body.get(0))
+        .and_then(|e| e.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or(fallback);
+    let mut e = ActionError::new(
+        ErrorCode::Salesforce,
+        format!("Salesforce refused: {msg}; nothing was saved"),
+    );
+    e.salesforce_code = failed.and_then(|s| s.error_code()).map(Box::from);
+    e
 }
 
 /// Reads the org's answer to a write as `T`.

@@ -18,6 +18,7 @@
 //! - [`sink`]: [`WriteSink`], where writes go as data ([`Write`]): straight to the org
 //!   ([`DirectSink`], the default) or to the write pipeline (blocking budget, durable queue).
 //! - [`session`]: [`CallSession`], call variables and each action's last result.
+//! - [`say`]: the `say` sentence of every result, for a voice agent to read out as it is.
 //! - [`compact`]: results made short (no `attributes`, no nulls, capped lists).
 //! - [`error`]: [`ActionError`], what a model must fix (field, valid values, closest value,
 //!   missing fields, malformed id).
@@ -67,6 +68,7 @@ pub mod exec;
 pub mod idempotency;
 mod raw;
 mod raw_write;
+pub mod say;
 pub mod scopes;
 pub mod session;
 pub mod sink;

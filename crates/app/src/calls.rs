@@ -860,7 +860,8 @@ impl App {
         }
         if name == callforce_intents::TOOL_NAME {
             // The intent's write goes through the call connection's write pipeline.
-            let r = self.intents.run(caller, call, arguments, &live).await;
+            let say = self.says(caller, call).await;
+            let r = self.intents.run(caller, call, arguments, &live, say).await;
             self.registry.observe(&live).await;
             return r;
         }
@@ -949,6 +950,18 @@ impl App {
             return live.known_user_zone();
         }
         live.user_zone().await
+    }
+
+    /// Whether the results of `call`'s agent carry `say` (on unless its agent turned it off;
+    /// on when the settings cannot be read, as for a call without an agent).
+    async fn says(&self, caller: &Caller, call: &CallSession) -> bool {
+        let Some(agent) = call.vars.agent.as_deref() else {
+            return true;
+        };
+        match self.workspaces.view(caller.workspace).await {
+            Ok(view) => view.agents.get(agent).is_none_or(|a| a.say),
+            Err(_) => true,
+        }
     }
 
     /// Ends the call `id` of `caller`'s workspace.

@@ -686,7 +686,7 @@ impl Intents {
     /// Runs `record_intent` with `arguments` in `call`, writing through `live` (the call's
     /// connection, with its write pipeline); the records written are remembered in the call
     /// (`record_intent.Id`, `last.<Object>`). A write that was queued answers with its
-    /// reference.
+    /// reference. With `say`, the answer carries the sentence a voice agent reads out.
     ///
     /// # Errors
     /// An [`ActionError`] a model can act on.
@@ -696,6 +696,7 @@ impl Intents {
         call: &mut CallSession,
         arguments: Value,
         live: &Live,
+        say: bool,
     ) -> Result<Value, ActionError> {
         let active = match self.on(caller.workspace, live).await {
             Outcome::Active(a) => a,
@@ -757,14 +758,18 @@ impl Intents {
                 }
                 other => ActionError::new(ErrorCode::Salesforce, other.to_string()),
             })?;
-        Ok(match recorded {
+        let mut v = match recorded {
             Recorded::Done(outcome) => serde_json::to_value(&outcome).unwrap_or_default(),
             Recorded::Queued { intent, reference } => {
                 let mut v = callforce_actions::queued_result(&reference);
                 v["intent"] = Value::String(intent);
                 v
             }
-        })
+        };
+        if say {
+            v["say"] = Value::String(callforce_actions::say::intent_sentence(&v));
+        }
+        Ok(v)
     }
 
     /// The connections a map of `workspace` is checked against: its default one first, then

@@ -387,7 +387,9 @@ pub fn compact_tools(names: &[&str]) -> Vec<Tool> {
         Tool::new(
             "search",
             "Find records of any kind (contacts, leads, accounts, cases, opportunities) by name, \
-             email, phone number or other words. Use it first to identify the caller.",
+             email, phone number or other words. Use it first to identify the caller. Returns \
+             count and up to 10 records, each with its type and Id, and say, a sentence to read \
+             to the caller.",
             obj(json!({"type": "object", "properties": {"search_term": {"type": "string", "description": "Words or a phone number to find"}}, "required": ["search_term"], "additionalProperties": false})),
         )
         .with_title("Search")
@@ -396,7 +398,8 @@ pub fn compact_tools(names: &[&str]) -> Vec<Tool> {
             "query",
             "Read records with a SOQL SELECT statement (for example: SELECT Id, Subject, Status \
              FROM Case WHERE ContactId = '003...'). Read the callforce://objects resources for \
-             object and field names.",
+             object and field names. Returns count and up to 50 records and say, a sentence to \
+             read to the caller.",
             obj(json!({"type": "object", "properties": {"soql": {"type": "string", "description": "A SOQL SELECT statement"}}, "required": ["soql"], "additionalProperties": false})),
         )
         .with_title("Query")
@@ -404,7 +407,9 @@ pub fn compact_tools(names: &[&str]) -> Vec<Tool> {
         Tool::new(
             "write",
             "Create a record of any object, or update one when record_id is given. Confirm what \
-             you will write with the caller first.",
+             you will write with the caller first. Returns the record's id (for an update also \
+             the fields updated) and say, a sentence to read to the caller; if Salesforce is \
+             slow it is queued and returns a reference instead of the id.",
             obj(json!({"type": "object", "properties": {
                 "sobject": {"type": "string", "description": "Object API name, e.g. Case"},
                 "record_id": {"type": "string", "description": "The record to update; leave out to create one"},
@@ -418,7 +423,8 @@ pub fn compact_tools(names: &[&str]) -> Vec<Tool> {
             format!(
                 "Run one of the prepared Salesforce actions by name with its arguments, for \
                  example {{\"name\": \"create_case\", \"arguments\": {{\"Subject\": \"...\"}}}}. \
-                 Arguments may use earlier results, such as {{{{search_contact.Id}}}}. Actions: {}.",
+                 Arguments may use earlier results, such as {{{{search_contact.Id}}}}. Returns what \
+                 the action returns, with say, a sentence to read to the caller. Actions: {}.",
                 names.join(", ")
             ),
             obj(json!({"type": "object", "properties": {

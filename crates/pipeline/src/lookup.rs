@@ -220,7 +220,8 @@ enum KeyedSub<'a> {
 }
 
 /// The subrequests of an all-or-none composite made only of upserts on the write's own keys
-/// and updates by id (with at least one upsert), or `None`.
+/// and updates by id (with at least one upsert; reads of what they wrote are passed over),
+/// or `None`.
 fn keyed_composite<'a>(
     c: &'a CompositeRequest,
     idempotency_key: &str,
@@ -230,6 +231,11 @@ fn keyed_composite<'a>(
     }
     let mut subs = Vec::with_capacity(c.composite_request.len());
     for sub in &c.composite_request {
+        // A read of what an earlier subrequest wrote (a create's read-back) writes nothing;
+        // found by its key, the write's answer is its upserts' alone.
+        if sub.method.eq_ignore_ascii_case("GET") && sub.url.contains("@{") {
+            continue;
+        }
         if !sub.method.eq_ignore_ascii_case("PATCH") || sub.url.contains('?') {
             return None;
         }
@@ -360,8 +366,32 @@ pub fn resolvable(request: &Request) -> bool {
     match request {
         Request::Create { .. } | Request::CollectionsCreate { .. } => true,
         Request::Raw(r) => raw_create(r).is_some(),
-        Request::Composite(c) => Note::of(c).is_some(),
+        Request::Composite(c) => Note::of(c).is_some() || read_back_create(c).is_some(),
         _ => false,
+    }
+}
+
+/// The object and record of a create with its read-back, as an action sends it to learn what
+/// the org filled in (a Case's `CaseNumber`) in the same round trip: an all-or-none composite
+/// whose first subrequest creates one record (`POST .../sobjects/<Object>`) and whose others
+/// only read it (`GET` of a URL naming `@{<first>.id}`). A lost answer is resolved as the
+/// create's alone; the action reads the fields of a record found that way itself.
+pub fn read_back_create(c: &CompositeRequest) -> Option<(&str, &Record)> {
+    let (first, reads) = c.composite_request.split_first()?;
+    if !c.all_or_none || reads.is_empty() || !first.method.eq_ignore_ascii_case("POST") {
+        return None;
+    }
+    let (base, sobject) = first.url.rsplit_once('/')?;
+    if !base.ends_with("/sobjects") || first.url.contains('?') {
+        return None;
+    }
+    let created = format!("@{{{}.id}}", first.reference_id);
+    let only_reads = reads
+        .iter()
+        .all(|r| r.method.eq_ignore_ascii_case("GET") && r.url.contains(&created));
+    match &first.body {
+        Some(Value::Object(record)) if only_reads => Some((sobject, record)),
+        _ => None,
     }
 }
 
@@ -581,9 +611,10 @@ pub async fn resolve(
             all_or_none,
             records,
         } => collection(conn, *all_or_none, records, from).await,
-        Request::Composite(c) => match Note::of(c) {
-            Some(note) => self::note(conn, request, &note, from).await,
-            None => Ok(Resolution::Send(Plan::whole(request))),
+        Request::Composite(c) => match (Note::of(c), read_back_create(c)) {
+            (Some(note), _) => self::note(conn, request, &note, from).await,
+            (None, Some((sobject, record))) => single(conn, request, sobject, record, from).await,
+            (None, None) => Ok(Resolution::Send(Plan::whole(request))),
         },
         _ => Ok(Resolution::Send(Plan::whole(request))),
     }
@@ -1056,6 +1087,11 @@ mod tests {
                "referenceId": reference, "body": body})
     }
 
+    fn read(reference: &str, object: &str) -> Value {
+        json!({"method": "GET", "referenceId": "read_back",
+               "url": format!("/services/data/v59.0/sobjects/{object}/@{{{reference}.id}}?fields=CaseNumber")})
+    }
+
     #[test]
     fn what_is_resolved_by_a_lookup() {
         let note = post("note", "ContentNote", json!({"Title": "Callback"}));
@@ -1156,6 +1192,37 @@ mod tests {
                 false,
             ),
             (composite(true, vec![note.clone()]), true),
+            // A create with its read-back: resolved as the create.
+            (
+                composite(
+                    true,
+                    vec![
+                        post("record", "Case", json!({"Subject": "Invoice"})),
+                        read("record", "Case"),
+                    ],
+                ),
+                true,
+            ),
+            (
+                composite(
+                    false,
+                    vec![
+                        post("record", "Case", json!({"Subject": "Invoice"})),
+                        read("record", "Case"),
+                    ],
+                ),
+                false,
+            ),
+            (
+                composite(
+                    true,
+                    vec![
+                        post("record", "Case", json!({"Subject": "Invoice"})),
+                        read("other", "Case"),
+                    ],
+                ),
+                false,
+            ),
             (
                 composite(
                     true,

@@ -32,15 +32,29 @@ async fn example_conversation_identifies_creates_a_case_logs_the_call_and_schedu
     assert_eq!(sarah["AccountId"], acme.as_str());
     let sarah_id = sarah["Id"].as_str().expect("Id").to_owned();
 
-    // A high-priority case, the contact taken from the session.
-    let case = ok(
+    assert_eq!(found["say"], "I found Sarah Johnson at Acme Corporation.");
+
+    // A high-priority case, the contact taken from the session; its number, which the caller
+    // is told, comes back in the create's own round trip (the describe is held already).
+    actions
+        .connection()
+        .describe("Case")
+        .await
+        .expect("describe");
+    let (case, round_trips) = callforce_client::count_round_trips(ok(
         &actions,
         &mut call,
         "create_case",
         json!({"Subject": "Invoice amount discrepancy", "ContactId": "{{search_contact.Id}}", "Priority": "High", "Origin": "Phone"}),
-    )
+    ))
     .await;
+    assert_eq!(round_trips, 1, "{case}");
     let case_id = id_of(&case);
+    let number = case["CaseNumber"].as_str().expect("CaseNumber").to_owned();
+    assert_eq!(
+        case["say"],
+        format!("I've created your case; the case number is {number}.")
+    );
 
     // The call, logged against the contact and the case.
     let task = ok(
@@ -50,6 +64,13 @@ async fn example_conversation_identifies_creates_a_case_logs_the_call_and_schedu
         json!({"Subject": "Inbound call - invoice discrepancy", "WhoId": "{{search_contact.Id}}", "WhatId": "{{create_case.Id}}", "CallType": "Inbound", "CallDisposition": "Connected"}),
     )
     .await;
+
+    assert_eq!(task["say"], "I've logged this call.");
+    assert_eq!(
+        call.context()["create_case"]["CaseNumber"],
+        number.as_str(),
+        "later actions may name it"
+    );
 
     // Tomorrow 10:00 to 10:30.
     let tomorrow = (Utc::now() + Duration::days(1)).date_naive();
@@ -63,6 +84,19 @@ async fn example_conversation_identifies_creates_a_case_logs_the_call_and_schedu
     )
     .await;
 
+    assert_eq!(
+        event["say"],
+        format!(
+            "It's on the calendar for {}.",
+            callforce_actions::say::when(
+                chrono::DateTime::parse_from_rfc3339(&start)
+                    .expect("start")
+                    .to_utc(),
+                None
+            )
+        )
+    );
+
     let conn = actions.connection();
     let parse = |s: &str| Id::parse(s).expect("id");
     let c = conn
@@ -74,6 +108,11 @@ async fn example_conversation_identifies_creates_a_case_logs_the_call_and_schedu
         .await
         .expect("case");
     assert_eq!(c["Subject"], "Invoice amount discrepancy");
+    let read = conn
+        .get("Case", parse(&case_id), &["CaseNumber"])
+        .await
+        .expect("case number");
+    assert_eq!(read["CaseNumber"], number.as_str());
     assert_eq!(c["Priority"], "High");
     assert_eq!(c["Origin"], "Phone");
     assert_eq!(c["Status"], "New");

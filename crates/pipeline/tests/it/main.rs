@@ -7,5 +7,6 @@ mod keyed;
 mod lookup;
 mod lookup_many;
 mod routed;
+mod spoken;
 mod storm;
 mod support;

@@ -207,6 +207,42 @@ async fn an_agent_gets_its_tools_and_only_its_actions_and_objects() {
 }
 
 #[tokio::test]
+async fn an_agent_may_turn_say_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_s, c) = serve(&dir, CallSettings::default()).await;
+    for (agent, say) in [("voice", None), ("text", Some(false))] {
+        let mut definition = json!({});
+        if let Some(s) = say {
+            definition["say"] = json!(s);
+        }
+        let (st, b) = c.put(&format!("/v1/agents/{agent}"), definition).await;
+        assert_eq!(st, 200, "{b}");
+        let (_, saved) = c.get(&format!("/v1/agents/{agent}")).await;
+        assert_eq!(
+            saved["definition"].get("say"),
+            say.map(Value::from).as_ref(),
+            "on is the default and not written: {saved}"
+        );
+        let call = c.call(agent).await;
+        let (st, r) = c
+            .post(
+                &format!("/v1/calls/{call}/actions/search_contact"),
+                json!({"arguments": {"search_term": "+15551234567"}}),
+            )
+            .await;
+        assert_eq!(st, 200, "{r}");
+        assert_eq!(r["result"]["records"][0]["LastName"], "Johnson", "{r}");
+        match say {
+            None => assert_eq!(
+                r["result"]["say"],
+                "I found Sarah Johnson at Acme Corporation."
+            ),
+            Some(_) => assert_eq!(r["result"].get("say"), None, "{r}"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn custom_actions_and_agents_belong_to_their_workspace() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_s, c) = serve(&dir, CallSettings::default()).await;

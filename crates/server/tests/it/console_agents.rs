@@ -154,10 +154,15 @@ async fn enabling_three_templates_changes_the_agents_tool_list() {
                 ("confirm.create_case", "ask"),
                 ("confirm.search_contact", "default"),
                 ("objects", "Contact, Case"),
+                ("say", "yes"),
             ],
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("name=\"say\" value=\"yes\" checked"),
+        "results carry say: {html}"
+    );
     assert!(html.contains("role=\"status\""), "{html}");
     let want = ["search_contact", "create_case", "get_case"];
     let mut api = a.tools("front-desk").await;
@@ -183,6 +188,7 @@ async fn enabling_three_templates_changes_the_agents_tool_list() {
     let (_, stored) = e.get(&e.key, "/v1/agents/front-desk").await;
     assert_eq!(stored["definition"]["objects"], json!(["Contact", "Case"]));
     assert_eq!(stored["definition"]["description"], "Front desk");
+    assert_eq!(stored["definition"].get("say"), None, "on, the default");
 
     // A mistake is shown next to its field, and nothing changes.
     let (status, _, html) = a

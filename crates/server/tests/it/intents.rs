@@ -177,11 +177,14 @@ async fn the_seed_intents_through_the_agent_api() {
         ),
     ] {
         let r = act(name, args.clone()).await.expect("action");
-        assert_eq!(
-            r.status(),
-            200,
-            "{name} {args}: {}",
-            r.text().await.unwrap_or_default()
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        assert_eq!(status, 200, "{name} {args}: {body}");
+        assert!(
+            body["result"]["say"]
+                .as_str()
+                .is_some_and(|s| s.ends_with('.')),
+            "{name}: every result carries a sentence: {body}"
         );
     }
 

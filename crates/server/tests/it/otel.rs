@@ -415,10 +415,14 @@ async fn the_example_call_is_one_trace_continued_from_the_agent_runtime() {
         trips.iter().any(|s| s.parent == lookup.span_id),
         "the lookup's round trips are under it"
     );
-    assert!(
+    // The create and the read of its CaseNumber: one `/composite` request.
+    assert_eq!(
         under("create_case")
             .iter()
-            .any(|n| !n.starts_with("GET ") && n.contains("/sobjects/Case")),
+            .filter(|n| !n.starts_with("GET "))
+            .map(|n| n.ends_with("/composite"))
+            .collect::<Vec<_>>(),
+        [true],
         "{:?}",
         under("create_case")
     );

@@ -10,7 +10,7 @@
 //! POST /agents                       name -> a new agent that may run nothing yet; 303 to it
 //! GET  /agents/{name}                its policy form and the tools a model sees
 //! POST /agents/{name}/policy         description, all_actions, action (repeated), objects,
-//!                                    confirm_writes, confirm.{action} (default|ask|skip)
+//!                                    confirm_writes, say, confirm.{action} (default|ask|skip)
 //! GET  /agents/{name}/delete         asks to confirm
 //! POST /agents/{name}/delete         the agent is gone; 303 to /agents
 //! ```
@@ -94,6 +94,8 @@ struct Policy {
     all_actions: bool,
     objects: String,
     confirm_writes: bool,
+    /// Whether results carry `say`.
+    say: bool,
     /// What is wrong with the set of actions, the objects, the confirmation lists, the rest.
     actions_problem: Option<String>,
     objects_problem: Option<String>,
@@ -320,6 +322,7 @@ async fn show_page(
             all_actions: saved.actions.is_none(),
             objects: saved.objects.clone().unwrap_or_default().join(", "),
             confirm_writes: saved.confirm_writes,
+            say: saved.say,
             ..Policy::default()
         };
         (saved, policy)
@@ -368,6 +371,7 @@ fn policy_of(body: &[u8]) -> (Agent, Policy) {
             ("action", a) => actions.push(a.to_owned()),
             ("objects", o) => policy.objects = o.trim().to_owned(),
             ("confirm_writes", "yes") => policy.confirm_writes = true,
+            ("say", "yes") => policy.say = true,
             (k, "ask") if k.starts_with("confirm.") => agent.confirm.push(k[8..].to_owned()),
             (k, "skip") if k.starts_with("confirm.") => {
                 agent.skip_confirmation.push(k[8..].to_owned());
@@ -385,6 +389,7 @@ fn policy_of(body: &[u8]) -> (Agent, Policy) {
         .collect();
     agent.objects = (!objects.is_empty()).then_some(objects);
     agent.confirm_writes = policy.confirm_writes;
+    agent.say = policy.say;
     (agent, policy)
 }
 
@@ -522,6 +527,10 @@ mod tests {
         assert_eq!((all.actions, all.objects), (None, None));
         let (none, _) = policy_of(b"");
         assert_eq!(none.actions, Some(vec![]));
+        // A box left unticked is off: `say` is sent only when ticked.
+        assert!(!agent.say && !none.say);
+        let (speaks, policy) = policy_of(b"all_actions=yes&say=yes");
+        assert!(speaks.say && policy.say);
     }
 
     #[test]
