@@ -689,13 +689,26 @@ impl rmcp::ServerHandler for Handler {
         let result = match call_id {
             Some(_) => {
                 let call = self.api.call_or_start(&info.caller, vars.clone());
-                let mut call = call.lock().await;
-                // A call started by a request that did not know the caller learns it later.
-                if call.vars.caller_phone.is_none() {
-                    call.vars.caller_phone = vars.caller_phone;
+                {
+                    let mut call = call.lock().await;
+                    // A call started by a request that did not know the caller learns it later.
+                    if call.vars.caller_phone.is_none() {
+                        call.vars.caller_phone = vars.caller_phone;
+                    }
                 }
+                // A cancelled request (`notifications/cancelled`, or its HTTP request closed)
+                // stops a read; a write runs to its end, and the request sent again gets its
+                // answer.
+                let ct = cx.ct.clone();
                 self.api
-                    .run_action(&info.caller, &mut call, &name, Value::Object(args), key)
+                    .run_in_shared_call(
+                        &info.caller,
+                        call,
+                        &name,
+                        Value::Object(args),
+                        key,
+                        async move { ct.cancelled().await },
+                    )
                     .await
             }
             // No call named: a call of one action.
