@@ -683,6 +683,7 @@ async fn devorg(args: DevorgArgs) -> anyhow::Result<()> {
             max_ms: Some(max),
             method: None,
             path: None,
+            after: false,
         });
     }
     faults

@@ -331,9 +331,10 @@ async fn faults(env: &Env, spec: Value) {
     assert!(r.status().is_success(), "{}", r.status());
 }
 
-/// Every create of the dev org answers after `ms` (updates, reads and describes do not wait).
+/// Every create (and update) of the dev org is applied at once and answered after `ms`, as a
+/// real org finishes a request whose client went away; reads and describes do not wait.
 fn slow_creates(ms: u64) -> Value {
-    json!({"latency": {"fixed_ms": ms, "path": "/services/data/*/sobjects/*"}})
+    json!({"latency": {"fixed_ms": ms, "path": "/services/data/*/sobjects/*", "after": true}})
 }
 
 /// Within a call, a create asked for again after other writes (a model repeating itself) is
