@@ -498,10 +498,11 @@ async fn mcp_cancel(e: &Env, connection: &str, call_id: &str) {
     assert!(r.status().is_success(), "{}", r.status());
 }
 
-/// Over MCP, a `tools/call` create cancelled (its request closed, then
-/// `notifications/cancelled`) while the org is writing completes, and the call sent again gets
-/// its answer: one record. A cancelled read stops: it no longer holds the call, whose next
-/// write is answered while the read would still be waiting on the org.
+/// Over MCP, a `tools/call` create cancelled (its HTTP request closed, as the stateless
+/// protocol cancels, and a `notifications/cancelled` posted) while the org is writing completes,
+/// and the call sent again gets its answer: one record. A cancelled read stops: it no longer
+/// holds the call, whose next write is answered while the read would still be waiting on the
+/// org; a read whose client still waits is stopped by its `notifications/cancelled` alone.
 #[tokio::test]
 async fn over_mcp_a_cancelled_and_resent_create_is_one_record_and_a_cancelled_read_stops() {
     let e = env().await;
@@ -554,6 +555,23 @@ async fn over_mcp_a_cancelled_and_resent_create_is_one_record_and_a_cancelled_re
     .await
     .expect("the call is free again: the read stopped");
     assert!(written["id"].is_string(), "{written}");
+
+    // A read still awaited by its client, cancelled by a `notifications/cancelled` of its own.
+    let search = json!({"search_term": "Johnson"});
+    let long = Some(std::time::Duration::from_secs(20));
+    let read = mcp_call(&e, &conn, "mcp-cancel", "search_contact", search, long);
+    tokio::pin!(read);
+    let answered = loop {
+        tokio::select! {
+            r = &mut read => break r,
+            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                mcp_cancel(&e, &conn, "mcp-cancel").await;
+            }
+        }
+    };
+    let answered = answered.expect("the cancelled read answers before its client gives up");
+    let message = answered["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("cancelled"), "{answered}");
     faults(&e, Value::Null).await;
 }
 
