@@ -686,11 +686,15 @@ impl App {
         // NB: a request dropped mid-write (its client went away, a platform's timeout) must
         // not cut the write short: the org may have applied it while the call never learnt
         // its answer, and the request sent again would write it a second time.
-        let task = tokio::spawn(async move {
-            let mut session = call.lock_owned().await;
-            app.run_action(&caller, &mut session, &name, arguments, key)
-                .await
-        });
+        // The request's span (and trace) goes with it.
+        let task = tokio::spawn(
+            async move {
+                let mut session = call.lock_owned().await;
+                app.run_action(&caller, &mut session, &name, arguments, key)
+                    .await
+            }
+            .instrument(tracing::Span::current()),
+        );
         task.await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "an action's task failed");
             Err(ActionError::new(
