@@ -2,7 +2,8 @@
 //! the call's latest write to its target, the pending row's insert, one commit) and recording its
 //! answer; and what a repeat costs (the claim that finds the answer). On SQLite (a temporary file)
 //! and, when `DATABASE_URL` is set, on PostgreSQL (a fresh schema, dropped afterwards). The table
-//! holds 10,000 writes of 1,000 other calls, as a busy window would.
+//! holds 10,000 writes of 1,000 other calls, as a busy window would; each measured call makes 8
+//! writes.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,7 +59,8 @@ fn bench_store(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, stor
         b.to_async(rt).iter(|| async {
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
             let hash = format!("{:064x}", n + 1_000_000);
-            let w = write(ws, "call-bench", &hash, WriteTarget::New);
+            let call = format!("bench-{}", n / 8);
+            let w = write(ws, &call, &hash, WriteTarget::New);
             let c = store
                 .claim_call_write(&w, Utc::now(), WINDOW, STALE)
                 .await

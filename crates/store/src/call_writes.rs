@@ -85,13 +85,28 @@ impl Store {
         let (ws, call, inst) = (write.workspace.0, write.call_id, write.instance);
         let target = write.target.stored();
         let postgres = self.backend() == crate::Backend::Postgres;
-        // The latest row that decides: for a create its own; for a record the last write to it
-        // (or to an unknown target); for an unknown target the call's last write.
-        let latest_sql = "SELECT action, args_hash, state, result, created_at FROM call_writes \
-             WHERE workspace = $1 AND call_id = $2 AND instance = $3 AND ( \
-             ($6 = 'new' AND target = 'new' AND action = $4 AND args_hash = $5) \
-             OR $6 = '*' OR ($6 <> 'new' AND target IN ($6, '*'))) \
-             ORDER BY id DESC LIMIT 1";
+        // The latest row that decides: for a create its own (the unique key); for a record the
+        // last write to it or to an unknown target; for an unknown target the call's last write.
+        // NB: each statement binds the same six values; PostgreSQL must see every one used.
+        let latest_sql = match write.target {
+            WriteTarget::New => {
+                "SELECT action, args_hash, state, result, created_at FROM call_writes \
+                 WHERE workspace = $1 AND call_id = $2 AND instance = $3 AND action = $4 \
+                 AND args_hash = $5 AND target = $6"
+            }
+            WriteTarget::Record(_) => {
+                "SELECT action, args_hash, state, result, created_at FROM call_writes \
+                 WHERE workspace = $1 AND call_id = $2 AND instance = $3 \
+                 AND target IN ($6, '*') AND CAST($4 AS TEXT) <> '' \
+                 AND CAST($5 AS TEXT) <> '' ORDER BY id DESC LIMIT 1"
+            }
+            WriteTarget::Unknown => {
+                "SELECT action, args_hash, state, result, created_at FROM call_writes \
+                 WHERE workspace = $1 AND call_id = $2 AND instance = $3 \
+                 AND CAST($4 AS TEXT) <> '' AND CAST($5 AS TEXT) <> '' \
+                 AND CAST($6 AS TEXT) = '*' ORDER BY id DESC LIMIT 1"
+            }
+        };
         with_pool!(self, pool => {
             sqlx::query("DELETE FROM call_writes WHERE created_at <= $1")
                 .bind(ms(now - window))
