@@ -116,6 +116,12 @@ impl Store {
             // NB: claims of one call run one at a time across instances, so the read below sees
             // every claim committed before it (SQLite's write transaction already does that).
             if postgres {
+                // NB: the rows are seen by other sessions at commit either way; not waiting for
+                // the WAL flush only risks losing the last rows if the database itself crashes
+                // (a repeat then writes again, guarded by the write's idempotency key).
+                sqlx::query("SET LOCAL synchronous_commit TO OFF")
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
                     .bind(format!("callforce.call_writes/{ws}/{}:{call}/{inst}", call.len()))
                     .execute(&mut *tx)
@@ -189,7 +195,15 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub async fn finish_call_write(&self, write: &CallWrite<'_>, result: &str) -> Result<()> {
+        let postgres = self.backend() == crate::Backend::Postgres;
         with_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            if postgres {
+                // As in the claim: visible at commit, not waiting for the WAL flush.
+                sqlx::query("SET LOCAL synchronous_commit TO OFF")
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(
                 "UPDATE call_writes SET state = 'done', result = $6 WHERE workspace = $1 \
                  AND call_id = $2 AND instance = $3 AND action = $4 AND args_hash = $5",
@@ -200,8 +214,9 @@ impl Store {
             .bind(write.action)
             .bind(write.args_hash)
             .bind(result)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
         });
         Ok(())
     }
