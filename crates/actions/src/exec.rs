@@ -55,6 +55,9 @@ pub struct Actions {
     sink: Arc<dyn WriteSink>,
     non_blocking: BTreeSet<String>,
     confirmer: Confirmer,
+    /// The duplicate window of calls' writes (none: only a retry of a call's last write is
+    /// recognised, in memory).
+    repeats: Option<Arc<dyn crate::repeats::Repeats>>,
 }
 
 /// Where an action runs: the catalog to find it in and the agent whose policy applies. The
@@ -322,7 +325,15 @@ impl Actions {
                 .map(|s| (*s).to_owned())
                 .collect(),
             confirmer: Confirmer::new(ConfirmConfig::default()),
+            repeats: None,
         }
+    }
+
+    /// Recognises repeated writes of a call through `repeats` (the duplicate window): the same
+    /// action with the same arguments again answers the first one's result.
+    pub fn with_repeats(mut self, repeats: Arc<dyn crate::repeats::Repeats>) -> Self {
+        self.repeats = Some(repeats);
+        self
     }
 
     /// Sets how confirmations work (token lifetime, key, clock).
@@ -444,21 +455,53 @@ impl Actions {
             && let Some(term) = args.get("search_term").and_then(Value::as_str)
             && let Some(result) = caller.answers(t, term)
         {
+            let result = speak(action, &args, result, scope.agent, session);
             remember_in_call(session, name, t.object.as_deref(), &result, None, None);
             return Ok(result);
         }
         let key_payload = self.key_payload(action, &args, &ctx, &mut rendered).await?;
         let writes = action.effect() != crate::catalog::Effect::Read && !raw_get;
-        let key = match self.claim_key(session, name, &key_payload, writes) {
-            ControlFlow::Continue(key) => key,
-            ControlFlow::Break(done) => return Ok(done),
+        let object = action_object(action);
+        let repeat = match (&self.repeats, session.vars.workspace) {
+            (Some(repeats), Some(workspace)) if writes => {
+                let repeat = crate::repeats::Repeat {
+                    workspace,
+                    call_id: session.vars.call_id.clone(),
+                    instance: session.instance().to_owned(),
+                    action: name.to_owned(),
+                    args_hash: self.key_base(session, name, &key_payload),
+                    target: crate::repeats::target(action, &args),
+                };
+                if let crate::repeats::Seen::Again(done) = repeats.claim(&repeat).await? {
+                    session.record(name, object.as_deref(), &done);
+                    return Ok(done);
+                }
+                Some((repeats, repeat))
+            }
+            _ => None,
+        };
+        let key = match &repeat {
+            // The window said it is a new write: a new place among the call's writes.
+            Some((_, r)) => session.new_write_key(r.args_hash.clone()),
+            None => match self.claim_key(session, name, &key_payload, writes) {
+                ControlFlow::Continue(key) => key,
+                ControlFlow::Break(done) => return Ok(done),
+            },
         };
         let written_key = writes.then(|| key.clone());
         let wctx = WriteCtx::new(session, name, key);
         let said = args.clone();
-        let result = self.run_action(action, args, &ctx, rendered, &wctx).await?;
-        let result = speak(action, &said, result, scope.agent, session);
-        let object = action_object(action);
+        let result = self
+            .run_action(action, args, &ctx, rendered, &wctx)
+            .await
+            .map(|v| speak(action, &said, v, scope.agent, session));
+        if let Some((repeats, r)) = &repeat {
+            match &result {
+                Ok(v) => repeats.finish(r, v).await,
+                Err(_) => repeats.release(r).await,
+            }
+        }
+        let result = result?;
         let pending = wctx.pending.lock().map(|mut p| p.take()).unwrap_or(None);
         remember_in_call(
             session,
@@ -602,6 +645,18 @@ impl Actions {
         }
     }
 
+    /// The identity of action `name`'s write with `key_payload` in `session`: an
+    /// [`crate::idempotency::idempotency_key`] before its place among the call's writes.
+    fn key_base(&self, session: &CallSession, name: &str, key_payload: &Value) -> String {
+        crate::idempotency::idempotency_key(
+            session.vars.workspace,
+            &self.conn.instance_url(),
+            session.key_scope(),
+            name,
+            key_payload,
+        )
+    }
+
     /// The idempotency key of action `name`'s run in `session`, and for a write its place
     /// among the call's writes; `Break` with the earlier answer when it repeats the call's
     /// last write.
@@ -612,13 +667,7 @@ impl Actions {
         key_payload: &Value,
         writes: bool,
     ) -> ControlFlow<Value, String> {
-        let base = crate::idempotency::idempotency_key(
-            session.vars.workspace,
-            &self.conn.instance_url(),
-            session.key_scope(),
-            name,
-            key_payload,
-        );
+        let base = self.key_base(session, name, key_payload);
         if !writes {
             return ControlFlow::Continue(base);
         }

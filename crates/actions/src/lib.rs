@@ -17,6 +17,8 @@
 //!   key, action, canonical payload), so a retried tool call is one write and nothing else is.
 //! - [`sink`]: [`WriteSink`], where writes go as data ([`Write`]): straight to the org
 //!   ([`DirectSink`], the default) or to the write pipeline (blocking budget, durable queue).
+//! - [`repeats`]: [`repeats::Repeats`], the duplicate window of a call's writes (the same
+//!   action with the same arguments again answers the first result).
 //! - [`session`]: [`CallSession`], call variables and each action's last result.
 //! - [`say`]: the `say` sentence of every result, for a voice agent to read out as it is.
 //! - [`compact`]: results made short (no `attributes`, no nulls, capped lists).
@@ -68,6 +70,7 @@ pub mod exec;
 pub mod idempotency;
 mod raw;
 mod raw_write;
+pub mod repeats;
 pub mod say;
 pub mod scopes;
 pub mod session;

@@ -130,6 +130,12 @@ impl CallSession {
         {
             return (last.key.clone(), last.result.clone());
         }
+        (self.new_write_key(base), None)
+    }
+
+    /// The idempotency key of a new write whose identity is `base`, at the next place among the
+    /// call's writes (a key the caller chose is used as it is); it becomes the call's last write.
+    pub fn new_write_key(&mut self, base: String) -> String {
         let key = match self.caller_key {
             Some(_) => base.clone(),
             None => crate::idempotency::nth_key(&base, self.writes),
@@ -141,7 +147,7 @@ impl CallSession {
             result: None,
             outcome: None,
         });
-        (key, None)
+        key
     }
 
     /// As [`CallSession::write_key`], for a write handed straight to the sink (an intent's): the

@@ -821,6 +821,66 @@ impl App {
         r
     }
 
+    /// Runs action `name` in the shared `call` like [`App::run_action`], as a request that may
+    /// go away: a read stops when `cancelled` completes (or when this future is dropped); a
+    /// write runs to its end in a task of its own, whatever happens to the request, so its
+    /// answer is recorded in the call and in the duplicate window, and the request sent again
+    /// gets it instead of writing again.
+    ///
+    /// # Errors
+    /// As [`App::run_action`]; `unavailable` for a read that was cancelled.
+    pub async fn run_in_shared_call(
+        self: &Arc<Self>,
+        caller: &Caller,
+        call: SharedCall,
+        name: &str,
+        arguments: Value,
+        key: Option<String>,
+        cancelled: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<Value, ActionError> {
+        if self.reads_only(caller, name).await {
+            let mut session = call.lock().await;
+            return tokio::select! {
+                r = self.run_action(caller, &mut session, name, arguments, key) => r,
+                () = cancelled => Err(ActionError::new(
+                    ErrorCode::Unavailable,
+                    format!("{name} was cancelled"),
+                )),
+            };
+        }
+        let (app, caller, name) = (self.clone(), *caller, name.to_owned());
+        // NB: a request dropped mid-write (its client went away, a platform's timeout) must
+        // not cut the write short: the org may have applied it while the call never learnt
+        // its answer, and the request sent again would write it a second time.
+        // The request's span (and trace) goes with it.
+        let task = tokio::spawn(
+            async move {
+                let mut session = call.lock_owned().await;
+                app.run_action(&caller, &mut session, &name, arguments, key)
+                    .await
+            }
+            .instrument(tracing::Span::current()),
+        );
+        task.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "an action's task failed");
+            Err(ActionError::new(
+                ErrorCode::Unavailable,
+                "the action failed unexpectedly; try again",
+            ))
+        })
+    }
+
+    /// Whether action `name` of `caller`'s workspace only reads (an unknown name, an intent or
+    /// a workspace that cannot be read count as writes).
+    async fn reads_only(&self, caller: &Caller, name: &str) -> bool {
+        let Ok(view) = self.workspaces.view(caller.workspace).await else {
+            return false;
+        };
+        view.catalog
+            .get(name)
+            .is_some_and(|a| a.effect() == Effect::Read)
+    }
+
     /// Runs the action; `connection` is set to the id of the connection it runs on.
     async fn run_in_call(
         &self,

@@ -6,6 +6,7 @@
 //!   call, and who a key belongs to;
 //! - [`registry`]: one live client per stored connection ([`vault`] seals their secrets,
 //!   [`refresh`] serialises refreshes across instances), and [`pipeline`]'s sinks and workers;
+//!   [`repeats`]: the duplicate window of calls' writes, in the store;
 //! - [`connections`]: the workspaces' connections, the connect flow and the API keys;
 //! - [`workspaces`]: each workspace's catalog and agents; [`intents`]: its intent map;
 //! - [`changes`]: the audit entries of configuration changes and connection events;
@@ -35,6 +36,7 @@ pub mod panics;
 pub mod pipeline;
 pub mod refresh;
 pub mod registry;
+pub mod repeats;
 pub mod token;
 pub mod tryit;
 pub mod vault;

@@ -16,6 +16,9 @@ use tokio::sync::Notify;
 /// The External ID field of the demo schema that makes creates idempotent.
 pub const DEMO_KEY_FIELD: &str = "Callforce_Key__c";
 
+/// How long a call's writes are remembered for their repeats by default (10 minutes).
+pub const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+
 /// How `serve` runs its writes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineSettings {
@@ -30,6 +33,10 @@ pub struct PipelineSettings {
     /// How far before an unanswered create's attempt its lookup reaches (the org's clock may
     /// be behind).
     pub lookup_skew: Duration,
+    /// How long a call's write is remembered, so the same action with the same arguments asked
+    /// for again in the call answers its result (zero: not kept; only a retry of the call's
+    /// last write is recognised, in memory).
+    pub duplicate_window: Duration,
 }
 
 impl Default for PipelineSettings {
@@ -47,6 +54,7 @@ impl Default for PipelineSettings {
                 .map(|o| (o.to_owned(), DEMO_KEY_FIELD.to_owned()))
                 .collect(),
             lookup_skew: PipelineConfig::default().lookup_skew,
+            duplicate_window: DEFAULT_DUPLICATE_WINDOW,
         }
     }
 }
@@ -78,6 +86,7 @@ pub struct SinkParts {
     clock: Arc<SystemClock>,
     wake: Arc<Notify>,
     non_blocking: Vec<String>,
+    repeats: Option<Arc<crate::repeats::StoreRepeats>>,
 }
 
 impl SinkParts {
@@ -114,6 +123,11 @@ impl SinkParts {
     pub fn non_blocking(&self) -> &[String] {
         &self.non_blocking
     }
+
+    /// The duplicate window of calls' writes (`None`: the window is zero).
+    pub fn repeats(&self) -> Option<Arc<crate::repeats::StoreRepeats>> {
+        self.repeats.clone()
+    }
 }
 
 /// Checks the settings and builds what the sinks share.
@@ -137,6 +151,12 @@ pub fn prepare(store: &Store, settings: &PipelineSettings) -> anyhow::Result<Sin
         clock: Arc::new(SystemClock),
         wake: Arc::new(Notify::new()),
         non_blocking: settings.non_blocking.clone(),
+        repeats: (!settings.duplicate_window.is_zero()).then(|| {
+            Arc::new(crate::repeats::StoreRepeats::new(
+                store.clone(),
+                settings.duplicate_window,
+            ))
+        }),
     })
 }
 

@@ -736,6 +736,9 @@ impl Registry {
             actions = actions
                 .with_sink(parts.sink(&conn, &c.id, c.workspace))
                 .with_non_blocking(parts.non_blocking().iter().cloned());
+            if let Some(repeats) = parts.repeats() {
+                actions = actions.with_repeats(repeats);
+            }
         }
         let live = Arc::new(Live {
             actions,

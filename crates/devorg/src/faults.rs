@@ -89,6 +89,10 @@ pub struct Latency {
     /// Only requests whose path matches this glob (default `/services/*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Delay the answer instead of the request: the request runs first (a write is applied),
+    /// as a real org finishes a request whose client stopped waiting.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after: bool,
 }
 
 /// Everything injected: latency, failure rules, and the RNG seed.
@@ -227,6 +231,8 @@ impl Drop for InFlight<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Decision {
     delay: Option<Duration>,
+    /// Whether the delay comes after the request ran.
+    after: bool,
     fault: Option<Kind>,
 }
 
@@ -260,6 +266,7 @@ impl Faults {
                 max_ms: None,
                 method: None,
                 path: None,
+                after: false,
             });
         }
         if let Err(e) = spec.validate() {
@@ -315,6 +322,7 @@ impl Faults {
     fn decide(&self, method: &Method, path: &str) -> Decision {
         let mut a = self.active.lock();
         let Active { spec, rng } = &mut *a;
+        let after = spec.latency.as_ref().is_some_and(|l| l.after);
         let delay = spec.latency.as_ref().and_then(|l| {
             if !applies(l.method.as_deref(), l.path.as_deref(), method, path) {
                 return None;
@@ -347,7 +355,11 @@ impl Faults {
         }
         // Spent counts are removed so `GET` shows only what is still armed.
         spec.rules.retain(|r| r.count != Some(0));
-        Decision { delay, fault }
+        Decision {
+            delay,
+            after,
+            fault,
+        }
     }
 }
 
@@ -445,6 +457,12 @@ pub async fn middleware(State(org): State<DevOrg>, req: Request, next: Next) -> 
     let d = faults.decide(req.method(), req.uri().path());
     if let Some(delay) = d.delay {
         faults.delayed.fetch_add(1, Ordering::Relaxed);
+        if d.after && d.fault.is_none() {
+            // NB: the request has run when the client goes away during the wait.
+            let r = next.run(req).await;
+            tokio::time::sleep(delay).await;
+            return r;
+        }
         tokio::time::sleep(delay).await;
     }
     let Some(kind) = d.fault else {

@@ -79,10 +79,13 @@ pub fn router(api: Arc<Api>, config: &McpConfig) -> axum::Router {
         .with_allowed_origins(config.allowed_origins.clone())
         .enforce_origin_validation();
     let handler_api = api.clone();
+    let in_flight = Arc::new(InFlight::default());
+    let handler_in_flight = in_flight.clone();
     let service = StreamableHttpService::new(
         move || {
             Ok(Guarded(Handler {
                 api: handler_api.clone(),
+                in_flight: handler_in_flight.clone(),
             }))
         },
         Arc::new(NeverSessionManager::default()),
@@ -90,7 +93,108 @@ pub fn router(api: Arc<Api>, config: &McpConfig) -> axum::Router {
     );
     axum::Router::new()
         .route_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(
+            in_flight,
+            route_cancellations,
+        ))
         .layer(axum::middleware::from_fn_with_state(api, require_key))
+}
+
+/// The most bytes of a request body `/mcp` reads (rmcp's own limit).
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The `tools/call` requests running in a call that a `notifications/cancelled` may stop, by
+/// workspace, call id and JSON-RPC id.
+///
+/// NB: the stateless transport drops notifications (it has no session to find a request in),
+/// so [`route_cancellations`] reads them before it does. A request is found only through the
+/// call it runs in: two clients of a workspace may use the same JSON-RPC ids, never the same
+/// call.
+#[derive(Default)]
+struct InFlight(
+    parking_lot::Mutex<std::collections::HashMap<(i64, String, String), Arc<tokio::sync::Notify>>>,
+);
+
+/// A request registered in [`InFlight`], removed when dropped.
+struct Registered {
+    in_flight: Arc<InFlight>,
+    key: (i64, String, String),
+    cancelled: Arc<tokio::sync::Notify>,
+}
+
+impl InFlight {
+    fn register(self: &Arc<Self>, workspace: i64, call: &str, id: &str) -> Registered {
+        let key = (workspace, call.to_owned(), id.to_owned());
+        let cancelled = Arc::new(tokio::sync::Notify::new());
+        self.0.lock().insert(key.clone(), cancelled.clone());
+        Registered {
+            in_flight: self.clone(),
+            key,
+            cancelled,
+        }
+    }
+
+    fn cancel(&self, workspace: i64, call: &str, id: &str) {
+        let key = (workspace, call.to_owned(), id.to_owned());
+        if let Some(n) = self.0.lock().get(&key) {
+            // A permit, kept even when the request is not waiting yet.
+            n.notify_one();
+        }
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut map = self.in_flight.0.lock();
+        if map
+            .get(&self.key)
+            .is_some_and(|n| Arc::ptr_eq(n, &self.cancelled))
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
+/// Reads each POSTed message before the transport does: a `notifications/cancelled` naming a
+/// request of a call (the call named by the `X-Call-Id` header or the notification's `_meta`
+/// `callforce/call_id`) stops that request when it is a read (see [`Api::run_in_shared_call`]).
+async fn route_cancellations(
+    axum::extract::State(in_flight): axum::extract::State<Arc<InFlight>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is over 4 MiB or could not be read",
+        )
+            .into_response();
+    };
+    if let Ok(msg) = serde_json::from_slice::<Value>(&bytes)
+        && msg["method"] == "notifications/cancelled"
+        && let Some(caller) = parts.extensions.get::<Caller>()
+    {
+        let call = msg["params"]["_meta"]["callforce/call_id"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| header(&parts, "x-call-id"));
+        let id = &msg["params"]["requestId"];
+        if let Some(call) = call
+            && !id.is_null()
+        {
+            in_flight.cancel(caller.workspace.0, &call, &id.to_string());
+        }
+    }
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 /// The API key check of `/mcp`: the core says whose the key is; the request carries that
@@ -246,6 +350,7 @@ pub const COMPACT_TOOLS: [&str; 4] = ["search", "query", "write", "action"];
 #[derive(Clone)]
 struct Handler {
     api: Arc<Api>,
+    in_flight: Arc<InFlight>,
 }
 
 /// What a request says about who calls and what it wants to see.
@@ -710,15 +815,40 @@ impl rmcp::ServerHandler for Handler {
                     ),
                     _ => None,
                 };
-                let mut call = call.lock().await;
-                // A call started by a request that did not know the caller learns it later.
-                if call.vars.caller_phone.is_none() {
-                    call.vars.caller_phone = vars.caller_phone;
+                {
+                    let mut call = call.lock().await;
+                    // A call started by a request that did not know the caller learns it later.
+                    if call.vars.caller_phone.is_none() {
+                        call.vars.caller_phone = vars.caller_phone;
+                    }
                 }
+                // A cancelled request (`notifications/cancelled`, or its HTTP request closed)
+                // stops a read; a write runs to its end, and the request sent again gets its
+                // answer.
+                let ct = cx.ct.clone();
+                let id = serde_json::to_string(&cx.id).unwrap_or_default();
+                let registered =
+                    self.in_flight
+                        .register(info.caller.workspace.0, &vars.call_id, &id);
+                let notified = registered.cancelled.clone();
+                let cancelled = async move {
+                    tokio::select! {
+                        () = ct.cancelled() => {}
+                        () = notified.notified() => {}
+                    }
+                };
                 let r = self
                     .api
-                    .run_action(&info.caller, &mut call, &name, Value::Object(args), key)
+                    .run_in_shared_call(
+                        &info.caller,
+                        call,
+                        &name,
+                        Value::Object(args),
+                        key,
+                        cancelled,
+                    )
                     .await;
+                drop(registered);
                 match (r, lookup) {
                     (Ok(Value::Object(mut m)), Some(lookup)) => {
                         m.insert("caller_context".into(), lookup.to_json());

@@ -338,9 +338,15 @@ async fn run_action(
     } else {
         run.arguments
     };
-    let mut session = session.lock().await;
     match api
-        .run_action(&caller, &mut session, &name, arguments, key)
+        .run_in_shared_call(
+            &caller,
+            session,
+            &name,
+            arguments,
+            key,
+            std::future::pending(),
+        )
         .await
     {
         Ok(result) => Json(ActionResult { result }).into_response(),

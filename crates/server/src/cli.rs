@@ -382,6 +382,11 @@ struct ServeArgs {
     /// behind this one (seconds).
     #[arg(long, default_value_t = 300)]
     lookup_skew_secs: u64,
+    /// How many seconds a call's write is remembered: the same action with the same arguments
+    /// asked for again in the call within it answers the first result and writes nothing
+    /// (0: none kept).
+    #[arg(long, default_value_t = 600, env = crate::env::DUPLICATE_WINDOW_SECS)]
+    duplicate_window_secs: u64,
     /// Post alerts (dead letters, connections needing re-authorisation) to this webhook as
     /// Slack-compatible JSON, for workspaces without a webhook of their own (Settings).
     #[arg(long, env = crate::env::ALERT_WEBHOOK)]
@@ -678,6 +683,7 @@ async fn devorg(args: DevorgArgs) -> anyhow::Result<()> {
             max_ms: Some(max),
             method: None,
             path: None,
+            after: false,
         });
     }
     faults
@@ -732,6 +738,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         non_blocking: args.non_blocking,
         workers: args.workers,
         lookup_skew: Duration::from_secs(args.lookup_skew_secs),
+        duplicate_window: Duration::from_secs(args.duplicate_window_secs),
         ..callforce_app::pipeline::PipelineSettings::default()
     };
     if !args.external_ids.is_empty() {

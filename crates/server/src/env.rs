@@ -26,6 +26,10 @@ pub const ALERT_WEBHOOK: &str = "CALLFORCE_ALERT_WEBHOOK";
 /// data directory. Instances of `serve` sharing one PostgreSQL database share its write queue.
 pub const DATABASE_URL: &str = "CALLFORCE_DATABASE_URL";
 
+/// How many seconds a call's write is remembered, like `--duplicate-window-secs` (600 by
+/// default; 0 keeps none).
+pub const DUPLICATE_WINDOW_SECS: &str = "CALLFORCE_DUPLICATE_WINDOW_SECS";
+
 /// `true` to refuse to start when other users can read the data directory or the database
 /// files, like `--strict-permissions`.
 pub const STRICT_PERMISSIONS: &str = "CALLFORCE_STRICT_PERMISSIONS";

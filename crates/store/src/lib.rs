@@ -10,6 +10,8 @@
 //! - `pending`: [`Store::has_unfinished`] and [`Store::release`], for the write pipeline.
 //! - [`audit`]: the append-only, keyed, hash-chained audit log and its verifier (against the
 //!   database's own head row, and against checkpoints kept outside it).
+//! - [`call_writes`]: the writes of each call in the duplicate window (a repeat answers the
+//!   first one's result), shared by the instances on one database.
 //! - [`alerts`]: the alert outbox (a dead letter, a connection needing re-authorisation), written
 //!   in the transaction of the event and delivered by the service's webhook sender.
 //! - [`definitions`]: agents and custom actions per workspace (JSON definitions).
@@ -79,6 +81,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod call_writes;
 pub mod connections;
 pub mod definitions;
 pub mod describes;
@@ -106,6 +109,7 @@ pub use audit::{
     AuditEntry, AuditFilter, AuditHead, AuditKeys, BreakReason, ChainBreak, Checkpoint,
     NewAuditEntry, Verdict,
 };
+pub use call_writes::{CallWrite, Claimed, WriteTarget};
 pub use connections::{
     ConnectionStatus, OneTimeKind, OneTimeToken, SealedValue, StoredConnection, Taken,
 };

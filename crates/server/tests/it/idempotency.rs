@@ -89,6 +89,19 @@ impl<'a> Ws<'a> {
         r["id"].as_str().expect("case id").to_owned()
     }
 
+    /// How many writes of `call` the org applied (`write.done` audit entries).
+    async fn writes_done(&self, call: &str) -> usize {
+        let (status, v) = self
+            .env
+            .get(
+                &self.key,
+                &format!("/v1/audit?call_id={call}&kind=write.done&limit=1000"),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v["entries"].as_array().expect("entries").len()
+    }
+
     /// The job reference `log_call` (queued) answers with.
     async fn log(&self, call: &str, subject: &str) -> String {
         let r = self
@@ -191,8 +204,7 @@ async fn the_same_tool_call_retried_in_a_call_is_one_write() {
 }
 
 /// A value set back in one call is written: `Working`, `Escalated`, `Working` is three writes,
-/// and the org ends with `Working`. A queued `log_call` repeated after another write is a new
-/// job too.
+/// and the org ends with `Working`.
 #[tokio::test]
 async fn a_value_set_back_in_a_call_is_written_again() {
     let e = env().await;
@@ -216,13 +228,22 @@ async fn a_value_set_back_in_a_call_is_written_again() {
         1,
         "the last value is the org's"
     );
-    let first = ws.log("set-back", "Logged twice").await;
-    ws.case("set-back", "Between the logs", None).await;
-    let second = ws.log("set-back", "Logged twice").await;
-    assert_ne!(first, second, "a new job");
-    ws.done(&first).await;
-    ws.done(&second).await;
-    assert_eq!(count(&e, "Task", "Logged twice").await, 2);
+    assert_eq!(
+        ws.writes_done("set-back").await,
+        4,
+        "the create and three updates"
+    );
+    // The last update asked for again, nothing else written to the Case since: the same write.
+    let again = ws
+        .run(
+            "set-back",
+            "update_case",
+            json!({"record_id": case, "Status": "Working"}),
+            None,
+        )
+        .await;
+    assert_eq!(again["id"], case.as_str(), "{again}");
+    assert_eq!(ws.writes_done("set-back").await, 4, "nothing sent again");
 }
 
 /// A key the caller chose makes the same action with the same arguments one write in any call
@@ -295,4 +316,334 @@ async fn over_mcp_a_reused_call_id_writes_anew_and_a_meta_key_dedupes() {
     let again = call("mcp-b", "Mcp keyed", meta).await;
     assert_eq!(one, again, "the same key in another call is the same write");
     assert_eq!(count(&e, "Case", "Mcp keyed").await, 1);
+}
+
+/// Sets the env's dev org's faults (`null` clears them).
+async fn faults(env: &Env, spec: Value) {
+    let url = format!("{}/devorg/faults", env.org.org.instance_url());
+    let http = reqwest::Client::new();
+    let r = if spec.is_null() {
+        http.delete(url).send().await
+    } else {
+        http.put(url).json(&spec).send().await
+    }
+    .expect("faults");
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
+/// Every create (and update) of the dev org is applied at once and answered after `ms`, as a
+/// real org finishes a request whose client went away; reads and describes do not wait.
+fn slow_creates(ms: u64) -> Value {
+    json!({"latency": {"fixed_ms": ms, "path": "/services/data/*/sobjects/*", "after": true}})
+}
+
+/// Within a call, a create asked for again after other writes (a model repeating itself) is
+/// the same write: its first answer, one record; another argument is another record; a queued
+/// `log_call` repeated after another write is its first job.
+#[tokio::test]
+async fn a_create_repeated_after_other_writes_is_one_record() {
+    let e = env().await;
+    let ws = Ws::connect(&e, e.key.clone()).await;
+    ws.start("repeating").await;
+    let contact = json!({"LastName": "Repeated-Contact", "Email": "repeated@ex.example"});
+    let first = ws
+        .run("repeating", "create_contact", contact.clone(), None)
+        .await;
+    let log = ws.log("repeating", "Repeated log").await;
+    let case = ws.case("repeating", "Between the repeats", None).await;
+    let again = ws
+        .run("repeating", "create_contact", contact.clone(), None)
+        .await;
+    assert_eq!(first["id"], again["id"], "{first} {again}");
+    assert_eq!(
+        ws.log("repeating", "Repeated log").await,
+        log,
+        "the first job"
+    );
+    assert_eq!(
+        ws.case("repeating", "Between the repeats", None).await,
+        case
+    );
+    let other = json!({"LastName": "Repeated-Contact", "Email": "other@ex.example"});
+    let changed = ws.run("repeating", "create_contact", other, None).await;
+    assert_ne!(
+        changed["id"], first["id"],
+        "another argument, another record"
+    );
+    ws.done(&log).await;
+    assert_eq!(
+        count_where(&e, "Contact", "LastName = 'Repeated-Contact'").await,
+        2
+    );
+    assert_eq!(count(&e, "Task", "Repeated log").await, 1);
+    assert_eq!(count(&e, "Case", "Between the repeats").await, 1);
+}
+
+/// A create whose request the client gave up on while the org was still writing (a voice
+/// platform's timeout) completes anyway, and the request sent again gets its answer: one
+/// record, for an object with no key field (Contact) and for one created by upsert (Case).
+#[tokio::test]
+async fn a_cancelled_and_resent_create_is_one_record() {
+    let e = env().await;
+    let ws = Ws::connect(&e, e.key.clone()).await;
+    ws.start("cancelled").await;
+    // Describes fetched before the org turns slow.
+    ws.run(
+        "cancelled",
+        "create_contact",
+        json!({"LastName": "Warm-Contact"}),
+        None,
+    )
+    .await;
+    ws.case("cancelled", "Warm case", None).await;
+    faults(&e, slow_creates(800)).await;
+    let args = [
+        ("create_contact", json!({"LastName": "Cancelled-Contact"})),
+        (
+            "create_case",
+            json!({"Subject": "Cancelled case", "Origin": "Phone"}),
+        ),
+    ];
+    for (action, arguments) in &args {
+        let gave_up = e
+            .http
+            .post(format!("{}/v1/calls/cancelled/actions/{action}", e.base))
+            .bearer_auth(&ws.key)
+            .timeout(std::time::Duration::from_millis(200))
+            .json(&json!({"arguments": arguments}))
+            .send()
+            .await;
+        assert!(
+            gave_up.is_err(),
+            "{action}: the client gave up before the answer"
+        );
+        let resent = ws.run("cancelled", action, arguments.clone(), None).await;
+        assert!(resent["id"].is_string(), "{action}: {resent}");
+    }
+    faults(&e, Value::Null).await;
+    assert_eq!(
+        count_where(&e, "Contact", "LastName = 'Cancelled-Contact'").await,
+        1
+    );
+    assert_eq!(count(&e, "Case", "Cancelled case").await, 1);
+}
+
+/// Two identical requests at once in one call make one record, and both get its id.
+#[tokio::test]
+async fn two_identical_requests_at_once_are_one_record() {
+    let e = env().await;
+    let ws = Ws::connect(&e, e.key.clone()).await;
+    ws.start("twins").await;
+    let contact = json!({"LastName": "Twin-Contact"});
+    let (a, b) = tokio::join!(
+        ws.run("twins", "create_contact", contact.clone(), None),
+        ws.run("twins", "create_contact", contact.clone(), None),
+    );
+    assert!(a["id"].is_string(), "{a}");
+    assert_eq!(a["id"], b["id"], "{a} {b}");
+    assert_eq!(
+        count_where(&e, "Contact", "LastName = 'Twin-Contact'").await,
+        1
+    );
+}
+
+/// One `tools/call` over MCP's streamable HTTP (raw JSON-RPC), in call `call_id`, given up
+/// after `timeout` when one is set: its structured result, or `None` when the client gave up.
+async fn mcp_call(
+    e: &Env,
+    connection: &str,
+    call_id: &str,
+    tool: &str,
+    arguments: Value,
+    timeout: Option<std::time::Duration>,
+) -> Option<Value> {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments}});
+    let mut r = e
+        .http
+        .post(format!("{}/mcp", e.base))
+        .bearer_auth(&e.key)
+        .header("accept", "application/json, text/event-stream")
+        .header("x-call-id", call_id)
+        .header("x-connection", connection)
+        .json(&body);
+    if let Some(t) = timeout {
+        r = r.timeout(t);
+    }
+    let r = match r.send().await {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() => return None,
+        Err(e) => panic!("mcp: {e}"),
+    };
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    Some(v["result"]["structuredContent"].clone())
+}
+
+/// The `notifications/cancelled` of request 7, posted as a JSON-RPC notification.
+async fn mcp_cancel(e: &Env, connection: &str, call_id: &str) {
+    let body = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 7, "reason": "the caller moved on"}});
+    let r = e
+        .http
+        .post(format!("{}/mcp", e.base))
+        .bearer_auth(&e.key)
+        .header("accept", "application/json, text/event-stream")
+        .header("x-call-id", call_id)
+        .header("x-connection", connection)
+        .json(&body)
+        .send()
+        .await
+        .expect("cancel");
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
+/// Over MCP, a `tools/call` create cancelled (its HTTP request closed, as the stateless
+/// protocol cancels, and a `notifications/cancelled` posted) while the org is writing completes,
+/// and the call sent again gets its answer: one record. A cancelled read stops: it no longer
+/// holds the call, whose next write is answered while the read would still be waiting on the
+/// org; a read whose client still waits is stopped by its `notifications/cancelled` alone.
+#[tokio::test]
+async fn over_mcp_a_cancelled_and_resent_create_is_one_record_and_a_cancelled_read_stops() {
+    let e = env().await;
+    let ws = Ws::connect(&e, e.key.clone()).await;
+    let conn = ws.connection.clone();
+    let warm = json!({"LastName": "Mcp-Warm"});
+    mcp_call(&e, &conn, "mcp-cancel", "create_contact", warm, None).await;
+    faults(&e, slow_creates(800)).await;
+    let args = json!({"LastName": "Mcp-Cancelled"});
+    let short = Some(std::time::Duration::from_millis(200));
+    let gave_up = mcp_call(
+        &e,
+        &conn,
+        "mcp-cancel",
+        "create_contact",
+        args.clone(),
+        short,
+    )
+    .await;
+    assert!(gave_up.is_none(), "the client gave up: {gave_up:?}");
+    mcp_cancel(&e, &conn, "mcp-cancel").await;
+    let resent = mcp_call(&e, &conn, "mcp-cancel", "create_contact", args, None)
+        .await
+        .expect("answered");
+    assert!(resent["id"].is_string(), "{resent}");
+    assert_eq!(
+        count_where(&e, "Contact", "LastName = 'Mcp-Cancelled'").await,
+        1
+    );
+
+    // A read the org would answer after a minute, cancelled.
+    faults(
+        &e,
+        json!({"latency": {"fixed_ms": 60_000, "path": "/services/data/*/query*"}}),
+    )
+    .await;
+    let search = json!({"search_term": "Johnson"});
+    let gave_up = mcp_call(&e, &conn, "mcp-cancel", "search_contact", search, short).await;
+    assert!(gave_up.is_none(), "the client gave up: {gave_up:?}");
+    mcp_cancel(&e, &conn, "mcp-cancel").await;
+    let next = json!({"LastName": "Mcp-After-Read"});
+    let written = mcp_call(
+        &e,
+        &conn,
+        "mcp-cancel",
+        "create_contact",
+        next,
+        Some(std::time::Duration::from_secs(20)),
+    )
+    .await
+    .expect("the call is free again: the read stopped");
+    assert!(written["id"].is_string(), "{written}");
+
+    // A read still awaited by its client, cancelled by a `notifications/cancelled` of its own.
+    let search = json!({"search_term": "Johnson"});
+    let long = Some(std::time::Duration::from_secs(20));
+    let read = mcp_call(&e, &conn, "mcp-cancel", "search_contact", search, long);
+    tokio::pin!(read);
+    let answered = loop {
+        tokio::select! {
+            r = &mut read => break r,
+            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                mcp_cancel(&e, &conn, "mcp-cancel").await;
+            }
+        }
+    };
+    let answered = answered.expect("the cancelled read answers before its client gives up");
+    let message = answered["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("cancelled"), "{answered}");
+    faults(&e, Value::Null).await;
+}
+
+/// The same on PostgreSQL: a create repeated after another write, two identical requests at
+/// once and a cancelled and resent create are one record each; a set-back update is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_writes_in_a_call_are_one_record_on_postgres() {
+    let test = "repeated_writes_in_a_call_are_one_record_on_postgres";
+    let Some(schema) = callforce_testkit::PgSchema::for_test(test)
+        .await
+        .expect("schema")
+    else {
+        return;
+    };
+    let url = schema.url();
+    let e = crate::connect::env_with(callforce_devorg::Config::default(), |c| {
+        c.database_url = Some(url);
+    })
+    .await;
+    let ws = Ws::connect(&e, e.key.clone()).await;
+    ws.start("pg-repeats").await;
+    let contact = json!({"LastName": "Pg-Repeated"});
+    let first = ws
+        .run("pg-repeats", "create_contact", contact.clone(), None)
+        .await;
+    let case = ws.case("pg-repeats", "Pg between", None).await;
+    let again = ws
+        .run("pg-repeats", "create_contact", contact.clone(), None)
+        .await;
+    assert_eq!(first["id"], again["id"], "{first} {again}");
+    let twin = json!({"LastName": "Pg-Twin"});
+    let (a, b) = tokio::join!(
+        ws.run("pg-repeats", "create_contact", twin.clone(), None),
+        ws.run("pg-repeats", "create_contact", twin.clone(), None),
+    );
+    assert_eq!(a["id"], b["id"], "{a} {b}");
+    for status in ["Working", "Escalated", "Working"] {
+        ws.run(
+            "pg-repeats",
+            "update_case",
+            json!({"record_id": case, "Status": status}),
+            None,
+        )
+        .await;
+    }
+    let soql = format!("Status = 'Working' AND Id = '{case}'");
+    assert_eq!(count_where(&e, "Case", &soql).await, 1);
+    faults(&e, slow_creates(800)).await;
+    let cancelled = json!({"LastName": "Pg-Cancelled"});
+    let gave_up = e
+        .http
+        .post(format!(
+            "{}/v1/calls/pg-repeats/actions/create_contact",
+            e.base
+        ))
+        .bearer_auth(&ws.key)
+        .timeout(std::time::Duration::from_millis(200))
+        .json(&json!({"arguments": cancelled}))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client gave up before the answer");
+    let resent = ws
+        .run("pg-repeats", "create_contact", cancelled, None)
+        .await;
+    assert!(resent["id"].is_string(), "{resent}");
+    faults(&e, Value::Null).await;
+    for (name, n) in [("Pg-Repeated", 1), ("Pg-Twin", 1), ("Pg-Cancelled", 1)] {
+        assert_eq!(
+            count_where(&e, "Contact", &format!("LastName = '{name}'")).await,
+            n,
+            "{name}"
+        );
+    }
+    assert_eq!(ws.writes_done("pg-repeats").await, 1 + 1 + 1 + 3 + 1);
 }

@@ -6,6 +6,7 @@ mod alerts;
 mod audit;
 mod audit_keys;
 mod audited;
+mod call_writes;
 mod connections;
 mod definitions;
 mod describes;
