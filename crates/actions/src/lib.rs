@@ -68,6 +68,7 @@ mod raw_write;
 pub mod scopes;
 pub mod session;
 pub mod sink;
+pub mod spoken;
 pub mod suggest;
 pub mod template;
 mod tool;
