@@ -18,6 +18,9 @@
 //! - [`sink`]: [`WriteSink`], where writes go as data ([`Write`]): straight to the org
 //!   ([`DirectSink`], the default) or to the write pipeline (blocking budget, durable queue).
 //! - [`session`]: [`CallSession`], call variables and each action's last result.
+//! - [`spoken`]: names and numbers as speech recognition gives them: misheard names (Double
+//!   Metaphone and Jaro-Winkler), partial phone numbers in the caller's country, spoken emails;
+//!   the candidates of a close match and their ranking; an ambiguous answer as a question.
 //! - [`compact`]: results made short (no `attributes`, no nulls, capped lists).
 //! - [`error`]: [`ActionError`], what a model must fix (field, valid values, closest value,
 //!   missing fields, malformed id).

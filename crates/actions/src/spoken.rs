@@ -18,6 +18,8 @@
 //! records are within [`MARGIN`] of each other, the answer is ambiguous and carries a question
 //! the model can ask the caller.
 
+use std::cell::OnceCell;
+
 use callforce_soql::{Cond, LikePattern, escape_like};
 use rphonetic::DoubleMetaphone;
 use serde_json::Value;
@@ -32,6 +34,8 @@ pub const MIN_PHONE: f64 = 0.85;
 pub const MARGIN: f64 = 0.05;
 /// The score of two tokens whose Double Metaphone codes (of two letters or more) agree.
 pub const SOUNDS_ALIKE: f64 = 0.9;
+/// Words whose Jaro-Winkler similarity is below this are not compared by sound.
+const FAR_APART: f64 = 0.5;
 /// The most candidates a close-match query asks the org for.
 pub const MAX_CANDIDATES: u64 = 200;
 /// The most term tokens that become candidate conditions.
@@ -385,21 +389,50 @@ pub fn words(s: &str) -> Vec<String> {
     out
 }
 
-/// The Double Metaphone codes of a word (primary, alternate), those of two letters or more.
-fn codes(word: &str) -> [String; 2] {
-    let r = DoubleMetaphone::default().double_metaphone(word);
-    [r.primary(), r.alternate()]
+/// A word as compared: its text, and its Double Metaphone codes (primary, alternate), worked
+/// out once and only when asked for.
+#[derive(Debug, Clone)]
+struct Word {
+    text: String,
+    codes: OnceCell<[String; 2]>,
+}
+
+impl Word {
+    fn new(text: String) -> Self {
+        Word {
+            text,
+            codes: OnceCell::new(),
+        }
+    }
+
+    fn codes(&self) -> &[String; 2] {
+        self.codes.get_or_init(|| {
+            let r = DoubleMetaphone::default().double_metaphone(&self.text);
+            [r.primary(), r.alternate()]
+        })
+    }
 }
 
 /// How alike two words are, `0..=1`: Jaro-Winkler, at least [`SOUNDS_ALIKE`] when a Double
 /// Metaphone code of one equals one of the other's (0.85 when that code is one letter).
 pub fn similarity(a: &str, b: &str) -> f64 {
-    if a == b {
+    word_similarity(&Word::new(a.to_owned()), &Word::new(b.to_owned()))
+}
+
+/// [`similarity`] of two [`Word`]s.
+fn word_similarity(a: &Word, b: &Word) -> f64 {
+    if a.text == b.text {
         return 1.0;
     }
-    let jw = strsim::jaro_winkler(a, b);
-    let (ca, cb) = (codes(a), codes(b));
-    let shared = ca
+    let jw = strsim::jaro_winkler(&a.text, &b.text);
+    // NB: sounding alike cannot raise a score already past it, and words this far apart in
+    // spelling are not heard one for the other: no codes are worked out for them.
+    if !(FAR_APART..SOUNDS_ALIKE).contains(&jw) {
+        return jw;
+    }
+    let cb = b.codes();
+    let shared = a
+        .codes()
         .iter()
         .filter(|c| !c.is_empty() && cb.contains(c))
         .map(String::len)
@@ -411,39 +444,64 @@ pub fn similarity(a: &str, b: &str) -> f64 {
     }
 }
 
-/// How well `term` names a record called `name` (its words in order) working at `context`.
-fn name_score(term: &[String], name: &[String], context: &[String]) -> f64 {
+/// The words said, ready to compare: each word, and each two neighbours joined (`North Wind`
+/// as `northwind`), worked out once for every record ranked.
+struct Said {
+    words: Vec<Word>,
+    joined: Vec<Word>,
+    run: String,
+}
+
+impl Said {
+    fn new(ws: &[String]) -> Self {
+        Said {
+            words: ws.iter().cloned().map(Word::new).collect(),
+            joined: ws
+                .windows(2)
+                .map(|w| Word::new(format!("{}{}", w[0], w[1])))
+                .collect(),
+            run: ws.concat(),
+        }
+    }
+}
+
+/// How well the words said name a record called `name` (its words in order) working at
+/// `context`.
+fn name_score(said: &Said, name: &[Word], context: &[Word]) -> f64 {
+    let term = &said.words;
     if term.is_empty() || name.is_empty() {
         return 0.0;
     }
-    let mut best = token_score(term, name, context);
-    // Words said apart that are one in the name (`North Wind`, `Whit Acre`): joined when the
-    // join fits better than either word alone (`Corp West` is two words of `Acme Corp West`).
-    let fit = |t: &str| {
+    let fit = |t: &Word| {
         name.iter()
             .chain(context)
-            .map(|x| similarity(t, x))
+            .map(|x| word_similarity(t, x))
             .fold(0.0, f64::max)
     };
-    for i in 0..term.len().saturating_sub(1) {
-        let joined = format!("{}{}", term[i], term[i + 1]);
-        if fit(&joined) <= fit(&term[i]).max(fit(&term[i + 1])) {
+    let fits: Vec<f64> = term.iter().map(fit).collect();
+    let mut best = token_score(term, &fits, name);
+    // Words said apart that are one in the name (`North Wind`, `Whit Acre`): joined when the
+    // join fits better than either word alone (`Corp West` is two words of `Acme Corp West`).
+    for (i, joined) in said.joined.iter().enumerate() {
+        let f = fit(joined);
+        if f <= fits[i].max(fits[i + 1]) {
             continue;
         }
-        let mut merged = term.to_vec();
+        let mut merged: Vec<Word> = term.to_vec();
         merged.remove(i + 1);
-        merged[i] = joined;
-        best = best.max(token_score(&merged, name, context));
+        merged[i] = joined.clone();
+        let mut merged_fits = fits.clone();
+        merged_fits.remove(i + 1);
+        merged_fits[i] = f;
+        best = best.max(token_score(&merged, &merged_fits, name));
     }
     // A name said as fewer words than it has (`davidkim`), in either order. NB: only a run
     // about as long as the name's: a prefix alone (`acme` of `acmecorp`) is not the whole name.
-    let said = term.concat();
-    let whole = name.concat();
-    if term.len() < name.len() && said.chars().count() * 5 >= whole.chars().count() * 4 {
-        let run = [whole, name.iter().rev().cloned().collect::<String>()]
-            .iter()
-            .map(|n| strsim::jaro_winkler(&said, n))
-            .fold(0.0, f64::max);
+    let whole: String = name.iter().map(|w| w.text.as_str()).collect();
+    if term.len() < name.len() && said.run.chars().count() * 5 >= whole.chars().count() * 4 {
+        let reversed: String = name.iter().rev().map(|w| w.text.as_str()).collect();
+        let run =
+            strsim::jaro_winkler(&said.run, &whole).max(strsim::jaro_winkler(&said.run, &reversed));
         if run >= 0.9 {
             best = best.max(TERM_WEIGHT * run + (1.0 - TERM_WEIGHT));
         }
@@ -451,23 +509,16 @@ fn name_score(term: &[String], name: &[String], context: &[String]) -> f64 {
     best
 }
 
-/// The mean of each term word's best match in the name or context, weighed with the share of
-/// the name's words that were said.
-fn token_score(term: &[String], name: &[String], context: &[String]) -> f64 {
-    let mut sum = 0.0;
-    for t in term {
-        sum += name
-            .iter()
-            .chain(context)
-            .map(|x| similarity(t, x))
-            .fold(0.0, f64::max);
-    }
+/// The mean of each word's best match in the name or context (`fits`), weighed with the share
+/// of the name's words that were said.
+fn token_score(term: &[Word], fits: &[f64], name: &[Word]) -> f64 {
     let said = term.len() as f64;
     let covered = name
         .iter()
-        .filter(|x| term.iter().any(|t| similarity(t, x) >= COVERS))
+        .filter(|x| term.iter().any(|t| word_similarity(t, x) >= COVERS))
         .count() as f64;
-    TERM_WEIGHT * sum / said + (1.0 - TERM_WEIGHT) * covered / name.len() as f64
+    TERM_WEIGHT * fits.iter().sum::<f64>() / said
+        + (1.0 - TERM_WEIGHT) * covered / name.len() as f64
 }
 
 /// A field of a record, following a relationship (`Account.Name`).
@@ -477,21 +528,51 @@ fn field<'a>(record: &'a Value, path: &str) -> Option<&'a str> {
         .and_then(Value::as_str)
 }
 
+/// A term ready to score records against: the number said in the caller's country, the email,
+/// or the words.
+enum Prepared {
+    Number((Option<String>, String)),
+    Email(String),
+    Words(Said),
+}
+
+impl Prepared {
+    fn new(term: &Term, country: Option<&str>) -> Self {
+        match term {
+            Term::Digits {
+                digits,
+                international,
+            } => Prepared::Number(said_number(digits, *international, country)),
+            Term::Email(e) => Prepared::Email(e.clone()),
+            Term::Words(ws) => Prepared::Words(Said::new(ws)),
+        }
+    }
+}
+
+/// The words of a record's fields.
+fn field_words(record: &Value, fields: impl IntoIterator<Item = &'static str>) -> Vec<Word> {
+    fields
+        .into_iter()
+        .filter_map(|f| field(record, f))
+        .flat_map(words)
+        .map(Word::new)
+        .collect()
+}
+
 /// How well `record` fits `term`, `0..=1`.
 pub fn score(p: &Profile, term: &Term, country: Option<&str>, record: &Value) -> f64 {
+    prepared_score(p, &Prepared::new(term, country), record)
+}
+
+fn prepared_score(p: &Profile, term: &Prepared, record: &Value) -> f64 {
     match term {
-        Term::Digits {
-            digits,
-            international,
-        } => {
-            let said = said_number(digits, *international, country);
-            p.phones
-                .iter()
-                .filter_map(|f| field(record, f))
-                .map(|stored| phone_score(&said, stored))
-                .fold(0.0, f64::max)
-        }
-        Term::Email(e) => {
+        Prepared::Number(said) => p
+            .phones
+            .iter()
+            .filter_map(|f| field(record, f))
+            .map(|stored| phone_score(said, stored))
+            .fold(0.0, f64::max),
+        Prepared::Email(e) => {
             let Some(stored) = p.email.and_then(|f| field(record, f)) else {
                 return 0.0;
             };
@@ -502,21 +583,12 @@ pub fn score(p: &Profile, term: &Term, country: Option<&str>, record: &Value) ->
                 strsim::normalized_levenshtein(e, &stored)
             }
         }
-        Term::Words(t) => {
-            let name: Vec<String> = p
-                .name
-                .iter()
-                .filter_map(|f| field(record, f))
-                .flat_map(words)
-                .collect();
-            let context: Vec<String> = p
-                .context
-                .and_then(|f| field(record, f))
-                .map(words)
-                .unwrap_or_default();
-            let mut s = name_score(t, &name, &context);
+        Prepared::Words(said) => {
+            let name = field_words(record, p.name.iter().copied());
+            let context = field_words(record, p.context);
+            let mut s = name_score(said, &name, &context);
             if p.context_is_name {
-                s = s.max(name_score(t, &context, &name));
+                s = s.max(name_score(said, &context, &name));
             }
             s
         }
@@ -592,9 +664,10 @@ pub fn rank(
     country: Option<&str>,
     records: Vec<Value>,
 ) -> Vec<(f64, Value)> {
+    let prepared = Prepared::new(term, country);
     let mut scored: Vec<(f64, Value)> = records
         .into_iter()
-        .map(|r| (score(p, term, country, &r), r))
+        .map(|r| (prepared_score(p, &prepared, &r), r))
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     scored

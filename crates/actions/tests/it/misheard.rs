@@ -9,6 +9,10 @@
 //!
 //! Printed: the right answer (%), confident wrong answers (%), and precision and recall of the
 //! confident answers. Asserted: right answers at least 95 %, confident wrong answers at most 1 %.
+//! A second, smaller table (`misheard-holdout.json`) was written after the matcher and is not
+//! tuned against: its figures are printed, and it must get no confident wrong answer.
+//!
+//! Run: `cargo nextest run -p callforce-actions --test it misheard --no-capture`.
 
 use serde_json::{Value, json};
 
@@ -82,11 +86,19 @@ fn judge(case: &Case, result: &Value) -> Verdict {
     }
 }
 
-#[tokio::test]
-async fn misheard_names_and_partial_numbers_find_the_right_record_or_ask() {
-    let cases: Vec<Case> =
-        serde_json::from_str(include_str!("../fixtures/misheard.json")).expect("table");
-    assert_eq!(cases.len(), 200, "the table has 200 cases");
+/// What a table's run measured.
+struct Figures {
+    cases: usize,
+    right: usize,
+    wrong: usize,
+    /// Cases whose answer is not right, one line each.
+    report: Vec<String>,
+}
+
+/// Runs every case of `table` through its search action against a fresh demo org and prints
+/// what it measured, under `title`.
+async fn run_table(title: &str, table: &str) -> Figures {
+    let cases: Vec<Case> = serde_json::from_str(table).expect("table");
     let r = org().await;
     let conn = connect(&r).await;
     let actions = Actions::new(conn, Catalog::builtin());
@@ -138,16 +150,15 @@ async fn misheard_names_and_partial_numbers_find_the_right_record_or_ask() {
             ));
         }
     }
-    let n = cases.len() as f64;
     let pct = |a: usize, b: usize| 100.0 * a as f64 / (b.max(1) as f64);
-    println!("misheard table: {} cases", cases.len());
+    println!("{title}: {} cases", cases.len());
     println!(
-        "right answer: {right} ({:.1} %); confident wrong: {wrong} ({:.1} %)",
+        "  right answer: {right} ({:.1} %); confident wrong: {wrong} ({:.1} %)",
         pct(right, cases.len()),
         pct(wrong, cases.len())
     );
     println!(
-        "precision (confident answers that are right): {confident_right}/{confident} ({:.1} %); \
+        "  precision (confident answers that are right): {confident_right}/{confident} ({:.1} %); \
          recall (single-record cases answered right): {singles_right}/{singles} ({:.1} %)",
         pct(confident_right, confident),
         pct(singles_right, singles)
@@ -155,16 +166,44 @@ async fn misheard_names_and_partial_numbers_find_the_right_record_or_ask() {
     for line in &report {
         println!("{line}");
     }
+    Figures {
+        cases: cases.len(),
+        right,
+        wrong,
+        report,
+    }
+}
+
+#[tokio::test]
+async fn misheard_names_and_partial_numbers_find_the_right_record_or_ask() {
+    let f = run_table("misheard table", include_str!("../fixtures/misheard.json")).await;
+    assert_eq!(f.cases, 200, "the table has 200 cases");
+    let n = f.cases as f64;
     assert!(
-        right as f64 >= MIN_RIGHT * n,
-        "right answers {right}/{} below {MIN_RIGHT}:\n{}",
-        cases.len(),
-        report.join("\n")
+        f.right as f64 >= MIN_RIGHT * n,
+        "right answers {}/{} below {MIN_RIGHT}:\n{}",
+        f.right,
+        f.cases,
+        f.report.join("\n")
     );
     assert!(
-        wrong as f64 <= MAX_CONFIDENT_WRONG * n,
-        "confident wrong answers {wrong}/{} above {MAX_CONFIDENT_WRONG}:\n{}",
-        cases.len(),
-        report.join("\n")
+        f.wrong as f64 <= MAX_CONFIDENT_WRONG * n,
+        "confident wrong answers {}/{} above {MAX_CONFIDENT_WRONG}:\n{}",
+        f.wrong,
+        f.cases,
+        f.report.join("\n")
     );
+}
+
+/// The second table was written after the matcher and never tuned against: its figures are
+/// printed for `docs/benchmarks.md`, and only a confident wrong answer fails it (the one
+/// mistake a caller cannot recover from by answering a question).
+#[tokio::test]
+async fn a_table_written_after_the_matcher_gets_no_confident_wrong_answer() {
+    let f = run_table(
+        "held-out table",
+        include_str!("../fixtures/misheard-holdout.json"),
+    )
+    .await;
+    assert_eq!(f.wrong, 0, "{}", f.report.join("\n"));
 }
