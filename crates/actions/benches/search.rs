@@ -2,7 +2,8 @@
 //! real socket on this machine: a name found as said (the plain query, then ranking its
 //! records), a misheard name (the plain query finds nothing, then the candidate query and the
 //! ranking), a partial number (one query with the number's end), and the ranking alone of
-//! `MAX_CANDIDATES` records, the CPU a close match adds.
+//! `MAX_CANDIDATES` records (the CPU a close match adds) and of three (what a search found as
+//! said adds).
 //!
 //! Run: `cargo bench -p callforce-actions --bench search`.
 
@@ -12,7 +13,7 @@ use callforce_client::{
     Connection, ConnectionConfig, Grant, HttpConfig, HttpPool, LoginHost, OAuthApp, SecretString,
 };
 use callforce_devorg::{Config, DevOrg};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
 fn search(c: &mut Criterion) {
@@ -77,7 +78,21 @@ fn search(c: &mut Criterion) {
         .collect();
     let term = Term::read("Marc Alvares");
     c.bench_function("rank_200_candidates", |b| {
-        b.iter(|| spoken::rank(&p, &term, Some("1"), records.clone()))
+        b.iter_batched(
+            || records.clone(),
+            |r| spoken::rank(&p, &term, Some("1"), r),
+            BatchSize::SmallInput,
+        )
+    });
+    // What a search found as said adds: its few records ranked (three Johnsons).
+    let three: Vec<Value> = records.iter().take(3).cloned().collect();
+    let term = Term::read("Johnson");
+    c.bench_function("rank_3_records", |b| {
+        b.iter_batched(
+            || three.clone(),
+            |r| spoken::rank(&p, &term, Some("1"), r),
+            BatchSize::SmallInput,
+        )
     });
 }
 

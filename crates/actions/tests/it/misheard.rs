@@ -207,3 +207,67 @@ async fn a_table_written_after_the_matcher_gets_no_confident_wrong_answer() {
     .await;
     assert_eq!(f.wrong, 0, "{}", f.report.join("\n"));
 }
+
+/// A search found as said costs what it did (one request to the org); a partial number of
+/// four to six digits is found in that same request; only a term found as said by nothing asks
+/// again for close matches.
+#[tokio::test]
+async fn only_a_term_found_by_nothing_pays_a_second_round_trip() {
+    let r = org().await;
+    let conn = connect(&r).await;
+    let actions = Actions::new(conn, Catalog::builtin());
+    let mut call = CallSession::new(CallVars {
+        call_id: "call-trips".into(),
+        caller_phone: Some("+15559990001".into()),
+        ..CallVars::default()
+    });
+    for (term, trips, approximate) in [
+        ("Mark Alvarez", 1, false),
+        ("Sarah Johnson", 1, false),
+        ("34600", 1, false),
+        ("+1 555 777 0103", 1, false),
+        ("sarah dot johnson at acmecorp dot example", 1, false),
+        ("Marc Alvares", 2, true),
+        ("Bartholomew Fenwick", 2, false),
+    ] {
+        let before = actions.connection().round_trips();
+        let found = actions
+            .run(&mut call, "search_contact", json!({ "search_term": term }))
+            .await
+            .expect("search");
+        assert_eq!(
+            actions.connection().round_trips() - before,
+            trips,
+            "{term}: {found}"
+        );
+        assert_eq!(
+            found["approximate"] == json!(true),
+            approximate,
+            "{term}: {found}"
+        );
+    }
+}
+
+/// Two records that fit equally make a question, with both records to choose from.
+#[tokio::test]
+async fn two_equal_fits_answer_with_a_question() {
+    let (_org, actions, mut call) = setup("+15559990001").await;
+    let found = ok(
+        &actions,
+        &mut call,
+        "search_contact",
+        json!({"search_term": "Sara Jonson"}),
+    )
+    .await;
+    assert_eq!(found["ambiguous"], true, "{found}");
+    assert_eq!(found["count"], 2, "{found}");
+    // Equal fits keep the org's order (the most recently changed first).
+    let q = found["question"].as_str().expect("question");
+    let acme = "Sarah Johnson at Acme Corporation";
+    let ja = "Sarah Johnson at Johnson & Associates";
+    assert!(
+        q == format!("I found two: {acme}, and {ja}. Which one?")
+            || q == format!("I found two: {ja}, and {acme}. Which one?"),
+        "{q}"
+    );
+}
