@@ -1128,7 +1128,7 @@ impl Actions {
                     if let Some((p, said)) = &spoken {
                         let country = spoken::caller_country(caller_phone);
                         let ranked = spoken::rank(p, said, country.as_deref(), recs);
-                        let answer = spoken::answer(p, said, ranked, false);
+                        let answer = spoken::answer(p, said, ranked, n, false);
                         return Ok(spoken_result(t, answer, n, false));
                     }
                     return Ok(compact::records(recs, n, MAX_LIST, false));
@@ -1192,7 +1192,7 @@ impl Actions {
         let country = spoken::caller_country(caller_phone);
         if !recs.is_empty() {
             let ranked = spoken::rank(p, said, country.as_deref(), recs);
-            let answer = spoken::answer(p, said, ranked, false);
+            let answer = spoken::answer(p, said, ranked, r.total_size, false);
             return Ok(spoken_result(t, answer, r.total_size, false));
         }
         // Nothing as said: ask for the records it may have been, and rank them here.
@@ -1217,7 +1217,7 @@ impl Actions {
         let r = self.conn.query::<Record>(&soql).await?;
         let recs = r.records.into_iter().map(Value::Object).collect();
         let ranked = spoken::rank(p, said, country.as_deref(), recs);
-        let answer = spoken::answer(p, said, ranked, true);
+        let answer = spoken::answer(p, said, ranked, 0, true);
         let n = answer.records.len() as u64;
         Ok(spoken_result(t, answer, n, true))
     }

@@ -98,8 +98,8 @@ pub struct Profile {
     phones: &'static [&'static str],
     /// The email field.
     email: Option<&'static str>,
-    /// What the question calls the records (singular, plural).
-    noun: (&'static str, &'static str),
+    /// What the question calls several records.
+    noun: &'static str,
 }
 
 /// How records of `object` are read, if it is one whose records are searched by name and number.
@@ -112,7 +112,7 @@ pub fn profile(object: &str) -> Option<Profile> {
             name_fields: &[("FirstName", false), ("LastName", false)],
             phones: &["Phone", "MobilePhone"],
             email: Some("Email"),
-            noun: ("person", "people"),
+            noun: "people",
         }),
         "Lead" => Some(Profile {
             name: &["FirstName", "LastName"],
@@ -121,7 +121,7 @@ pub fn profile(object: &str) -> Option<Profile> {
             name_fields: &[("FirstName", false), ("LastName", false), ("Company", true)],
             phones: &["Phone", "MobilePhone"],
             email: Some("Email"),
-            noun: ("person", "people"),
+            noun: "people",
         }),
         "Account" => Some(Profile {
             name: &["Name"],
@@ -130,7 +130,7 @@ pub fn profile(object: &str) -> Option<Profile> {
             name_fields: &[("Name", true)],
             phones: &["Phone"],
             email: None,
-            noun: ("company", "companies"),
+            noun: "companies",
         }),
         _ => None,
     }
@@ -685,8 +685,15 @@ pub struct Answer {
     pub question: Option<String>,
 }
 
-/// The answer to `ranked`: for a close match (`close`), only the records that fit well enough.
-pub fn answer(p: &Profile, term: &Term, ranked: Vec<(f64, Value)>, close: bool) -> Answer {
+/// The answer to `ranked`, of `total` records the org found: for a close match (`close`), only
+/// the records that fit well enough.
+pub fn answer(
+    p: &Profile,
+    term: &Term,
+    ranked: Vec<(f64, Value)>,
+    total: u64,
+    close: bool,
+) -> Answer {
     let ranked: Vec<(f64, Value)> = if close {
         let min = term.min_score();
         ranked.into_iter().filter(|(s, _)| *s >= min).collect()
@@ -706,7 +713,13 @@ pub fn answer(p: &Profile, term: &Term, ranked: Vec<(f64, Value)>, close: bool) 
             question: None,
         };
     }
-    let question = question(p, &records[..tied]);
+    // NB: when every record given fits equally, so may those the org left out of the list.
+    let count = if tied == records.len() && !close {
+        usize::try_from(total).unwrap_or(usize::MAX).max(tied)
+    } else {
+        tied
+    };
+    let question = question(p, &records[..tied], count);
     Answer {
         records,
         ambiguous: true,
@@ -736,9 +749,9 @@ fn label(p: &Profile, record: &Value) -> String {
     s
 }
 
-/// The question that tells `tied` apart: `I found two: Sarah Johnson at Acme Corporation, and
-/// Sarah Johnson at Johnson & Associates. Which one?`
-fn question(p: &Profile, tied: &[Value]) -> String {
+/// The question that tells `tied` (of `count` equal fits) apart: `I found two: Sarah Johnson at
+/// Acme Corporation, and Sarah Johnson at Johnson & Associates. Which one?`
+fn question(p: &Profile, tied: &[Value], count: usize) -> String {
     const SHOWN: usize = 3;
     let mut labels: Vec<String> = tied.iter().take(SHOWN).map(|r| label(p, r)).collect();
     // Two records named alike are told apart by their numbers.
@@ -761,14 +774,14 @@ fn question(p: &Profile, tied: &[Value]) -> String {
         [rest @ .., last] => format!("{}, and {last}", rest.join(", ")),
         [] => String::new(),
     };
-    if tied.len() <= SHOWN {
-        format!("I found {}: {list}. Which one?", count_words(tied.len()))
+    if count <= SHOWN {
+        format!("I found {}: {list}. Which one?", count_words(count))
     } else {
         format!(
             "I found {} {} who could match, among them {list}. Which one? Their company or \
              email would tell them apart.",
-            count_words(tied.len()),
-            p.noun.1
+            count_words(count),
+            p.noun
         )
     }
 }
@@ -901,6 +914,7 @@ mod tests {
             &p,
             &term,
             rank(&p, &term, None, vec![a.clone(), b.clone()]),
+            2,
             true,
         );
         assert!(got.ambiguous);
@@ -911,7 +925,7 @@ mod tests {
             )
         );
         let term = Term::read("Sarah Johnson from Acme");
-        let got = answer(&p, &term, rank(&p, &term, None, vec![b, a]), true);
+        let got = answer(&p, &term, rank(&p, &term, None, vec![b, a]), 2, true);
         assert!(!got.ambiguous);
         assert_eq!(got.records[0]["LastName"], "Johnson");
     }
@@ -922,8 +936,26 @@ mod tests {
         let a = json!({"Name": "Acme", "Phone": "(555) 100-2000"});
         let b = json!({"Name": "Acme", "Phone": "(555) 100-2100"});
         assert_eq!(
-            question(&p, &[a, b]),
+            question(&p, &[a, b], 2),
             "I found two: Acme (number ending 2 0 0 0), and Acme (number ending 2 1 0 0). Which one?"
+        );
+    }
+
+    #[test]
+    fn a_list_of_equal_fits_counts_those_the_org_left_out() {
+        let p = profile("Contact").expect("profile");
+        let people: Vec<Value> = ["Ann", "Bob", "Cy", "Di"]
+            .iter()
+            .map(|f| contact(f, "Lee", "Acme"))
+            .collect();
+        let term = Term::read("Lee");
+        let got = answer(&p, &term, rank(&p, &term, None, people), 12, false);
+        assert_eq!(
+            got.question.as_deref(),
+            Some(
+                "I found 12 people who could match, among them Ann Lee at Acme, Bob Lee at Acme, \
+                 and Cy Lee at Acme. Which one? Their company or email would tell them apart."
+            )
         );
     }
 
