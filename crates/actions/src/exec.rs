@@ -27,6 +27,7 @@ use crate::error::{ActionError, ErrorCode};
 use crate::raw::{client_refusal, split_path};
 use crate::session::CallSession;
 use crate::sink::{DirectSink, Write, WriteError, WriteOutcome, WriteSink, queued_result};
+use crate::spoken::{self, Term};
 use crate::template::Templating;
 
 /// The most records `run_query` returns to a model.
@@ -90,6 +91,8 @@ struct WriteCtx<'a> {
     pending: std::sync::Mutex<Option<Pending>>,
     /// The call's time zone, which local times are read in.
     zone: crate::zone::Tz,
+    /// The caller's phone number, whose country a partial number is read in.
+    caller_phone: Option<&'a str>,
 }
 
 /// A queued create: its object and where it will be found once it has run.
@@ -111,6 +114,7 @@ impl<'a> WriteCtx<'a> {
             key,
             pending: std::sync::Mutex::new(None),
             zone: session.time_zone(),
+            caller_phone: session.vars.caller_phone.as_deref(),
         }
     }
 
@@ -955,7 +959,7 @@ impl Actions {
     ) -> Result<Value, ActionError> {
         let args = check_args(t, args, w.zone)?;
         match t.op {
-            Op::Search => self.search(t, &args).await,
+            Op::Search => self.search(t, &args, w.caller_phone).await,
             Op::Get => self.get_record(t, &args, w).await,
             Op::Create => self.create_from_template(t, args, w).await,
             Op::Update => self.update_from_template(t, args, w).await,
@@ -1190,7 +1194,12 @@ impl Actions {
         self.create(w, "Task", rec, &[]).await
     }
 
-    async fn search(&self, t: &Template, args: &Args) -> Result<Value, ActionError> {
+    async fn search(
+        &self,
+        t: &Template,
+        args: &Args,
+        caller_phone: Option<&str>,
+    ) -> Result<Value, ActionError> {
         let object = t.object.as_deref().unwrap_or_default();
         let term = args
             .get("search_term")
@@ -1200,7 +1209,27 @@ impl Actions {
         if let Some(term) = term {
             check_search_term(term)?;
         }
-        let mut q = QueryBuilder::new(object).select(t.fields.iter().cloned());
+        // Names and numbers as speech gives them: the term read as said, the records ranked.
+        let spoken = match (t.phone_search, term, object) {
+            (true, Some(term), o) => spoken::profile(o).map(|p| (p, Term::read(term))),
+            _ => None,
+        };
+        let said = term.map(|term| {
+            spoken
+                .as_ref()
+                .and_then(|(_, s)| s.search_text(term))
+                .unwrap_or_else(|| term.to_owned())
+        });
+        let term = said.as_deref();
+        let mut fields = t.fields.clone();
+        if let Some((p, _)) = &spoken {
+            for f in p.fields() {
+                if !fields.iter().any(|x| x == f) {
+                    fields.push(f.to_owned());
+                }
+            }
+        }
+        let mut q = QueryBuilder::new(object).select(fields.iter().cloned());
         let mut fixed: Option<Cond> = None;
         for (field, value) in &t.filters {
             let c = match value {
@@ -1220,6 +1249,7 @@ impl Actions {
                 None => c,
             });
         }
+        let fixed_filters = fixed.clone();
         let limit = t.limit.unwrap_or(10);
         if let Some(term) = term {
             let exact = t
@@ -1230,8 +1260,9 @@ impl Actions {
                 })
                 .map(|(f, _)| f.clone());
             if t.phone_search && exact.is_none() && looks_like_phone(term) {
-                let fields = t.fields.clone();
-                let mut r = ReturningBuilder::new(object).fields(fields).limit(limit);
+                let mut r = ReturningBuilder::new(object)
+                    .fields(fields.iter().cloned())
+                    .limit(limit);
                 if let Some(f) = fixed.clone() {
                     r = r.filter(f);
                 }
@@ -1248,6 +1279,12 @@ impl Actions {
                         .into_iter()
                         .map(Value::Object)
                         .collect();
+                    if let Some((p, said)) = &spoken {
+                        let country = spoken::caller_country(caller_phone);
+                        let ranked = spoken::rank(p, said, country.as_deref(), recs);
+                        let answer = spoken::answer(p, said, ranked, n, false);
+                        return Ok(spoken_result(t, answer, n, false));
+                    }
                     return Ok(compact::records(recs, n, MAX_LIST, false));
                 }
             }
@@ -1265,6 +1302,14 @@ impl Actions {
                     for f in it {
                         c = c.or(Cond::like(f.clone(), LikePattern::contains(term)));
                     }
+                    // The end of a number is found however the number is written, in the
+                    // same query.
+                    if let Some((p, said @ Term::Digits { digits, .. })) = &spoken
+                        && digits.len() < 7
+                        && let Some(ends) = spoken::candidates(p, said)
+                    {
+                        c = c.or(ends);
+                    }
                     c
                 }
             };
@@ -1276,14 +1321,17 @@ impl Actions {
         if let Some(f) = fixed {
             q = q.filter(f);
         }
-        if let Some(ob) = &t.order_by {
+        let order = t.order_by.as_ref().map(|ob| {
             let mut parts = ob.split_whitespace();
             let field = parts.next().unwrap_or("LastModifiedDate").to_owned();
             let dir = match parts.next() {
                 Some(d) if d.eq_ignore_ascii_case("ASC") => Direction::Asc,
                 _ => Direction::Desc,
             };
-            q = q.order_by(field, dir);
+            (field, dir)
+        });
+        if let Some((field, dir)) = &order {
+            q = q.order_by(field.clone(), *dir);
         }
         let soql = q
             .limit(limit)
@@ -1291,8 +1339,41 @@ impl Actions {
             .map_err(|e| ActionError::template(format!("search query: {e}")))?;
         tracing::debug!(%soql, "search");
         let r = self.conn.query::<Record>(&soql).await?;
+        let recs: Vec<Value> = r.records.into_iter().map(Value::Object).collect();
+        let Some((p, said)) = &spoken else {
+            return Ok(compact::records(recs, r.total_size, MAX_LIST, false));
+        };
+        let country = spoken::caller_country(caller_phone);
+        if !recs.is_empty() {
+            let ranked = spoken::rank(p, said, country.as_deref(), recs);
+            let answer = spoken::answer(p, said, ranked, r.total_size, false);
+            return Ok(spoken_result(t, answer, r.total_size, false));
+        }
+        // Nothing as said: ask for the records it may have been, and rank them here.
+        let Some(cond) = spoken::candidates(p, said) else {
+            return Ok(compact::records(recs, 0, MAX_LIST, false));
+        };
+        let cond = match fixed_filters {
+            Some(f) => f.and(cond),
+            None => cond,
+        };
+        let mut q = QueryBuilder::new(object)
+            .select(fields.iter().cloned())
+            .filter(cond);
+        if let Some((field, dir)) = &order {
+            q = q.order_by(field.clone(), *dir);
+        }
+        let soql = q
+            .limit(spoken::MAX_CANDIDATES)
+            .to_soql()
+            .map_err(|e| ActionError::template(format!("search query: {e}")))?;
+        tracing::debug!(%soql, "search: close matches");
+        let r = self.conn.query::<Record>(&soql).await?;
         let recs = r.records.into_iter().map(Value::Object).collect();
-        Ok(compact::records(recs, r.total_size, MAX_LIST, false))
+        let ranked = spoken::rank(p, said, country.as_deref(), recs);
+        let answer = spoken::answer(p, said, ranked, 0, true);
+        let n = answer.records.len() as u64;
+        Ok(spoken_result(t, answer, n, true))
     }
 
     async fn global_search(&self, args: &Args) -> Result<Value, ActionError> {
@@ -1803,6 +1884,38 @@ fn special(v: &Value) -> Value {
         Some("$today") => Value::String(chrono::Utc::now().date_naive().to_string()),
         _ => v.clone(),
     }
+}
+
+/// A ranked search's result: the list (the fields the ranking added left out), and when the
+/// best records fit about equally `ambiguous` and the `question` that tells them apart; a list
+/// found by a close match rather than the term as given says `approximate`.
+fn spoken_result(t: &Template, answer: spoken::Answer, total: u64, approximate: bool) -> Value {
+    let keep = |k: &str| {
+        k == "attributes"
+            || t.fields
+                .iter()
+                .any(|f| f.split('.').next().is_some_and(|head| head == k))
+    };
+    let found = !answer.records.is_empty();
+    let recs = answer
+        .records
+        .into_iter()
+        .map(|r| match r {
+            Value::Object(m) => Value::Object(m.into_iter().filter(|(k, _)| keep(k)).collect()),
+            other => other,
+        })
+        .collect();
+    let mut out = compact::records(recs, total, MAX_LIST, false);
+    if let Some(o) = out.as_object_mut() {
+        if approximate && found {
+            o.insert("approximate".into(), Value::Bool(true));
+        }
+        if let Some(q) = answer.question {
+            o.insert("ambiguous".into(), Value::Bool(true));
+            o.insert("question".into(), Value::String(q));
+        }
+    }
+    out
 }
 
 /// Whether `s` is a phone number in some format: digits with `+ ( ) - . /` and spaces, at least

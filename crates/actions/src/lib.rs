@@ -21,6 +21,9 @@
 //!   action with the same arguments again answers the first result).
 //! - [`session`]: [`CallSession`], call variables and each action's last result.
 //! - [`say`]: the `say` sentence of every result, for a voice agent to read out as it is.
+//! - [`spoken`]: names and numbers as speech recognition gives them: misheard names (Double
+//!   Metaphone and Jaro-Winkler), partial phone numbers in the caller's country, spoken emails;
+//!   the candidates of a close match and their ranking; an ambiguous answer as a question.
 //! - [`compact`]: results made short (no `attributes`, no nulls, capped lists).
 //! - [`error`]: [`ActionError`], what a model must fix (field, valid values, closest value,
 //!   missing fields, malformed id).
@@ -75,6 +78,7 @@ pub mod say;
 pub mod scopes;
 pub mod session;
 pub mod sink;
+pub mod spoken;
 pub mod suggest;
 pub mod template;
 mod tool;

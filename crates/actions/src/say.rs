@@ -56,6 +56,12 @@ pub fn sentence(
     if result.get("queued").and_then(Value::as_bool) == Some(true) {
         return queued(action, object.as_deref(), args, zone);
     }
+    // Several records fit about equally: the question the search put is what to say.
+    if result.get("ambiguous").and_then(Value::as_bool) == Some(true)
+        && let Some(question) = result.get("question").and_then(Value::as_str)
+    {
+        return question.to_owned();
+    }
     if let Some(records) = result.get("records").and_then(Value::as_array) {
         let total = result
             .get("count")
@@ -607,6 +613,21 @@ mod tests {
         ] {
             assert_eq!(plural(n), want);
         }
+    }
+
+    #[test]
+    fn an_ambiguous_search_says_its_question() {
+        let q = "I found two: Sarah Johnson at Acme, and Sara Johnston at Globex. Which one?";
+        let result = json!({"count": 2, "ambiguous": true, "question": q,
+            "records": [{"Id": "003A"}, {"Id": "003B"}]});
+        assert_eq!(
+            say(
+                "search_contact",
+                json!({"search_term": "sara jonson"}),
+                result
+            ),
+            q
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod confirm;
 mod conversation;
 mod custom;
 mod errors;
+mod misheard;
 mod templates;
 mod tools;
 
