@@ -331,10 +331,11 @@ async fn faults(env: &Env, spec: Value) {
     assert!(r.status().is_success(), "{}", r.status());
 }
 
-/// Every create (and update) of the dev org is applied at once and answered after `ms`, as a
-/// real org finishes a request whose client went away; reads and describes do not wait.
+/// Every create of the dev org is applied at once and answered after `ms`, as a real org
+/// finishes a request whose client went away; reads and describes do not wait.
 fn slow_creates(ms: u64) -> Value {
-    json!({"latency": {"fixed_ms": ms, "path": "/services/data/*/sobjects/*", "after": true}})
+    // NB: every POST: a create, or a create with its read-back in one `/composite` request.
+    json!({"latency": {"fixed_ms": ms, "method": "POST", "path": "/services/data/*", "after": true}})
 }
 
 /// Within a call, a create asked for again after other writes (a model repeating itself) is
