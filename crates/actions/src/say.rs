@@ -6,7 +6,7 @@
 //! numbers with their thousands grouped, a case number as it is written; record ids are never
 //! said. A list names at most [`SPOKEN_LIST`] records and says how many more there are.
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
@@ -253,20 +253,16 @@ fn str_at<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
 }
 
 /// A Salesforce date-time (`2026-12-08T10:00:00.000+0000`, or RFC 3339) in UTC.
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
-        .or_else(|_| DateTime::parse_from_rfc3339(s))
-        .ok()
-        .map(|d| d.with_timezone(&Utc))
-        .or_else(|| {
-            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S")
-                .ok()
-                .map(|n| Utc.from_utc_datetime(&n))
-        })
+/// An instant from Salesforce's form or ISO 8601; a time without an offset is a local time of
+/// `zone` (as the write read it), UTC when `None`.
+fn parse_time(s: &str, zone: Option<Tz>) -> Option<DateTime<Utc>> {
+    crate::zone::read_datetime(s, zone.unwrap_or(Tz::UTC))
 }
 
 fn time_at(v: &Value, field: &str, zone: Option<Tz>) -> Option<String> {
-    str_at(v, field).and_then(parse_time).map(|t| when(t, zone))
+    str_at(v, field)
+        .and_then(|s| parse_time(s, zone))
+        .map(|t| when(t, zone))
 }
 
 /// A person's name with their company: "Sarah Johnson at Acme Corporation".
@@ -555,7 +551,7 @@ mod tests {
 
     #[test]
     fn times_dates_and_numbers_are_said_as_people_say_them() {
-        let at = |s: &str| parse_time(s).expect(s);
+        let at = |s: &str| parse_time(s, None).expect(s);
         for (t, zone, want) in [
             (
                 "2026-12-08T10:00:00.000+0000",
@@ -587,6 +583,16 @@ mod tests {
         ] {
             assert_eq!(when(at(t), zone), want, "{t} {zone:?}");
         }
+        // A time written without an offset is the call's local time, as the write read it.
+        assert_eq!(
+            time_at(
+                &json!({"StartDateTime": "2026-12-08T10:00:00"}),
+                "StartDateTime",
+                Some(Tz::America__New_York)
+            )
+            .as_deref(),
+            Some("Tuesday, December 8 at 10 AM")
+        );
         for (n, want) in [
             (0.0, "0"),
             (12500.0, "12,500"),
