@@ -615,8 +615,13 @@ impl App {
                 )
                 .await;
                 registry.observe(&live).await;
-                let state = match &r {
-                    Ok(c) => CallerLookup::Ready(Arc::new(c.clone())),
+                // What the operations log keeps of it: the outcome, not the records.
+                let answer = r
+                    .as_ref()
+                    .map(|c| json!({"status": c.status, "summary": c.summary}))
+                    .map_err(Clone::clone);
+                let state = match r {
+                    Ok(c) => CallerLookup::Ready(Arc::new(c)),
                     Err(e) => {
                         tracing::warn!(error = %e.message, "looking the caller up failed");
                         CallerLookup::Failed(e.message.to_string())
@@ -628,7 +633,6 @@ impl App {
                         session.set_caller_context(c.clone());
                     }
                     if let Some(log) = log {
-                        let answer = r.map(|c| json!({"status": c.status, "summary": c.summary}));
                         log.record(
                             workspace,
                             &session,
