@@ -237,11 +237,6 @@ pub struct CallerContext {
 }
 
 impl CallerContext {
-    /// The caller's record type (`Contact`), when one was found.
-    pub fn caller_type(&self) -> Option<&str> {
-        self.caller.as_ref()?.get("type")?.as_str()
-    }
-
     /// What search template `t` answers for `term` when `term` is the phone number the caller
     /// was looked up by: the records of `t`'s object that matched, in the search's shape, with
     /// no round trip. `None` when the context cannot tell (another term, fields the lookup did
